@@ -1,0 +1,1 @@
+//! Integration tests of revspike live in this folder.
