@@ -1,1 +1,3 @@
 //! revspike-proto
+
+pub mod protocol;
