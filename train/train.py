@@ -1,0 +1,188 @@
+"""Train a revspike network on Fashion-MNIST: float phase, then integer-exact fine-tuning.
+
+    python train/train.py --T 4 --grouping split --widths 64,64 --blocks 1,1 \
+        --epochs 20 --qat-epochs 4 --seed 1 --out train/runs/fashion-cu.pt
+
+Phase 1 trains the float model (binary weights with STE, real-valued spikes,
+power-of-two leaks). Phase 2 fixes each layer's shift R and fine-tunes with
+the integer forward pass of SEMANTICS.md in the loop (every rounding applied,
+gradients straight through), so the exported integer model is the model that
+was evaluated. export.py turns the checkpoint into the JSON model file.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as Fn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
+from model import RevSpikeNet, capacity  # noqa: E402
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description="train a revspike model on Fashion-MNIST")
+    ap.add_argument("--T", type=int, default=4, help="timesteps")
+    ap.add_argument("--grouping", choices=["split", "repeat"], default="split")
+    ap.add_argument("--G", type=int, default=0, help="group length (default 784/T for split, 784 for repeat)")
+    ap.add_argument("--widths", default="64,64", help="stage widths, comma separated")
+    ap.add_argument("--blocks", default="1,1", help="blocks per stage, comma separated")
+    ap.add_argument("--readout", choices=["sum", "last"], default="sum")
+    ap.add_argument("--epochs", type=int, default=20, help="float epochs")
+    ap.add_argument("--qat-epochs", type=int, default=4, help="integer-exact fine-tuning epochs")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--qat-lr", type=float, default=3e-4)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--aug-shift", type=int, default=1, help="random translation of up to N pixels")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a busy 2-core machine")
+    ap.add_argument("--limit-train", type=int, default=0, help="use only the first N training images")
+    ap.add_argument("--no-fit-check", action="store_true", help="allow models larger than the Cu build")
+    ap.add_argument("--name", default="fashion-cu")
+    ap.add_argument("--out", default="train/runs/model.pt")
+    return ap.parse_args(argv)
+
+
+def make_cfg(args):
+    widths = [int(v) for v in args.widths.split(",")]
+    blocks = [int(v) for v in args.blocks.split(",")]
+    if len(blocks) != len(widths):
+        raise SystemExit(f"error: --blocks has {len(blocks)} entries, --widths has {len(widths)}")
+    G = args.G or (784 // args.T if args.grouping == "split" else 784)
+    if args.grouping == "split" and args.T * G != 784:
+        raise SystemExit(f"error: split grouping needs T*G = 784 raw pixels, got {args.T}*{G}")
+    if args.grouping == "repeat" and G != 784:
+        raise SystemExit(f"error: repeat grouping feeds the raw 784 pixels, got G={G}")
+    return {
+        "name": args.name,
+        "T": args.T,
+        "G": G,
+        "grouping": args.grouping,
+        "widths": widths,
+        "blocks": blocks,
+        "readout": args.readout,
+        "classes": 10,
+    }
+
+
+def shift_batch(x, s, gen):
+    """Random translation by -s..s pixels in each axis, zero fill. x: (N, 784) u8."""
+    if s == 0:
+        return x
+    n = x.shape[0]
+    img = Fn.pad(x.view(n, 28, 28), (s, s, s, s))
+    dy = torch.randint(0, 2 * s + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * s + 1, (n,), generator=gen)
+    ar = torch.arange(28)
+    rows = (ar[None, :] + dy[:, None])[:, :, None]
+    cols = (ar[None, :] + dx[:, None])[:, None, :]
+    return img[torch.arange(n)[:, None, None], rows, cols].reshape(n, 784)
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch=2500):
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch):
+        correct += int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
+    model.train()
+    return correct / len(x)
+
+
+def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0):
+    if epochs <= 0:
+        return
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = epochs * ((len(xtr) + args.batch - 1) // args.batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    model.train()
+    for ep in range(epochs):
+        perm = torch.randperm(len(xtr), generator=gen)
+        tot_loss, tot_ok, seen = 0.0, 0, 0
+        for i in range(0, len(xtr), args.batch):
+            idx = perm[i : i + args.batch]
+            xb, yb = shift_batch(xtr[idx], args.aug_shift, gen), ytr[idx]
+            out = model(xb)
+            loss = Fn.cross_entropy(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                for st in model.stages:  # keep the leak inside (-1, 1), away from 0
+                    st.leak.lam.clamp_(-1.0, 1.0)
+            tot_loss += float(loss.detach()) * len(idx)
+            tot_ok += int((out.argmax(1) == yb).sum())
+            seen += len(idx)
+        te = evaluate(model, xte, yte)
+        print(
+            f"[{name}] epoch {ep + 1}/{epochs} loss {tot_loss / seen:.4f} train {100 * tot_ok / seen:.2f}% "
+            f"test {100 * te:.2f}% ({time.time() - t0:.0f}s)",
+            flush=True,
+        )
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.use_deterministic_algorithms(True)
+    cfg = make_cfg(args)
+    fig, bad = capacity(cfg)
+    print(f"config {json.dumps(cfg)}")
+    print(f"capacity {json.dumps(fig)}")
+    if bad and not args.no_fit_check:
+        raise SystemExit("error: model does not fit the Cu build: " + "; ".join(bad))
+
+    xtr, ytr = data.load("train")
+    xte, yte = data.load("t10k")
+    if args.limit_train:
+        xtr, ytr = xtr[: args.limit_train], ytr[: args.limit_train]
+    xtr, ytr = torch.from_numpy(xtr.copy()), torch.from_numpy(ytr.astype(np.int64))
+    xte, yte = torch.from_numpy(xte.copy()), torch.from_numpy(yte.astype(np.int64))
+
+    gen = torch.Generator().manual_seed(args.seed)
+    model = RevSpikeNet(cfg)
+    model.data_init(xtr[torch.randperm(len(xtr), generator=gen)[:2000]])
+    t0 = time.time()
+    run_phase(model, "float", args.epochs, args.lr, xtr, ytr, xte, yte, args, gen, t0)
+    float_acc = evaluate(model, xte, yte)
+    float_state = {k: v.clone() for k, v in model.state_dict().items()}
+    t_float = time.time() - t0
+    print(f"float test accuracy {100 * float_acc:.2f}% after {t_float:.0f}s", flush=True)
+
+    model.to_integer()
+    int0 = evaluate(model, xte, yte)
+    print(f"integer test accuracy before fine-tuning {100 * int0:.2f}%", flush=True)
+    run_phase(model, "int", args.qat_epochs, args.qat_lr, xtr, ytr, xte, yte, args, gen, t0)
+    int_acc = evaluate(model, xte, yte)
+    total = time.time() - t0
+    print(f"integer test accuracy {100 * int_acc:.2f}% (torch, integer-exact); training took {total:.0f}s")
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    torch.save(
+        {
+            "cfg": cfg,
+            "state": model.state_dict(),
+            "float_state": float_state,
+            "float_acc": float_acc,
+            "int_acc_before_qat": int0,
+            "int_acc_torch": int_acc,
+            "train_seconds": total,
+            "float_seconds": t_float,
+            "argv": sys.argv[1:] if argv is None else list(argv),
+            "args": vars(args),
+        },
+        args.out,
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
