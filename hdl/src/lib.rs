@@ -1,1 +1,2 @@
 //! revspike-hdl
+pub mod flow;
