@@ -1,16 +1,17 @@
 //! Prints how active generated models are: the share of turn-on neurons that
 //! fire per timestep, the share of models with any wrap, and SOP density.
-//! Usage: cargo run --release -p revspike-golden --example activity [N] [small|default]
+//! Usage: cargo run --release -p revspike-golden --example activity [N] [small|default] [avoid-wraps]
 
 use revspike_golden::{gen_input, gen_model, infer, GenOptions};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(500);
-    let opts = match args.next().as_deref() {
+    let mut opts = match args.next().as_deref() {
         Some("default") => GenOptions::default(),
         _ => GenOptions::small(),
     };
+    opts.avoid_wraps = args.next().as_deref() == Some("avoid-wraps");
     let (mut fired, mut neurons, mut wrapped, mut silent) = (0u64, 0u64, 0u64, 0u64);
     let (mut sops, mut dense) = (0u64, 0u64);
     for seed in 0..n {

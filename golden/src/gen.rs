@@ -35,6 +35,10 @@ pub struct GenOptions {
     pub grouping: Option<Grouping>,
     /// Restrict the readout (None: either).
     pub readout: Option<Readout>,
+    /// Regenerate values (up to 32 tries) until the model's own test input
+    /// [`gen_input`]`(model, seed)` and an all-255 input run without any wrap16
+    /// overflow, as a correctly quantized model would.
+    pub avoid_wraps: bool,
 }
 
 impl Default for GenOptions {
@@ -52,6 +56,7 @@ impl Default for GenOptions {
             max_buffer_bits: usize::MAX,
             grouping: None,
             readout: None,
+            avoid_wraps: false,
         }
     }
 }
@@ -208,9 +213,32 @@ pub fn gen_model(seed: u64, opts: &GenOptions) -> Model {
     {
         vo.max_decay_shift -= 1;
     }
+    // Half of the models keep to typical values; the rest draw some from range edges.
+    vo.edge_percent = [0, 0, 2, 5][rng.gen_range(0..4)];
     let mut m = gen_values(&mut rng, &shape, &vo);
     m.name = format!("gen-{seed}");
+    if opts.avoid_wraps {
+        for attempt in 1..=32u8 {
+            if !wraps(&m, seed) {
+                break;
+            }
+            vo.edge_percent = 0;
+            m = gen_values(&mut rng, &shape, &vo);
+            m.name = format!("gen-{seed}");
+            // Lower the gain of every layer until the membranes stay in range.
+            for l in m.layers_mut() {
+                l.shift = (l.shift + attempt / 4).min(limits::MAX_LAYER_SHIFT);
+            }
+        }
+    }
     m
+}
+
+fn wraps(m: &Model, seed: u64) -> bool {
+    let full = vec![255; m.expected_input_len()];
+    [gen_input(m, seed), full]
+        .iter()
+        .any(|x| crate::sim::infer(m, x).map(|r| r.wraps > 0).unwrap_or(true))
 }
 
 /// Generates a model with exactly this shape, deterministic in `seed`.
@@ -224,7 +252,7 @@ pub fn gen_model_shaped(seed: u64, shape: &Shape, vo: &ValueOptions) -> Model {
 /// Typical RMS of a non-zero activation, used to size layer shifts.
 const ACT_RMS: f64 = 110.0;
 /// Target spread of a layer output (a membrane), in LSBs.
-const TARGET_STD: f64 = 1500.0;
+const TARGET_STD: f64 = 1000.0;
 
 fn gen_layer(
     rng: &mut ChaCha8Rng,
