@@ -78,7 +78,7 @@ fn default_generator_covers_the_spec_edges() {
     for seed in 0..400 {
         let m = gen_model(seed, &o);
         w1 |= m.stages.iter().any(|s| s.width == 1);
-        g_odd |= m.input.group_len % 8 != 0;
+        g_odd |= !m.input.group_len.is_multiple_of(8);
         t1 |= m.timesteps == 1;
         s1 |= m.stages.len() == 1;
         s4 |= m.stages.len() == 4;
