@@ -1,0 +1,454 @@
+//! The neuron unit: everything that happens once per neuron, one channel per cycle.
+//!
+//! It turns a lane's gated sum into the layer output and applies the stage's arithmetic:
+//! `full = 2*S+ - sum(x)`, `y = (full*M + B) >>> R`, then either the first layer of a
+//! stage (`z = sat16(y)`), a residual layer (`z = sat16(z + sat16(y))`) or the head
+//! (`logit (+)= y`, exact). A post operation follows: a turn-off spike for the next
+//! block, or the turn-on update `c = wrap16(z + sigma*(c >>> h))` (or its exact inverse
+//! when rewinding), then the stage's output spike.
+//!
+//! The per-channel multiply by the 8-bit `M` is a two-nibble shift-add spread over two
+//! pipeline stages: it runs once per neuron, never per synapse, and keeps the path short
+//! enough for 100 MHz on the iCE40 carry chains.
+//!
+//! Timing: inputs `valid/ch/sp` are taken at cycle d, the memory words for the same
+//! channel (`param`, `z_in`, `c_in`, `low_in`, `logit_in`) at cycle d+1; results appear
+//! on the outputs at cycle d+LATENCY.
+
+use rust_hdl::prelude::*;
+
+use crate::pe_lane::ACC_BITS;
+
+pub const LATENCY: usize = 11;
+
+/// `kind`: how the layer output combines into z.
+pub const KIND_FIRST: u64 = 0;
+pub const KIND_RESIDUAL: u64 = 1;
+pub const KIND_HEAD: u64 = 2;
+/// `post`: what follows the layer for each channel.
+pub const POST_NONE: u64 = 0;
+pub const POST_SPIKE: u64 = 1;
+pub const POST_TURN_ON: u64 = 2;
+pub const POST_REWIND: u64 = 3;
+
+#[derive(LogicBlock)]
+pub struct NeuronUnit {
+    pub clock: Signal<In, Clock>,
+    // Per-layer settings, stable for the whole drain.
+    pub sum_x: Signal<In, Bits<ACC_BITS>>,
+    pub kind: Signal<In, Bits<2>>,
+    pub post: Signal<In, Bits<2>>,
+    pub shift_r: Signal<In, Bits<5>>,
+    pub spike_k: Signal<In, Bits<4>>,
+    /// The layer contributes nothing (an up-connection at t = 0).
+    pub mask_y: Signal<In, bool>,
+    /// The previous membrane is the zero initial state (t = 0).
+    pub zero_c: Signal<In, bool>,
+    /// Head: add to the logit instead of replacing it.
+    pub accumulate: Signal<In, bool>,
+    // Per channel, cycle d.
+    pub valid: Signal<In, bool>,
+    pub ch: Signal<In, Bits<8>>,
+    pub sp: Signal<In, Bits<ACC_BITS>>,
+    // Per channel, cycle d+1.
+    pub param: Signal<In, Bits<64>>,
+    pub z_in: Signal<In, Bits<16>>,
+    pub c_in: Signal<In, Bits<16>>,
+    pub low_in: Signal<In, Bits<16>>,
+    pub logit_in: Signal<In, Bits<32>>,
+    // Results, cycle d+LATENCY.
+    pub out_valid: Signal<Out, bool>,
+    pub out_ch: Signal<Out, Bits<8>>,
+    pub z_out: Signal<Out, Bits<16>>,
+    pub c_out: Signal<Out, Bits<16>>,
+    pub low_out: Signal<Out, Bits<16>>,
+    pub spike_out: Signal<Out, Bits<8>>,
+    pub logit_out: Signal<Out, Bits<32>>,
+    /// Any stage still holds a channel.
+    pub pending: Signal<Out, bool>,
+
+    // Stage 0: channel identity, waiting one cycle for the memories.
+    s0_valid: DFF<bool>,
+    s0_ch: DFF<Bits<8>>,
+    s0_sp: DFF<Bits<ACC_BITS>>,
+    // Channel identity and carried operands along the pipe (index = stage).
+    v: [DFF<bool>; LATENCY],
+    chn: [DFF<Bits<8>>; LATENCY],
+    // Stage 1.
+    s1_full: DFF<Bits<24>>,
+    s1_m: DFF<Bits<8>>,
+    s1_b: DFF<Bits<28>>,
+    // Stage 2: two nibble products.
+    s2_lo: DFF<Bits<28>>,
+    s2_hi: DFF<Bits<28>>,
+    s2_b: DFF<Bits<28>>,
+    s3_b: DFF<Bits<28>>,
+    // Stage 3..5: product, biased, shifted.
+    s3_prod: DFF<Bits<28>>,
+    s4_v: DFF<Bits<28>>,
+    s5_y: DFF<Bits<28>>,
+    // Stage 6: saturated output.
+    s6_y16: DFF<Bits<16>>,
+    s6_y32: DFF<Bits<32>>,
+    // Stage 7: new z and logit, shifted old membrane.
+    s7_z: DFF<Bits<16>>,
+    s7_logit: DFF<Bits<32>>,
+    s7_cs: DFF<Bits<16>>,
+    // Stage 8: forward update and the difference for the inverse.
+    s8_fwd: DFF<Bits<16>>,
+    s8_diff: DFF<Bits<16>>,
+    // Stage 9: the value the post spike looks at.
+    s9_c: DFF<Bits<16>>,
+    s9_sin: DFF<Bits<16>>,
+    // Stage 10: outputs.
+    s10_s: DFF<Bits<8>>,
+    s10_c: DFF<Bits<16>>,
+    // Operands carried unchanged from stage 1 to the end, per stage.
+    thr: [DFF<Bits<16>>; LATENCY],
+    neg: [DFF<bool>; LATENCY],
+    hh: [DFF<Bits<4>>; LATENCY],
+    zold: [DFF<Bits<16>>; LATENCY],
+    cold: [DFF<Bits<16>>; LATENCY],
+    low: [DFF<Bits<16>>; LATENCY],
+    logit: [DFF<Bits<32>>; LATENCY],
+    zfin: [DFF<Bits<16>>; LATENCY],
+    lfin: [DFF<Bits<32>>; LATENCY],
+    // Combinational helpers.
+    full20: Signal<Local, Bits<20>>,
+    fx: Signal<Local, Bits<28>>,
+    lo_acc: Signal<Local, Bits<28>>,
+    hi_acc: Signal<Local, Bits<28>>,
+    z7: Signal<Local, Bits<16>>,
+    l7: Signal<Local, Bits<32>>,
+    y_shr: Signal<Local, Bits<28>>,
+    sum17: Signal<Local, Bits<17>>,
+    cs_shr: Signal<Local, Bits<16>>,
+    q: Signal<Local, Bits<16>>,
+    s_shr: Signal<Local, Bits<16>>,
+    hmask: Signal<Local, Bits<16>>,
+    ones28: Constant<Bits<28>>,
+    ones16: Constant<Bits<16>>,
+}
+
+impl Default for NeuronUnit {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            sum_x: Default::default(),
+            kind: Default::default(),
+            post: Default::default(),
+            shift_r: Default::default(),
+            spike_k: Default::default(),
+            mask_y: Default::default(),
+            zero_c: Default::default(),
+            accumulate: Default::default(),
+            valid: Default::default(),
+            ch: Default::default(),
+            sp: Default::default(),
+            param: Default::default(),
+            z_in: Default::default(),
+            c_in: Default::default(),
+            low_in: Default::default(),
+            logit_in: Default::default(),
+            out_valid: Default::default(),
+            out_ch: Default::default(),
+            z_out: Default::default(),
+            c_out: Default::default(),
+            low_out: Default::default(),
+            spike_out: Default::default(),
+            logit_out: Default::default(),
+            pending: Default::default(),
+            s0_valid: Default::default(),
+            s0_ch: Default::default(),
+            s0_sp: Default::default(),
+            v: array_init::array_init(|_| Default::default()),
+            chn: array_init::array_init(|_| Default::default()),
+            s1_full: Default::default(),
+            s1_m: Default::default(),
+            s1_b: Default::default(),
+            s2_lo: Default::default(),
+            s2_hi: Default::default(),
+            s2_b: Default::default(),
+            s3_b: Default::default(),
+            s3_prod: Default::default(),
+            s4_v: Default::default(),
+            s5_y: Default::default(),
+            s6_y16: Default::default(),
+            s6_y32: Default::default(),
+            s7_z: Default::default(),
+            s7_logit: Default::default(),
+            s7_cs: Default::default(),
+            s8_fwd: Default::default(),
+            s8_diff: Default::default(),
+            s9_c: Default::default(),
+            s9_sin: Default::default(),
+            s10_s: Default::default(),
+            s10_c: Default::default(),
+            thr: array_init::array_init(|_| Default::default()),
+            neg: array_init::array_init(|_| Default::default()),
+            hh: array_init::array_init(|_| Default::default()),
+            zold: array_init::array_init(|_| Default::default()),
+            cold: array_init::array_init(|_| Default::default()),
+            low: array_init::array_init(|_| Default::default()),
+            logit: array_init::array_init(|_| Default::default()),
+            zfin: array_init::array_init(|_| Default::default()),
+            lfin: array_init::array_init(|_| Default::default()),
+            full20: Default::default(),
+            fx: Default::default(),
+            lo_acc: Default::default(),
+            hi_acc: Default::default(),
+            z7: Default::default(),
+            l7: Default::default(),
+            y_shr: Default::default(),
+            sum17: Default::default(),
+            cs_shr: Default::default(),
+            q: Default::default(),
+            s_shr: Default::default(),
+            hmask: Default::default(),
+            ones28: Constant::new(Bits::<28>::mask()),
+            ones16: Constant::new(Bits::<16>::mask()),
+        }
+    }
+}
+
+impl Logic for NeuronUnit {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, s0_valid, s0_ch, s0_sp, s1_full, s1_m, s1_b, s2_lo, s2_hi, s2_b, s3_b,
+            s3_prod, s4_v, s5_y, s6_y16, s6_y32, s7_z, s7_logit, s7_cs, s8_fwd, s8_diff, s9_c,
+            s9_sin, s10_s, s10_c
+        );
+        for i in 0..LATENCY {
+            self.v[i].clock.next = self.clock.val();
+            self.chn[i].clock.next = self.clock.val();
+            self.thr[i].clock.next = self.clock.val();
+            self.neg[i].clock.next = self.clock.val();
+            self.hh[i].clock.next = self.clock.val();
+            self.zold[i].clock.next = self.clock.val();
+            self.cold[i].clock.next = self.clock.val();
+            self.low[i].clock.next = self.clock.val();
+            self.logit[i].clock.next = self.clock.val();
+            self.zfin[i].clock.next = self.clock.val();
+            self.lfin[i].clock.next = self.clock.val();
+        }
+        // The carried operands shift one stage per cycle.
+        for i in 1..LATENCY {
+            self.v[i].d.next = self.v[i - 1].q.val();
+            self.chn[i].d.next = self.chn[i - 1].q.val();
+            self.thr[i].d.next = self.thr[i - 1].q.val();
+            self.neg[i].d.next = self.neg[i - 1].q.val();
+            self.hh[i].d.next = self.hh[i - 1].q.val();
+            self.zold[i].d.next = self.zold[i - 1].q.val();
+            self.cold[i].d.next = self.cold[i - 1].q.val();
+            self.low[i].d.next = self.low[i - 1].q.val();
+            self.logit[i].d.next = self.logit[i - 1].q.val();
+            self.zfin[i].d.next = self.zfin[i - 1].q.val();
+            self.lfin[i].d.next = self.lfin[i - 1].q.val();
+        }
+
+        // Stage 0: remember which channel the memories are answering for.
+        self.s0_valid.d.next = self.valid.val();
+        self.s0_ch.d.next = self.ch.val();
+        self.s0_sp.d.next = self.sp.val();
+
+        // Stage 1: full = 2*S+ - sum(x), and unpack the parameter row.
+        self.full20.next = (bit_cast::<20, ACC_BITS>(self.s0_sp.q.val()) << 1)
+            - bit_cast::<20, ACC_BITS>(self.sum_x.val());
+        if self.full20.val().get_bit(19) {
+            self.s1_full.d.next = bit_cast::<24, 20>(self.full20.val()) | 0xF0_0000;
+        } else {
+            self.s1_full.d.next = bit_cast::<24, 20>(self.full20.val());
+        }
+        self.s1_m.d.next = self.param.val().get_bits::<8>(0);
+        if self.param.val().get_bit(33) {
+            self.s1_b.d.next = bit_cast::<28, 26>(self.param.val().get_bits::<26>(8)) | 0xC00_0000;
+        } else {
+            self.s1_b.d.next = bit_cast::<28, 26>(self.param.val().get_bits::<26>(8));
+        }
+        self.v[0].d.next = self.s0_valid.q.val();
+        self.chn[0].d.next = self.s0_ch.q.val();
+        self.thr[0].d.next = self.param.val().get_bits::<16>(34);
+        self.neg[0].d.next = self.param.val().get_bit(50);
+        self.hh[0].d.next = self.param.val().get_bits::<4>(51);
+        self.zold[0].d.next = self.z_in.val();
+        if self.zero_c.val() {
+            self.cold[0].d.next = 0.into();
+        } else {
+            self.cold[0].d.next = self.c_in.val();
+        }
+        self.low[0].d.next = self.low_in.val();
+        self.logit[0].d.next = self.logit_in.val();
+
+        // Stage 2: full * M as two nibble products (M's top bit weighs -128).
+        if self.s1_full.q.val().get_bit(23) {
+            self.fx.next = bit_cast::<28, 24>(self.s1_full.q.val()) | 0xF00_0000;
+        } else {
+            self.fx.next = bit_cast::<28, 24>(self.s1_full.q.val());
+        }
+        self.lo_acc.next = 0.into();
+        self.hi_acc.next = 0.into();
+        if self.s1_m.q.val().get_bit(0) {
+            self.lo_acc.next = self.fx.val();
+        }
+        if self.s1_m.q.val().get_bit(1) {
+            self.lo_acc.next = self.lo_acc.val() + (self.fx.val() << 1);
+        }
+        if self.s1_m.q.val().get_bit(2) {
+            self.lo_acc.next = self.lo_acc.val() + (self.fx.val() << 2);
+        }
+        if self.s1_m.q.val().get_bit(3) {
+            self.lo_acc.next = self.lo_acc.val() + (self.fx.val() << 3);
+        }
+        if self.s1_m.q.val().get_bit(4) {
+            self.hi_acc.next = self.fx.val();
+        }
+        if self.s1_m.q.val().get_bit(5) {
+            self.hi_acc.next = self.hi_acc.val() + (self.fx.val() << 1);
+        }
+        if self.s1_m.q.val().get_bit(6) {
+            self.hi_acc.next = self.hi_acc.val() + (self.fx.val() << 2);
+        }
+        if self.s1_m.q.val().get_bit(7) {
+            self.hi_acc.next = self.hi_acc.val() - (self.fx.val() << 3);
+        }
+        self.s2_lo.d.next = self.lo_acc.val();
+        self.s2_hi.d.next = self.hi_acc.val();
+        self.s2_b.d.next = self.s1_b.q.val();
+        self.s3_b.d.next = self.s2_b.q.val();
+        // Stage 3: product.
+        self.s3_prod.d.next = self.s2_lo.q.val() + (self.s2_hi.q.val() << 4);
+        // Stage 4: bias (carried alongside its channel since stage 1).
+        self.s4_v.d.next = self.s3_prod.q.val() + self.s3_b.q.val();
+        // Stage 5: arithmetic shift right by R (floor division by 2^R).
+        self.y_shr.next = self.s4_v.q.val() >> self.shift_r.val();
+        if self.s4_v.q.val().get_bit(27) {
+            self.s5_y.d.next = self.y_shr.val() | !(self.ones28.val() >> self.shift_r.val());
+        } else {
+            self.s5_y.d.next = self.y_shr.val();
+        }
+        // Stage 6: saturate to 16 bits; the exact value goes on to the head.
+        if self.mask_y.val() {
+            self.s6_y16.d.next = 0.into();
+            self.s6_y32.d.next = 0.into();
+        } else {
+            if self.s5_y.q.val().get_bit(27) {
+                self.s6_y32.d.next = bit_cast::<32, 28>(self.s5_y.q.val()) | 0xF000_0000u64;
+                if self.s5_y.q.val().get_bits::<13>(15) == 0x1FFF {
+                    self.s6_y16.d.next = self.s5_y.q.val().get_bits::<16>(0);
+                } else {
+                    self.s6_y16.d.next = 0x8000.into();
+                }
+            } else {
+                self.s6_y32.d.next = bit_cast::<32, 28>(self.s5_y.q.val());
+                if self.s5_y.q.val().get_bits::<13>(15) == 0 {
+                    self.s6_y16.d.next = self.s5_y.q.val().get_bits::<16>(0);
+                } else {
+                    self.s6_y16.d.next = 0x7FFF.into();
+                }
+            }
+        }
+        // Stage 7: combine into z (or the logit); shift the old membrane by h.
+        self.sum17.next =
+            bit_cast::<17, 16>(self.zold[5].q.val()) + bit_cast::<17, 16>(self.s6_y16.q.val());
+        if self.zold[5].q.val().get_bit(15) {
+            self.sum17.next = self.sum17.val() ^ 0x1_0000;
+        }
+        if self.s6_y16.q.val().get_bit(15) {
+            self.sum17.next = self.sum17.val() ^ 0x1_0000;
+        }
+        if self.kind.val() == 0
+        /* KIND_FIRST */
+        {
+            self.z7.next = self.s6_y16.q.val();
+        } else if self.sum17.val().get_bit(16) != self.sum17.val().get_bit(15) {
+            if self.sum17.val().get_bit(16) {
+                self.z7.next = 0x8000.into();
+            } else {
+                self.z7.next = 0x7FFF.into();
+            }
+        } else {
+            self.z7.next = self.sum17.val().get_bits::<16>(0);
+        }
+        if self.accumulate.val() {
+            self.l7.next = self.logit[5].q.val() + self.s6_y32.q.val();
+        } else {
+            self.l7.next = self.s6_y32.q.val();
+        }
+        self.cs_shr.next = self.cold[5].q.val() >> self.hh[5].q.val();
+        if self.cold[5].q.val().get_bit(15) {
+            self.s7_cs.d.next = self.cs_shr.val() | !(self.ones16.val() >> self.hh[5].q.val());
+        } else {
+            self.s7_cs.d.next = self.cs_shr.val();
+        }
+        self.s7_z.d.next = self.z7.val();
+        self.s7_logit.d.next = self.l7.val();
+        self.zfin[6].d.next = self.z7.val();
+        self.lfin[6].d.next = self.l7.val();
+        // Stage 8: forward turn-on update, and the difference the inverse needs.
+        if self.neg[6].q.val() {
+            self.s8_fwd.d.next = self.s7_z.q.val() - self.s7_cs.q.val();
+        } else {
+            self.s8_fwd.d.next = self.s7_z.q.val() + self.s7_cs.q.val();
+        }
+        self.s8_diff.d.next = self.cold[6].q.val() - self.s7_z.q.val();
+        // Stage 9: the inverse c(t-1) = (sigma*d) * 2^h + low; pick what the spike sees.
+        if self.neg[7].q.val() {
+            self.q.next = 0.into();
+            self.q.next = self.q.val() - self.s8_diff.q.val();
+        } else {
+            self.q.next = self.s8_diff.q.val();
+        }
+        if self.post.val() == 3
+        /* POST_REWIND */
+        {
+            self.s9_c.d.next = (self.q.val() << self.hh[7].q.val()) | self.low[7].q.val();
+        } else {
+            self.s9_c.d.next = self.s8_fwd.q.val();
+        }
+        if self.post.val() == 1
+        /* POST_SPIKE */
+        {
+            self.s9_sin.d.next = self.zfin[7].q.val();
+        } else if self.post.val() == 3
+        /* POST_REWIND */
+        {
+            self.s9_sin.d.next = (self.q.val() << self.hh[7].q.val()) | self.low[7].q.val();
+        } else {
+            self.s9_sin.d.next = self.s8_fwd.q.val();
+        }
+        self.s10_c.d.next = self.s9_c.q.val();
+        // Stage 10: spike = clamp(v >>> k, 0, 255) if v > threshold (strict, signed).
+        self.s_shr.next = self.s9_sin.q.val() >> self.spike_k.val();
+        if self.s9_sin.q.val().get_bit(15) {
+            self.s_shr.next = self.s_shr.val() | !(self.ones16.val() >> self.spike_k.val());
+        }
+        if (self.s9_sin.q.val() ^ 0x8000) > (self.thr[8].q.val() ^ 0x8000) {
+            if self.s_shr.val().get_bit(15) {
+                self.s10_s.d.next = 0.into();
+            } else if self.s_shr.val().get_bits::<8>(8) != 0 {
+                self.s10_s.d.next = 0xFF.into();
+            } else {
+                self.s10_s.d.next = self.s_shr.val().get_bits::<8>(0);
+            }
+        } else {
+            self.s10_s.d.next = 0.into();
+        }
+
+        // Outputs (stage 10).
+        self.hmask.next = !(self.ones16.val() << self.hh[9].q.val());
+        self.out_valid.next = self.v[9].q.val();
+        self.out_ch.next = self.chn[9].q.val();
+        self.z_out.next = self.zfin[9].q.val();
+        self.c_out.next = self.s10_c.q.val();
+        self.low_out.next = self.cold[9].q.val() & self.hmask.val();
+        self.spike_out.next = self.s10_s.q.val();
+        self.logit_out.next = self.lfin[9].q.val();
+        self.pending.next = self.s0_valid.q.val();
+        for i in 0..LATENCY {
+            if self.v[i].q.val() {
+                self.pending.next = true;
+            }
+        }
+    }
+}

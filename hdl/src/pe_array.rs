@@ -1,0 +1,76 @@
+//! The processing-element array: `P` accumulate-only lanes fed by one broadcast event.
+//!
+//! Each cycle one nonzero activation `x` arrives with its weight row; lane `j` adds `x`
+//! when bit `j` of the row is set. Zero activations never reach the array, so a layer
+//! costs one cycle per nonzero input. The sum of all broadcast activations is kept here
+//! too, for the gated-add identity `sum_i w_i x_i = 2*S+ - sum_i x_i`.
+
+use rust_hdl::prelude::*;
+
+use crate::pe_lane::{PeLane, ACC_BITS};
+
+/// Bits of the running activation sum (same range as a lane).
+pub const SUMX_BITS: usize = ACC_BITS;
+
+#[derive(LogicBlock)]
+pub struct PeArray<const P: usize, const W: usize> {
+    pub clock: Signal<In, Clock>,
+    pub clear: Signal<In, bool>,
+    /// An event is on `x`/`row` this cycle.
+    pub valid: Signal<In, bool>,
+    pub x: Signal<In, Bits<8>>,
+    /// The weight row of the event's input (bit j = lane j's weight is +1).
+    pub row: Signal<In, Bits<W>>,
+    /// Drain: shift every lane one place towards lane 0.
+    pub shift: Signal<In, bool>,
+    /// Lane 0, the next sum to drain.
+    pub head: Signal<Out, Bits<ACC_BITS>>,
+    pub sum_x: Signal<Out, Bits<SUMX_BITS>>,
+    pub lanes: [PeLane; P],
+    total: DFF<Bits<SUMX_BITS>>,
+}
+
+impl<const P: usize, const W: usize> Default for PeArray<P, W> {
+    fn default() -> Self {
+        assert!(P >= 1 && P <= W);
+        Self {
+            clock: Default::default(),
+            clear: Default::default(),
+            valid: Default::default(),
+            x: Default::default(),
+            row: Default::default(),
+            shift: Default::default(),
+            head: Default::default(),
+            sum_x: Default::default(),
+            lanes: array_init::array_init(|_| Default::default()),
+            total: Default::default(),
+        }
+    }
+}
+
+impl<const P: usize, const W: usize> Logic for PeArray<P, W> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, total);
+        for j in 0..P {
+            self.lanes[j].clock.next = self.clock.val();
+            self.lanes[j].clear.next = self.clear.val();
+            self.lanes[j].shift.next = self.shift.val();
+            self.lanes[j].x.next = self.x.val();
+            self.lanes[j].add.next = self.valid.val() & self.row.val().get_bit(j);
+        }
+        for j in 0..(P - 1) {
+            self.lanes[j].shift_in.next = self.lanes[j + 1].acc.val();
+        }
+        for j in (P - 1)..P {
+            self.lanes[j].shift_in.next = 0.into();
+        }
+        self.head.next = self.lanes[0].acc.val();
+        if self.clear.val() {
+            self.total.d.next = 0.into();
+        } else if self.valid.val() {
+            self.total.d.next = self.total.q.val() + bit_cast::<SUMX_BITS, 8>(self.x.val());
+        }
+        self.sum_x.next = self.total.q.val();
+    }
+}

@@ -1,0 +1,805 @@
+//! The spiking core: memories, the layer sequencer and the datapath around the
+//! processing-element array and the neuron unit.
+//!
+//! The core runs a small program of layer descriptors (rows of the unified row memory,
+//! written by the host; see `revspike_proto::image`). Per descriptor it streams the
+//! nonzero events of its source through the PE array (one per cycle), then drains the
+//! lanes through the neuron unit (one channel per cycle), whose post operation writes
+//! the next event list, the turn-on membranes and the reversible state buffer.
+//! The forward program runs once per timestep; the rewind program (stages top-down,
+//! with the inverse turn-on update) runs once per rewound timestep.
+//!
+//! Host port and address map: docs/architecture.md.
+
+use rust_hdl::prelude::*;
+
+use crate::input_compactor::InputCompactor;
+use crate::neuron_unit::NeuronUnit;
+use crate::pe_array::PeArray;
+use crate::row_memory::RowMemory;
+use crate::state_buffer::StateBuffer;
+use crate::sync_ram::{SyncRam, RAM_ADDR_BITS};
+
+/// Memory sizes of one core instance (entries; all powers of two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoreMemories {
+    pub rows: usize,
+    pub input_entries: usize,
+    pub state_buffer_entries: usize,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum Phase {
+    Idle,
+    ClearState,
+    StepStart,
+    Fetch,
+    Decode,
+    Group0,
+    Group1,
+    Group2,
+    Stream,
+    StreamTail,
+    Drain,
+    Flush,
+    Retire,
+    Finish,
+}
+
+#[derive(LogicBlock)]
+pub struct SpikingCore<const P: usize, const W: usize> {
+    pub clock: Signal<In, Clock>,
+    // Host port (docs/architecture.md).
+    pub we: Signal<In, bool>,
+    pub addr: Signal<In, Bits<20>>,
+    pub wdata: Signal<In, Bits<16>>,
+    pub raddr: Signal<In, Bits<20>>,
+    pub rdata: Signal<Out, Bits<16>>,
+    pub in_start: Signal<In, bool>,
+    pub in_valid: Signal<In, bool>,
+    pub in_byte: Signal<In, Bits<8>>,
+    pub in_commit: Signal<In, bool>,
+    pub in_abort: Signal<In, bool>,
+    pub run: Signal<In, bool>,
+    pub rewind: Signal<In, bool>,
+    pub clear: Signal<In, bool>,
+    pub busy: Signal<Out, bool>,
+    pub done: Signal<Out, bool>,
+    pub status: Signal<Out, Bits<8>>,
+
+    // Memories.
+    pub rowmem: RowMemory<W>,
+    pub inmem: SyncRam<Bits<16>>,
+    pub evmem: SyncRam<Bits<16>>,
+    pub zmem: SyncRam<Bits<16>>,
+    pub lmem: SyncRam<Bits<32>>,
+    pub cmem: SyncRam<Bits<16>>,
+    pub state_buffer: StateBuffer,
+    // Datapath.
+    pub pe: PeArray<P, W>,
+    pub neuron: NeuronUnit,
+    pub compactor: InputCompactor,
+
+    // Build constants.
+    c_p: Constant<Bits<RAM_ADDR_BITS>>,
+    c_plog: Constant<Bits<4>>,
+    c_klog: Constant<Bits<4>>,
+    c_kmask: Constant<Bits<20>>,
+    c_scratch: Constant<Bits<RAM_ADDR_BITS>>,
+    c_gt: Constant<Bits<RAM_ADDR_BITS>>,
+    c_cdepth: Constant<Bits<RAM_ADDR_BITS>>,
+    c_inputs: Constant<Bits<RAM_ADDR_BITS>>,
+
+    // Configuration registers (region 1).
+    cfg_t: DFF<Bits<5>>,
+    cfg_g: DFF<Bits<11>>,
+    cfg_flags: DFF<Bits<2>>,
+    cfg_classes: DFF<Bits<9>>,
+    cfg_fwd: DFF<Bits<RAM_ADDR_BITS>>,
+    cfg_rev: DFF<Bits<RAM_ADDR_BITS>>,
+    cfg_stride: DFF<Bits<RAM_ADDR_BITS>>,
+    cfg_stages: DFF<Bits<3>>,
+
+    // Sequencer.
+    phase: DFF<Phase>,
+    rewinding: DFF<bool>,
+    t: DFF<Bits<5>>,
+    t_done: DFF<Bits<5>>,
+    pc: DFF<Bits<RAM_ADDR_BITS>>,
+    push_base: DFF<Bits<RAM_ADDR_BITS>>,
+    rev_base: DFF<Bits<RAM_ADDR_BITS>>,
+    cycles: DFF<Bits<32>>,
+    stat: DFF<Bits<8>>,
+    commit_seen: DFF<bool>,
+    done_r: DFF<bool>,
+    idx: DFF<Bits<RAM_ADDR_BITS>>,
+    tail: DFF<Bits<2>>,
+    // Latched descriptor.
+    d_kind: DFF<Bits<2>>,
+    d_skip: DFF<bool>,
+    d_src: DFF<Bits<3>>,
+    d_wbase: DFF<Bits<RAM_ADDR_BITS>>,
+    d_pbase: DFF<Bits<RAM_ADDR_BITS>>,
+    d_m: DFF<Bits<9>>,
+    d_r: DFF<Bits<5>>,
+    d_post: DFF<Bits<2>>,
+    d_k: DFF<Bits<4>>,
+    d_l: DFF<Bits<2>>,
+    d_roff: DFF<Bits<RAM_ADDR_BITS>>,
+    d_last: DFF<bool>,
+    // Event lists: current read pointer and end, counts of the lists written.
+    ev_ptr: DFF<Bits<RAM_ADDR_BITS>>,
+    ev_end: DFF<Bits<RAM_ADDR_BITS>>,
+    cnt0: DFF<Bits<9>>,
+    cnt1: DFF<Bits<9>>,
+    cnt2: DFF<Bits<9>>,
+    cnt3: DFF<Bits<9>>,
+    cnt_s: DFF<Bits<9>>,
+    out_count: DFF<Bits<9>>,
+    // Event stream pipeline.
+    a1_valid: DFF<bool>,
+    a2_valid: DFF<bool>,
+    a2_x: DFF<Bits<8>>,
+    page: DFF<Bits<3>>,
+    // Drain.
+    ch: DFF<Bits<9>>,
+    best: DFF<Bits<32>>,
+    pred: DFF<Bits<8>>,
+    // Host reads.
+    r1_region: DFF<Bits<4>>,
+    r1_low: DFF<Bits<16>>,
+    r1_reg: DFF<Bits<16>>,
+    rdata_r: DFF<Bits<16>>,
+
+    // Combinational helpers.
+    entry: Signal<Local, Bits<16>>,
+    src_base: Signal<Local, Bits<RAM_ADDR_BITS>>,
+    src_count: Signal<Local, Bits<9>>,
+    stage_base: Signal<Local, Bits<RAM_ADDR_BITS>>,
+    desc: Signal<Local, Bits<W>>,
+    group: Signal<Local, Bits<RAM_ADDR_BITS>>,
+    first_step: Signal<Local, bool>,
+    idle: Signal<Local, bool>,
+    head_last: Signal<Local, bool>,
+    row_word: Signal<Local, Bits<RAM_ADDR_BITS>>,
+    word_shift: Signal<Local, Bits<8>>,
+}
+
+impl<const P: usize, const W: usize> SpikingCore<P, W> {
+    pub fn new(mem: CoreMemories) -> Self {
+        assert!(P.is_power_of_two() && (8..=256).contains(&P));
+        assert!(W == P.max(64));
+        let scratch = 4 * P;
+        let gt = 5 * P;
+        let evdepth = (gt + 32).next_power_of_two();
+        let k = W / 16;
+        Self {
+            clock: Default::default(),
+            we: Default::default(),
+            addr: Default::default(),
+            wdata: Default::default(),
+            raddr: Default::default(),
+            rdata: Default::default(),
+            in_start: Default::default(),
+            in_valid: Default::default(),
+            in_byte: Default::default(),
+            in_commit: Default::default(),
+            in_abort: Default::default(),
+            run: Default::default(),
+            rewind: Default::default(),
+            clear: Default::default(),
+            busy: Default::default(),
+            done: Default::default(),
+            status: Default::default(),
+            rowmem: RowMemory::new(mem.rows),
+            inmem: SyncRam::new(mem.input_entries),
+            evmem: SyncRam::new(evdepth),
+            zmem: SyncRam::new(P),
+            lmem: SyncRam::new(P),
+            cmem: SyncRam::new(4 * P),
+            state_buffer: StateBuffer::new(mem.state_buffer_entries),
+            pe: Default::default(),
+            neuron: Default::default(),
+            compactor: Default::default(),
+            c_p: Constant::new(((P) as u64).into()),
+            c_plog: Constant::new((P.trailing_zeros() as u64).into()),
+            c_klog: Constant::new((k.trailing_zeros() as u64).into()),
+            c_kmask: Constant::new(((k - 1) as u64).into()),
+            c_scratch: Constant::new(((scratch) as u64).into()),
+            c_gt: Constant::new(((gt) as u64).into()),
+            c_cdepth: Constant::new(((4 * P) as u64).into()),
+            c_inputs: Constant::new(((mem.input_entries) as u64).into()),
+            cfg_t: Default::default(),
+            cfg_g: Default::default(),
+            cfg_flags: Default::default(),
+            cfg_classes: Default::default(),
+            cfg_fwd: Default::default(),
+            cfg_rev: Default::default(),
+            cfg_stride: Default::default(),
+            cfg_stages: Default::default(),
+            phase: Default::default(),
+            rewinding: Default::default(),
+            t: Default::default(),
+            t_done: Default::default(),
+            pc: Default::default(),
+            push_base: Default::default(),
+            rev_base: Default::default(),
+            cycles: Default::default(),
+            stat: Default::default(),
+            commit_seen: Default::default(),
+            done_r: Default::default(),
+            idx: Default::default(),
+            tail: Default::default(),
+            d_kind: Default::default(),
+            d_skip: Default::default(),
+            d_src: Default::default(),
+            d_wbase: Default::default(),
+            d_pbase: Default::default(),
+            d_m: Default::default(),
+            d_r: Default::default(),
+            d_post: Default::default(),
+            d_k: Default::default(),
+            d_l: Default::default(),
+            d_roff: Default::default(),
+            d_last: Default::default(),
+            ev_ptr: Default::default(),
+            ev_end: Default::default(),
+            cnt0: Default::default(),
+            cnt1: Default::default(),
+            cnt2: Default::default(),
+            cnt3: Default::default(),
+            cnt_s: Default::default(),
+            out_count: Default::default(),
+            a1_valid: Default::default(),
+            a2_valid: Default::default(),
+            a2_x: Default::default(),
+            page: Default::default(),
+            ch: Default::default(),
+            best: Default::default(),
+            pred: Default::default(),
+            r1_region: Default::default(),
+            r1_low: Default::default(),
+            r1_reg: Default::default(),
+            rdata_r: Default::default(),
+            entry: Default::default(),
+            src_base: Default::default(),
+            src_count: Default::default(),
+            stage_base: Default::default(),
+            desc: Default::default(),
+            group: Default::default(),
+            first_step: Default::default(),
+            idle: Default::default(),
+            head_last: Default::default(),
+            row_word: Default::default(),
+            word_shift: Default::default(),
+        }
+    }
+}
+
+impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            cfg_t,
+            cfg_g,
+            cfg_flags,
+            cfg_classes,
+            cfg_fwd,
+            cfg_rev,
+            cfg_stride,
+            cfg_stages,
+            phase,
+            rewinding,
+            t,
+            t_done,
+            pc,
+            push_base,
+            rev_base,
+            cycles,
+            stat,
+            commit_seen,
+            done_r,
+            idx,
+            tail,
+            d_kind,
+            d_skip,
+            d_src,
+            d_wbase,
+            d_pbase,
+            d_m,
+            d_r,
+            d_post,
+            d_k,
+            d_l,
+            d_roff,
+            d_last,
+            ev_ptr,
+            ev_end,
+            cnt0,
+            cnt1,
+            cnt2,
+            cnt3,
+            cnt_s,
+            out_count,
+            a1_valid,
+            a2_valid,
+            a2_x,
+            page,
+            ch,
+            best,
+            pred,
+            r1_region,
+            r1_low,
+            r1_reg,
+            rdata_r
+        );
+        self.rowmem.clock.next = self.clock.val();
+        self.inmem.clock.next = self.clock.val();
+        self.evmem.clock.next = self.clock.val();
+        self.zmem.clock.next = self.clock.val();
+        self.lmem.clock.next = self.clock.val();
+        self.cmem.clock.next = self.clock.val();
+        self.state_buffer.clock.next = self.clock.val();
+        self.pe.clock.next = self.clock.val();
+        self.neuron.clock.next = self.clock.val();
+        self.compactor.clock.next = self.clock.val();
+
+        // ---- Defaults -------------------------------------------------------------
+        self.busy.next = self.phase.q.val() != Phase::Idle;
+        self.done.next = self.done_r.q.val();
+        self.done_r.d.next = false;
+        self.status.next = self.stat.q.val();
+        self.rdata.next = self.rdata_r.q.val();
+
+        self.rowmem.write_enable.next = false;
+        self.rowmem.write_address.next =
+            bit_cast::<RAM_ADDR_BITS, 20>(self.addr.val() >> self.c_klog.val());
+        self.rowmem.write_word.next = bit_cast::<4, 20>(self.addr.val() & self.c_kmask.val());
+        self.rowmem.write_data.next = self.wdata.val();
+        self.rowmem.read_address.next = self.pc.q.val();
+        self.inmem.read_address.next = self.ev_ptr.q.val();
+        self.evmem.read_address.next = self.ev_ptr.q.val();
+        self.zmem.read_address.next = 0.into();
+        self.lmem.read_address.next = 0.into();
+        self.cmem.read_address.next = 0.into();
+        self.state_buffer.pop_base.next = self.rev_base.q.val();
+        self.state_buffer.pop_index.next = 0.into();
+        self.state_buffer.push_base.next = self.push_base.q.val();
+
+        self.pe.clear.next = false;
+        self.pe.shift.next = false;
+        self.pe.valid.next = self.a2_valid.q.val();
+        self.pe.x.next = self.a2_x.q.val();
+        self.pe.row.next = self.rowmem.read_data.val();
+
+        self.stage_base.next = bit_cast::<RAM_ADDR_BITS, 2>(self.d_l.q.val()) << self.c_plog.val();
+        self.first_step.next = (self.t.q.val() == 0) & !self.rewinding.q.val();
+        self.head_last.next = (self.d_kind.q.val() == 2)
+            & (self.t.q.val() + 1 == self.cfg_t.q.val())
+            & !self.rewinding.q.val();
+
+        // ---- Input compactor (idle only) -------------------------------------------
+        self.idle.next = self.phase.q.val() == Phase::Idle;
+        self.compactor.group_len.next = self.cfg_g.q.val();
+        if self.cfg_flags.q.val().get_bit(0) {
+            self.compactor.groups.next = 1.into();
+        } else {
+            self.compactor.groups.next = self.cfg_t.q.val();
+        }
+        self.compactor.capacity.next = self.c_inputs.val();
+        self.compactor.start.next = self.in_start.val() & self.idle.val();
+        self.compactor.byte_valid.next = self.in_valid.val() & self.idle.val();
+        self.compactor.byte.next = self.in_byte.val();
+        self.compactor.commit.next = self.in_commit.val() & self.idle.val();
+        self.compactor.abort.next = self.in_abort.val() & self.idle.val();
+        self.inmem.write_enable.next = self.compactor.ev_we.val();
+        self.inmem.write_address.next = self.compactor.ev_addr.val();
+        self.inmem.write_data.next = self.compactor.ev_data.val();
+        self.evmem.write_enable.next = self.compactor.gt_we.val() & self.idle.val();
+        self.evmem.write_address.next =
+            self.c_gt.val() + bit_cast::<RAM_ADDR_BITS, 5>(self.compactor.gt_index.val());
+        self.evmem.write_data.next = bit_cast::<16, RAM_ADDR_BITS>(self.compactor.gt_data.val());
+        self.commit_seen.d.next = self.in_commit.val() & self.idle.val();
+        if self.commit_seen.q.val() {
+            // The compactor's verdict is registered one cycle after the commit.
+            self.stat.d.next = self.compactor.status.val();
+        }
+        if self.in_abort.val() & self.idle.val() {
+            self.stat.d.next = 1.into();
+        }
+
+        // ---- Neuron unit settings (stable for a whole drain) -----------------------
+        self.neuron.sum_x.next = self.pe.sum_x.val();
+        self.neuron.kind.next = self.d_kind.q.val();
+        self.neuron.post.next = self.d_post.q.val();
+        self.neuron.shift_r.next = self.d_r.q.val();
+        self.neuron.spike_k.next = self.d_k.q.val();
+        self.neuron.mask_y.next = self.d_skip.q.val() & self.first_step.val();
+        self.neuron.zero_c.next = self.first_step.val();
+        self.neuron.accumulate.next = self.cfg_flags.q.val().get_bit(1) & (self.t.q.val() != 0);
+        self.neuron.valid.next = false;
+        self.neuron.ch.next = bit_cast::<8, 9>(self.ch.q.val());
+        self.neuron.sp.next = self.pe.head.val();
+        self.neuron.param.next = bit_cast::<64, W>(self.rowmem.read_data.val());
+        self.neuron.z_in.next = self.zmem.read_data.val();
+        self.neuron.c_in.next = self.cmem.read_data.val();
+        self.neuron.low_in.next = self.state_buffer.low_out.val();
+        self.neuron.logit_in.next = self.lmem.read_data.val();
+
+        // ---- Results of the neuron unit ---------------------------------------------
+        self.zmem.write_enable.next = false;
+        self.zmem.write_address.next = bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
+        self.zmem.write_data.next = self.neuron.z_out.val();
+        self.lmem.write_enable.next = false;
+        self.lmem.write_address.next = bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
+        self.lmem.write_data.next = self.neuron.logit_out.val();
+        self.cmem.write_enable.next = false;
+        self.cmem.write_address.next =
+            self.stage_base.val() + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
+        self.cmem.write_data.next = self.neuron.c_out.val();
+        self.state_buffer.push.next = false;
+        self.state_buffer.push_index.next =
+            self.d_roff.q.val() + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
+        self.state_buffer.low_in.next = self.neuron.low_out.val();
+        if self.neuron.out_valid.val() {
+            if self.d_kind.q.val() == 2 {
+                self.lmem.write_enable.next = true;
+                if self.head_last.val() {
+                    // argmax, the lowest index wins a tie (strictly greater replaces).
+                    if (self.neuron.out_ch.val() == 0)
+                        | ((self.neuron.logit_out.val() ^ 0x8000_0000u64)
+                            > (self.best.q.val() ^ 0x8000_0000u64))
+                    {
+                        self.best.d.next = self.neuron.logit_out.val();
+                        self.pred.d.next = self.neuron.out_ch.val();
+                    }
+                }
+            } else {
+                self.zmem.write_enable.next = true;
+            }
+            if self.d_post.q.val().get_bit(1) {
+                self.cmem.write_enable.next = true;
+                self.state_buffer.push.next = (self.d_post.q.val() == 2) & !self.first_step.val();
+            }
+            if (self.d_post.q.val() != 0) & self.neuron.spike_out.val().any() {
+                self.evmem.write_enable.next = true;
+                if self.d_post.q.val() == 1 {
+                    self.evmem.write_address.next =
+                        self.c_scratch.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.out_count.q.val());
+                } else {
+                    self.evmem.write_address.next = self.stage_base.val()
+                        + bit_cast::<RAM_ADDR_BITS, 9>(self.out_count.q.val());
+                }
+                self.evmem.write_data.next = (bit_cast::<16, 8>(self.neuron.out_ch.val()) << 8)
+                    | bit_cast::<16, 8>(self.neuron.spike_out.val());
+                self.out_count.d.next = self.out_count.q.val() + 1;
+            }
+        }
+
+        // ---- Event stream: entry -> weight row -> lanes ------------------------------
+        if self.d_src.q.val() == 5 {
+            self.entry.next = self.inmem.read_data.val();
+        } else {
+            self.entry.next = self.evmem.read_data.val();
+        }
+        self.a1_valid.d.next = false;
+        self.a2_valid.d.next = false;
+        self.a2_x.d.next = self.entry.val().get_bits::<8>(0);
+        if self.a1_valid.q.val() {
+            if self.entry.val().get_bits::<8>(0) == 0 {
+                self.page.d.next = self.entry.val().get_bits::<3>(8);
+            } else {
+                self.a2_valid.d.next = true;
+                self.rowmem.read_address.next = self.d_wbase.q.val()
+                    + (bit_cast::<RAM_ADDR_BITS, 3>(self.page.q.val()) << 8)
+                    + bit_cast::<RAM_ADDR_BITS, 8>(self.entry.val().get_bits::<8>(8));
+            }
+        }
+
+        // ---- Sequencer --------------------------------------------------------------
+        if self.phase.q.val() != Phase::Idle {
+            self.cycles.d.next = self.cycles.q.val() + 1;
+        }
+        if self.cfg_flags.q.val().get_bit(0) {
+            self.group.next = 0.into();
+        } else {
+            self.group.next = bit_cast::<RAM_ADDR_BITS, 5>(self.t.q.val());
+        }
+        self.desc.next = self.rowmem.read_data.val();
+        match self.phase.q.val() {
+            Phase::Idle => {
+                if self.run.val() {
+                    self.cycles.d.next = 0.into();
+                    if self.compactor.input_ok.val() {
+                        self.t.d.next = 0.into();
+                        self.t_done.d.next = 0.into();
+                        self.push_base.d.next = 0.into();
+                        self.rewinding.d.next = false;
+                        self.stat.d.next = 0.into();
+                        self.phase.d.next = Phase::StepStart;
+                    } else {
+                        self.stat.d.next = 1.into();
+                        self.done_r.d.next = true;
+                    }
+                } else if self.rewind.val() {
+                    self.cycles.d.next = 0.into();
+                    if self.t_done.q.val() == 0 {
+                        self.stat.d.next = 2.into();
+                        self.done_r.d.next = true;
+                    } else if self.t_done.q.val() == 1 {
+                        // Rewinding from t = 0 gives the all-zero initial state.
+                        self.stat.d.next = 0.into();
+                        self.idx.d.next = 0.into();
+                        self.phase.d.next = Phase::ClearState;
+                    } else {
+                        self.stat.d.next = 0.into();
+                        self.rewinding.d.next = true;
+                        self.t.d.next = self.t_done.q.val() - 1;
+                        self.phase.d.next = Phase::StepStart;
+                    }
+                } else if self.clear.val() {
+                    self.cycles.d.next = 0.into();
+                    self.stat.d.next = 0.into();
+                    self.idx.d.next = 0.into();
+                    self.phase.d.next = Phase::ClearState;
+                }
+            }
+            Phase::ClearState => {
+                self.cmem.write_enable.next = true;
+                self.cmem.write_address.next = self.idx.q.val();
+                self.cmem.write_data.next = 0.into();
+                self.idx.d.next = self.idx.q.val() + 1;
+                if self.idx.q.val() + 1 == self.c_cdepth.val() {
+                    self.t_done.d.next = 0.into();
+                    self.phase.d.next = Phase::Finish;
+                }
+            }
+            Phase::StepStart => {
+                if self.rewinding.q.val() {
+                    self.pc.d.next = self.cfg_rev.q.val();
+                } else {
+                    self.pc.d.next = self.cfg_fwd.q.val();
+                }
+                self.phase.d.next = Phase::Fetch;
+            }
+            Phase::Fetch => {
+                // The descriptor row is read at pc (the default read address).
+                self.phase.d.next = Phase::Decode;
+            }
+            Phase::Decode => {
+                self.d_kind.d.next = self.desc.val().get_bits::<2>(0);
+                self.d_skip.d.next = self.desc.val().get_bit(2);
+                self.d_src.d.next = self.desc.val().get_bits::<3>(3);
+                self.d_wbase.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(6);
+                self.d_pbase.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(18);
+                self.d_m.d.next = bit_cast::<9, 8>(self.desc.val().get_bits::<8>(30)) + 1;
+                self.d_r.d.next = self.desc.val().get_bits::<5>(38);
+                self.d_post.d.next = self.desc.val().get_bits::<2>(43);
+                self.d_k.d.next = self.desc.val().get_bits::<4>(45);
+                self.d_l.d.next = self.desc.val().get_bits::<2>(49);
+                self.d_roff.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(51);
+                self.d_last.d.next = self.desc.val().get_bit(63);
+                self.pe.clear.next = true;
+                self.page.d.next = 0.into();
+                self.out_count.d.next = 0.into();
+                self.phase.d.next = Phase::Group0;
+            }
+            Phase::Group0 => {
+                // Locate the source event list.
+                self.evmem.read_address.next = self.c_gt.val() + self.group.val();
+                match self.d_src.q.val().index() {
+                    0 => {
+                        self.src_base.next = 0.into();
+                        self.src_count.next = self.cnt0.q.val();
+                    }
+                    1 => {
+                        self.src_base.next = self.c_p.val();
+                        self.src_count.next = self.cnt1.q.val();
+                    }
+                    2 => {
+                        self.src_base.next = self.c_p.val() << 1;
+                        self.src_count.next = self.cnt2.q.val();
+                    }
+                    3 => {
+                        self.src_base.next = (self.c_p.val() << 1) + self.c_p.val();
+                        self.src_count.next = self.cnt3.q.val();
+                    }
+                    _ => {
+                        self.src_base.next = self.c_scratch.val();
+                        self.src_count.next = self.cnt_s.q.val();
+                    }
+                }
+                self.ev_ptr.d.next = self.src_base.val();
+                self.ev_end.d.next =
+                    self.src_base.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.src_count.val());
+                self.phase.d.next = Phase::Group1;
+            }
+            Phase::Group1 => {
+                self.evmem.read_address.next = self.c_gt.val() + self.group.val() + 1;
+                if self.d_src.q.val() == 5 {
+                    self.ev_ptr.d.next = self.evmem.read_data.val().get_bits::<RAM_ADDR_BITS>(0);
+                }
+                self.phase.d.next = Phase::Group2;
+            }
+            Phase::Group2 => {
+                if self.d_src.q.val() == 5 {
+                    self.ev_end.d.next = self.evmem.read_data.val().get_bits::<RAM_ADDR_BITS>(0);
+                }
+                if self.d_skip.q.val() & self.first_step.val() {
+                    // An up-connection at t = 0 contributes nothing; its post op still runs.
+                    self.tail.d.next = 0.into();
+                    self.phase.d.next = Phase::StreamTail;
+                } else {
+                    self.phase.d.next = Phase::Stream;
+                }
+            }
+            Phase::Stream => {
+                if self.ev_ptr.q.val() == self.ev_end.q.val() {
+                    self.tail.d.next = 0.into();
+                    self.phase.d.next = Phase::StreamTail;
+                } else {
+                    self.a1_valid.d.next = true;
+                    self.ev_ptr.d.next = self.ev_ptr.q.val() + 1;
+                }
+            }
+            Phase::StreamTail => {
+                // The last entry is still on its way to the lanes.
+                self.tail.d.next = self.tail.q.val() + 1;
+                if self.tail.q.val() == 1 {
+                    self.ch.d.next = 0.into();
+                    self.phase.d.next = Phase::Drain;
+                }
+            }
+            Phase::Drain => {
+                self.neuron.valid.next = true;
+                self.pe.shift.next = true;
+                self.rowmem.read_address.next =
+                    self.d_pbase.q.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
+                self.zmem.read_address.next = bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
+                self.lmem.read_address.next = bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
+                self.cmem.read_address.next =
+                    self.stage_base.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
+                self.state_buffer.pop_index.next =
+                    self.d_roff.q.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
+                self.ch.d.next = self.ch.q.val() + 1;
+                if self.ch.q.val() + 1 == self.d_m.q.val() {
+                    self.phase.d.next = Phase::Flush;
+                }
+            }
+            Phase::Flush => {
+                if !self.neuron.pending.val() & !self.neuron.out_valid.val() {
+                    self.phase.d.next = Phase::Retire;
+                }
+            }
+            Phase::Retire => {
+                if self.d_post.q.val() == 1 {
+                    self.cnt_s.d.next = self.out_count.q.val();
+                } else if self.d_post.q.val().get_bit(1) {
+                    match self.d_l.q.val().index() {
+                        0 => {
+                            self.cnt0.d.next = self.out_count.q.val();
+                        }
+                        1 => {
+                            self.cnt1.d.next = self.out_count.q.val();
+                        }
+                        2 => {
+                            self.cnt2.d.next = self.out_count.q.val();
+                        }
+                        _ => {
+                            self.cnt3.d.next = self.out_count.q.val();
+                        }
+                    }
+                }
+                if self.d_last.q.val() {
+                    if self.rewinding.q.val() {
+                        self.t_done.d.next = self.t_done.q.val() - 1;
+                        self.rev_base.d.next = self.rev_base.q.val() - self.cfg_stride.q.val();
+                        self.phase.d.next = Phase::Finish;
+                    } else {
+                        if self.t.q.val() != 0 {
+                            self.rev_base.d.next = self.push_base.q.val();
+                            self.push_base.d.next =
+                                self.push_base.q.val() + self.cfg_stride.q.val();
+                        }
+                        self.t.d.next = self.t.q.val() + 1;
+                        self.t_done.d.next = self.t.q.val() + 1;
+                        if self.t.q.val() + 1 == self.cfg_t.q.val() {
+                            self.phase.d.next = Phase::Finish;
+                        } else {
+                            self.phase.d.next = Phase::StepStart;
+                        }
+                    }
+                } else {
+                    self.pc.d.next = self.pc.q.val() + 1;
+                    self.phase.d.next = Phase::Fetch;
+                }
+            }
+            Phase::Finish => {
+                self.done_r.d.next = true;
+                self.phase.d.next = Phase::Idle;
+            }
+        }
+
+        // ---- Host writes and reads (idle only) ---------------------------------------
+        if self.idle.val() & self.we.val() {
+            match self.addr.val().get_bits::<4>(16).index() {
+                0 => self.rowmem.write_enable.next = true,
+                1 => match self.addr.val().get_bits::<4>(0).index() {
+                    0 => self.cfg_t.d.next = self.wdata.val().get_bits::<5>(0),
+                    1 => self.cfg_g.d.next = self.wdata.val().get_bits::<11>(0),
+                    2 => self.cfg_flags.d.next = self.wdata.val().get_bits::<2>(0),
+                    3 => self.cfg_classes.d.next = self.wdata.val().get_bits::<9>(0),
+                    4 => self.cfg_fwd.d.next = self.wdata.val().get_bits::<RAM_ADDR_BITS>(0),
+                    5 => self.cfg_rev.d.next = self.wdata.val().get_bits::<RAM_ADDR_BITS>(0),
+                    6 => self.cfg_stride.d.next = self.wdata.val().get_bits::<RAM_ADDR_BITS>(0),
+                    7 => self.cfg_stages.d.next = self.wdata.val().get_bits::<3>(0),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        if self.idle.val() {
+            match self.raddr.val().get_bits::<4>(16).index() {
+                0 => {
+                    self.rowmem.read_address.next =
+                        bit_cast::<RAM_ADDR_BITS, 20>(self.raddr.val() >> self.c_klog.val())
+                }
+                2 => self.cmem.read_address.next = self.raddr.val().get_bits::<RAM_ADDR_BITS>(0),
+                3 => self.lmem.read_address.next = self.raddr.val().get_bits::<RAM_ADDR_BITS>(1),
+                _ => {}
+            }
+        }
+        self.r1_region.d.next = self.raddr.val().get_bits::<4>(16);
+        self.r1_low.d.next = self.raddr.val().get_bits::<16>(0);
+        self.r1_reg.d.next = 0.into();
+        if self.raddr.val().get_bits::<4>(16) == 1 {
+            match self.raddr.val().get_bits::<4>(0).index() {
+                0 => self.r1_reg.d.next = bit_cast::<16, 5>(self.cfg_t.q.val()),
+                1 => self.r1_reg.d.next = bit_cast::<16, 11>(self.cfg_g.q.val()),
+                2 => self.r1_reg.d.next = bit_cast::<16, 2>(self.cfg_flags.q.val()),
+                3 => self.r1_reg.d.next = bit_cast::<16, 9>(self.cfg_classes.q.val()),
+                4 => self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.cfg_fwd.q.val()),
+                5 => self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.cfg_rev.q.val()),
+                6 => self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.cfg_stride.q.val()),
+                7 => self.r1_reg.d.next = bit_cast::<16, 3>(self.cfg_stages.q.val()),
+                _ => {}
+            }
+        }
+        if self.raddr.val().get_bits::<4>(16) == 4 {
+            match self.raddr.val().get_bits::<4>(0).index() {
+                0 => self.r1_reg.d.next = bit_cast::<16, 5>(self.t_done.q.val()),
+                1 => self.r1_reg.d.next = bit_cast::<16, 8>(self.pred.q.val()),
+                2 => self.r1_reg.d.next = self.cycles.q.val().get_bits::<16>(0),
+                3 => self.r1_reg.d.next = self.cycles.q.val().get_bits::<16>(16),
+                4 => self.r1_reg.d.next = bit_cast::<16, 8>(self.stat.q.val()),
+                5 => {
+                    self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.compactor.entries.val())
+                }
+                _ => {}
+            }
+        }
+        self.row_word.next = bit_cast::<RAM_ADDR_BITS, 16>(self.r1_low.q.val())
+            & bit_cast::<RAM_ADDR_BITS, 20>(self.c_kmask.val());
+        self.word_shift.next = bit_cast::<8, RAM_ADDR_BITS>(self.row_word.val()) << 4;
+        match self.r1_region.q.val().index() {
+            0 => {
+                self.rdata_r.d.next = self
+                    .rowmem
+                    .read_data
+                    .val()
+                    .get_bits::<16>(self.word_shift.val().index())
+            }
+            2 => self.rdata_r.d.next = self.cmem.read_data.val(),
+            3 => {
+                if self.r1_low.q.val().get_bit(0) {
+                    self.rdata_r.d.next = self.lmem.read_data.val().get_bits::<16>(16);
+                } else {
+                    self.rdata_r.d.next = self.lmem.read_data.val().get_bits::<16>(0);
+                }
+            }
+            _ => self.rdata_r.d.next = self.r1_reg.q.val(),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Single-clock RAM with a registered read, sized at elaboration time.
+//!
+//! rust-hdl's own `RAM<D, N>` fixes the depth in the type; revspike's named builds size
+//! every memory from one `Build` value at run time, so this block takes its depth as a
+//! field. The Verilog is the plain pattern yosys maps onto iCE40 EBRs.
+
+use rust_hdl::prelude::*;
+use std::collections::BTreeMap;
+
+/// Address width of every revspike memory port; the depth (a power of two) bounds it.
+pub const RAM_ADDR_BITS: usize = 12;
+
+#[derive(LogicBlock)]
+pub struct SyncRam<D: Synth> {
+    pub clock: Signal<In, Clock>,
+    pub read_address: Signal<In, Bits<RAM_ADDR_BITS>>,
+    pub read_data: Signal<Out, D>,
+    pub write_address: Signal<In, Bits<RAM_ADDR_BITS>>,
+    pub write_data: Signal<In, D>,
+    pub write_enable: Signal<In, bool>,
+    _depth: usize,
+    _mem: BTreeMap<usize, D>,
+}
+
+impl<D: Synth> SyncRam<D> {
+    pub fn new(depth: usize) -> Self {
+        assert!(depth.is_power_of_two() && depth <= 1 << RAM_ADDR_BITS);
+        Self {
+            clock: Default::default(),
+            read_address: Default::default(),
+            read_data: Default::default(),
+            write_address: Default::default(),
+            write_data: Default::default(),
+            write_enable: Default::default(),
+            _depth: depth,
+            _mem: BTreeMap::new(),
+        }
+    }
+
+    pub fn depth(&self) -> usize {
+        self._depth
+    }
+}
+
+impl<D: Synth> Logic for SyncRam<D> {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let mask = self._depth - 1;
+            let ra = self.read_address.val().index() & mask;
+            self.read_data.next = self._mem.get(&ra).copied().unwrap_or_default();
+            if self.write_enable.val() {
+                let wa = self.write_address.val().index() & mask;
+                self._mem.insert(wa, self.write_data.val());
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        self.read_data.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        let abits = self._depth.trailing_zeros().max(1) as usize;
+        Verilog::Custom(format!(
+            "\
+reg [{dw}:0] mem [0:{last}];
+always @(posedge clock) begin
+   read_data <= mem[read_address[{ab}:0]];
+   if (write_enable) begin
+      mem[write_address[{ab}:0]] <= write_data;
+   end
+end
+",
+            dw = D::BITS - 1,
+            last = self._depth - 1,
+            ab = abits - 1,
+        ))
+    }
+
+    fn timing(&self) -> Vec<TimingInfo> {
+        vec![TimingInfo {
+            name: "sync_ram".into(),
+            clock: "clock".into(),
+            inputs: vec![
+                "read_address".into(),
+                "write_address".into(),
+                "write_data".into(),
+                "write_enable".into(),
+            ],
+            outputs: vec!["read_data".into()],
+        }]
+    }
+}

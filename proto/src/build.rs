@@ -1,0 +1,181 @@
+//! Named hardware builds and their capacity.
+//!
+//! One parameterized core is instantiated per build (see `revspike_hdl::builds`); this
+//! is the single description of what each build holds, used by the hardware generator,
+//! by the host to refuse models that do not fit before anything is sent, and in the
+//! IDENTIFY answer of the link.
+
+use revspike_golden::model::{Grouping, Model};
+use serde::Serialize;
+
+/// Stages, blocks per stage and timesteps the sequencer supports (SEMANTICS.md maxima).
+pub const MAX_STAGES: usize = 4;
+pub const MAX_BLOCKS: usize = 4;
+pub const MAX_TIMESTEPS: usize = 16;
+pub const MAX_GROUP_LEN: usize = 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Build {
+    pub name: &'static str,
+    /// Processing-element lanes P; also the widest stage and the most classes.
+    pub lanes: usize,
+    /// Bits per row of the unified row memory (max(P, 64)).
+    pub row_bits: usize,
+    /// Rows of the unified memory: descriptors, weight rows and parameter rows.
+    pub rows: usize,
+    /// Entries of the input event memory (events plus page markers, all groups).
+    pub input_entries: usize,
+    /// Entries of the reversible state buffer: (T-1) * sum of widths must fit.
+    pub state_buffer_entries: usize,
+    pub clock_hz: u32,
+    pub baud: u32,
+}
+
+impl Build {
+    pub const fn clocks_per_bit(&self) -> u32 {
+        self.clock_hz / self.baud
+    }
+    pub const fn max_width(&self) -> usize {
+        self.lanes
+    }
+    pub const fn max_classes(&self) -> usize {
+        self.lanes
+    }
+    pub const fn words_per_row(&self) -> usize {
+        self.row_bits / 16
+    }
+}
+
+/// The Alchitry Cu (iCE40-HX8K): 64 lanes, 1,280 rows x 64 bits in 20 EBRs.
+pub const CU: Build = Build {
+    name: "cu",
+    lanes: 64,
+    row_bits: 64,
+    rows: 1280,
+    input_entries: 1024,
+    state_buffer_entries: 512,
+    clock_hz: 100_000_000,
+    baud: 4_000_000,
+};
+
+/// A small build that keeps simulation tests fast.
+pub const SMALL: Build = Build {
+    name: "small",
+    lanes: 8,
+    row_bits: 64,
+    rows: 512,
+    input_entries: 256,
+    state_buffer_entries: 256,
+    clock_hz: 100_000_000,
+    baud: 4_000_000,
+};
+
+/// Simulation-only: 128 lanes and large memories, for cycle benchmarks of wide models.
+pub const WIDE: Build = Build {
+    name: "wide",
+    lanes: 128,
+    row_bits: 128,
+    rows: 4096,
+    input_entries: 2048,
+    state_buffer_entries: 2048,
+    clock_hz: 100_000_000,
+    baud: 4_000_000,
+};
+
+pub const BUILDS: [&Build; 3] = [&CU, &SMALL, &WIDE];
+
+pub fn by_name(name: &str) -> Option<&'static Build> {
+    BUILDS.iter().copied().find(|b| b.name == name)
+}
+
+/// One capacity a model exceeds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Excess {
+    pub what: String,
+    pub needed: usize,
+    pub available: usize,
+}
+
+impl std::fmt::Display for Excess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} needs {}, build has {}",
+            self.what, self.needed, self.available
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("model does not fit build '{build}': {}", .excess.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct FitError {
+    pub build: &'static str,
+    pub excess: Vec<Excess>,
+}
+
+/// Input-memory entries a sample needs in the worst case (every value nonzero):
+/// one per value, plus a page marker at every 256th value of a group.
+pub fn input_entries_needed(model: &Model) -> usize {
+    let g = model.input.group_len;
+    let groups = match model.input.grouping {
+        Grouping::Split => model.timesteps,
+        Grouping::Repeat => 1,
+    };
+    groups * (g + (g.saturating_sub(1)) / 256)
+}
+
+impl Build {
+    /// Checks every capacity of this build; lists all that a model exceeds.
+    pub fn check(&'static self, model: &Model) -> Result<(), FitError> {
+        let mut excess = Vec::new();
+        let mut need = |what: String, needed: usize, available: usize| {
+            if needed > available {
+                excess.push(Excess {
+                    what,
+                    needed,
+                    available,
+                });
+            }
+        };
+        for (l, st) in model.stages.iter().enumerate() {
+            need(format!("stages[{l}].width"), st.width, self.max_width());
+        }
+        need("classes".into(), model.classes, self.max_classes());
+        need("stages".into(), model.stages.len(), MAX_STAGES);
+        for (l, st) in model.stages.iter().enumerate() {
+            need(format!("stages[{l}].blocks"), st.blocks.len(), MAX_BLOCKS);
+        }
+        need("timesteps".into(), model.timesteps, MAX_TIMESTEPS);
+        need(
+            "input.group_len".into(),
+            model.input.group_len,
+            MAX_GROUP_LEN,
+        );
+        need(
+            "input memory entries".into(),
+            input_entries_needed(model),
+            self.input_entries,
+        );
+        let rows = crate::image::rows_needed(model);
+        need("row memory rows".into(), rows, self.rows);
+        need(
+            "row memory address".into(),
+            rows,
+            1 << crate::image::ROW_ADDR_BITS,
+        );
+        let stride: usize = model.stages.iter().map(|s| s.width).sum();
+        need(
+            "state buffer entries ((T-1) * sum of widths)".into(),
+            model.timesteps.saturating_sub(1) * stride,
+            self.state_buffer_entries,
+        );
+        if excess.is_empty() {
+            Ok(())
+        } else {
+            Err(FitError {
+                build: self.name,
+                excess,
+            })
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Driving the spiking core's host port, cycle by cycle.
+//!
+//! The same driver runs the core in rust-hdl's simulator and its emitted Verilog in
+//! Verilator (the co-simulation fast path): each only implements [`CorePort`]. The
+//! link in hardware does the same sequence of port operations for each frame.
+
+use crate::image::{self, Image};
+
+/// Host-port signals, named as the core's Verilog ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pin {
+    We,
+    Addr,
+    Wdata,
+    Raddr,
+    Rdata,
+    InStart,
+    InValid,
+    InByte,
+    InCommit,
+    InAbort,
+    Run,
+    Rewind,
+    Clear,
+    Busy,
+    Done,
+    Status,
+}
+
+impl Pin {
+    pub const INPUTS: [Pin; 13] = [
+        Pin::We,
+        Pin::Addr,
+        Pin::Wdata,
+        Pin::Raddr,
+        Pin::InStart,
+        Pin::InValid,
+        Pin::InByte,
+        Pin::InCommit,
+        Pin::InAbort,
+        Pin::Run,
+        Pin::Rewind,
+        Pin::Clear,
+        Pin::Busy,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pin::We => "we",
+            Pin::Addr => "addr",
+            Pin::Wdata => "wdata",
+            Pin::Raddr => "raddr",
+            Pin::Rdata => "rdata",
+            Pin::InStart => "in_start",
+            Pin::InValid => "in_valid",
+            Pin::InByte => "in_byte",
+            Pin::InCommit => "in_commit",
+            Pin::InAbort => "in_abort",
+            Pin::Run => "run",
+            Pin::Rewind => "rewind",
+            Pin::Clear => "clear",
+            Pin::Busy => "busy",
+            Pin::Done => "done",
+            Pin::Status => "status",
+        }
+    }
+}
+
+/// A clocked model of the core: rust-hdl's simulator or a Verilated model.
+pub trait CorePort {
+    fn poke(&mut self, pin: Pin, value: u64);
+    fn peek(&mut self, pin: Pin) -> u64;
+    /// One rising clock edge with the poked inputs, then the outputs settle.
+    fn tick(&mut self);
+}
+
+/// Status codes of the core (docs/architecture.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CoreStatus {
+    #[error("no valid input sample was committed")]
+    NoInput,
+    #[error("nothing to rewind: the state is at t = 0")]
+    NothingToRewind,
+    #[error("the input sample has the wrong length")]
+    InputLength,
+    #[error("the input sample needs more entries than the input memory holds")]
+    InputTooLarge,
+    #[error("unknown core status {0}")]
+    Other(u8),
+}
+
+impl CoreStatus {
+    pub fn check(code: u64) -> Result<(), CoreStatus> {
+        match code {
+            0 => Ok(()),
+            1 => Err(CoreStatus::NoInput),
+            2 => Err(CoreStatus::NothingToRewind),
+            3 => Err(CoreStatus::InputLength),
+            4 => Err(CoreStatus::InputTooLarge),
+            c => Err(CoreStatus::Other(c as u8)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error("core: {0}")]
+    Status(#[from] CoreStatus),
+    #[error("core did not finish within {0} cycles")]
+    Timeout(u64),
+}
+
+/// What a run leaves readable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunResult {
+    pub logits: Vec<i64>,
+    pub prediction: usize,
+    pub cycles: u64,
+    pub timesteps_done: usize,
+}
+
+pub struct CoreDriver<C: CorePort> {
+    pub port: C,
+    /// Give up on a command after this many cycles.
+    pub max_cycles: u64,
+}
+
+impl<C: CorePort> CoreDriver<C> {
+    pub fn new(port: C) -> Self {
+        let mut d = Self {
+            port,
+            max_cycles: 50_000_000,
+        };
+        for pin in Pin::INPUTS {
+            if pin != Pin::Busy {
+                d.port.poke(pin, 0);
+            }
+        }
+        d.port.tick();
+        d
+    }
+
+    pub fn write(&mut self, addr: u32, words: &[u16]) {
+        for (i, &w) in words.iter().enumerate() {
+            self.port.poke(Pin::We, 1);
+            self.port.poke(Pin::Addr, (addr + i as u32) as u64);
+            self.port.poke(Pin::Wdata, w as u64);
+            self.port.tick();
+        }
+        self.port.poke(Pin::We, 0);
+    }
+
+    /// Pipelined reads: one address per cycle; a word is on `rdata` two edges after
+    /// its address was presented.
+    pub fn read(&mut self, addr: u32, n: usize) -> Vec<u16> {
+        let mut out = Vec::with_capacity(n);
+        for k in 0..=n {
+            if k < n {
+                self.port.poke(Pin::Raddr, (addr + k as u32) as u64);
+            }
+            self.port.tick();
+            if k >= 1 {
+                out.push(self.port.peek(Pin::Rdata) as u16);
+            }
+        }
+        out
+    }
+
+    pub fn load(&mut self, image: &Image) {
+        for (addr, words) in image.writes() {
+            self.write(addr, &words);
+        }
+    }
+
+    fn pulse(&mut self, pin: Pin) {
+        self.port.poke(pin, 1);
+        self.port.tick();
+        self.port.poke(pin, 0);
+    }
+
+    /// Streams one sample (raw values, group after group) and commits it.
+    pub fn send_input(&mut self, bytes: &[u8]) -> Result<(), CoreStatus> {
+        self.pulse(Pin::InStart);
+        for &b in bytes {
+            self.port.poke(Pin::InValid, 1);
+            self.port.poke(Pin::InByte, b as u64);
+            self.port.tick();
+            self.port.poke(Pin::InValid, 0);
+            self.port.tick();
+        }
+        self.port.tick();
+        self.pulse(Pin::InCommit);
+        for _ in 0..3 {
+            self.port.tick();
+        }
+        CoreStatus::check(self.port.peek(Pin::Status))
+    }
+
+    fn command(&mut self, pin: Pin) -> Result<u64, DriveError> {
+        self.pulse(pin);
+        let mut n = 0;
+        while self.port.peek(Pin::Done) == 0 {
+            self.port.tick();
+            n += 1;
+            if n > self.max_cycles {
+                return Err(DriveError::Timeout(self.max_cycles));
+            }
+        }
+        self.port.tick();
+        CoreStatus::check(self.port.peek(Pin::Status))?;
+        Ok(n)
+    }
+
+    pub fn run(&mut self, classes: usize) -> Result<RunResult, DriveError> {
+        self.command(Pin::Run)?;
+        self.result(classes)
+    }
+
+    pub fn result(&mut self, classes: usize) -> Result<RunResult, DriveError> {
+        let st = self.read(image::REGION_STATUS, 4);
+        let raw = self.read(image::REGION_LOGITS, 2 * classes);
+        let logits = raw
+            .chunks(2)
+            .map(|w| (w[0] as u32 | (w[1] as u32) << 16) as i32 as i64)
+            .collect();
+        Ok(RunResult {
+            logits,
+            prediction: st[1] as usize,
+            cycles: st[2] as u64 | (st[3] as u64) << 16,
+            timesteps_done: st[0] as usize,
+        })
+    }
+
+    pub fn rewind(&mut self) -> Result<(), DriveError> {
+        self.command(Pin::Rewind).map(|_| ())
+    }
+
+    pub fn clear(&mut self) -> Result<(), DriveError> {
+        self.command(Pin::Clear).map(|_| ())
+    }
+
+    pub fn timesteps_done(&mut self) -> usize {
+        self.read(image::REGION_STATUS + image::STATUS_T_DONE, 1)[0] as usize
+    }
+
+    /// Turn-on membranes c_l of each stage (widths as given).
+    pub fn state(&mut self, lanes: usize, widths: &[usize]) -> Vec<Vec<i16>> {
+        widths
+            .iter()
+            .enumerate()
+            .map(|(l, &w)| {
+                self.read(image::REGION_STATE + (l * lanes) as u32, w)
+                    .into_iter()
+                    .map(|v| v as i16)
+                    .collect()
+            })
+            .collect()
+    }
+}
