@@ -1,2 +1,17 @@
-//! revspike-hdl
+//! revspike-hdl: the spiking core, its link and the Alchitry Cu top-level, in rust-hdl.
+//!
+//! One block per file, named after what it is. Every block has a simulation test in
+//! rust-hdl's simulator and its emitted Verilog is also checked by yosys and run in
+//! Verilator (see `sim/`).
+
+pub mod builds;
+pub mod core_sim;
+pub mod input_compactor;
+pub mod neuron_unit;
+pub mod pe_array;
+pub mod pe_lane;
+pub mod row_memory;
+pub mod spiking_core;
+pub mod state_buffer;
+pub mod sync_ram;
 pub mod flow;
