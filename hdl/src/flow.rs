@@ -1230,7 +1230,7 @@ pub fn build_bitstream<B: Block>(
     let t = Instant::now();
     progress(
         opts.progress,
-        "[0/4] emit Verilog and pin constraints (rust-hdl) ...",
+        "emitting Verilog and pin constraints (rust-hdl) ...",
     );
     let verilog = emit_verilog(&mut top)?;
     let pcf = emit_pcf(&top)?;
