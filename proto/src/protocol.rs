@@ -1251,6 +1251,11 @@ pub trait Transport {
     fn send(&mut self, bytes: &[u8]) -> Result<(), String>;
     /// Receive whatever arrives within the transport's patience; empty means it timed out.
     fn recv(&mut self) -> Result<Vec<u8>, String>;
+    /// Keep the line idle for `micros` microseconds of device time.
+    fn pause(&mut self, micros: u64) -> Result<(), String> {
+        std::thread::sleep(std::time::Duration::from_micros(micros));
+        Ok(())
+    }
 }
 
 /// Errors of [`Client`].
@@ -1443,6 +1448,307 @@ pub fn is_retryable(e: &ClientError) -> bool {
 
 fn unexpected(r: Response) -> ClientError {
     ClientError::Protocol(ProtocolError::UnexpectedResponse(r.wire_code()))
+}
+
+/// Link-level conformance scenarios, independent of the core behind the host port:
+/// the same checks run against the rust-hdl simulation, the Verilator model and a
+/// board. Each returns a one-line description of the first failure.
+pub mod conformance {
+    use super::*;
+
+    /// Outcome of a scenario.
+    pub type Outcome = Result<(), String>;
+
+    fn ce(e: ClientError) -> String {
+        e.to_string()
+    }
+
+    fn expect_error<T: Transport>(c: &mut Client<T>, seq: u8, cmd: u8, code: ErrorCode) -> Outcome {
+        match c.recv_response(seq).map_err(ce)? {
+            Response::Error {
+                cmd: got_cmd,
+                code: got,
+                ..
+            } if got_cmd == cmd && got == code.code() => Ok(()),
+            r => Err(format!(
+                "expected error {code:?} for command 0x{cmd:02x}, got {r:?}"
+            )),
+        }
+    }
+
+    /// The link still answers a good frame correctly.
+    pub fn still_alive<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        let got = c.identify().map_err(ce)?;
+        if &got != info {
+            return Err(format!("IDENTIFY returned {got:?}, expected {info:?}"));
+        }
+        Ok(())
+    }
+
+    /// IDENTIFY returns the build information.
+    pub fn identify<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        still_alive(c, info)
+    }
+
+    /// Words with SLIP special bytes written to region 0 read back unchanged.
+    pub fn write_read_back<T: Transport>(c: &mut Client<T>, base: u32) -> Outcome {
+        let words: Vec<u16> = (0..40u16)
+            .map(|i| match i % 4 {
+                0 => 0xC0DB,
+                1 => 0xDBC0,
+                2 => i.wrapping_mul(0x1357),
+                _ => 0xC0C0 ^ i,
+            })
+            .collect();
+        c.write(base, &words).map_err(ce)?;
+        let back = c.read(base, words.len() as u16).map_err(ce)?;
+        if back != words {
+            return Err(format!("read back {back:04x?}, wrote {words:04x?}"));
+        }
+        let one = c.read(base + 7, 1).map_err(ce)?;
+        if one != [words[7]] {
+            return Err(format!("single-word read gave {one:?}"));
+        }
+        Ok(())
+    }
+
+    /// A WRITE with a corrupted CRC is refused, marks the device dirty, and counts.
+    pub fn bad_crc<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        let before = c.status().map_err(ce)?;
+        let seq = 0xA5;
+        let cmd = Command::Write {
+            addr: 0x300,
+            words: vec![1, 2, 3, 4],
+        };
+        let mut body = frame_body(CommandCode::Write.code(), seq, &cmd.payload());
+        let n = body.len();
+        body[n - 2] ^= 0x5A;
+        c.send_raw(&slip_encode(&body)).map_err(ce)?;
+        expect_error(c, seq, CommandCode::Write.code(), ErrorCode::BadCrc)?;
+        let after = c.status().map_err(ce)?;
+        if !after.dirty {
+            return Err("a WRITE with a bad CRC did not set dirty".into());
+        }
+        if after.crc_errors != before.crc_errors.wrapping_add(1) {
+            return Err(format!(
+                "CRC error counter went {} -> {}",
+                before.crc_errors, after.crc_errors
+            ));
+        }
+        if after.last_error != ErrorCode::BadCrc.code() {
+            return Err(format!("last error {} after a bad CRC", after.last_error));
+        }
+        still_alive(c, info)
+    }
+
+    /// Frames shorter or longer than their length field are refused.
+    pub fn length_mismatch<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        // A READ missing one payload byte.
+        let seq = 0x31;
+        let mut body = frame_body(
+            CommandCode::Read.code(),
+            seq,
+            &Command::Read { addr: 0, count: 2 }.payload(),
+        );
+        body.remove(6);
+        c.send_raw(&slip_encode(&body)).map_err(ce)?;
+        expect_error(c, seq, CommandCode::Read.code(), ErrorCode::Length)?;
+        // A STATUS with two extra bytes.
+        let seq = 0x32;
+        let mut body = frame_body(CommandCode::Status.code(), seq, &[]);
+        body.extend_from_slice(&[0x12, 0x34]);
+        c.send_raw(&slip_encode(&body)).map_err(ce)?;
+        expect_error(c, seq, CommandCode::Status.code(), ErrorCode::Length)?;
+        still_alive(c, info)
+    }
+
+    /// A length field above the maximum is refused and the rest of the frame dropped.
+    pub fn oversize<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        let seq = 0x44;
+        let mut body = vec![CommandCode::Input.code(), seq, 0xFF, 0xFF];
+        body.extend((0..40u8).map(|i| i.wrapping_mul(7)));
+        c.send_raw(&slip_encode(&body)).map_err(ce)?;
+        expect_error(c, seq, CommandCode::Input.code(), ErrorCode::Oversize)?;
+        still_alive(c, info)
+    }
+
+    /// Noise outside frames and short noise "frames" get no answer and do no harm.
+    pub fn garbage_between_frames<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        c.send_raw(&[0x00, 0x55, 0xFF, SLIP_END, 0x13, 0x37, SLIP_END, SLIP_END])
+            .map_err(ce)?;
+        still_alive(c, info)?;
+        let mut wire = vec![0x42, 0x24];
+        let seq = c.next_seq();
+        wire.extend(Command::Identify.to_frame(seq).map_err(|e| e.to_string())?);
+        c.send_raw(&wire).map_err(ce)?;
+        match c.recv_response(seq).map_err(ce)? {
+            Response::Identify(_) => {}
+            r => return Err(format!("IDENTIFY after noise answered {r:?}")),
+        }
+        still_alive(c, info)
+    }
+
+    /// Unknown commands and malformed arguments are refused.
+    pub fn bad_requests<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        c.send_raw(&encode_frame(0x3C, 7, &[1, 2, 3])).map_err(ce)?;
+        expect_error(c, 7, 0x3C, ErrorCode::UnknownCommand)?;
+        c.send_raw(&encode_frame(CommandCode::Read.code(), 8, &[0, 0, 0, 0, 1]))
+            .map_err(ce)?;
+        expect_error(c, 8, CommandCode::Read.code(), ErrorCode::BadArguments)?;
+        let too_many = (MAX_READ_WORDS as u16 + 1).to_le_bytes();
+        c.send_raw(&encode_frame(
+            CommandCode::Read.code(),
+            9,
+            &[0, 0, 0, 0, too_many[0], too_many[1]],
+        ))
+        .map_err(ce)?;
+        expect_error(c, 9, CommandCode::Read.code(), ErrorCode::BadArguments)?;
+        c.send_raw(&encode_frame(CommandCode::Run.code(), 10, &[0]))
+            .map_err(ce)?;
+        expect_error(c, 10, CommandCode::Run.code(), ErrorCode::BadArguments)?;
+        still_alive(c, info)
+    }
+
+    /// LOAD_BEGIN / WRITE / LOAD_END bookkeeping, including refusal to run unloaded.
+    pub fn load_cycle<T: Transport>(c: &mut Client<T>) -> Outcome {
+        let chunks: Vec<(u32, Vec<u16>)> = (0..3u32)
+            .map(|k| {
+                (
+                    0x400 + 16 * k,
+                    (0..16u16).map(|i| i * 3 + k as u16).collect(),
+                )
+            })
+            .collect();
+        if !c.load(&chunks, 0).map_err(ce)? {
+            return Err("a clean load was not reported loaded".into());
+        }
+        let s = c.status().map_err(ce)?;
+        if !s.loaded || s.dirty || s.words_written != 48 {
+            return Err(format!("after a clean load STATUS says {s:?}"));
+        }
+        // Wrong expected count.
+        c.request(&Command::LoadBegin).map_err(ce)?;
+        c.write(0x400, &[1, 2]).map_err(ce)?;
+        match c
+            .request(&Command::LoadEnd { expected_words: 3 })
+            .map_err(ce)?
+        {
+            Response::LoadEnded {
+                words: 2,
+                loaded: false,
+                dirty: false,
+            } => {}
+            r => return Err(format!("LOAD_END with a wrong count answered {r:?}")),
+        }
+        let seq = c.send(&Command::Run).map_err(ce)?;
+        expect_error(c, seq, CommandCode::Run.code(), ErrorCode::NotLoaded)?;
+        // A corrupted WRITE inside a load: dirty, not loaded even with the right count.
+        c.request(&Command::LoadBegin).map_err(ce)?;
+        c.write(0x400, &[1, 2]).map_err(ce)?;
+        let mut body = frame_body(
+            CommandCode::Write.code(),
+            0x77,
+            &Command::Write {
+                addr: 0x402,
+                words: vec![3, 4],
+            }
+            .payload(),
+        );
+        body[8] ^= 1;
+        c.send_raw(&slip_encode(&body)).map_err(ce)?;
+        expect_error(c, 0x77, CommandCode::Write.code(), ErrorCode::BadCrc)?;
+        match c
+            .request(&Command::LoadEnd { expected_words: 4 })
+            .map_err(ce)?
+        {
+            Response::LoadEnded {
+                loaded: false,
+                dirty: true,
+                ..
+            } => {}
+            r => return Err(format!("LOAD_END after a bad WRITE answered {r:?}")),
+        }
+        // A clean reload recovers.
+        if !c.load(&chunks, 0).map_err(ce)? {
+            return Err("reload after a dirty load failed".into());
+        }
+        Ok(())
+    }
+
+    /// RESET in the middle of a load keeps the load session and clears the counters.
+    pub fn reset_mid_load<T: Transport>(c: &mut Client<T>) -> Outcome {
+        c.request(&Command::LoadBegin).map_err(ce)?;
+        c.write(0x500, &[9; 8]).map_err(ce)?;
+        match c.request(&Command::Reset).map_err(ce)? {
+            Response::ResetDone => {}
+            r => return Err(format!("RESET answered {r:?}")),
+        }
+        let s = c.status().map_err(ce)?;
+        if s.crc_errors != 0 || s.timeouts != 0 || s.last_error != 0 || s.words_written != 8 {
+            return Err(format!("after RESET mid-load STATUS says {s:?}"));
+        }
+        c.write(0x508, &[7; 8]).map_err(ce)?;
+        match c
+            .request(&Command::LoadEnd { expected_words: 16 })
+            .map_err(ce)?
+        {
+            Response::LoadEnded { loaded: true, .. } => {}
+            r => return Err(format!("LOAD_END after RESET mid-load answered {r:?}")),
+        }
+        let back = c.read(0x500, 16).map_err(ce)?;
+        if back[..8] != [9; 8] || back[8..] != [7; 8] {
+            return Err(format!("memory after RESET mid-load: {back:?}"));
+        }
+        Ok(())
+    }
+
+    /// A half frame followed by silence times out; the next frame is answered.
+    pub fn half_frame_timeout<T: Transport>(
+        c: &mut Client<T>,
+        info: &BuildInfo,
+        timeout_micros: u64,
+    ) -> Outcome {
+        let before = c.status().map_err(ce)?;
+        let wire = Command::Read {
+            addr: 0x10,
+            count: 3,
+        }
+        .to_frame(0x66)
+        .map_err(|e| e.to_string())?;
+        c.send_raw(&wire[..5]).map_err(ce)?;
+        c.transport.pause(2 * timeout_micros + 100)?;
+        still_alive(c, info)?;
+        let after = c.status().map_err(ce)?;
+        if after.timeouts != before.timeouts.wrapping_add(1) {
+            return Err(format!(
+                "timeout counter went {} -> {}",
+                before.timeouts, after.timeouts
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every link scenario that needs nothing from the core but memory.
+    pub fn all<T: Transport>(c: &mut Client<T>, info: &BuildInfo, timeout_micros: u64) -> Outcome {
+        let steps: [(&str, fn(&mut Client<T>, &BuildInfo, u64) -> Outcome); 10] = [
+            ("identify", |c, i, _| identify(c, i)),
+            ("write_read_back", |c, _, _| write_read_back(c, 0x100)),
+            ("bad_crc", |c, i, _| bad_crc(c, i)),
+            ("length_mismatch", |c, i, _| length_mismatch(c, i)),
+            ("oversize", |c, i, _| oversize(c, i)),
+            ("garbage_between_frames", |c, i, _| {
+                garbage_between_frames(c, i)
+            }),
+            ("bad_requests", |c, i, _| bad_requests(c, i)),
+            ("load_cycle", |c, _, _| load_cycle(c)),
+            ("reset_mid_load", |c, _, _| reset_mid_load(c)),
+            ("half_frame_timeout", |c, i, t| half_frame_timeout(c, i, t)),
+        ];
+        for (name, f) in steps {
+            f(c, info, timeout_micros).map_err(|e| format!("{name}: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,1116 @@
+//! The link: UART, SLIP, CRC and the command engine in front of the core's host port.
+//!
+//! Two state machines share this block:
+//! - the **receive engine** parses frames byte by byte out of [`SlipRx`]'s FIFO and
+//!   acts on them as they arrive (WRITE words go to the host port, INPUT bytes go
+//!   to the core's input compactor): there is no frame buffer, EBR is scarce. At a
+//!   frame's END it checks length and CRC, waits until the previous response has
+//!   left and the core is idle, executes the command and hands a response
+//!   descriptor to
+//! - the **response engine**, which streams `END, cmd|0x80, seq, len, words..., crc,
+//!   END` through [`SlipTx`] and the UART. Every response payload is a list of
+//!   16-bit words from at most two segments; a segment reads consecutive addresses
+//!   from the host port, the link's own register file or the build-information ROM.
+//!
+//! The wire format is `revspike_proto::protocol`; docs/protocol.md describes the
+//! commands and the flow-control rule the FIFO depth implies.
+
+use rust_hdl::prelude::*;
+use std::collections::BTreeMap;
+
+use crate::crc16::Crc16;
+use crate::slip_rx::SlipRx;
+use crate::slip_tx::SlipTx;
+use crate::uart_rx::UartRx;
+use crate::uart_tx::UartTx;
+use revspike_proto::protocol::{
+    BuildInfo, ProtocolError, BUILD_INFO_LEN, MAX_PAYLOAD, MAX_READ_WORDS,
+};
+
+/// Width of the inter-byte timeout counter.
+pub const LINK_TIMER_BITS: usize = 20;
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+enum RxState {
+    Hunt,
+    Header,
+    Payload,
+    Crc,
+    Excess,
+    Drop,
+    Done,
+    Commit,
+    RunCheck,
+    RunWait,
+    RunStatus,
+    Rewind,
+    RewindWait,
+    RewindStatus,
+    ClearWait,
+    Post,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
+enum TxState {
+    Idle,
+    Start,
+    Classes,
+    SendEnd0,
+    SendCmd,
+    SendSeq,
+    SendLen0,
+    SendLen1,
+    NextWord,
+    Fetch,
+    SendLo,
+    SendHi,
+    SendCrc0,
+    SendCrc1,
+    SendEnd1,
+}
+
+// Inside `update` (rust-hdl kernels take literals, not named constants):
+// - word source `t_src`: 0 host port, 1 link registers, 2 build-information ROM;
+// - second segment `t_seg2`: 0 none, 1 logits (2 x classes words from 0x30000),
+//   2 link status (link words 0..4);
+// - host-port addresses: 0x10003 classes, 0x30000 logits, 0x40000 status words;
+// - commands: 1 IDENTIFY, 2 WRITE, 3 READ, 4 INPUT, 5 RUN, 6 INFER, 7 REWIND,
+//   8 RESET, 9 STATUS, 10 LOAD_BEGIN, 11 LOAD_END (protocol::CommandCode);
+// - error codes: 1 CRC, 2 length, 3 oversize, 4 unknown, 5 arguments, 6 not loaded,
+//   7 core, 8 overrun (protocol::ErrorCode).
+
+/// Parameters of a link instance.
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    /// IDENTIFY payload ([`BuildInfo::to_bytes`]).
+    pub build_info: Vec<u8>,
+    /// UART divisor (clock / baud).
+    pub clocks_per_bit: u32,
+    /// Inter-byte timeout of a half frame, in clocks.
+    pub timeout_clocks: u32,
+}
+
+impl LinkConfig {
+    /// Configuration from a build description: divisor from clock and baud, a 1 ms timeout.
+    pub fn from_build(info: &BuildInfo) -> Result<LinkConfig, ProtocolError> {
+        let cpb = info.clocks_per_bit();
+        if !(4..1024).contains(&cpb) {
+            return Err(ProtocolError::BadBuildInfo(format!(
+                "clock {} Hz / baud {} gives {cpb} clocks per bit; the UART needs 4..1023",
+                info.clock_hz, info.baud
+            )));
+        }
+        let timeout = (info.clock_hz / 1000).clamp(40 * cpb, (1 << LINK_TIMER_BITS) - 1);
+        Ok(LinkConfig {
+            build_info: info.to_bytes()?,
+            clocks_per_bit: cpb,
+            timeout_clocks: timeout,
+        })
+    }
+}
+
+#[derive(LogicBlock)]
+pub struct Link {
+    pub clock: Signal<In, Clock>,
+    /// UART from the host (FPGA input).
+    pub uart_rx: Signal<In, Bit>,
+    /// UART to the host (FPGA output).
+    pub uart_tx: Signal<Out, Bit>,
+    // Host port of the core (docs/architecture.md), directions mirrored.
+    pub we: Signal<Out, Bit>,
+    pub addr: Signal<Out, Bits<20>>,
+    pub wdata: Signal<Out, Bits<16>>,
+    pub raddr: Signal<Out, Bits<20>>,
+    pub rdata: Signal<In, Bits<16>>,
+    pub in_start: Signal<Out, Bit>,
+    pub in_valid: Signal<Out, Bit>,
+    pub in_byte: Signal<Out, Bits<8>>,
+    pub in_commit: Signal<Out, Bit>,
+    pub in_abort: Signal<Out, Bit>,
+    pub run: Signal<Out, Bit>,
+    pub rewind: Signal<Out, Bit>,
+    pub clear: Signal<Out, Bit>,
+    pub busy: Signal<In, Bit>,
+    pub done: Signal<In, Bit>,
+    pub status: Signal<In, Bits<8>>,
+    /// Toggles with every response sent.
+    pub led_activity: Signal<Out, Bit>,
+    /// The core or the command engine is busy.
+    pub led_busy: Signal<Out, Bit>,
+    /// An error frame was sent since the last RESET.
+    pub led_error: Signal<Out, Bit>,
+
+    urx: UartRx,
+    utx: UartTx,
+    srx: SlipRx,
+    stx: SlipTx,
+    rcrc: Crc16,
+    tcrc: Crc16,
+    rom: ROM<Bits<16>, 5>,
+
+    // Receive engine.
+    rstate: DFF<RxState>,
+    hidx: DFF<Bits<2>>,
+    fcount: DFF<Bits<3>>,
+    pidx: DFF<Bits<13>>,
+    cmd: DFF<Bits<8>>,
+    seq: DFF<Bits<8>>,
+    len: DFF<Bits<13>>,
+    waddr: DFF<Bits<20>>,
+    hi_bad: DFF<Bit>,
+    cnt: DFF<Bits<16>>,
+    lo: DFF<Bits<8>>,
+    crc_bad: DFF<Bit>,
+    overrun_f: DFF<Bit>,
+    in_started: DFF<Bit>,
+    pend: DFF<Bits<4>>,
+    err: DFF<Bits<4>>,
+    settle: DFF<Bits<2>>,
+    timer: DFF<Bits<LINK_TIMER_BITS>>,
+    // Link state.
+    wc: DFF<Bits<20>>,
+    loaded: DFF<Bit>,
+    dirty: DFF<Bit>,
+    input_ok: DFF<Bit>,
+    last_err: DFF<Bits<4>>,
+    n_crc: DFF<Bits<8>>,
+    n_framing: DFF<Bits<8>>,
+    n_timeout: DFF<Bits<8>>,
+    n_overrun: DFF<Bits<8>>,
+    err_cmd: DFF<Bits<8>>,
+    err_code: DFF<Bits<4>>,
+    err_detail: DFF<Bits<8>>,
+    activity: DFF<Bit>,
+    error_seen: DFF<Bit>,
+    // Registered host-port outputs.
+    we_r: DFF<Bit>,
+    wdata_r: DFF<Bits<16>>,
+    in_valid_r: DFF<Bit>,
+    in_byte_r: DFF<Bits<8>>,
+    in_start_r: DFF<Bit>,
+    in_commit_r: DFF<Bit>,
+    in_abort_r: DFF<Bit>,
+    run_r: DFF<Bit>,
+    rewind_r: DFF<Bit>,
+    clear_r: DFF<Bit>,
+
+    // Response engine.
+    tstate: DFF<TxState>,
+    t_cmd: DFF<Bits<8>>,
+    t_seq: DFF<Bits<8>>,
+    t_src: DFF<Bits<2>>,
+    t_addr: DFF<Bits<20>>,
+    t_left: DFF<Bits<12>>,
+    t_seg2: DFF<Bits<2>>,
+    t_n2: DFF<Bits<10>>,
+    t_word: DFF<Bits<16>>,
+    t_wait: DFF<Bits<2>>,
+
+    // Combinational helpers.
+    hv: Signal<Local, Bit>,
+    he: Signal<Local, Bit>,
+    hb: Signal<Local, Bits<8>>,
+    pop: Signal<Local, Bit>,
+    full_len: Signal<Local, Bits<16>>,
+    args_ok: Signal<Local, Bit>,
+    known: Signal<Local, Bit>,
+    end_err: Signal<Local, Bits<4>>,
+    frame_reset: Signal<Local, Bit>,
+    mid_frame: Signal<Local, Bit>,
+    tmo: Signal<Local, Bit>,
+    abort_input: Signal<Local, Bit>,
+    t_len: Signal<Local, Bits<16>>,
+    t_byte: Signal<Local, Bits<8>>,
+    t_is_end: Signal<Local, Bit>,
+    t_send: Signal<Local, Bit>,
+    t_crc_byte: Signal<Local, Bit>,
+    link_word: Signal<Local, Bits<16>>,
+    pidx_next: Signal<Local, Bits<13>>,
+
+    timeout_clocks: Constant<Bits<LINK_TIMER_BITS>>,
+    max_payload: Constant<Bits<16>>,
+    max_read: Constant<Bits<16>>,
+    rom_words: Constant<Bits<12>>,
+}
+
+impl Link {
+    /// A link for `config`.
+    pub fn new(config: &LinkConfig) -> Result<Link, ProtocolError> {
+        if config.build_info.len() != BUILD_INFO_LEN {
+            return Err(ProtocolError::BadBuildInfo(format!(
+                "{} bytes of build information, expected {BUILD_INFO_LEN}",
+                config.build_info.len()
+            )));
+        }
+        if !(1..(1 << LINK_TIMER_BITS)).contains(&config.timeout_clocks) {
+            return Err(ProtocolError::BadBuildInfo(format!(
+                "timeout of {} clocks does not fit {LINK_TIMER_BITS} bits",
+                config.timeout_clocks
+            )));
+        }
+        if !(4..1024).contains(&config.clocks_per_bit) {
+            return Err(ProtocolError::BadBuildInfo(format!(
+                "{} clocks per bit; the UART needs 4..1023",
+                config.clocks_per_bit
+            )));
+        }
+        let mut rom = BTreeMap::new();
+        for (i, pair) in config.build_info.chunks(2).enumerate() {
+            let w = pair[0] as u64 | (*pair.get(1).unwrap_or(&0) as u64) << 8;
+            rom.insert(Bits::<5>::from(i as u64), Bits::<16>::from(w));
+        }
+        Ok(Link {
+            clock: Default::default(),
+            uart_rx: Default::default(),
+            uart_tx: Default::default(),
+            we: Default::default(),
+            addr: Default::default(),
+            wdata: Default::default(),
+            raddr: Default::default(),
+            rdata: Default::default(),
+            in_start: Default::default(),
+            in_valid: Default::default(),
+            in_byte: Default::default(),
+            in_commit: Default::default(),
+            in_abort: Default::default(),
+            run: Default::default(),
+            rewind: Default::default(),
+            clear: Default::default(),
+            busy: Default::default(),
+            done: Default::default(),
+            status: Default::default(),
+            led_activity: Default::default(),
+            led_busy: Default::default(),
+            led_error: Default::default(),
+            urx: UartRx::new(config.clocks_per_bit),
+            utx: UartTx::new(config.clocks_per_bit),
+            srx: Default::default(),
+            stx: Default::default(),
+            rcrc: Default::default(),
+            tcrc: Default::default(),
+            rom: ROM::new(rom),
+            rstate: Default::default(),
+            hidx: Default::default(),
+            fcount: Default::default(),
+            pidx: Default::default(),
+            cmd: Default::default(),
+            seq: Default::default(),
+            len: Default::default(),
+            waddr: Default::default(),
+            hi_bad: Default::default(),
+            cnt: Default::default(),
+            lo: Default::default(),
+            crc_bad: Default::default(),
+            overrun_f: Default::default(),
+            in_started: Default::default(),
+            pend: Default::default(),
+            err: Default::default(),
+            settle: Default::default(),
+            timer: Default::default(),
+            wc: Default::default(),
+            loaded: Default::default(),
+            dirty: Default::default(),
+            input_ok: Default::default(),
+            last_err: Default::default(),
+            n_crc: Default::default(),
+            n_framing: Default::default(),
+            n_timeout: Default::default(),
+            n_overrun: Default::default(),
+            err_cmd: Default::default(),
+            err_code: Default::default(),
+            err_detail: Default::default(),
+            activity: Default::default(),
+            error_seen: Default::default(),
+            we_r: Default::default(),
+            wdata_r: Default::default(),
+            in_valid_r: Default::default(),
+            in_byte_r: Default::default(),
+            in_start_r: Default::default(),
+            in_commit_r: Default::default(),
+            in_abort_r: Default::default(),
+            run_r: Default::default(),
+            rewind_r: Default::default(),
+            clear_r: Default::default(),
+            tstate: Default::default(),
+            t_cmd: Default::default(),
+            t_seq: Default::default(),
+            t_src: Default::default(),
+            t_addr: Default::default(),
+            t_left: Default::default(),
+            t_seg2: Default::default(),
+            t_n2: Default::default(),
+            t_word: Default::default(),
+            t_wait: Default::default(),
+            hv: Default::default(),
+            he: Default::default(),
+            hb: Default::default(),
+            pop: Default::default(),
+            full_len: Default::default(),
+            args_ok: Default::default(),
+            known: Default::default(),
+            end_err: Default::default(),
+            frame_reset: Default::default(),
+            mid_frame: Default::default(),
+            tmo: Default::default(),
+            abort_input: Default::default(),
+            t_len: Default::default(),
+            t_byte: Default::default(),
+            t_is_end: Default::default(),
+            t_send: Default::default(),
+            t_crc_byte: Default::default(),
+            link_word: Default::default(),
+            pidx_next: Default::default(),
+            timeout_clocks: Constant::new((config.timeout_clocks as u64).to_bits()),
+            max_payload: Constant::new((MAX_PAYLOAD as u64).to_bits()),
+            max_read: Constant::new((MAX_READ_WORDS as u64).to_bits()),
+            rom_words: Constant::new((BUILD_INFO_LEN as u64 / 2).to_bits()),
+        })
+    }
+}
+
+impl Logic for Link {
+    #[hdl_gen]
+    fn update(&mut self) {
+        clock!(self, clock, urx, utx, srx, stx, rcrc, tcrc);
+        dff_setup!(
+            self,
+            clock,
+            rstate,
+            hidx,
+            fcount,
+            pidx,
+            cmd,
+            seq,
+            len,
+            waddr,
+            hi_bad,
+            cnt,
+            lo,
+            crc_bad,
+            overrun_f,
+            in_started,
+            pend,
+            err,
+            settle,
+            timer,
+            wc,
+            loaded,
+            dirty,
+            input_ok,
+            last_err,
+            n_crc,
+            n_framing,
+            n_timeout,
+            n_overrun,
+            err_cmd,
+            err_code,
+            err_detail,
+            activity,
+            error_seen,
+            we_r,
+            wdata_r,
+            in_valid_r,
+            in_byte_r,
+            in_start_r,
+            in_commit_r,
+            in_abort_r,
+            run_r,
+            rewind_r,
+            clear_r,
+            tstate,
+            t_cmd,
+            t_seq,
+            t_src,
+            t_addr,
+            t_left,
+            t_seg2,
+            t_n2,
+            t_word,
+            t_wait
+        );
+
+        // ---- wiring -------------------------------------------------------------
+        self.urx.rx.next = self.uart_rx.val();
+        self.srx.in_byte.next = self.urx.data.val();
+        self.srx.in_valid.next = self.urx.valid.val();
+        self.stx.uart_ready.next = self.utx.ready.val();
+        self.utx.data.next = self.stx.uart_data.val();
+        self.utx.start.next = self.stx.uart_start.val();
+        self.uart_tx.next = self.utx.tx.val();
+        self.hv.next = self.srx.out_valid.val();
+        self.he.next = self.srx.out_end.val();
+        self.hb.next = self.srx.out_byte.val();
+
+        self.we.next = self.we_r.q.val();
+        self.addr.next = self.waddr.q.val();
+        self.wdata.next = self.wdata_r.q.val();
+        self.in_valid.next = self.in_valid_r.q.val();
+        self.in_byte.next = self.in_byte_r.q.val();
+        self.in_start.next = self.in_start_r.q.val();
+        self.in_commit.next = self.in_commit_r.q.val();
+        self.in_abort.next = self.in_abort_r.q.val();
+        self.run.next = self.run_r.q.val();
+        self.rewind.next = self.rewind_r.q.val();
+        self.clear.next = self.clear_r.q.val();
+        self.led_activity.next = self.activity.q.val();
+        self.led_error.next = self.error_seen.q.val();
+        self.led_busy.next = self.busy.val()
+            || (self.rstate.q.val() != RxState::Hunt
+                && self.rstate.q.val() != RxState::Header
+                && self.rstate.q.val() != RxState::Payload
+                && self.rstate.q.val() != RxState::Crc
+                && self.rstate.q.val() != RxState::Excess
+                && self.rstate.q.val() != RxState::Drop);
+
+        // Pulses last one cycle.
+        self.we_r.d.next = false;
+        self.in_valid_r.d.next = false;
+        self.in_start_r.d.next = false;
+        self.in_commit_r.d.next = false;
+        self.in_abort_r.d.next = false;
+        self.run_r.d.next = false;
+        self.rewind_r.d.next = false;
+        self.clear_r.d.next = false;
+        self.rcrc.init.next = false;
+        self.rcrc.strobe.next = false;
+        self.rcrc.data.next = self.hb.val();
+        self.pop.next = false;
+        self.frame_reset.next = false;
+        self.abort_input.next = false;
+
+        // A written word advances the address on the cycle it is presented.
+        if self.we_r.q.val() {
+            self.waddr.d.next = self.waddr.q.val() + 1;
+        }
+
+        // ---- counters ----------------------------------------------------------
+        if self.urx.framing_error.val() {
+            self.n_framing.d.next = self.n_framing.q.val() + 1;
+        }
+        if self.srx.overrun.val() {
+            self.n_overrun.d.next = self.n_overrun.q.val() + 1;
+            self.overrun_f.d.next = true;
+        }
+        if self.urx.valid.val() {
+            self.timer.d.next = 0.into();
+        } else if self.timer.q.val() != self.timeout_clocks.val() {
+            self.timer.d.next = self.timer.q.val() + 1;
+        }
+
+        // ---- header decoding helpers -------------------------------------------
+        self.full_len.next =
+            (bit_cast::<16, 8>(self.hb.val()) << 8) | bit_cast::<16, 13>(self.len.q.val());
+        self.known.next = self.cmd.q.val().any() && self.cmd.q.val() <= 0x0B;
+        self.args_ok.next = false;
+        match self.cmd.q.val().get_bits::<4>(0).index() {
+            1 => self.args_ok.next = !self.full_len.val().any(),
+            2 => self.args_ok.next = self.full_len.val() >= 4 && !self.full_len.val().get_bit(0),
+            3 => self.args_ok.next = self.full_len.val() == 6,
+            4 => self.args_ok.next = true,
+            5 => self.args_ok.next = !self.full_len.val().any(),
+            6 => self.args_ok.next = true,
+            7 => self.args_ok.next = self.full_len.val() == 1,
+            8 => self.args_ok.next = !self.full_len.val().any(),
+            9 => self.args_ok.next = !self.full_len.val().any(),
+            10 => self.args_ok.next = !self.full_len.val().any(),
+            11 => self.args_ok.next = self.full_len.val() == 4,
+            _ => self.args_ok.next = false,
+        }
+        self.pidx_next.next = self.pidx.q.val() + 1;
+
+        // Error of a frame ending now, in order of precedence.
+        self.end_err.next = 0.into();
+        if self.overrun_f.q.val() {
+            self.end_err.next = 8.into();
+        } else if self.rstate.q.val() == RxState::Drop {
+            self.end_err.next = 3.into();
+        } else if self.rstate.q.val() == RxState::Payload
+            || self.rstate.q.val() == RxState::Excess
+            || (self.rstate.q.val() == RxState::Crc && self.hidx.q.val() != 2)
+        {
+            self.end_err.next = 2.into();
+        } else if self.crc_bad.q.val() {
+            self.end_err.next = 1.into();
+        } else if self.pend.q.val().any() {
+            self.end_err.next = self.pend.q.val();
+        } else if (self.cmd.q.val() == 0x03
+            && (self.hi_bad.q.val() || self.cnt.q.val() > self.max_read.val()))
+            || (self.cmd.q.val() == 0x02 && self.hi_bad.q.val())
+        {
+            self.end_err.next = 5.into();
+        }
+
+        self.mid_frame.next = self.fcount.q.val().any()
+            && (self.rstate.q.val() == RxState::Header
+                || self.rstate.q.val() == RxState::Payload
+                || self.rstate.q.val() == RxState::Crc
+                || self.rstate.q.val() == RxState::Excess
+                || self.rstate.q.val() == RxState::Drop);
+        self.tmo.next = self.mid_frame.val()
+            && !self.hv.val()
+            && self.timer.q.val() == self.timeout_clocks.val();
+
+        // ---- response engine ---------------------------------------------------
+        self.t_len.next =
+            (bit_cast::<16, 12>(self.t_left.q.val()) + bit_cast::<16, 10>(self.t_n2.q.val())) << 1;
+        self.link_word.next = 0.into();
+        match self.t_addr.q.val().get_bits::<3>(0).index() {
+            0 => self.link_word.next = self.wc.q.val().get_bits::<16>(0),
+            1 => self.link_word.next = bit_cast::<16, 4>(self.wc.q.val().get_bits::<4>(16)),
+            2 => {
+                self.link_word.next = bit_cast::<16, 4>(self.last_err.q.val()) << 8;
+                if self.loaded.q.val() {
+                    self.link_word.next = self.link_word.val() | 1;
+                }
+                if self.dirty.q.val() {
+                    self.link_word.next = self.link_word.val() | 2;
+                }
+                if self.input_ok.q.val() {
+                    self.link_word.next = self.link_word.val() | 4;
+                }
+            }
+            3 => {
+                self.link_word.next = (bit_cast::<16, 8>(self.n_framing.q.val()) << 8)
+                    | bit_cast::<16, 8>(self.n_crc.q.val())
+            }
+            4 => {
+                self.link_word.next = (bit_cast::<16, 8>(self.n_overrun.q.val()) << 8)
+                    | bit_cast::<16, 8>(self.n_timeout.q.val())
+            }
+            5 => {
+                self.link_word.next = (bit_cast::<16, 4>(self.err_code.q.val()) << 8)
+                    | bit_cast::<16, 8>(self.err_cmd.q.val())
+            }
+            6 => self.link_word.next = bit_cast::<16, 8>(self.err_detail.q.val()),
+            _ => self.link_word.next = 0.into(),
+        }
+        self.rom.address.next = self.t_addr.q.val().get_bits::<5>(0);
+        self.raddr.next = self.t_addr.q.val();
+        self.t_byte.next = 0.into();
+        self.t_is_end.next = false;
+        self.t_send.next = false;
+        self.t_crc_byte.next = false;
+        self.tcrc.init.next = false;
+        match self.tstate.q.val() {
+            TxState::Idle => {}
+            TxState::Start => {
+                self.tcrc.init.next = true;
+                self.t_n2.d.next = 0.into();
+                self.t_wait.d.next = 0.into();
+                if self.t_seg2.q.val() == 1 {
+                    self.tstate.d.next = TxState::Classes;
+                } else {
+                    if self.t_seg2.q.val() == 2 {
+                        self.t_n2.d.next = 5.into();
+                    }
+                    self.tstate.d.next = TxState::SendEnd0;
+                }
+            }
+            TxState::Classes => {
+                // Read the class count (config register 3) to size the logits segment.
+                self.raddr.next = 0x10003.into();
+                self.t_wait.d.next = self.t_wait.q.val() + 1;
+                if self.t_wait.q.val() == 3 {
+                    self.t_n2.d.next = bit_cast::<10, 8>(self.rdata.val().get_bits::<8>(0)) << 1;
+                    self.tstate.d.next = TxState::SendEnd0;
+                }
+            }
+            TxState::SendEnd0 => {
+                self.t_is_end.next = true;
+                self.t_send.next = true;
+                if self.stx.ready.val() {
+                    self.tstate.d.next = TxState::SendCmd;
+                }
+            }
+            TxState::SendCmd => {
+                self.t_byte.next = self.t_cmd.q.val();
+                self.t_send.next = true;
+                self.t_crc_byte.next = true;
+                if self.stx.ready.val() {
+                    self.tstate.d.next = TxState::SendSeq;
+                }
+            }
+            TxState::SendSeq => {
+                self.t_byte.next = self.t_seq.q.val();
+                self.t_send.next = true;
+                self.t_crc_byte.next = true;
+                if self.stx.ready.val() {
+                    self.tstate.d.next = TxState::SendLen0;
+                }
+            }
+            TxState::SendLen0 => {
+                self.t_byte.next = self.t_len.val().get_bits::<8>(0);
+                self.t_send.next = true;
+                self.t_crc_byte.next = true;
+                if self.stx.ready.val() {
+                    self.tstate.d.next = TxState::SendLen1;
+                }
+            }
+            TxState::SendLen1 => {
+                self.t_byte.next = self.t_len.val().get_bits::<8>(8);
+                self.t_send.next = true;
+                self.t_crc_byte.next = true;
+                if self.stx.ready.val() {
+                    self.tstate.d.next = TxState::NextWord;
+                }
+            }
+            TxState::NextWord => {
+                self.t_wait.d.next = 0.into();
+                if self.t_left.q.val().any() {
+                    self.tstate.d.next = TxState::Fetch;
+                } else if self.t_seg2.q.val() == 1 {
+                    self.t_seg2.d.next = 0.into();
+                    self.t_src.d.next = 0.into();
+                    self.t_addr.d.next = 0x30000.into();
+                    self.t_left.d.next = bit_cast::<12, 10>(self.t_n2.q.val());
+                    self.t_n2.d.next = 0.into();
+                } else if self.t_seg2.q.val() == 2 {
+                    self.t_seg2.d.next = 0.into();
+                    self.t_src.d.next = 1.into();
+                    self.t_addr.d.next = 0.into();
+                    self.t_left.d.next = 5.into();
+                    self.t_n2.d.next = 0.into();
+                } else {
+                    self.tstate.d.next = TxState::SendCrc0;
+                }
+            }
+            TxState::Fetch => {
+                // The host port answers 2 cycles after raddr; wait 3.
+                self.t_wait.d.next = self.t_wait.q.val() + 1;
+                if self.t_wait.q.val() == 3 {
+                    if self.t_src.q.val() == 0 {
+                        self.t_word.d.next = self.rdata.val();
+                    } else if self.t_src.q.val() == 1 {
+                        self.t_word.d.next = self.link_word.val();
+                    } else {
+                        self.t_word.d.next = self.rom.data.val();
+                    }
+                    self.tstate.d.next = TxState::SendLo;
+                }
+            }
+            TxState::SendLo => {
+                self.t_byte.next = self.t_word.q.val().get_bits::<8>(0);
+                self.t_send.next = true;
+                self.t_crc_byte.next = true;
+                if self.stx.ready.val() {
+                    self.tstate.d.next = TxState::SendHi;
+                }
+            }
+            TxState::SendHi => {
+                self.t_byte.next = self.t_word.q.val().get_bits::<8>(8);
+                self.t_send.next = true;
+                self.t_crc_byte.next = true;
+                if self.stx.ready.val() {
+                    self.t_addr.d.next = self.t_addr.q.val() + 1;
+                    self.t_left.d.next = self.t_left.q.val() - 1;
+                    self.tstate.d.next = TxState::NextWord;
+                }
+            }
+            TxState::SendCrc0 => {
+                self.t_byte.next = self.tcrc.crc.val().get_bits::<8>(0);
+                self.t_send.next = true;
+                if self.stx.ready.val() {
+                    self.tstate.d.next = TxState::SendCrc1;
+                }
+            }
+            TxState::SendCrc1 => {
+                self.t_byte.next = self.tcrc.crc.val().get_bits::<8>(8);
+                self.t_send.next = true;
+                if self.stx.ready.val() {
+                    self.tstate.d.next = TxState::SendEnd1;
+                }
+            }
+            TxState::SendEnd1 => {
+                self.t_is_end.next = true;
+                self.t_send.next = true;
+                if self.stx.ready.val() {
+                    self.activity.d.next = !self.activity.q.val();
+                    self.tstate.d.next = TxState::Idle;
+                }
+            }
+            _ => {
+                self.tstate.d.next = TxState::Idle;
+            }
+        }
+        self.stx.byte.next = self.t_byte.val();
+        self.stx.is_end.next = self.t_is_end.val();
+        self.stx.valid.next = self.t_send.val();
+        self.tcrc.data.next = self.t_byte.val();
+        self.tcrc.strobe.next = self.t_crc_byte.val() && self.stx.ready.val();
+
+        // ---- receive engine ----------------------------------------------------
+        match self.rstate.q.val() {
+            RxState::Hunt => {
+                if self.hv.val() {
+                    self.pop.next = true;
+                    if self.he.val() {
+                        self.frame_reset.next = true;
+                        self.rstate.d.next = RxState::Header;
+                    }
+                }
+            }
+            RxState::Header => {
+                if self.hv.val() && self.he.val() {
+                    self.pop.next = true;
+                    self.rstate.d.next = RxState::Done;
+                } else if self.hv.val() {
+                    if self.hidx.q.val() == 0 {
+                        self.cmd.d.next = self.hb.val();
+                        self.pop.next = true;
+                    } else if self.hidx.q.val() == 1 {
+                        self.seq.d.next = self.hb.val();
+                        self.pop.next = true;
+                    } else if self.hidx.q.val() == 2 {
+                        self.len.d.next = bit_cast::<13, 8>(self.hb.val());
+                        self.pop.next = true;
+                    } else if self.full_len.val() > self.max_payload.val() {
+                        self.pend.d.next = 3.into();
+                        self.pop.next = true;
+                        self.rstate.d.next = RxState::Drop;
+                    } else if (self.cmd.q.val() == 0x04 || self.cmd.q.val() == 0x06)
+                        && self.args_ok.val()
+                    {
+                        // Open a new input sample once the core can take it.
+                        if !self.busy.val() {
+                            self.in_start_r.d.next = true;
+                            self.in_started.d.next = true;
+                            self.pop.next = true;
+                        }
+                    } else {
+                        self.pop.next = true;
+                        if !self.known.val() {
+                            self.pend.d.next = 4.into();
+                        } else if !self.args_ok.val() {
+                            self.pend.d.next = 5.into();
+                        }
+                    }
+                    if self.pop.val() {
+                        self.rcrc.strobe.next = true;
+                        self.hidx.d.next = self.hidx.q.val() + 1;
+                        if self.hidx.q.val() == 3 {
+                            self.len.d.next = bit_cast::<13, 16>(self.full_len.val());
+                            self.pidx.d.next = 0.into();
+                            if self.full_len.val() > self.max_payload.val() {
+                                self.rstate.d.next = RxState::Drop;
+                            } else if self.full_len.val().any() {
+                                self.rstate.d.next = RxState::Payload;
+                            } else {
+                                self.rstate.d.next = RxState::Crc;
+                            }
+                        }
+                    }
+                }
+            }
+            RxState::Payload => {
+                if self.hv.val() && self.he.val() {
+                    self.pop.next = true;
+                    self.rstate.d.next = RxState::Done;
+                } else if self.hv.val() {
+                    self.pop.next = true;
+                    if self.cmd.q.val() == 0x02
+                        || self.cmd.q.val() == 0x03
+                        || self.cmd.q.val() == 0x0B
+                    {
+                        // WRITE / READ / LOAD_END: a 32-bit address (or count) first.
+                        if self.pidx.q.val() == 0 {
+                            self.waddr.d.next =
+                                (self.waddr.q.val() & 0xFFF00) | bit_cast::<20, 8>(self.hb.val());
+                            self.hi_bad.d.next = false;
+                        } else if self.pidx.q.val() == 1 {
+                            self.waddr.d.next = (self.waddr.q.val() & 0xF00FF)
+                                | (bit_cast::<20, 8>(self.hb.val()) << 8);
+                        } else if self.pidx.q.val() == 2 {
+                            self.waddr.d.next = (self.waddr.q.val() & 0x0FFFF)
+                                | (bit_cast::<20, 8>(self.hb.val()) << 16);
+                            if self.hb.val().get_bits::<4>(4).any() {
+                                self.hi_bad.d.next = true;
+                            }
+                        } else if self.pidx.q.val() == 3 {
+                            if self.hb.val().any() {
+                                self.hi_bad.d.next = true;
+                            }
+                        } else if self.cmd.q.val() == 0x03 {
+                            if self.pidx.q.val() == 4 {
+                                self.cnt.d.next = bit_cast::<16, 8>(self.hb.val());
+                            } else {
+                                self.cnt.d.next = (bit_cast::<16, 8>(self.hb.val()) << 8)
+                                    | (self.cnt.q.val() & 0xFF);
+                            }
+                        } else if self.cmd.q.val() == 0x02 {
+                            if !self.pidx.q.val().get_bit(0) {
+                                self.lo.d.next = self.hb.val();
+                            } else if self.busy.val() {
+                                self.pop.next = false;
+                            } else if !self.hi_bad.q.val() {
+                                self.we_r.d.next = true;
+                                self.wdata_r.d.next = (bit_cast::<16, 8>(self.hb.val()) << 8)
+                                    | bit_cast::<16, 8>(self.lo.q.val());
+                                self.wc.d.next = self.wc.q.val() + 1;
+                            }
+                        }
+                    } else if self.cmd.q.val() == 0x07 {
+                        self.cnt.d.next = bit_cast::<16, 8>(self.hb.val());
+                    } else if self.in_started.q.val() {
+                        if self.busy.val() {
+                            self.pop.next = false;
+                        } else {
+                            self.in_valid_r.d.next = true;
+                            self.in_byte_r.d.next = self.hb.val();
+                        }
+                    }
+                    if self.pop.val() {
+                        self.rcrc.strobe.next = true;
+                        self.pidx.d.next = self.pidx_next.val();
+                        if self.pidx_next.val() == self.len.q.val() {
+                            self.hidx.d.next = 0.into();
+                            self.rstate.d.next = RxState::Crc;
+                        }
+                    }
+                }
+            }
+            RxState::Crc => {
+                if self.hv.val() {
+                    self.pop.next = true;
+                    if self.he.val() {
+                        self.rstate.d.next = RxState::Done;
+                    } else if self.hidx.q.val() == 0 {
+                        if self.hb.val() != self.rcrc.crc.val().get_bits::<8>(0) {
+                            self.crc_bad.d.next = true;
+                        }
+                        self.hidx.d.next = 1.into();
+                    } else if self.hidx.q.val() == 1 {
+                        if self.hb.val() != self.rcrc.crc.val().get_bits::<8>(8) {
+                            self.crc_bad.d.next = true;
+                        }
+                        self.hidx.d.next = 2.into();
+                    } else {
+                        self.rstate.d.next = RxState::Excess;
+                    }
+                }
+            }
+            RxState::Excess => {
+                if self.hv.val() {
+                    self.pop.next = true;
+                    if self.he.val() {
+                        self.rstate.d.next = RxState::Done;
+                    }
+                }
+            }
+            RxState::Drop => {
+                if self.hv.val() {
+                    self.pop.next = true;
+                    if self.he.val() {
+                        self.rstate.d.next = RxState::Done;
+                    }
+                }
+            }
+            RxState::Done => {
+                // The frame's error is latched below, when its END is popped.
+                if self.fcount.q.val() != 6 {
+                    // Fewer than 6 bytes: line noise or an empty frame; no answer.
+                    self.abort_input.next = self.in_started.q.val();
+                    self.frame_reset.next = true;
+                    self.rstate.d.next = RxState::Header;
+                } else if self.tstate.q.val() == TxState::Idle && !self.busy.val() {
+                    if self.err.q.val().any() {
+                        if self.err.q.val() == 1 {
+                            self.n_crc.d.next = self.n_crc.q.val() + 1;
+                        }
+                        if self.cmd.q.val() == 0x02 {
+                            self.dirty.d.next = true;
+                        }
+                        self.abort_input.next = self.in_started.q.val();
+                        self.err_code.d.next = self.err.q.val();
+                        self.err_detail.d.next = 0.into();
+                        self.rstate.d.next = RxState::Post;
+                    } else if self.cmd.q.val() == 0x04 || self.cmd.q.val() == 0x06 {
+                        self.in_commit_r.d.next = true;
+                        self.in_started.d.next = false;
+                        self.settle.d.next = 0.into();
+                        self.rstate.d.next = RxState::Commit;
+                    } else if self.cmd.q.val() == 0x05 {
+                        self.rstate.d.next = RxState::RunCheck;
+                    } else if self.cmd.q.val() == 0x07 {
+                        self.rstate.d.next = RxState::Rewind;
+                    } else if self.cmd.q.val() == 0x08 {
+                        self.clear_r.d.next = true;
+                        self.rstate.d.next = RxState::ClearWait;
+                    } else {
+                        if self.cmd.q.val() == 0x0A {
+                            self.loaded.d.next = false;
+                            self.dirty.d.next = false;
+                            self.wc.d.next = 0.into();
+                        }
+                        if self.cmd.q.val() == 0x0B {
+                            self.loaded.d.next = !self.dirty.q.val()
+                                && !self.hi_bad.q.val()
+                                && self.waddr.q.val() == self.wc.q.val();
+                        }
+                        self.rstate.d.next = RxState::Post;
+                    }
+                }
+            }
+            RxState::Commit => {
+                // The core's status settles within a few cycles of in_commit.
+                self.settle.d.next = self.settle.q.val() + 1;
+                if self.settle.q.val() == 3 && !self.busy.val() {
+                    if self.status.val().any() {
+                        self.input_ok.d.next = false;
+                        self.err.d.next = 7.into();
+                        self.err_code.d.next = 7.into();
+                        self.err_detail.d.next = self.status.val();
+                        self.rstate.d.next = RxState::Post;
+                    } else {
+                        self.input_ok.d.next = true;
+                        if self.cmd.q.val() == 0x06 {
+                            self.rstate.d.next = RxState::RunCheck;
+                        } else {
+                            self.rstate.d.next = RxState::Post;
+                        }
+                    }
+                }
+            }
+            RxState::RunCheck => {
+                if !self.loaded.q.val() || self.dirty.q.val() {
+                    self.err.d.next = 6.into();
+                    self.err_code.d.next = 6.into();
+                    self.err_detail.d.next = 0.into();
+                    self.rstate.d.next = RxState::Post;
+                } else if !self.busy.val() {
+                    self.run_r.d.next = true;
+                    self.rstate.d.next = RxState::RunWait;
+                }
+            }
+            RxState::RunWait => {
+                if self.done.val() {
+                    self.rstate.d.next = RxState::RunStatus;
+                }
+            }
+            RxState::RunStatus => {
+                if self.status.val().any() {
+                    self.err.d.next = 7.into();
+                    self.err_code.d.next = 7.into();
+                    self.err_detail.d.next = self.status.val();
+                }
+                self.rstate.d.next = RxState::Post;
+            }
+            RxState::Rewind => {
+                if !self.cnt.q.val().any() {
+                    self.rstate.d.next = RxState::Post;
+                } else if !self.busy.val() {
+                    self.rewind_r.d.next = true;
+                    self.cnt.d.next = self.cnt.q.val() - 1;
+                    self.rstate.d.next = RxState::RewindWait;
+                }
+            }
+            RxState::RewindWait => {
+                if self.done.val() {
+                    self.rstate.d.next = RxState::RewindStatus;
+                }
+            }
+            RxState::RewindStatus => {
+                if self.status.val().any() {
+                    self.err.d.next = 7.into();
+                    self.err_code.d.next = 7.into();
+                    self.err_detail.d.next = self.status.val();
+                    self.rstate.d.next = RxState::Post;
+                } else {
+                    self.rstate.d.next = RxState::Rewind;
+                }
+            }
+            RxState::ClearWait => {
+                if self.done.val() {
+                    self.n_crc.d.next = 0.into();
+                    self.n_framing.d.next = 0.into();
+                    self.n_timeout.d.next = 0.into();
+                    self.n_overrun.d.next = 0.into();
+                    self.last_err.d.next = 0.into();
+                    self.error_seen.d.next = false;
+                    self.rstate.d.next = RxState::Post;
+                }
+            }
+            RxState::Post => {
+                // Hand the response to the response engine (idle since Done).
+                self.t_seq.d.next = self.seq.q.val();
+                self.t_cmd.d.next = self.cmd.q.val() | 0x80;
+                self.t_seg2.d.next = 0.into();
+                self.t_src.d.next = 0.into();
+                self.t_left.d.next = 0.into();
+                self.t_addr.d.next = 0.into();
+                if self.err.q.val().any() {
+                    self.t_cmd.d.next = 0x7F.into();
+                    self.err_cmd.d.next = self.cmd.q.val();
+                    self.last_err.d.next = self.err.q.val();
+                    self.error_seen.d.next = true;
+                    self.t_src.d.next = 1.into();
+                    self.t_addr.d.next = 5.into();
+                    self.t_left.d.next = 2.into();
+                } else if self.cmd.q.val() == 0x01 {
+                    self.t_src.d.next = 2.into();
+                    self.t_left.d.next = self.rom_words.val();
+                } else if self.cmd.q.val() == 0x03 {
+                    self.t_addr.d.next = self.waddr.q.val();
+                    self.t_left.d.next = bit_cast::<12, 16>(self.cnt.q.val());
+                } else if self.cmd.q.val() == 0x04 {
+                    self.t_addr.d.next = 0x40004.into();
+                    self.t_left.d.next = 2.into();
+                } else if self.cmd.q.val() == 0x05 || self.cmd.q.val() == 0x06 {
+                    self.t_addr.d.next = 0x40000.into();
+                    self.t_left.d.next = 5.into();
+                    self.t_seg2.d.next = 1.into();
+                } else if self.cmd.q.val() == 0x07 {
+                    self.t_addr.d.next = 0x40000.into();
+                    self.t_left.d.next = 1.into();
+                } else if self.cmd.q.val() == 0x09 {
+                    self.t_addr.d.next = 0x40000.into();
+                    self.t_left.d.next = 5.into();
+                    self.t_seg2.d.next = 2.into();
+                } else if self.cmd.q.val() == 0x0B {
+                    self.t_src.d.next = 1.into();
+                    self.t_left.d.next = 3.into();
+                }
+                self.tstate.d.next = TxState::Start;
+                self.frame_reset.next = true;
+                self.rstate.d.next = RxState::Header;
+            }
+            _ => {
+                self.rstate.d.next = RxState::Hunt;
+            }
+        }
+
+        // Bytes of the current frame, saturating at 6 (enough to tell noise from frames).
+        if self.pop.val() && !self.he.val() && self.fcount.q.val() != 6 {
+            self.fcount.d.next = self.fcount.q.val() + 1;
+        }
+        // Latch the frame's verdict when its END is taken.
+        if self.pop.val() && self.he.val() && self.rstate.q.val() != RxState::Hunt {
+            self.err.d.next = self.end_err.val();
+        }
+        // A half frame with nothing more arriving: drop it and wait for the next END.
+        if self.tmo.val() {
+            self.n_timeout.d.next = self.n_timeout.q.val() + 1;
+            if self.cmd.q.val() == 0x02 && self.pidx.q.val().any() {
+                self.dirty.d.next = true;
+            }
+            self.abort_input.next = self.in_started.q.val();
+            self.rstate.d.next = RxState::Hunt;
+        }
+        if self.abort_input.val() {
+            self.in_abort_r.d.next = true;
+            self.in_started.d.next = false;
+            self.input_ok.d.next = false;
+        }
+        if self.frame_reset.val() {
+            self.hidx.d.next = 0.into();
+            self.fcount.d.next = 0.into();
+            self.pidx.d.next = 0.into();
+            self.crc_bad.d.next = false;
+            self.overrun_f.d.next = false;
+            self.in_started.d.next = false;
+            self.pend.d.next = 0.into();
+            self.hi_bad.d.next = false;
+            self.rcrc.init.next = true;
+        }
+        self.srx.pop.next = self.pop.val();
+    }
+}

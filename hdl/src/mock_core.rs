@@ -1,0 +1,245 @@
+//! A behavioural stand-in for the spiking core's host port, for the link's tests.
+//!
+//! It keeps regions 0..2 in a map, answers reads 2 cycles after `raddr`, counts
+//! input bytes, and fakes run/rewind/clear with a few busy cycles and simple,
+//! checkable results: after a RUN with a valid input of byte sum `s`, logit `j` is
+//! `s * (j + 1) - 1000 * j` (as i32), the prediction is the first arg-max, the
+//! timesteps done are config register 0 (T). It also counts host-port protocol
+//! violations (anything issued while `busy`), which the tests assert to be zero.
+//! Simulation only: its Verilog is empty.
+
+use rust_hdl::prelude::*;
+use std::collections::BTreeMap;
+
+/// Input length the mock expects, from config register 8 (0 = any length 1..=4096).
+pub const MOCK_INPUT_LEN_REG: u32 = 0x10008;
+
+#[derive(LogicBlock, Default)]
+pub struct MockCore {
+    pub clock: Signal<In, Clock>,
+    pub we: Signal<In, Bit>,
+    pub addr: Signal<In, Bits<20>>,
+    pub wdata: Signal<In, Bits<16>>,
+    pub raddr: Signal<In, Bits<20>>,
+    pub rdata: Signal<Out, Bits<16>>,
+    pub in_start: Signal<In, Bit>,
+    pub in_valid: Signal<In, Bit>,
+    pub in_byte: Signal<In, Bits<8>>,
+    pub in_commit: Signal<In, Bit>,
+    pub in_abort: Signal<In, Bit>,
+    pub run: Signal<In, Bit>,
+    pub rewind: Signal<In, Bit>,
+    pub clear: Signal<In, Bit>,
+    pub busy: Signal<Out, Bit>,
+    pub done: Signal<Out, Bit>,
+    pub status: Signal<Out, Bits<8>>,
+    /// Behavioural state, inspected by tests.
+    pub _m: MockState,
+}
+
+/// Inspectable state of [`MockCore`].
+#[derive(Clone, Debug, Default)]
+pub struct MockState {
+    /// Regions 0..2.
+    pub mem: BTreeMap<u32, u16>,
+    /// Logits of the last run.
+    pub logits: Vec<i32>,
+    pub timesteps: u16,
+    pub prediction: u16,
+    pub cycles: u32,
+    pub status: u8,
+    pub input_count: u32,
+    pub input_sum: u64,
+    pub input_valid: bool,
+    /// Committed input entries.
+    pub entries: u16,
+    /// Busy cycles left of the current command; 0 = idle.
+    pub busy_left: u32,
+    /// 1 run, 2 rewind, 3 clear.
+    pub pending: u8,
+    read_pipe: [u32; 2],
+    /// Writes, input bytes or commands issued while busy.
+    pub violations: u32,
+    /// Commands seen: runs, rewinds, clears, commits, aborts.
+    pub runs: u32,
+    pub rewinds: u32,
+    pub clears: u32,
+    pub commits: u32,
+    pub aborts: u32,
+    /// Words written (while idle).
+    pub writes: u32,
+    /// Busy cycles of a run (plus the input length).
+    pub run_cycles: u32,
+}
+
+impl MockState {
+    fn read(&self, a: u32) -> u16 {
+        match a >> 16 {
+            0..=2 => *self.mem.get(&a).unwrap_or(&0),
+            3 => {
+                let j = ((a & 0xFFFF) / 2) as usize;
+                let v = *self.logits.get(j).unwrap_or(&0) as u32;
+                if a & 1 == 0 {
+                    v as u16
+                } else {
+                    (v >> 16) as u16
+                }
+            }
+            4 => match a & 0xFFFF {
+                0 => self.timesteps,
+                1 => self.prediction,
+                2 => self.cycles as u16,
+                3 => (self.cycles >> 16) as u16,
+                4 => self.status as u16,
+                5 => self.entries,
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+
+    fn finish(&mut self) {
+        match self.pending {
+            1 => {
+                if !self.input_valid {
+                    self.status = 1;
+                } else {
+                    let classes = *self.mem.get(&0x10003).unwrap_or(&0) as usize;
+                    let s = self.input_sum as i64;
+                    self.logits = (0..classes)
+                        .map(|j| (s * (j as i64 + 1) - 1000 * j as i64) as i32)
+                        .collect();
+                    let mut best = 0;
+                    for (j, &l) in self.logits.iter().enumerate() {
+                        if l > self.logits[best] {
+                            best = j;
+                        }
+                    }
+                    self.prediction = best as u16;
+                    self.timesteps = *self.mem.get(&0x10000).unwrap_or(&0);
+                    self.cycles = self.run_cycles + self.input_count;
+                    self.status = 0;
+                }
+            }
+            2 => {
+                if self.timesteps == 0 {
+                    self.status = 2;
+                } else {
+                    self.timesteps -= 1;
+                    self.status = 0;
+                }
+            }
+            3 => {
+                self.timesteps = 0;
+                self.mem.retain(|a, _| a >> 16 != 2);
+                self.status = 0;
+            }
+            _ => {}
+        }
+        self.pending = 0;
+    }
+}
+
+impl MockCore {
+    /// A mock whose runs take `run_cycles` busy cycles (plus one per input byte).
+    pub fn new(run_cycles: u32) -> Self {
+        let mut m = MockCore::default();
+        m._m.run_cycles = run_cycles.max(1);
+        m
+    }
+}
+
+impl Logic for MockCore {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let m = &mut self._m;
+            // Registered read, two stages: data 2 cycles after raddr.
+            self.rdata.next = (m.read(m.read_pipe[1]) as u64).into();
+            m.read_pipe[1] = m.read_pipe[0];
+            m.read_pipe[0] = self.raddr.val().to_u32();
+            self.done.next = false;
+            let busy = m.busy_left > 0;
+            let issued = self.we.val()
+                || self.in_valid.val()
+                || self.in_start.val()
+                || self.in_commit.val()
+                || self.run.val()
+                || self.rewind.val()
+                || self.clear.val();
+            if busy {
+                if issued {
+                    m.violations += 1;
+                }
+                m.busy_left -= 1;
+                if m.busy_left == 0 {
+                    m.finish();
+                    self.done.next = true;
+                }
+            } else {
+                if self.we.val() {
+                    let a = self.addr.val().to_u32();
+                    if a >> 16 <= 2 {
+                        m.mem.insert(a, self.wdata.val().to_u16());
+                    }
+                    m.writes += 1;
+                }
+                if self.in_start.val() {
+                    m.input_count = 0;
+                    m.input_sum = 0;
+                    m.input_valid = false;
+                }
+                if self.in_valid.val() {
+                    m.input_count += 1;
+                    m.input_sum += self.in_byte.val().to_u64();
+                }
+                if self.in_commit.val() {
+                    m.commits += 1;
+                    let want = *m.mem.get(&MOCK_INPUT_LEN_REG).unwrap_or(&0) as u32;
+                    m.status = if m.input_count > 4096 {
+                        4
+                    } else if (want != 0 && m.input_count != want) || m.input_count == 0 {
+                        3
+                    } else {
+                        0
+                    };
+                    m.input_valid = m.status == 0;
+                    m.entries = if m.input_valid {
+                        m.input_count as u16
+                    } else {
+                        0
+                    };
+                }
+                if self.in_abort.val() {
+                    m.aborts += 1;
+                    m.input_valid = false;
+                }
+                if self.run.val() {
+                    m.runs += 1;
+                    m.pending = 1;
+                    m.busy_left = m.run_cycles + m.input_count;
+                } else if self.rewind.val() {
+                    m.rewinds += 1;
+                    m.pending = 2;
+                    m.busy_left = 5;
+                } else if self.clear.val() {
+                    m.clears += 1;
+                    m.pending = 3;
+                    m.busy_left = 3;
+                }
+            }
+            self.busy.next = m.busy_left > 0;
+            self.status.next = (m.status as u64).into();
+        }
+    }
+
+    fn connect(&mut self) {
+        self.rdata.connect();
+        self.busy.connect();
+        self.done.connect();
+        self.status.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Empty
+    }
+}

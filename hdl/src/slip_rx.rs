@@ -1,0 +1,138 @@
+//! SLIP decoder and receive FIFO of the link.
+//!
+//! Bytes from the UART are un-escaped on the way in (ESC ESC_END -> 0xC0 data,
+//! ESC ESC_ESC -> 0xDB data; any other byte after ESC passes through raw and the
+//! frame's CRC rejects it) and stored as 9-bit entries: bit 8 marks a frame
+//! boundary (END). Consecutive ENDs are stored once, so END padding that a host
+//! sends to cover execution time takes no room. The FIFO holds the bytes that arrive
+//! while the command engine waits for the core or for its previous response; it is
+//! built from flip-flops because the core needs every EBR.
+
+use array_init::array_init;
+use rust_hdl::prelude::*;
+
+/// FIFO depth in entries (must match `revspike_proto::protocol::RX_FIFO_DEPTH`).
+pub const SLIP_RX_DEPTH: usize = 8;
+
+#[derive(LogicBlock)]
+pub struct SlipRx {
+    pub clock: Signal<In, Clock>,
+    /// Raw byte from the UART.
+    pub in_byte: Signal<In, Bits<8>>,
+    /// `in_byte` is new this cycle.
+    pub in_valid: Signal<In, Bit>,
+    /// The FIFO holds an entry.
+    pub out_valid: Signal<Out, Bit>,
+    /// The head entry is a frame boundary (END).
+    pub out_end: Signal<Out, Bit>,
+    /// The head entry's data byte (when not END).
+    pub out_byte: Signal<Out, Bits<8>>,
+    /// Remove the head entry.
+    pub pop: Signal<In, Bit>,
+    /// One-cycle pulse: an entry was lost because the FIFO was full.
+    pub overrun: Signal<Out, Bit>,
+    mem: [DFF<Bits<9>>; SLIP_RX_DEPTH],
+    rd: DFF<Bits<3>>,
+    wr: DFF<Bits<3>>,
+    count: DFF<Bits<4>>,
+    esc: DFF<Bit>,
+    last_end: DFF<Bit>,
+    overrun_r: DFF<Bit>,
+    push: Signal<Local, Bit>,
+    entry: Signal<Local, Bits<9>>,
+    head: Signal<Local, Bits<9>>,
+    do_pop: Signal<Local, Bit>,
+    do_push: Signal<Local, Bit>,
+}
+
+impl Default for SlipRx {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            in_byte: Default::default(),
+            in_valid: Default::default(),
+            out_valid: Default::default(),
+            out_end: Default::default(),
+            out_byte: Default::default(),
+            pop: Default::default(),
+            overrun: Default::default(),
+            mem: array_init(|_| Default::default()),
+            rd: Default::default(),
+            wr: Default::default(),
+            count: Default::default(),
+            esc: Default::default(),
+            last_end: Default::default(),
+            overrun_r: Default::default(),
+            push: Default::default(),
+            entry: Default::default(),
+            head: Default::default(),
+            do_pop: Default::default(),
+            do_push: Default::default(),
+        }
+    }
+}
+
+impl Logic for SlipRx {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, rd, wr, count, esc, last_end, overrun_r);
+        for i in 0..SLIP_RX_DEPTH {
+            self.mem[i].clock.next = self.clock.val();
+            self.mem[i].d.next = self.mem[i].q.val();
+        }
+        // Un-escape on the way in.
+        self.push.next = false;
+        self.entry.next = bit_cast::<9, 8>(self.in_byte.val());
+        if self.in_valid.val() {
+            if self.in_byte.val() == 0xC0 {
+                self.esc.d.next = false;
+                self.entry.next = 0x100.into();
+                self.push.next = !self.last_end.q.val();
+                self.last_end.d.next = true;
+            } else if self.in_byte.val() == 0xDB && !self.esc.q.val() {
+                self.esc.d.next = true;
+            } else {
+                self.esc.d.next = false;
+                self.last_end.d.next = false;
+                self.push.next = true;
+                if self.esc.q.val() {
+                    if self.in_byte.val() == 0xDC {
+                        self.entry.next = 0xC0.into();
+                    } else if self.in_byte.val() == 0xDD {
+                        self.entry.next = 0xDB.into();
+                    }
+                }
+            }
+        }
+        // FIFO.
+        self.head.next = self.mem[0].q.val();
+        for i in 1..SLIP_RX_DEPTH {
+            if self.rd.q.val().index() == i {
+                self.head.next = self.mem[i].q.val();
+            }
+        }
+        self.out_valid.next = self.count.q.val().any();
+        self.out_end.next = self.head.val().get_bit(8);
+        self.out_byte.next = self.head.val().get_bits::<8>(0);
+        self.do_pop.next = self.pop.val() && self.count.q.val().any();
+        self.do_push.next = self.push.val() && (self.count.q.val() != 8 || self.do_pop.val());
+        self.overrun_r.d.next = self.push.val() && !self.do_push.val();
+        self.overrun.next = self.overrun_r.q.val();
+        if self.do_push.val() {
+            for i in 0..SLIP_RX_DEPTH {
+                if self.wr.q.val().index() == i {
+                    self.mem[i].d.next = self.entry.val();
+                }
+            }
+            self.wr.d.next = self.wr.q.val() + 1;
+        }
+        if self.do_pop.val() {
+            self.rd.d.next = self.rd.q.val() + 1;
+        }
+        if self.do_push.val() && !self.do_pop.val() {
+            self.count.d.next = self.count.q.val() + 1;
+        } else if self.do_pop.val() && !self.do_push.val() {
+            self.count.d.next = self.count.q.val() - 1;
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The link in rust-hdl's simulator: the protocol scenarios of
+//! `revspike_proto::protocol::conformance`, the core-facing commands against the
+//! mock core, line noise, pipelining and overrun, and a synthesis check.
+
+mod link_support;
+
+use link_support::*;
+use revspike_hdl::link::Link;
+use revspike_proto::protocol::*;
+use rust_hdl::prelude::*;
+
+/// A model the mock core can "run": T = 4, 10 classes, 16-byte inputs.
+fn load_mock_model<T: Transport>(c: &mut Client<T>) -> Result<(), String> {
+    let mut config = vec![0u16; 9];
+    config[0] = 4; // T
+    config[3] = 10; // classes
+    config[8] = 16; // mock: input length
+    let chunks = vec![(0x10000, config), (0x0, (0..32).collect())];
+    match c.load(&chunks, 1) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("load not accepted".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn expected_logits(input: &[u8]) -> Vec<i32> {
+    let s: i64 = input.iter().map(|&b| b as i64).sum();
+    (0..10).map(|j| (s * (j + 1) - 1000 * j) as i32).collect()
+}
+
+fn check_run(r: &RunResult, input: &[u8]) -> Result<(), String> {
+    let want = expected_logits(input);
+    let best = (0..want.len()).fold(0, |b, j| if want[j] > want[b] { j } else { b });
+    if r.logits != want || r.prediction as usize != best || r.timesteps != 4 || r.status != 0 {
+        return Err(format!(
+            "run result {r:?}, expected logits {want:?} prediction {best}"
+        ));
+    }
+    Ok(())
+}
+
+fn err_of(e: ClientError) -> Option<(ErrorCode, u16)> {
+    match e {
+        ClientError::Protocol(ProtocolError::Device { code, detail, .. }) => Some((code, detail)),
+        _ => None,
+    }
+}
+
+#[test]
+fn link_conformance_at_25_clocks_per_bit() {
+    let cfg = BenchConfig::new(25);
+    let info = test_info(25);
+    let timeout_us = (cfg.timeout_clocks as u64).div_ceil(100);
+    run_bench(cfg, move |c| conformance::all(c, &info, timeout_us)).unwrap();
+}
+
+#[test]
+fn link_input_run_infer_rewind_reset_on_mock_core() {
+    run_bench(BenchConfig::new(25), |c| {
+        let ce = |e: ClientError| e.to_string();
+        load_mock_model(c)?;
+        let input: Vec<u8> = (0..16).map(|i| (i * 13 + 0xB0) as u8).collect();
+        match c
+            .request(&Command::Input {
+                bytes: input.clone(),
+            })
+            .map_err(ce)?
+        {
+            Response::InputAccepted {
+                status: 0,
+                entries: 16,
+            } => {}
+            r => return Err(format!("INPUT answered {r:?}")),
+        }
+        let s = c.status().map_err(ce)?;
+        if !s.input_valid || !s.loaded {
+            return Err(format!("STATUS after INPUT: {s:?}"));
+        }
+        match c.request(&Command::Run).map_err(ce)? {
+            Response::Run(r) => check_run(&r, &input)?,
+            r => return Err(format!("RUN answered {r:?}")),
+        }
+        // INFER with a sample full of SLIP specials.
+        let input2: Vec<u8> = (0..16)
+            .map(|i| if i % 2 == 0 { 0xC0 } else { 0xDB })
+            .collect();
+        match c
+            .request(&Command::Infer {
+                bytes: input2.clone(),
+            })
+            .map_err(ce)?
+        {
+            Response::Run(r) => check_run(&r, &input2)?,
+            r => return Err(format!("INFER answered {r:?}")),
+        }
+        match c.request(&Command::Rewind { steps: 3 }).map_err(ce)? {
+            Response::Rewound { timesteps: 1 } => {}
+            r => return Err(format!("REWIND 3 answered {r:?}")),
+        }
+        match c.request(&Command::Rewind { steps: 2 }) {
+            Err(e) => match err_of(e) {
+                Some((ErrorCode::Core, 2)) => {}
+                other => return Err(format!("REWIND past t=0 gave {other:?}")),
+            },
+            Ok(r) => return Err(format!("REWIND past t=0 answered {r:?}")),
+        }
+        // Wrong input length: the core refuses at commit.
+        match c.request(&Command::Infer { bytes: vec![1; 15] }) {
+            Err(e) => match err_of(e) {
+                Some((ErrorCode::Core, 3)) => {}
+                other => return Err(format!("short INFER gave {other:?}")),
+            },
+            Ok(r) => return Err(format!("short INFER answered {r:?}")),
+        }
+        // And now there is no valid input.
+        match c.request(&Command::Run) {
+            Err(e) => match err_of(e) {
+                Some((ErrorCode::Core, 1)) => {}
+                other => return Err(format!("RUN without input gave {other:?}")),
+            },
+            Ok(r) => return Err(format!("RUN without input answered {r:?}")),
+        }
+        // A corrupted INFER is aborted, not run.
+        let runs_before = c.transport.bench()?.core._m.runs;
+        let mut body = frame_body(CommandCode::Infer.code(), 0x21, &input);
+        body[7] ^= 0x40;
+        c.send_raw(&slip_encode(&body)).map_err(ce)?;
+        match c.recv_response(0x21).map_err(ce)? {
+            Response::Error { code, .. } if code == ErrorCode::BadCrc.code() => {}
+            r => return Err(format!("corrupted INFER answered {r:?}")),
+        }
+        let m = &c.transport.bench()?.core._m;
+        if m.runs != runs_before || m.aborts == 0 || m.input_valid {
+            return Err(format!(
+                "corrupted INFER reached the core: runs {} aborts {}",
+                m.runs, m.aborts
+            ));
+        }
+        // RESET clears the state and keeps the model.
+        match c.request(&Command::Reset).map_err(ce)? {
+            Response::ResetDone => {}
+            r => return Err(format!("RESET answered {r:?}")),
+        }
+        let s = c.status().map_err(ce)?;
+        if !s.loaded || s.core.timesteps != 0 || s.crc_errors != 0 {
+            return Err(format!("STATUS after RESET: {s:?}"));
+        }
+        match c
+            .request(&Command::Infer {
+                bytes: input.clone(),
+            })
+            .map_err(ce)?
+        {
+            Response::Run(r) => check_run(&r, &input)?,
+            r => return Err(format!("INFER after RESET answered {r:?}")),
+        }
+        // The turn-on state region reads through READ (STATE is READ of region 2).
+        c.write(addr::STATE, &[5, 6, 7]).map_err(ce)?;
+        let st = c.read(addr::STATE, 3).map_err(ce)?;
+        if st != [5, 6, 7] {
+            return Err(format!("state read {st:?}"));
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn link_survives_glitches_framing_errors_and_breaks() {
+    run_bench(BenchConfig::new(25), |c| {
+        let ce = |e: ClientError| e.to_string();
+        let info = test_info(25);
+        let before = c.status().map_err(ce)?;
+        c.transport.send_events(&[
+            WireEvent::Glitch(5),
+            WireEvent::Idle(100),
+            WireEvent::Glitch(11),
+            WireEvent::Idle(100),
+            WireEvent::BadStop(0x55),
+            WireEvent::Idle(50),
+            WireEvent::Glitch(25 * 30), // a break of 30 bit times
+            WireEvent::Idle(100),
+            WireEvent::BadStop(0xC0),
+        ])?;
+        conformance::still_alive(c, &info)?;
+        let after = c.status().map_err(ce)?;
+        let framing = after.framing_errors.wrapping_sub(before.framing_errors);
+        if framing != 3 {
+            return Err(format!(
+                "expected 3 framing errors (2 bad stops, 1 break), counted {framing}"
+            ));
+        }
+        // Noise inside a frame: the frame fails its CRC or length, the next one works.
+        let wire = Command::Read { addr: 0, count: 4 }
+            .to_frame(0x50)
+            .map_err(|e| e.to_string())?;
+        let mut ev: Vec<WireEvent> = wire[..6].iter().map(|&b| WireEvent::Byte(b)).collect();
+        ev.push(WireEvent::BadStop(0x12));
+        ev.extend(wire[6..].iter().map(|&b| WireEvent::Byte(b)));
+        c.transport.send_events(&ev)?;
+        match c.recv_response(0x50).map_err(ce)? {
+            Response::Error { code, .. }
+                if code == ErrorCode::Length.code() || code == ErrorCode::BadCrc.code() => {}
+            r => return Err(format!("frame with a dropped byte answered {r:?}")),
+        }
+        conformance::still_alive(c, &info)
+    })
+    .unwrap();
+}
+
+#[test]
+fn link_pipelines_infer_frames_with_padding_and_reports_overrun() {
+    let mut cfg = BenchConfig::new(25);
+    cfg.run_cycles = 3000; // 12 byte times: more than the FIFO holds
+    run_bench(cfg, |c| {
+        let ce = |e: ClientError| e.to_string();
+        load_mock_model(c)?;
+        let inputs: Vec<Vec<u8>> = (0..3u8)
+            .map(|k| (0..16).map(|i| i * 7 + k * 40).collect())
+            .collect();
+        // First INFER alone: learn the cycle count.
+        let cycles = match c
+            .request(&Command::Infer {
+                bytes: inputs[0].clone(),
+            })
+            .map_err(ce)?
+        {
+            Response::Run(r) => {
+                check_run(&r, &inputs[0])?;
+                r.cycles as u64
+            }
+            r => return Err(format!("INFER answered {r:?}")),
+        };
+        // Three frames back to back, each followed by END padding.
+        let pad = padding_ends(cycles + 100, 25);
+        let mut wire = Vec::new();
+        let mut seqs = Vec::new();
+        for (k, input) in inputs.iter().enumerate() {
+            let seq = 0x60 + k as u8;
+            seqs.push(seq);
+            wire.extend(encode_frame(CommandCode::Infer.code(), seq, input));
+            wire.extend(std::iter::repeat(SLIP_END).take(pad));
+        }
+        c.send_raw(&wire).map_err(ce)?;
+        for (k, seq) in seqs.iter().enumerate() {
+            match c.recv_response(*seq).map_err(ce)? {
+                Response::Run(r) => check_run(&r, &inputs[k])?,
+                r => return Err(format!("pipelined INFER {k} answered {r:?}")),
+            }
+        }
+        // Without padding, bytes arriving during the run overflow the FIFO.
+        let mut wire = encode_frame(CommandCode::Infer.code(), 0x70, &inputs[1]);
+        wire.extend(encode_frame(
+            CommandCode::Read.code(),
+            0x71,
+            &Command::Read { addr: 0, count: 30 }.payload(),
+        ));
+        c.send_raw(&wire).map_err(ce)?;
+        match c.recv_response(0x70).map_err(ce)? {
+            Response::Run(r) => check_run(&r, &inputs[1])?,
+            r => return Err(format!("INFER before overrun answered {r:?}")),
+        }
+        match c.recv_response(0x71).map_err(ce)? {
+            Response::Error { code, .. } if code == ErrorCode::Overrun.code() => {}
+            r => return Err(format!("frame sent into a full FIFO answered {r:?}")),
+        }
+        let s = c.status().map_err(ce)?;
+        if s.overruns == 0 {
+            return Err(format!("overrun not counted: {s:?}"));
+        }
+        conformance::still_alive(c, &test_info(25))
+    })
+    .unwrap();
+}
+
+#[test]
+fn link_verilog_passes_yosys() {
+    let mut uut = Link::new(&BenchConfig::new(25).link_config()).unwrap();
+    uut.connect_all();
+    let v = generate_verilog(&uut);
+    yosys_validate("revspike_link", &v).unwrap();
+    let stats = link_support::synth::ice40_stats("revspike_link_synth", &v).unwrap();
+    println!("link + UART + SLIP + CRC on iCE40: {stats}");
+    assert!(stats.latches == 0, "latches inferred: {stats}");
+    assert!(stats.cells > 0);
+}

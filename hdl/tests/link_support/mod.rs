@@ -1,0 +1,382 @@
+//! Test bench for the link: the link, a mock core and a behavioural host UART,
+//! driven through `revspike_proto::protocol::Transport` so the same scenarios run
+//! here, in Verilator and on a board.
+
+#![allow(dead_code)]
+
+pub mod synth;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use revspike_hdl::link::{Link, LinkConfig};
+use revspike_hdl::mock_core::MockCore;
+use revspike_proto::protocol::{
+    BuildInfo, Client, Transport, MAX_PAYLOAD, PROTOCOL_VERSION, RX_FIFO_DEPTH, SLIP_END,
+};
+use rust_hdl::prelude::*;
+
+/// One thing the host UART model puts on the line.
+#[derive(Clone, Debug)]
+pub enum WireEvent {
+    /// A well-formed 8N1 byte.
+    Byte(u8),
+    /// The line held low for this many clocks, then high for one bit.
+    Glitch(u32),
+    /// A byte whose stop bit is low, then one idle bit.
+    BadStop(u8),
+    /// The line idle (high) for this many clocks.
+    Idle(u32),
+}
+
+/// Behavioural host-side UART: plays `queue` onto `tx`, records bytes seen on `rx`.
+#[derive(LogicBlock, Default)]
+pub struct HostUart {
+    pub clock: Signal<In, Clock>,
+    pub tx: Signal<Out, Bit>,
+    pub rx: Signal<In, Bit>,
+    pub _h: HostState,
+}
+
+#[derive(Default)]
+pub struct HostState {
+    pub cpb: u32,
+    pub queue: VecDeque<WireEvent>,
+    levels: VecDeque<(bool, u32)>,
+    pub clocks: u64,
+    pub rx_log: Vec<u8>,
+    pub rx_framing: u32,
+    pub last_activity: u64,
+    rx_busy: bool,
+    rx_t: u32,
+    rx_shift: u16,
+}
+
+impl HostState {
+    pub fn tx_idle(&self) -> bool {
+        self.queue.is_empty() && self.levels.is_empty()
+    }
+
+    /// A complete frame (END, at least one byte, END) sits in the receive log.
+    pub fn frame_ready(&self) -> bool {
+        let mut seen_data = false;
+        let mut open = false;
+        for &b in &self.rx_log {
+            if b == SLIP_END {
+                if open && seen_data {
+                    return true;
+                }
+                open = true;
+                seen_data = false;
+            } else {
+                seen_data = true;
+            }
+        }
+        false
+    }
+
+    fn expand(&mut self, ev: WireEvent) {
+        let c = self.cpb;
+        let byte = |levels: &mut VecDeque<(bool, u32)>, b: u8, stop: bool| {
+            levels.push_back((false, c));
+            for i in 0..8 {
+                levels.push_back(((b >> i) & 1 == 1, c));
+            }
+            levels.push_back((stop, c));
+        };
+        match ev {
+            WireEvent::Byte(b) => byte(&mut self.levels, b, true),
+            WireEvent::BadStop(b) => {
+                byte(&mut self.levels, b, false);
+                self.levels.push_back((true, c));
+            }
+            WireEvent::Glitch(n) => {
+                self.levels.push_back((false, n.max(1)));
+                self.levels.push_back((true, c));
+            }
+            WireEvent::Idle(n) => self.levels.push_back((true, n.max(1))),
+        }
+    }
+}
+
+impl Logic for HostUart {
+    fn update(&mut self) {
+        if self.clock.pos_edge() {
+            let h = &mut self._h;
+            h.clocks += 1;
+            if h.levels.is_empty() {
+                if let Some(ev) = h.queue.pop_front() {
+                    h.expand(ev);
+                }
+            }
+            let level = match h.levels.front_mut() {
+                Some(front) => {
+                    let l = front.0;
+                    front.1 -= 1;
+                    if front.1 == 0 {
+                        h.levels.pop_front();
+                    }
+                    l
+                }
+                None => true,
+            };
+            self.tx.next = level;
+            // Receiver: sample mid-bit.
+            let line = self.rx.val();
+            if !h.rx_busy {
+                if !line {
+                    h.rx_busy = true;
+                    h.rx_t = 0;
+                    h.rx_shift = 0;
+                }
+            } else {
+                h.rx_t += 1;
+                let half = h.cpb / 2;
+                if h.rx_t >= half && (h.rx_t - half) % h.cpb == 0 {
+                    let k = (h.rx_t - half) / h.cpb;
+                    if k == 0 {
+                        if line {
+                            h.rx_busy = false;
+                        }
+                    } else if k <= 8 {
+                        if line {
+                            h.rx_shift |= 1 << (k - 1);
+                        }
+                    } else {
+                        if line {
+                            h.rx_log.push(h.rx_shift as u8);
+                        } else {
+                            h.rx_framing += 1;
+                        }
+                        h.last_activity = h.clocks;
+                        h.rx_busy = false;
+                    }
+                }
+            }
+        } else if self._h.clocks == 0 {
+            self.tx.next = true;
+        }
+    }
+
+    fn connect(&mut self) {
+        self.tx.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Empty
+    }
+}
+
+#[derive(LogicBlock)]
+pub struct Bench {
+    pub clock: Signal<In, Clock>,
+    pub link: Link,
+    pub core: MockCore,
+    pub host: HostUart,
+}
+
+impl Logic for Bench {
+    #[hdl_gen]
+    fn update(&mut self) {
+        clock!(self, clock, link, core, host);
+        self.link.uart_rx.next = self.host.tx.val();
+        self.host.rx.next = self.link.uart_tx.val();
+        self.core.we.next = self.link.we.val();
+        self.core.addr.next = self.link.addr.val();
+        self.core.wdata.next = self.link.wdata.val();
+        self.core.raddr.next = self.link.raddr.val();
+        self.link.rdata.next = self.core.rdata.val();
+        self.core.in_start.next = self.link.in_start.val();
+        self.core.in_valid.next = self.link.in_valid.val();
+        self.core.in_byte.next = self.link.in_byte.val();
+        self.core.in_commit.next = self.link.in_commit.val();
+        self.core.in_abort.next = self.link.in_abort.val();
+        self.core.run.next = self.link.run.val();
+        self.core.rewind.next = self.link.rewind.val();
+        self.core.clear.next = self.link.clear.val();
+        self.link.busy.next = self.core.busy.val();
+        self.link.done.next = self.core.done.val();
+        self.link.status.next = self.core.status.val();
+    }
+}
+
+/// Build information of the test builds.
+pub fn test_info(clocks_per_bit: u32) -> BuildInfo {
+    BuildInfo {
+        protocol_version: PROTOCOL_VERSION,
+        name: "linktest".into(),
+        lanes: 16,
+        row_bits: 64,
+        rows: 256,
+        max_width: 256,
+        max_classes: 10,
+        max_stages: 4,
+        max_blocks: 4,
+        max_timesteps: 8,
+        input_entries: 1024,
+        state_entries: 64,
+        rx_fifo: RX_FIFO_DEPTH as u16,
+        max_payload: MAX_PAYLOAD as u16,
+        clock_hz: 100_000_000,
+        baud: 100_000_000 / clocks_per_bit,
+    }
+}
+
+/// Bench parameters.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub clocks_per_bit: u32,
+    pub timeout_clocks: u32,
+    pub run_cycles: u32,
+}
+
+impl BenchConfig {
+    pub fn new(clocks_per_bit: u32) -> Self {
+        BenchConfig {
+            clocks_per_bit,
+            timeout_clocks: 60 * clocks_per_bit,
+            run_cycles: 200,
+        }
+    }
+    pub fn link_config(&self) -> LinkConfig {
+        LinkConfig {
+            build_info: test_info(self.clocks_per_bit).to_bytes().unwrap(),
+            clocks_per_bit: self.clocks_per_bit,
+            timeout_clocks: self.timeout_clocks,
+        }
+    }
+}
+
+/// `Transport` over the bench's host UART, inside a rust-hdl testbench.
+pub struct SimTransport {
+    pub sim: Sim<Bench>,
+    pub x: Option<Box<Bench>>,
+    /// Clocks of line silence after which `recv` gives up.
+    pub idle_clocks: u64,
+    pub clocks_per_bit: u32,
+}
+
+fn se(e: SimError) -> String {
+    format!("simulation: {e:?}")
+}
+
+impl SimTransport {
+    pub fn bench(&mut self) -> Result<&mut Bench, String> {
+        self.x
+            .as_deref_mut()
+            .ok_or_else(|| "simulation ended".to_string())
+    }
+
+    /// Put arbitrary line events on the wire and wait until they are sent.
+    pub fn send_events(&mut self, events: &[WireEvent]) -> Result<(), String> {
+        let mut x = self.x.take().ok_or("simulation ended")?;
+        x.host._h.queue.extend(events.iter().cloned());
+        let x = self.sim.watch(|x| x.host._h.tx_idle(), x).map_err(se)?;
+        self.x = Some(x);
+        Ok(())
+    }
+
+    /// Let `clocks` clocks pass.
+    pub fn wait_clocks(&mut self, clocks: u64) -> Result<(), String> {
+        let x = self.x.take().ok_or("simulation ended")?;
+        let x = self.sim.wait(10 * clocks, x).map_err(se)?;
+        self.x = Some(x);
+        Ok(())
+    }
+}
+
+impl Transport for SimTransport {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let ev: Vec<WireEvent> = bytes.iter().map(|&b| WireEvent::Byte(b)).collect();
+        self.send_events(&ev)
+    }
+
+    fn recv(&mut self) -> Result<Vec<u8>, String> {
+        let mut x = self.x.take().ok_or("simulation ended")?;
+        let start = x.host._h.clocks;
+        let idle = self.idle_clocks;
+        if !x.host._h.frame_ready() {
+            x = self
+                .sim
+                .watch(
+                    move |x| {
+                        let h = &x.host._h;
+                        h.frame_ready()
+                            || h.clocks.saturating_sub(h.last_activity.max(start)) > idle
+                    },
+                    x,
+                )
+                .map_err(se)?;
+        }
+        let out = std::mem::take(&mut x.host._h.rx_log);
+        self.x = Some(x);
+        Ok(out)
+    }
+
+    fn pause(&mut self, micros: u64) -> Result<(), String> {
+        // The bench clock is 100 MHz.
+        self.wait_clocks(micros * 100)
+    }
+}
+
+/// Run `scenario` against a fresh bench; returns its outcome.
+pub fn run_bench<F>(cfg: BenchConfig, scenario: F) -> Result<(), String>
+where
+    F: FnOnce(&mut Client<SimTransport>) -> Result<(), String> + Send + 'static,
+{
+    let mut uut = Bench {
+        clock: Default::default(),
+        link: Link::new(&cfg.link_config()).map_err(|e| e.to_string())?,
+        core: MockCore::new(cfg.run_cycles),
+        host: HostUart::default(),
+    };
+    uut.host._h.cpb = cfg.clocks_per_bit;
+    uut.connect_all();
+    let outcome = Arc::new(Mutex::new(Err::<(), String>(
+        "scenario did not finish".into(),
+    )));
+    let result = outcome.clone();
+    let cpb = cfg.clocks_per_bit;
+    // The scenario only runs on the testbench thread; a panic there fails the test anyway.
+    let scenario = Arc::new(Mutex::new(Some(std::panic::AssertUnwindSafe(scenario))));
+    let mut sim = Simulation::new();
+    sim.add_clock(5, |x: &mut Box<Bench>| x.clock.next = !x.clock.val());
+    sim.add_testbench(move |mut sim: Sim<Bench>| {
+        let x = sim.init()?;
+        let x = sim.wait(100, x)?;
+        let t = SimTransport {
+            sim,
+            x: Some(x),
+            idle_clocks: 40 * cpb as u64 + 2000,
+            clocks_per_bit: cpb,
+        };
+        let mut client = Client::new(t);
+        client.patience = 2;
+        let r = match scenario.lock().unwrap().take() {
+            Some(run) => (run.0)(&mut client),
+            None => Err("scenario already ran".into()),
+        };
+        let failed = r.is_err();
+        *result.lock().unwrap() = r;
+        let t = client.transport;
+        match t.x {
+            Some(x) => {
+                if failed {
+                    t.sim.halt(x)
+                } else {
+                    // The mock core must never see a command while busy.
+                    let v = x.core._m.violations;
+                    if v != 0 {
+                        *result.lock().unwrap() = Err(format!("{v} host-port violations"));
+                    }
+                    t.sim.done(x)
+                }
+            }
+            None => Err(SimError::SimHalted),
+        }
+    });
+    let sim_result = sim.run(Box::new(uut), 1 << 40);
+    let out = outcome.lock().unwrap().clone();
+    out?;
+    sim_result.map_err(|e| format!("simulation: {e:?}"))
+}
