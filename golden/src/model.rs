@@ -135,11 +135,12 @@ pub enum ModelError {
     Json(String),
     #[error("{path}: {msg}")]
     Field { path: String, msg: String },
-    #[error("{path}: {source}")]
+    /// Wraps another error with the file it came from (displayed inline, not
+    /// as a separate source, so error chains print it once).
+    #[error("{path}: {error}")]
     File {
         path: String,
-        #[source]
-        source: Box<ModelError>,
+        error: Box<ModelError>,
     },
     #[error("{path}: cannot read: {msg}")]
     Io { path: String, msg: String },
@@ -663,7 +664,7 @@ impl Model {
         })?;
         Model::from_json_str(&text).map_err(|e| ModelError::File {
             path: p.display().to_string(),
-            source: Box::new(e),
+            error: Box::new(e),
         })
     }
 

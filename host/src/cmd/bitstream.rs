@@ -169,4 +169,22 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn board_check_build_writes_bitstream_and_report() {
+        let dir =
+            std::env::temp_dir().join(format!("revspike-cli-bitstream-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut a = args("board-check");
+        a.out = Some(dir.clone());
+        run(&a).unwrap_or_else(|e| panic!("{e:#}"));
+        let report = flow::read_report(&dir.join("report.json")).unwrap();
+        assert_eq!(report.build, "board-check");
+        assert!(report.top.ends_with("BoardCheckTop"));
+        assert!(report.timing_met && report.resources.logic_cells.used > 0);
+        let bin = std::fs::metadata(dir.join("revspike-board-check.bin")).unwrap();
+        assert_eq!(Some(bin.len()), report.bitstream.map(|b| b.bytes));
+        assert!(report.command_line.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

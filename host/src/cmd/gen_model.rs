@@ -1,0 +1,132 @@
+//! `revspike gen-model --seed N`: a random valid model within the given bounds.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use revspike_golden::{gen_model, model::limits, GenOptions, Grouping, Readout};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GroupingArg {
+    Split,
+    Repeat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReadoutArg {
+    Last,
+    Sum,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenModelArgs {
+    /// Generator seed; the same seed and bounds give the same model.
+    #[arg(long)]
+    pub seed: u64,
+    /// Output file (default: stdout).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Largest stage width (1..=1024).
+    #[arg(long, default_value_t = limits::MAX_WIDTH)]
+    pub max_width: usize,
+    /// Most stages (1..=4).
+    #[arg(long, default_value_t = limits::MAX_STAGES)]
+    pub max_stages: usize,
+    /// Most blocks per stage (0..=4).
+    #[arg(long, default_value_t = limits::MAX_BLOCKS)]
+    pub max_blocks: usize,
+    /// Most timesteps (1..=16).
+    #[arg(long, default_value_t = limits::MAX_TIMESTEPS)]
+    pub max_timesteps: usize,
+    /// Longest input group (1..=1024).
+    #[arg(long, default_value_t = limits::MAX_GROUP_LEN)]
+    pub max_group_len: usize,
+    /// Most classes (1..=256).
+    #[arg(long, default_value_t = limits::MAX_CLASSES)]
+    pub max_classes: usize,
+    /// Largest layer `in` / `out`.
+    #[arg(long)]
+    pub max_weight_rows: Option<usize>,
+    /// Most weight bits in the whole model.
+    #[arg(long)]
+    pub max_weight_bits: Option<usize>,
+    /// Largest decay shift h (0..=15).
+    #[arg(long, default_value_t = limits::MAX_DECAY_SHIFT)]
+    pub max_decay_shift: u8,
+    /// Most reversible buffer bits, (T-1) * sum h.
+    #[arg(long)]
+    pub max_buffer_bits: Option<usize>,
+    /// Fix the input grouping.
+    #[arg(long, value_enum)]
+    pub grouping: Option<GroupingArg>,
+    /// Fix the readout.
+    #[arg(long, value_enum)]
+    pub readout: Option<ReadoutArg>,
+    /// Retune until the model's own test input runs without a wrap16 overflow.
+    #[arg(long)]
+    pub avoid_wraps: bool,
+}
+
+impl GenModelArgs {
+    /// The generator bounds these arguments ask for.
+    pub fn options(&self) -> Result<GenOptions> {
+        let check = |name: &str, v: usize, lo: usize, hi: usize| -> Result<()> {
+            if v < lo || v > hi {
+                bail!("--{name}: expected {lo}..={hi}, found {v}");
+            }
+            Ok(())
+        };
+        check("max-width", self.max_width, 1, limits::MAX_WIDTH)?;
+        check("max-stages", self.max_stages, 1, limits::MAX_STAGES)?;
+        check("max-blocks", self.max_blocks, 0, limits::MAX_BLOCKS)?;
+        check(
+            "max-timesteps",
+            self.max_timesteps,
+            1,
+            limits::MAX_TIMESTEPS,
+        )?;
+        check(
+            "max-group-len",
+            self.max_group_len,
+            1,
+            limits::MAX_GROUP_LEN,
+        )?;
+        check("max-classes", self.max_classes, 1, limits::MAX_CLASSES)?;
+        check(
+            "max-decay-shift",
+            self.max_decay_shift as usize,
+            0,
+            limits::MAX_DECAY_SHIFT as usize,
+        )?;
+        if let Some(r) = self.max_weight_rows {
+            check("max-weight-rows", r, 1, usize::MAX)?;
+        }
+        let d = GenOptions::default();
+        Ok(GenOptions {
+            max_width: self.max_width,
+            max_stages: self.max_stages,
+            max_blocks: self.max_blocks,
+            max_timesteps: self.max_timesteps,
+            max_group_len: self.max_group_len,
+            max_classes: self.max_classes,
+            max_weight_rows: self.max_weight_rows.unwrap_or(d.max_weight_rows),
+            max_weight_bits: self.max_weight_bits.unwrap_or(d.max_weight_bits),
+            max_decay_shift: self.max_decay_shift,
+            max_buffer_bits: self.max_buffer_bits.unwrap_or(d.max_buffer_bits),
+            grouping: self.grouping.map(|g| match g {
+                GroupingArg::Split => Grouping::Split,
+                GroupingArg::Repeat => Grouping::Repeat,
+            }),
+            readout: self.readout.map(|r| match r {
+                ReadoutArg::Last => Readout::Last,
+                ReadoutArg::Sum => Readout::Sum,
+            }),
+            avoid_wraps: self.avoid_wraps,
+        })
+    }
+}
+
+pub fn run(a: &GenModelArgs) -> Result<()> {
+    let model = gen_model(a.seed, &a.options()?);
+    super::write_out(a.output.as_deref(), &model.to_json_string())
+}
