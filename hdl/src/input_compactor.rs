@@ -7,7 +7,7 @@
 //! per 256 inputs. The start of each group is written to the group table so the
 //! controller can jump to group t directly, also when rewinding.
 //!
-//! `byte_valid` may be asserted at most every second cycle: a page marker and an event
+//! `value_valid` may be asserted at most every second cycle: a page marker and an event
 //! can fall due together, and the marker takes the extra cycle. The UART is 250 times
 //! slower than that.
 
@@ -24,8 +24,8 @@ pub struct InputCompactor {
     /// Entries the input memory holds.
     pub capacity: Signal<In, Bits<RAM_ADDR_BITS>>,
     pub start: Signal<In, bool>,
-    pub byte_valid: Signal<In, bool>,
-    pub byte: Signal<In, Bits<8>>,
+    pub value_valid: Signal<In, bool>,
+    pub value: Signal<In, Bits<8>>,
     pub commit: Signal<In, bool>,
     pub abort: Signal<In, bool>,
     /// Event-memory write port.
@@ -103,8 +103,8 @@ impl Logic for InputCompactor {
             } else {
                 self.overflow.d.next = true;
             }
-        } else if self.byte_valid.val() & self.receiving.q.val() {
-            if self.byte.val().any() {
+        } else if self.value_valid.val() & self.receiving.q.val() {
+            if self.value.val().any() {
                 if (self.in_group.q.val().get_bits::<8>(0) == 0)
                     & self.in_group.q.val().get_bits::<3>(8).any()
                 {
@@ -114,11 +114,11 @@ impl Logic for InputCompactor {
                     self.pending.d.next = true;
                     self.pending_data.d.next =
                         (bit_cast::<16, 8>(self.in_group.q.val().get_bits::<8>(0)) << 8)
-                            | bit_cast::<16, 8>(self.byte.val());
+                            | bit_cast::<16, 8>(self.value.val());
                 } else {
                     self.ev_data.next = (bit_cast::<16, 8>(self.in_group.q.val().get_bits::<8>(0))
                         << 8)
-                        | bit_cast::<16, 8>(self.byte.val());
+                        | bit_cast::<16, 8>(self.value.val());
                 }
                 if self.wptr.q.val() < self.capacity.val() {
                     self.ev_we.next = true;

@@ -247,6 +247,9 @@ impl Logic for NeuronUnit {
             self.lfin[i].d.next = self.lfin[i - 1].q.val();
         }
 
+        // z and the logit only exist from stage 7 on; the earlier slots carry nothing.
+        self.zfin[0].d.next = 0.into();
+        self.lfin[0].d.next = 0.into();
         // Stage 0: remember which channel the memories are answering for.
         self.s0_valid.d.next = self.valid.val();
         self.s0_ch.d.next = self.ch.val();

@@ -390,8 +390,8 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         }
         self.compactor.capacity.next = self.c_inputs.val();
         self.compactor.start.next = self.in_start.val() & self.idle.val();
-        self.compactor.byte_valid.next = self.in_valid.val() & self.idle.val();
-        self.compactor.byte.next = self.in_byte.val();
+        self.compactor.value_valid.next = self.in_valid.val() & self.idle.val();
+        self.compactor.value.next = self.in_byte.val();
         self.compactor.commit.next = self.in_commit.val() & self.idle.val();
         self.compactor.abort.next = self.in_abort.val() & self.idle.val();
         self.inmem.write_enable.next = self.compactor.ev_we.val();

@@ -2,12 +2,11 @@
 //! prediction and every turn-on state, after the forward pass and after each rewind.
 
 use revspike_golden::gen::{gen_input, gen_model, GenOptions};
-use revspike_golden::model::Model;
-use revspike_golden::sim::{infer, Machine};
+use revspike_golden::sim::infer;
 use revspike_hdl::builds::{memories, SmallCore};
 use revspike_hdl::core_sim::RustHdlCore;
 use revspike_proto::build::SMALL;
-use revspike_proto::core_port::{CoreDriver, CorePort};
+use revspike_proto::core_port::{check_against_golden, CoreDriver};
 use revspike_proto::image::compile;
 
 fn small_opts() -> GenOptions {
@@ -15,54 +14,6 @@ fn small_opts() -> GenOptions {
     o.max_width = SMALL.lanes;
     o.max_classes = SMALL.lanes;
     o
-}
-
-/// Runs `model` on `input` through `drv` and checks it against the golden model.
-pub fn check_against_golden<C: CorePort>(
-    drv: &mut CoreDriver<C>,
-    model: &Model,
-    input: &[u8],
-    what: &str,
-) {
-    let lanes = SMALL.lanes;
-    let gold = infer(model, input).unwrap();
-    drv.send_input(input)
-        .unwrap_or_else(|e| panic!("{what}: input: {e}"));
-    let res = drv
-        .run(model.classes)
-        .unwrap_or_else(|e| panic!("{what}: run: {e}"));
-    assert_eq!(res.logits, gold.logits, "{what}: logits");
-    assert_eq!(res.prediction, gold.prediction, "{what}: prediction");
-    assert_eq!(res.timesteps_done, model.timesteps, "{what}: timesteps");
-    let widths: Vec<usize> = model.stages.iter().map(|s| s.width).collect();
-    let mut m = Machine::new(model, input).unwrap();
-    while m.step() {}
-    assert_eq!(
-        drv.state(lanes, &widths),
-        m.state(),
-        "{what}: state after forward"
-    );
-    for k in 0..model.timesteps {
-        drv.rewind()
-            .unwrap_or_else(|e| panic!("{what}: rewind {k}: {e}"));
-        m.rewind().unwrap();
-        assert_eq!(
-            drv.state(lanes, &widths),
-            m.state(),
-            "{what}: state after rewind {}",
-            k + 1
-        );
-        assert_eq!(
-            drv.timesteps_done(),
-            m.t(),
-            "{what}: t after rewind {}",
-            k + 1
-        );
-    }
-    assert!(
-        drv.rewind().is_err(),
-        "{what}: rewinding past t = 0 must be refused"
-    );
 }
 
 #[test]
@@ -81,7 +32,9 @@ fn generated_models_match_golden_in_rust_hdl_sim() {
         let input = gen_input(&model, seed ^ 0x5eed);
         let mut drv = CoreDriver::new(RustHdlCore::new(SmallCore::new(memories(&SMALL))));
         drv.load(&compile(&model, &SMALL));
-        check_against_golden(&mut drv, &model, &input, &format!("seed {seed}"));
+        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.lanes, &input, true) {
+            panic!("seed {seed}: {e}");
+        }
         checked += 1;
         if checked == n {
             break;

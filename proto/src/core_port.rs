@@ -257,3 +257,80 @@ impl<C: CorePort> CoreDriver<C> {
             .collect()
     }
 }
+
+/// The first way a core's results differed from the golden model.
+#[derive(Debug, thiserror::Error)]
+pub enum Mismatch {
+    #[error("the golden model refused the input: {0}")]
+    Golden(String),
+    #[error("the core failed: {0}")]
+    Core(#[from] DriveError),
+    #[error("the core refused the input: {0}")]
+    Input(#[from] CoreStatus),
+    #[error("{what}: core {core} != golden {golden}")]
+    Value {
+        what: String,
+        core: String,
+        golden: String,
+    },
+}
+
+fn same<T: PartialEq + std::fmt::Debug>(what: &str, core: T, golden: T) -> Result<(), Mismatch> {
+    if core == golden {
+        Ok(())
+    } else {
+        Err(Mismatch::Value {
+            what: what.to_string(),
+            core: format!("{core:?}"),
+            golden: format!("{golden:?}"),
+        })
+    }
+}
+
+/// Runs `input` on a loaded core and checks logits, prediction, timesteps and the
+/// turn-on state against the golden model; with `rewinds`, then rewinds all the way
+/// back to t = 0, checking the state and t after every step and that one more rewind
+/// is refused. Returns the run's result.
+pub fn check_against_golden<C: CorePort>(
+    drv: &mut CoreDriver<C>,
+    model: &revspike_golden::model::Model,
+    lanes: usize,
+    input: &[u8],
+    rewinds: bool,
+) -> Result<RunResult, Mismatch> {
+    use revspike_golden::sim::{infer, Machine};
+    let gold = infer(model, input).map_err(|e| Mismatch::Golden(e.to_string()))?;
+    drv.send_input(input)?;
+    let res = drv.run(model.classes)?;
+    same("logits", &res.logits, &gold.logits)?;
+    same("prediction", res.prediction, gold.prediction)?;
+    same("timesteps done", res.timesteps_done, model.timesteps)?;
+    let widths: Vec<usize> = model.stages.iter().map(|s| s.width).collect();
+    let mut m = Machine::new(model, input).map_err(|e| Mismatch::Golden(e.to_string()))?;
+    while m.step() {}
+    same(
+        "turn-on state after the forward pass",
+        drv.state(lanes, &widths),
+        m.state().to_vec(),
+    )?;
+    if rewinds {
+        for k in 1..=model.timesteps {
+            drv.rewind()?;
+            m.rewind().map_err(|e| Mismatch::Golden(e.to_string()))?;
+            let what = format!("turn-on state after rewind {k}");
+            same(&what, drv.state(lanes, &widths), m.state().to_vec())?;
+            same(&format!("t after rewind {k}"), drv.timesteps_done(), m.t())?;
+        }
+        match drv.rewind() {
+            Err(DriveError::Status(CoreStatus::NothingToRewind)) => {}
+            other => {
+                return Err(Mismatch::Value {
+                    what: "rewind past t = 0".into(),
+                    core: format!("{other:?}"),
+                    golden: "refused: nothing to rewind".into(),
+                })
+            }
+        }
+    }
+    Ok(res)
+}
