@@ -1,0 +1,110 @@
+//! revspike-vboard: the virtual Alchitry Cu. Simulates a top-level Verilog design
+//! with Verilator and exposes its UART pins as a pseudo-terminal the host opens
+//! like the board's serial port.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use revspike_sim::vboard::{Reset, VirtualBoard, VirtualBoardOptions};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "revspike-vboard",
+    about = "Simulate a revspike top-level design behind a pseudo-terminal",
+    long_about = "Builds the Verilog (top module `top`) with Verilator, opens a pseudo-terminal, \
+prints `revspike virtual board on /dev/pts/N`, and bridges the terminal to the design's UART \
+pins at the simulated baud. Runs until killed, until stdin reaches end of file (unless \
+--ignore-stdin), or for --for seconds."
+)]
+struct Args {
+    /// Verilog file of the design, as emitted by rust-hdl (top module `top`).
+    #[arg(long)]
+    verilog: PathBuf,
+    /// The design's UART input pin (FPGA receive).
+    #[arg(long, default_value = "usb_rx")]
+    rx: String,
+    /// The design's UART output pin (FPGA transmit).
+    #[arg(long, default_value = "usb_tx")]
+    tx: String,
+    /// Clocks per UART bit (25 = 4 Mbaud at 100 MHz).
+    #[arg(long, default_value_t = 25)]
+    clocks_per_bit: u32,
+    /// Write a VCD trace of the run to this file.
+    #[arg(long)]
+    vcd: Option<PathBuf>,
+    /// Stop after this many seconds.
+    #[arg(long = "for")]
+    run_for: Option<f64>,
+    /// Quiet cycles after which the clock stops until the host writes again.
+    #[arg(long, default_value_t = 2_000_000)]
+    idle_cycles: u64,
+    /// Reset input held asserted for the first cycles (default: reset_n, rst_n,
+    /// reset or rst if present; `none` for no reset).
+    #[arg(long)]
+    reset: Option<String>,
+    /// Keep running when stdin closes (for use with `</dev/null` or `&`).
+    #[arg(long)]
+    ignore_stdin: bool,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("revspike-vboard: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse();
+    let verilog = std::fs::read_to_string(&args.verilog)
+        .with_context(|| format!("cannot read {}", args.verilog.display()))?;
+    let run_for = match args.run_for {
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            anyhow::bail!("--for must be a positive number of seconds, got {s}")
+        }
+        Some(s) => Some(Duration::from_secs_f64(s)),
+        None => None,
+    };
+    let reset = match args.reset.as_deref() {
+        None => Reset::Auto,
+        Some("none") => Reset::None,
+        Some(name) => Reset::Port {
+            name: name.to_string(),
+            active_low: name.ends_with("_n"),
+        },
+    };
+    let options = VirtualBoardOptions {
+        rx_pin: args.rx,
+        tx_pin: args.tx,
+        clocks_per_bit: args.clocks_per_bit,
+        vcd: args.vcd,
+        idle_cycles: args.idle_cycles,
+        run_for,
+        reset,
+        ..Default::default()
+    };
+    let board = VirtualBoard::start(&verilog, options)?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "revspike virtual board on {}", board.path().display())?;
+        out.flush()?;
+    }
+    if !args.ignore_stdin {
+        let stop = board.stop_flag();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    let stats = board.wait()?;
+    eprintln!(
+        "revspike-vboard: {} cycles, {} bytes in, {} bytes out, {} framing errors",
+        stats.cycles, stats.bytes_to_design, stats.bytes_from_design, stats.framing_errors
+    );
+    Ok(())
+}
