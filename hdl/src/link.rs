@@ -489,7 +489,6 @@ impl Logic for Link {
         }
         if self.srx.overrun.val() {
             self.n_overrun.d.next = self.n_overrun.q.val() + 1;
-            self.overrun_f.d.next = true;
         }
         if self.urx.valid.val() {
             self.timer.d.next = 0.into();
@@ -520,7 +519,7 @@ impl Logic for Link {
 
         // Error of a frame ending now, in order of precedence.
         self.end_err.next = 0.into();
-        if self.overrun_f.q.val() {
+        if self.overrun_f.q.val() || self.srx.out_lost.val() {
             self.end_err.next = 8.into();
         } else if self.rstate.q.val() == RxState::Drop {
             self.end_err.next = 3.into();
@@ -1086,14 +1085,28 @@ impl Logic for Link {
         if self.pop.val() && self.he.val() && self.rstate.q.val() != RxState::Hunt {
             self.err.d.next = self.end_err.val();
         }
-        // A half frame with nothing more arriving: drop it and wait for the next END.
+        // A half frame with nothing more arriving. Once its header is in, the host
+        // learns of it from an error answer (LENGTH, or OVERRUN when the FIFO
+        // overflowed and swallowed its END); shorter fragments are dropped silently.
         if self.tmo.val() {
             self.n_timeout.d.next = self.n_timeout.q.val() + 1;
-            if self.cmd.q.val() == 0x02 && self.pidx.q.val().any() {
-                self.dirty.d.next = true;
+            if self.fcount.q.val() >= 4 {
+                self.fcount.d.next = 6.into();
+                self.rstate.d.next = RxState::Done;
+                if self.overrun_f.q.val() || self.srx.lost_pending.val() {
+                    self.err.d.next = 8.into();
+                } else if self.rstate.q.val() == RxState::Drop {
+                    self.err.d.next = 3.into();
+                } else {
+                    self.err.d.next = 2.into();
+                }
+            } else {
+                self.rstate.d.next = RxState::Hunt;
             }
-            self.abort_input.next = self.in_started.q.val();
-            self.rstate.d.next = RxState::Hunt;
+        }
+        // Bytes were lost right before the entry taken now.
+        if self.pop.val() && self.srx.out_lost.val() {
+            self.overrun_f.d.next = true;
         }
         if self.abort_input.val() {
             self.in_abort_r.d.next = true;

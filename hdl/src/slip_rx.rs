@@ -2,8 +2,8 @@
 //!
 //! Bytes from the UART are un-escaped on the way in (ESC ESC_END -> 0xC0 data,
 //! ESC ESC_ESC -> 0xDB data; any other byte after ESC passes through raw and the
-//! frame's CRC rejects it) and stored as 9-bit entries: bit 8 marks a frame
-//! boundary (END). Consecutive ENDs are stored once, so END padding that a host
+//! frame's CRC rejects it) and stored as 10-bit entries: bit 8 marks a frame
+//! boundary (END), bit 9 marks bytes lost to a full FIFO just before the entry. Consecutive ENDs are stored once, so END padding that a host
 //! sends to cover execution time takes no room. The FIFO holds the bytes that arrive
 //! while the command engine waits for the core or for its previous response; it is
 //! built from flip-flops because the core needs every EBR.
@@ -29,18 +29,23 @@ pub struct SlipRx {
     pub out_byte: Signal<Out, Bits<8>>,
     /// Remove the head entry.
     pub pop: Signal<In, Bit>,
+    /// Bytes were lost just before the head entry (the FIFO was full).
+    pub out_lost: Signal<Out, Bit>,
     /// One-cycle pulse: an entry was lost because the FIFO was full.
     pub overrun: Signal<Out, Bit>,
-    mem: [DFF<Bits<9>>; SLIP_RX_DEPTH],
+    /// Bytes were lost and no entry has been stored since.
+    pub lost_pending: Signal<Out, Bit>,
+    mem: [DFF<Bits<10>>; SLIP_RX_DEPTH],
     rd: DFF<Bits<3>>,
     wr: DFF<Bits<3>>,
     count: DFF<Bits<4>>,
     esc: DFF<Bit>,
     last_end: DFF<Bit>,
     overrun_r: DFF<Bit>,
+    lost: DFF<Bit>,
     push: Signal<Local, Bit>,
-    entry: Signal<Local, Bits<9>>,
-    head: Signal<Local, Bits<9>>,
+    entry: Signal<Local, Bits<10>>,
+    head: Signal<Local, Bits<10>>,
     do_pop: Signal<Local, Bit>,
     do_push: Signal<Local, Bit>,
 }
@@ -55,7 +60,9 @@ impl Default for SlipRx {
             out_end: Default::default(),
             out_byte: Default::default(),
             pop: Default::default(),
+            out_lost: Default::default(),
             overrun: Default::default(),
+            lost_pending: Default::default(),
             mem: array_init(|_| Default::default()),
             rd: Default::default(),
             wr: Default::default(),
@@ -63,6 +70,7 @@ impl Default for SlipRx {
             esc: Default::default(),
             last_end: Default::default(),
             overrun_r: Default::default(),
+            lost: Default::default(),
             push: Default::default(),
             entry: Default::default(),
             head: Default::default(),
@@ -75,14 +83,14 @@ impl Default for SlipRx {
 impl Logic for SlipRx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, rd, wr, count, esc, last_end, overrun_r);
+        dff_setup!(self, clock, rd, wr, count, esc, last_end, overrun_r, lost);
         for i in 0..SLIP_RX_DEPTH {
             self.mem[i].clock.next = self.clock.val();
             self.mem[i].d.next = self.mem[i].q.val();
         }
         // Un-escape on the way in.
         self.push.next = false;
-        self.entry.next = bit_cast::<9, 8>(self.in_byte.val());
+        self.entry.next = bit_cast::<10, 8>(self.in_byte.val());
         if self.in_valid.val() {
             if self.in_byte.val() == 0xC0 {
                 self.esc.d.next = false;
@@ -114,16 +122,28 @@ impl Logic for SlipRx {
         self.out_valid.next = self.count.q.val().any();
         self.out_end.next = self.head.val().get_bit(8);
         self.out_byte.next = self.head.val().get_bits::<8>(0);
+        self.out_lost.next = self.head.val().get_bit(9);
+        self.lost_pending.next = self.lost.q.val();
         self.do_pop.next = self.pop.val() && self.count.q.val().any();
         self.do_push.next = self.push.val() && (self.count.q.val() != 8 || self.do_pop.val());
         self.overrun_r.d.next = self.push.val() && !self.do_push.val();
         self.overrun.next = self.overrun_r.q.val();
+        if self.push.val() && !self.do_push.val() {
+            self.lost.d.next = true;
+        }
         if self.do_push.val() {
+            // The first entry after a loss carries the mark, so the loss is charged
+            // to the frame it actually cut.
             for i in 0..SLIP_RX_DEPTH {
                 if self.wr.q.val().index() == i {
-                    self.mem[i].d.next = self.entry.val();
+                    if self.lost.q.val() {
+                        self.mem[i].d.next = self.entry.val() | 0x200;
+                    } else {
+                        self.mem[i].d.next = self.entry.val();
+                    }
                 }
             }
+            self.lost.d.next = false;
             self.wr.d.next = self.wr.q.val() + 1;
         }
         if self.do_pop.val() {

@@ -9,12 +9,12 @@ use revspike_hdl::link::Link;
 use revspike_proto::protocol::*;
 use rust_hdl::prelude::*;
 
-/// A model the mock core can "run": T = 4, 10 classes, 16-byte inputs.
-fn load_mock_model<T: Transport>(c: &mut Client<T>) -> Result<(), String> {
+/// A model the mock core can "run": T = 4, 10 classes, `input_len`-byte inputs.
+fn load_mock_model<T: Transport>(c: &mut Client<T>, input_len: u16) -> Result<(), String> {
     let mut config = vec![0u16; 9];
     config[0] = 4; // T
     config[3] = 10; // classes
-    config[8] = 16; // mock: input length
+    config[8] = input_len; // mock: input length
     let chunks = vec![(0x10000, config), (0x0, (0..32).collect())];
     match c.load(&chunks, 1) {
         Ok(true) => Ok(()),
@@ -58,7 +58,7 @@ fn link_conformance_at_25_clocks_per_bit() {
 fn link_input_run_infer_rewind_reset_on_mock_core() {
     run_bench(BenchConfig::new(25), |c| {
         let ce = |e: ClientError| e.to_string();
-        load_mock_model(c)?;
+        load_mock_model(c, 16)?;
         let input: Vec<u8> = (0..16).map(|i| (i * 13 + 0xB0) as u8).collect();
         match c
             .request(&Command::Input {
@@ -194,9 +194,10 @@ fn link_survives_glitches_framing_errors_and_breaks() {
         let wire = Command::Read { addr: 0, count: 4 }
             .to_frame(0x50)
             .map_err(|e| e.to_string())?;
+        // Byte 6 of the frame arrives with a bad stop bit and is dropped.
         let mut ev: Vec<WireEvent> = wire[..6].iter().map(|&b| WireEvent::Byte(b)).collect();
-        ev.push(WireEvent::BadStop(0x12));
-        ev.extend(wire[6..].iter().map(|&b| WireEvent::Byte(b)));
+        ev.push(WireEvent::BadStop(wire[6]));
+        ev.extend(wire[7..].iter().map(|&b| WireEvent::Byte(b)));
         c.transport.send_events(&ev)?;
         match c.recv_response(0x50).map_err(ce)? {
             Response::Error { code, .. }
@@ -214,9 +215,15 @@ fn link_pipelines_infer_frames_with_padding_and_reports_overrun() {
     cfg.run_cycles = 3000; // 12 byte times: more than the FIFO holds
     run_bench(cfg, |c| {
         let ce = |e: ClientError| e.to_string();
-        load_mock_model(c)?;
+        // Each INFER frame is longer on the wire than the previous frame's response
+        // (flow-control rule 2), so only the execution time needs padding.
+        load_mock_model(c, 80)?;
         let inputs: Vec<Vec<u8>> = (0..3u8)
-            .map(|k| (0..16).map(|i| i * 7 + k * 40).collect())
+            .map(|k| {
+                (0..80u8)
+                    .map(|i| i.wrapping_mul(7).wrapping_add(k * 40))
+                    .collect()
+            })
             .collect();
         // First INFER alone: learn the cycle count.
         let cycles = match c

@@ -1702,7 +1702,7 @@ pub mod conformance {
         Ok(())
     }
 
-    /// A half frame followed by silence times out; the next frame is answered.
+    /// A half frame followed by silence times out with a LENGTH error; the next frame is answered.
     pub fn half_frame_timeout<T: Transport>(
         c: &mut Client<T>,
         info: &BuildInfo,
@@ -1717,6 +1717,8 @@ pub mod conformance {
         .map_err(|e| e.to_string())?;
         c.send_raw(&wire[..5]).map_err(ce)?;
         c.transport.pause(2 * timeout_micros + 100)?;
+        // Its header arrived, so the device names it in a LENGTH error.
+        expect_error(c, 0x66, CommandCode::Read.code(), ErrorCode::Length)?;
         still_alive(c, info)?;
         let after = c.status().map_err(ce)?;
         if after.timeouts != before.timeouts.wrapping_add(1) {
