@@ -38,7 +38,8 @@ def parse_args(argv=None):
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--qat-lr", type=float, default=3e-4)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--aug-shift", type=int, default=1, help="random translation of up to N pixels")
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--aug-shift", type=int, default=0, help="random translation of up to N pixels")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a busy 2-core machine")
     ap.add_argument("--limit-train", type=int, default=0, help="use only the first N training images")
@@ -108,7 +109,7 @@ def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0):
             idx = perm[i : i + args.batch]
             xb, yb = shift_batch(xtr[idx], args.aug_shift, gen), ytr[idx]
             out = model(xb)
-            loss = Fn.cross_entropy(out, yb)
+            loss = Fn.cross_entropy(out, yb, label_smoothing=args.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
