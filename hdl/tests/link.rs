@@ -246,7 +246,7 @@ fn link_pipelines_infer_frames_with_padding_and_reports_overrun() {
             let seq = 0x60 + k as u8;
             seqs.push(seq);
             wire.extend(encode_frame(CommandCode::Infer.code(), seq, input));
-            wire.extend(std::iter::repeat(SLIP_END).take(pad));
+            wire.extend(std::iter::repeat_n(SLIP_END, pad));
         }
         c.send_raw(&wire).map_err(ce)?;
         for (k, seq) in seqs.iter().enumerate() {

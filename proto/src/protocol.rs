@@ -1730,9 +1730,12 @@ pub mod conformance {
         Ok(())
     }
 
+    /// A named scenario step: client, build information, timeout in microseconds.
+    type Step<T> = (&'static str, fn(&mut Client<T>, &BuildInfo, u64) -> Outcome);
+
     /// Every link scenario that needs nothing from the core but memory.
     pub fn all<T: Transport>(c: &mut Client<T>, info: &BuildInfo, timeout_micros: u64) -> Outcome {
-        let steps: [(&str, fn(&mut Client<T>, &BuildInfo, u64) -> Outcome); 10] = [
+        let steps: [Step<T>; 10] = [
             ("identify", |c, i, _| identify(c, i)),
             ("write_read_back", |c, _, _| write_read_back(c, 0x100)),
             ("bad_crc", |c, i, _| bad_crc(c, i)),

@@ -132,7 +132,7 @@ impl Logic for HostUart {
             } else {
                 h.rx_t += 1;
                 let half = h.cpb / 2;
-                if h.rx_t >= half && (h.rx_t - half) % h.cpb == 0 {
+                if h.rx_t >= half && (h.rx_t - half).is_multiple_of(h.cpb) {
                     let k = (h.rx_t - half) / h.cpb;
                     if k == 0 {
                         if line {
