@@ -26,6 +26,9 @@ pub struct GenModelArgs {
     /// Output file (default: stdout).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Model name (default: gen-SEED).
+    #[arg(long)]
+    pub name: Option<String>,
     /// Largest stage width (1..=1024).
     #[arg(long, default_value_t = limits::MAX_WIDTH)]
     pub max_width: usize,
@@ -127,6 +130,9 @@ impl GenModelArgs {
 }
 
 pub fn run(a: &GenModelArgs) -> Result<()> {
-    let model = gen_model(a.seed, &a.options()?);
+    let mut model = gen_model(a.seed, &a.options()?);
+    if let Some(n) = &a.name {
+        model.name = n.clone();
+    }
     super::write_out(a.output.as_deref(), &model.to_json_string())
 }
