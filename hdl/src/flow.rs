@@ -14,6 +14,7 @@
 //! [`synth_check`] / [`synth_check_block`] run the synthesis half only, for the
 //! "synthesis sanity check" of hardware unit tests.
 
+use rust_hdl::core::check_error::{CheckError, PathedName};
 use rust_hdl::core::prelude::{
     check_all, generate_verilog_unchecked, Atom, AtomKind, Constraint, Probe,
 };
@@ -609,8 +610,11 @@ pub fn latches_in_yosys_log(log: &str) -> Vec<String> {
     out
 }
 
+/// The problems of a failed yosys run, one per wire: `check` reports every bit
+/// of an undriven bus (`Wire top.\d [3] is used but has no driver.`), which is
+/// folded into `Wire top.\d (16 bits) is used but has no driver.`. At most 10.
 fn yosys_problems(log: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<(String, usize)> = Vec::new();
     for line in log.lines() {
         let l = line.trim();
         let msg = if let Some(r) = l.strip_prefix("ERROR:") {
@@ -627,12 +631,41 @@ fn yosys_problems(log: &str) -> Vec<String> {
         } else {
             continue;
         };
-        let msg = msg.to_string();
-        if !out.contains(&msg) {
-            out.push(msg);
+        let key = fold_bit_index(msg);
+        match out.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => out.push((key, 1)),
         }
     }
-    out
+    let total = out.len();
+    let mut v: Vec<String> = out
+        .into_iter()
+        .take(10)
+        .map(|(k, n)| {
+            if n > 1 {
+                k.replacen(" [*]", &format!(" ({n} bits)"), 1)
+            } else {
+                k.replacen(" [*]", "", 1)
+            }
+        })
+        .collect();
+    if total > 10 {
+        v.push(format!("and {} more", total - 10));
+    }
+    v
+}
+
+/// `Wire top.\d [3] is ...` -> `Wire top.\d [*] is ...`
+fn fold_bit_index(msg: &str) -> String {
+    if let Some(open) = msg.find(" [") {
+        if let Some(close) = msg[open..].find(']') {
+            let idx = &msg[open + 2..open + close];
+            if !idx.is_empty() && idx.chars().all(|c| c.is_ascii_digit()) {
+                return format!("{} [*]{}", &msg[..open], &msg[open + close + 1..]);
+            }
+        }
+    }
+    msg.to_string()
 }
 
 fn yosys_warnings(log: &str) -> Vec<String> {
@@ -853,16 +886,6 @@ impl BitstreamReport {
 // ---------------------------------------------------------------------------
 // Running tools
 // ---------------------------------------------------------------------------
-
-fn tool_env(tool: &Path, tools: &Tools) -> &'static str {
-    if tool == tools.yosys {
-        ENV_YOSYS
-    } else if tool == tools.nextpnr {
-        ENV_NEXTPNR
-    } else {
-        ENV_ICEPACK
-    }
-}
 
 fn tool_name(tool: &Path) -> String {
     tool.file_name()
@@ -1101,9 +1124,35 @@ pub fn synth_check_with(verilog: &str, tools: &Tools) -> FlowResult<SynthStats> 
     Ok(stats)
 }
 
+/// rust-hdl's check error as one line naming the signals (`uut$neuron.d`).
+fn describe_check_error(e: &CheckError) -> String {
+    let names = |list: Vec<&PathedName>| {
+        let mut v: Vec<String> = list
+            .into_iter()
+            .map(|p| format!("{}.{}", p.path, p.name))
+            .collect();
+        v.sort();
+        v.join(", ")
+    };
+    match e {
+        CheckError::OpenSignal(map) => format!(
+            "signals read but never driven: {}",
+            names(map.values().collect())
+        ),
+        CheckError::LogicLoops(list) => format!(
+            "combinational loops through: {}",
+            names(list.iter().collect())
+        ),
+        CheckError::WritesToInputs(list) => format!(
+            "inputs written inside their own block: {}",
+            names(list.iter().collect())
+        ),
+    }
+}
+
 fn emit_verilog<B: Block>(top: &mut B) -> FlowResult<String> {
     top.connect_all();
-    check_all(top).map_err(|e| FlowError::DesignCheck(format!("{e:?}")))?;
+    check_all(top).map_err(|e| FlowError::DesignCheck(describe_check_error(&e)))?;
     Ok(generate_verilog_unchecked(top))
 }
 
@@ -1341,13 +1390,8 @@ fn run_flow(
     let np_report_path = build.join("nextpnr-report.json");
     let _ = std::fs::remove_file(&np_report_path);
     commands.push(command_string(&tools.nextpnr, &np_args));
-    let (out, np_log_path, np_log) = run_tool(
-        &tools.nextpnr,
-        tool_env(&tools.nextpnr, tools),
-        &np_args,
-        &build,
-        "nextpnr.log",
-    )?;
+    let (out, np_log_path, np_log) =
+        run_tool(&tools.nextpnr, ENV_NEXTPNR, &np_args, &build, "nextpnr.log")?;
     seconds.pnr = t.elapsed().as_secs_f64();
     if !out.status.success() {
         let over: Vec<String> = parse_nextpnr_log_utilization(&np_log)
@@ -1615,6 +1659,26 @@ mod tests {
         assert!(
             latches_in_yosys_log("No latch inferred for signal `\\top.\\x' from process")
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn undriven_bus_bits_fold_into_one_problem() {
+        let mut log = String::new();
+        for bit in 0..16 {
+            log.push_str(&format!(
+                "Warning: Wire top$neuron.\\zfin$0$d [{bit}] is used but has no driver.\n"
+            ));
+        }
+        log.push_str("Warning: Wire top.\\w is used but has no driver.\n");
+        log.push_str("ERROR: Found 17 problems in 'check -assert'.\n");
+        assert_eq!(
+            yosys_problems(&log),
+            vec![
+                "Wire top$neuron.\\zfin$0$d (16 bits) is used but has no driver.".to_string(),
+                "Wire top.\\w is used but has no driver.".to_string(),
+                "Found 17 problems in 'check -assert'.".to_string(),
+            ]
         );
     }
 
