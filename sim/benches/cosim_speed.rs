@@ -6,6 +6,8 @@
 //!   --fresh           build into an empty cache so the first-build time is measured
 //!   --verilog FILE    also time Verilator alone on this design (top module `top`,
 //!                     clock `clock`), e.g. the full top-level
+//!   --set PORT=VALUE  drive an input of that design (repeatable), e.g. reset_n=1
+//!   --skip-blocks     only the --verilog design
 
 #[path = "../tests/common/blocks.rs"]
 mod blocks;
@@ -19,6 +21,8 @@ struct Args {
     cycles: u64,
     fresh: bool,
     verilog: Option<String>,
+    sets: Vec<(String, u64)>,
+    skip_blocks: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -26,6 +30,8 @@ fn parse_args() -> Result<Args, String> {
         cycles: 200_000,
         fresh: false,
         verilog: None,
+        sets: Vec::new(),
+        skip_blocks: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -38,6 +44,17 @@ fn parse_args() -> Result<Args, String> {
             }
             "--fresh" => a.fresh = true,
             "--verilog" => a.verilog = Some(it.next().ok_or("--verilog needs a file")?),
+            "--set" => {
+                let v = it.next().ok_or("--set needs PORT=VALUE")?;
+                let (port, value) = v
+                    .split_once('=')
+                    .ok_or(format!("--set: `{v}` is not PORT=VALUE"))?;
+                let value = value
+                    .parse()
+                    .map_err(|_| format!("--set: `{value}` is not a number"))?;
+                a.sets.push((port.to_string(), value));
+            }
+            "--skip-blocks" => a.skip_blocks = true,
             "--bench" => {} // passed by `cargo bench`
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -185,15 +202,18 @@ fn bench_echo(cycles: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn bench_file(path: &str, cycles: u64) -> Result<(), String> {
+fn bench_file(path: &str, sets: &[(String, u64)], cycles: u64) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let design = build(path, &text)?;
     let mut m: Model = design.instantiate().map_err(|e| e.to_string())?;
+    for (port, value) in sets {
+        m.set(port, *value).map_err(|e| e.to_string())?;
+    }
     let t = Instant::now();
     m.ticks(cycles).map_err(|e| e.to_string())?;
     report(
         "file",
-        "verilator ticks(n), inputs at 0",
+        "verilator ticks(n), inputs held",
         cycles,
         t.elapsed().as_secs_f64(),
     );
@@ -213,12 +233,22 @@ fn main() {
         std::env::set_var("REVSPIKE_SIM_CACHE", &dir);
         println!("fresh model cache in {}", dir.display());
     }
-    let result = bench_counter(args.cycles)
-        .and_then(|_| bench_echo(args.cycles))
-        .and_then(|_| match &args.verilog {
-            Some(p) => bench_file(p, args.cycles),
-            None => Ok(()),
-        });
+    let blocks = || -> Result<(), String> {
+        if !args.skip_blocks {
+            bench_counter(args.cycles)?;
+            bench_echo(args.cycles)?;
+        }
+        Ok(())
+    };
+    let result = blocks().and_then(|_| match &args.verilog {
+        Some(p) => bench_file(p, &args.sets, args.cycles),
+        None => Ok(()),
+    });
+    if args.fresh {
+        if let Some(dir) = std::env::var_os("REVSPIKE_SIM_CACHE") {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
     if let Err(e) = result {
         eprintln!("cosim_speed: {e}");
         std::process::exit(1);

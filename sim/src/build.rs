@@ -27,6 +27,46 @@ use std::time::Instant;
 /// Version of the generated shim's C interface; part of the cache key.
 const SHIM_ABI: u32 = 2;
 
+/// Verilator arguments of every build (part of the cache key).
+const VERILATOR_ARGS: &[&str] = &[
+    "--top-module",
+    "top",
+    "--prefix",
+    "Vtop",
+    "--Mdir",
+    "obj",
+    // rust-hdl emits Verilog-2005, which yosys reads as such: names like `byte`
+    // are identifiers there, not SystemVerilog keywords.
+    "--default-language",
+    "1364-2005",
+    "-O3",
+    // Zero for every unknown and every initial value: what rust-hdl's simulator
+    // assumes and what the iCE40's flip-flops power up with.
+    "--x-assign",
+    "0",
+    "--x-initial",
+    "0",
+    // Lint is a separate entry point; a build only fails on errors.
+    "-Wno-fatal",
+    "-Wno-lint",
+    "-Wno-style",
+    // One shared object: generated model, Verilator runtime and shim, exporting
+    // only the shim's functions.
+    "-CFLAGS",
+    "-fPIC",
+    "-CFLAGS",
+    "-fvisibility=hidden",
+    "-LDFLAGS",
+    "-shared",
+    "-LDFLAGS",
+    "-Wl,-Bsymbolic",
+    "-o",
+    "librsmodel.so",
+];
+
+/// C++ optimization for the model (Verilator's default is -Os).
+const MAKE_ARGS: &[&str] = &["OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"];
+
 /// How a model is built.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ModelOptions {
@@ -167,7 +207,8 @@ impl Design {
         let mut build_seconds = None;
         if !dir.join("ready").is_file() || !so_path.is_file() {
             let started = Instant::now();
-            build_into(&dir, verilog, &ports, options)?;
+            let runtime = root.join(format!("runtime-{}", runtime_key(&version, options)));
+            build_into(&dir, &runtime, verilog, &ports, options)?;
             build_seconds = Some(started.elapsed().as_secs_f64());
         }
         let (library, fns) = load(&so_path, ports.len())?;
@@ -221,7 +262,7 @@ fn cache_key(verilog: &str, version: &str, options: &ModelOptions) -> String {
     h.update(version.as_bytes());
     h.update(b"\n");
     h.update(format!(
-        "trace={} clock={} args={:?}\n",
+        "fixed={VERILATOR_ARGS:?} make={MAKE_ARGS:?}\ntrace={} clock={} args={:?}\n",
         options.trace, options.clock, options.verilator_args
     ));
     h.update(verilog.as_bytes());
@@ -261,7 +302,13 @@ fn run_logged(mut cmd: Command, what: &'static str, log: &Path) -> Result<()> {
     }
 }
 
-fn build_into(dir: &Path, verilog: &str, ports: &[Port], options: &ModelOptions) -> Result<()> {
+fn build_into(
+    dir: &Path,
+    runtime: &Path,
+    verilog: &str,
+    ports: &[Port],
+    options: &ModelOptions,
+) -> Result<()> {
     if dir.exists() {
         // A build that did not finish (killed, failed): start over.
         fs::remove_dir_all(dir).map_err(io_err(format!("cannot clear {}", dir.display())))?;
@@ -278,12 +325,7 @@ fn build_into(dir: &Path, verilog: &str, ports: &[Port], options: &ModelOptions)
     cmd.current_dir(dir)
         .args(["--cc", "--exe"])
         .arg(&shim_path)
-        .args(["--top-module", "top", "--prefix", "Vtop", "--Mdir", "obj"])
-        .args(["-O3", "--x-assign", "0", "--x-initial", "0"])
-        .args(["-Wno-fatal", "-Wno-lint", "-Wno-style"])
-        .args(["-CFLAGS", "-fPIC", "-CFLAGS", "-fvisibility=hidden"])
-        .args(["-LDFLAGS", "-shared", "-LDFLAGS", "-Wl,-Bsymbolic"])
-        .args(["-o", "librsmodel.so"]);
+        .args(VERILATOR_ARGS);
     if options.trace {
         cmd.arg("--trace");
     }
@@ -320,11 +362,13 @@ fn build_into(dir: &Path, verilog: &str, ports: &[Port], options: &ModelOptions)
     fs::write(&shim_path, generate_shim(ports, &cpp_names))
         .map_err(io_err(format!("cannot write {}", shim_path.display())))?;
 
+    let obj = dir.join("obj");
+    let reused_runtime = reuse_runtime(runtime, &obj);
     let mut make = Command::new("make");
     make.current_dir(dir.join("obj"))
         .args(["-f", "Vtop.mk"])
         .arg(format!("-j{}", options.jobs.max(1)))
-        .args(["OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2"]);
+        .args(MAKE_ARGS);
     run_logged(make, "compile", &dir.join("compile.log")).map_err(|e| match e {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::Build {
             step: "compile",
@@ -333,11 +377,74 @@ fn build_into(dir: &Path, verilog: &str, ports: &[Port], options: &ModelOptions)
         },
         other => other,
     })?;
+    if !reused_runtime {
+        keep_runtime(runtime, &obj);
+    }
     let ready: String = ports
         .iter()
         .map(|p| format!("{} {} {}\n", p.direction, p.width, p.name))
         .collect();
     write("ready", &ready)
+}
+
+/// Key of the compiled Verilator runtime (`verilated*.o`), which depends on the
+/// Verilator version and flags but not on the design.
+fn runtime_key(version: &str, options: &ModelOptions) -> String {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "{version}\nfixed={VERILATOR_ARGS:?} make={MAKE_ARGS:?}\ntrace={} args={:?}\n",
+        options.trace, options.verilator_args
+    ));
+    h.finalize()[..10]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn is_runtime_object(name: &str) -> bool {
+    name.starts_with("verilated") && (name.ends_with(".o") || name.ends_with(".d"))
+}
+
+/// Copies a runtime compiled by an earlier build into `obj/`; make then finds it up
+/// to date and skips several seconds of compiling per build. Returns whether it did.
+fn reuse_runtime(runtime: &Path, obj: &Path) -> bool {
+    if !runtime.join("ready").is_file() {
+        return false;
+    }
+    let Ok(entries) = fs::read_dir(runtime) else {
+        return false;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_runtime_object(&name) && fs::copy(entry.path(), obj.join(&name)).is_err() {
+            // A partial copy would leave make to rebuild what is missing: harmless.
+            return false;
+        }
+    }
+    true
+}
+
+/// Saves this build's compiled runtime for later builds. Best effort: written to a
+/// private directory, then renamed into place, so readers never see half of it.
+fn keep_runtime(runtime: &Path, obj: &Path) {
+    if runtime.exists() {
+        return;
+    }
+    let tmp = runtime.with_extension(format!("tmp{}", std::process::id()));
+    let saved = (|| -> std::io::Result<()> {
+        fs::create_dir_all(&tmp)?;
+        for entry in fs::read_dir(obj)?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_runtime_object(&name) {
+                fs::copy(entry.path(), tmp.join(&name))?;
+            }
+        }
+        fs::write(tmp.join("ready"), "")?;
+        fs::rename(&tmp, runtime)
+    })();
+    if saved.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
 }
 
 /// `(member, width)` for each port Verilator declared in `Vtop.h`, e.g.

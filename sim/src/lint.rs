@@ -97,6 +97,10 @@ pub fn lint(verilog: &str) -> Result<LintReport> {
                 "-Wno-fatal",
                 "--top-module",
                 "top",
+                // The language rust-hdl emits and yosys synthesizes: names like
+                // `byte` are identifiers there, not SystemVerilog keywords.
+                "--default-language",
+                "1364-2005",
                 "top.v",
             ])
             .output()

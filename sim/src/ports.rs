@@ -202,7 +202,19 @@ fn parse_decl(toks: &[Tok], i: &mut usize, ansi: bool) -> Result<(Direction, u32
     let mut names = Vec::new();
     loop {
         match toks.get(*i) {
-            Some(Tok::Ident(w)) if NET_WORDS.contains(&w.as_str()) => *i += 1,
+            // A net keyword, unless it is the port's name itself (Verilog-2005 allows
+            // `logic` or `var` as names): then a separator follows it.
+            Some(Tok::Ident(w))
+                if NET_WORDS.contains(&w.as_str())
+                    && !matches!(
+                        toks.get(*i + 1),
+                        None | Some(Tok::Punct(','))
+                            | Some(Tok::Punct(';'))
+                            | Some(Tok::Punct(')'))
+                    ) =>
+            {
+                *i += 1
+            }
             Some(Tok::Punct('[')) => {
                 let hint = names.last().cloned().unwrap_or_else(|| dir.to_string());
                 width = parse_range(toks, i, &hint)?;
@@ -436,6 +448,14 @@ mod tests {
         );
         assert_eq!(ports[3].mask(), 0xFF);
         assert_eq!(ports[4].mask(), u64::MAX);
+    }
+
+    #[test]
+    fn keywords_of_later_languages_are_names() {
+        let v = "module top(byte, logic); input wire [7:0] byte; output reg logic; endmodule";
+        let ports = parse_top_ports(v).unwrap();
+        assert_eq!(ports[0].name, "byte");
+        assert_eq!((ports[1].name.as_str(), ports[1].width), ("logic", 1));
     }
 
     #[test]

@@ -233,3 +233,14 @@ fn lint_reports_warnings_and_fails_on_errors() {
             .unwrap();
     assert!(clean.is_clean(), "{clean:?}");
 }
+
+#[test]
+fn verilog_2005_names_that_are_systemverilog_keywords_work() {
+    // rust-hdl emits Verilog-2005; yosys accepts `byte` as a port name, so must we.
+    let v = "module top(clock, byte, logic);\n  input wire clock;\n  input wire [7:0] byte;\n  output reg [7:0] logic;\n  always @(posedge clock) logic <= byte + 8'd1;\nendmodule\n";
+    let mut m = Model::new(v, &ModelOptions::default()).unwrap();
+    m.set("byte", 41).unwrap();
+    m.tick().unwrap();
+    assert_eq!(m.get("logic").unwrap(), 42);
+    lint(v).unwrap();
+}
