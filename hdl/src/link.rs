@@ -28,7 +28,7 @@ use revspike_proto::protocol::{
 };
 
 /// Width of the inter-byte timeout counter.
-pub const LINK_TIMER_BITS: usize = 20;
+pub const LINK_TIMER_BITS: usize = 17;
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 enum RxState {
@@ -156,7 +156,8 @@ pub struct Link {
     cmd: DFF<Bits<8>>,
     seq: DFF<Bits<8>>,
     len: DFF<Bits<13>>,
-    waddr: DFF<Bits<20>>,
+    // Bits 23:20 only catch addresses beyond the 20-bit map.
+    waddr: DFF<Bits<24>>,
     hi_bad: DFF<Bit>,
     cnt: DFF<Bits<16>>,
     lo: DFF<Bits<8>>,
@@ -184,7 +185,6 @@ pub struct Link {
     error_seen: DFF<Bit>,
     // Registered host-port outputs.
     we_r: DFF<Bit>,
-    wdata_r: DFF<Bits<16>>,
     in_valid_r: DFF<Bit>,
     in_byte_r: DFF<Bits<8>>,
     in_start_r: DFF<Bit>,
@@ -322,7 +322,6 @@ impl Link {
             activity: Default::default(),
             error_seen: Default::default(),
             we_r: Default::default(),
-            wdata_r: Default::default(),
             in_valid_r: Default::default(),
             in_byte_r: Default::default(),
             in_start_r: Default::default(),
@@ -408,7 +407,6 @@ impl Logic for Link {
             activity,
             error_seen,
             we_r,
-            wdata_r,
             in_valid_r,
             in_byte_r,
             in_start_r,
@@ -442,8 +440,11 @@ impl Logic for Link {
         self.hb.next = self.srx.out_byte.val();
 
         self.we.next = self.we_r.q.val();
-        self.addr.next = self.waddr.q.val();
-        self.wdata.next = self.wdata_r.q.val();
+        self.addr.next = self.waddr.q.val().get_bits::<20>(0);
+        // A WRITE word is {in_byte_r, lo}: input bytes and words never overlap, and
+        // `lo` only changes after the word has been presented.
+        self.wdata.next =
+            (bit_cast::<16, 8>(self.in_byte_r.q.val()) << 8) | bit_cast::<16, 8>(self.lo.q.val());
         self.in_valid.next = self.in_valid_r.q.val();
         self.in_byte.next = self.in_byte_r.q.val();
         self.in_start.next = self.in_start_r.q.val();
@@ -811,30 +812,16 @@ impl Logic for Link {
                         || self.cmd.q.val() == 0x0B
                     {
                         // WRITE / READ / LOAD_END: a 32-bit address (or count) first.
-                        if self.pidx.q.val() == 0 {
-                            self.waddr.d.next =
-                                (self.waddr.q.val() & 0xFFF00) | bit_cast::<20, 8>(self.hb.val());
-                            self.hi_bad.d.next = false;
-                        } else if self.pidx.q.val() == 1 {
-                            self.waddr.d.next = (self.waddr.q.val() & 0xF00FF)
-                                | (bit_cast::<20, 8>(self.hb.val()) << 8);
-                        } else if self.pidx.q.val() == 2 {
-                            self.waddr.d.next = (self.waddr.q.val() & 0x0FFFF)
-                                | (bit_cast::<20, 8>(self.hb.val()) << 16);
-                            if self.hb.val().get_bits::<4>(4).any() {
-                                self.hi_bad.d.next = true;
-                            }
+                        // Little-endian bytes shift in from the top.
+                        if self.pidx.q.val() < 3 {
+                            self.waddr.d.next = (bit_cast::<24, 8>(self.hb.val()) << 16)
+                                | (self.waddr.q.val() >> 8);
                         } else if self.pidx.q.val() == 3 {
-                            if self.hb.val().any() {
-                                self.hi_bad.d.next = true;
-                            }
+                            self.hi_bad.d.next =
+                                self.waddr.q.val().get_bits::<4>(20).any() || self.hb.val().any();
                         } else if self.cmd.q.val() == 0x03 {
-                            if self.pidx.q.val() == 4 {
-                                self.cnt.d.next = bit_cast::<16, 8>(self.hb.val());
-                            } else {
-                                self.cnt.d.next = (bit_cast::<16, 8>(self.hb.val()) << 8)
-                                    | (self.cnt.q.val() & 0xFF);
-                            }
+                            self.cnt.d.next =
+                                (bit_cast::<16, 8>(self.hb.val()) << 8) | (self.cnt.q.val() >> 8);
                         } else if self.cmd.q.val() == 0x02 {
                             if !self.pidx.q.val().get_bit(0) {
                                 self.lo.d.next = self.hb.val();
@@ -842,8 +829,7 @@ impl Logic for Link {
                                 self.pop.next = false;
                             } else if !self.hi_bad.q.val() {
                                 self.we_r.d.next = true;
-                                self.wdata_r.d.next = (bit_cast::<16, 8>(self.hb.val()) << 8)
-                                    | bit_cast::<16, 8>(self.lo.q.val());
+                                self.in_byte_r.d.next = self.hb.val();
                                 self.wc.d.next = self.wc.q.val() + 1;
                             }
                         }
@@ -943,7 +929,7 @@ impl Logic for Link {
                         if self.cmd.q.val() == 0x0B {
                             self.loaded.d.next = !self.dirty.q.val()
                                 && !self.hi_bad.q.val()
-                                && self.waddr.q.val() == self.wc.q.val();
+                                && self.waddr.q.val().get_bits::<20>(0) == self.wc.q.val();
                         }
                         self.rstate.d.next = RxState::Post;
                     }
@@ -1048,7 +1034,7 @@ impl Logic for Link {
                     self.t_src.d.next = 2.into();
                     self.t_left.d.next = self.rom_words.val();
                 } else if self.cmd.q.val() == 0x03 {
-                    self.t_addr.d.next = self.waddr.q.val();
+                    self.t_addr.d.next = self.waddr.q.val().get_bits::<20>(0);
                     self.t_left.d.next = bit_cast::<12, 16>(self.cnt.q.val());
                 } else if self.cmd.q.val() == 0x04 {
                     self.t_addr.d.next = 0x40004.into();
