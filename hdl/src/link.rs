@@ -732,7 +732,7 @@ impl Logic for Link {
                 self.tstate.d.next = TxState::Idle;
             }
         }
-        self.stx.byte.next = self.t_byte.val();
+        self.stx.data.next = self.t_byte.val();
         self.stx.is_end.next = self.t_is_end.val();
         self.stx.valid.next = self.t_send.val();
         self.tcrc.data.next = self.t_byte.val();

@@ -10,10 +10,10 @@ use rust_hdl::prelude::*;
 pub struct SlipTx {
     pub clock: Signal<In, Clock>,
     /// Data byte to send (ignored when `is_end`).
-    pub byte: Signal<In, Bits<8>>,
-    /// Send a frame boundary (raw END) instead of `byte`.
+    pub data: Signal<In, Bits<8>>,
+    /// Send a frame boundary (raw END) instead of `data`.
     pub is_end: Signal<In, Bit>,
-    /// `byte`/`is_end` is offered; taken when `ready` is high.
+    /// `data`/`is_end` is offered; taken when `ready` is high.
     pub valid: Signal<In, Bit>,
     /// The encoder takes an offered byte this cycle.
     pub ready: Signal<Out, Bit>,
@@ -22,32 +22,32 @@ pub struct SlipTx {
     pub uart_start: Signal<Out, Bit>,
     pub uart_ready: Signal<In, Bit>,
     pending: DFF<Bit>,
-    pending_byte: DFF<Bits<8>>,
+    pending_data: DFF<Bits<8>>,
 }
 
 impl Logic for SlipTx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, pending, pending_byte);
+        dff_setup!(self, clock, pending, pending_data);
         self.ready.next = self.uart_ready.val() && !self.pending.q.val();
         self.uart_start.next = false;
-        self.uart_data.next = self.byte.val();
+        self.uart_data.next = self.data.val();
         if self.uart_ready.val() {
             if self.pending.q.val() {
-                self.uart_data.next = self.pending_byte.q.val();
+                self.uart_data.next = self.pending_data.q.val();
                 self.uart_start.next = true;
                 self.pending.d.next = false;
             } else if self.valid.val() {
                 self.uart_start.next = true;
                 if self.is_end.val() {
                     self.uart_data.next = 0xC0.into();
-                } else if self.byte.val() == 0xC0 {
+                } else if self.data.val() == 0xC0 {
                     self.uart_data.next = 0xDB.into();
-                    self.pending_byte.d.next = 0xDC.into();
+                    self.pending_data.d.next = 0xDC.into();
                     self.pending.d.next = true;
-                } else if self.byte.val() == 0xDB {
+                } else if self.data.val() == 0xDB {
                     self.uart_data.next = 0xDB.into();
-                    self.pending_byte.d.next = 0xDD.into();
+                    self.pending_data.d.next = 0xDD.into();
                     self.pending.d.next = true;
                 }
             }

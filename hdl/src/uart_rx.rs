@@ -38,7 +38,7 @@ pub struct UartRx {
     sync_b: DFF<Bit>,
     state: DFF<RxState>,
     count: DFF<Bits<UART_COUNTER_BITS>>,
-    bit: DFF<Bits<3>>,
+    bit_idx: DFF<Bits<3>>,
     shift: DFF<Bits<8>>,
     valid_r: DFF<Bit>,
     ferr_r: DFF<Bit>,
@@ -65,7 +65,7 @@ impl UartRx {
             sync_b: Default::default(),
             state: Default::default(),
             count: Default::default(),
-            bit: Default::default(),
+            bit_idx: Default::default(),
             shift: Default::default(),
             valid_r: Default::default(),
             ferr_r: Default::default(),
@@ -79,7 +79,7 @@ impl UartRx {
 impl Logic for UartRx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, sync_a, sync_b, state, count, bit, shift, valid_r, ferr_r);
+        dff_setup!(self, clock, sync_a, sync_b, state, count, bit_idx, shift, valid_r, ferr_r);
         self.sync_a.d.next = !self.rx.val();
         self.sync_b.d.next = self.sync_a.q.val();
         self.line.next = !self.sync_b.q.val();
@@ -96,7 +96,7 @@ impl Logic for UartRx {
             RxState::Start => {
                 if self.count.q.val() == self.half.val() {
                     self.count.d.next = 0.into();
-                    self.bit.d.next = 0.into();
+                    self.bit_idx.d.next = 0.into();
                     if self.line.val() {
                         // Shorter than half a bit: a glitch, not a start bit.
                         self.state.d.next = RxState::Idle;
@@ -113,8 +113,8 @@ impl Logic for UartRx {
                     } else {
                         self.shift.d.next = self.shift.q.val() >> 1;
                     }
-                    self.bit.d.next = self.bit.q.val() + 1;
-                    if self.bit.q.val() == 7 {
+                    self.bit_idx.d.next = self.bit_idx.q.val() + 1;
+                    if self.bit_idx.q.val() == 7 {
                         self.state.d.next = RxState::Stop;
                     }
                 }

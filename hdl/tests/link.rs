@@ -286,6 +286,7 @@ fn link_verilog_passes_yosys() {
     uut.connect_all();
     let v = generate_verilog(&uut);
     yosys_validate("revspike_link", &v).unwrap();
+    link_support::synth::verilator_lint("revspike_link", &v).unwrap();
     let stats = link_support::synth::ice40_stats("revspike_link_synth", &v).unwrap();
     println!("link + UART + SLIP + CRC on iCE40: {stats}");
     assert!(stats.latches == 0, "latches inferred: {stats}");

@@ -302,7 +302,7 @@ fn slip_tx_escapes_through_the_uart() {
         #[hdl_gen]
         fn update(&mut self) {
             clock!(self, clock, stx, utx, host);
-            self.stx.byte.next = self.byte.val();
+            self.stx.data.next = self.byte.val();
             self.stx.is_end.next = self.is_end.val();
             self.stx.valid.next = self.valid.val();
             self.ready.next = self.stx.ready.val();
@@ -359,6 +359,7 @@ fn uart_crc_slip_blocks_synthesize_without_latches() {
         uut.connect_all();
         let v = generate_verilog(&uut);
         yosys_validate(name, &v).unwrap();
+        link_support::synth::verilator_lint(name, &v).unwrap();
         let s = ice40_stats(name, &v).unwrap();
         println!("{name}: {s}");
         assert_eq!(s.latches, 0, "{name}: {s}");

@@ -70,3 +70,31 @@ pub fn ice40_stats(name: &str, verilog: &str) -> Result<Ice40Stats, String> {
     }
     Ok(s)
 }
+
+/// `verilator --lint-only` on `verilog` (top module `top`): errors only, width
+/// warnings are rust-hdl's style. SystemVerilog keywords used as names show up here.
+pub fn verilator_lint(name: &str, verilog: &str) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("revspike_lint_{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("top.v"), verilog).map_err(|e| e.to_string())?;
+    let out = Command::new("verilator")
+        .current_dir(&dir)
+        .args([
+            "--lint-only",
+            "-Wno-fatal",
+            "-Wno-WIDTH",
+            "--top-module",
+            "top",
+            "top.v",
+        ])
+        .output()
+        .map_err(|e| format!("running verilator: {e}"))?;
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let errors: Vec<&str> = log.lines().filter(|l| l.starts_with("%Error")).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
