@@ -85,6 +85,9 @@ pub struct VirtualBoardOptions {
     pub reset: Reset,
     /// Model build options (`trace` is turned on when `vcd` is set).
     pub model: ModelOptions,
+    /// Power-cycle the design once, when the host has written this many bytes (see
+    /// [`VirtualBoard::power_cycle`]); for tests of the host's recovery.
+    pub power_cycle_after_bytes: Option<u64>,
 }
 
 impl Default for VirtualBoardOptions {
@@ -98,6 +101,7 @@ impl Default for VirtualBoardOptions {
             run_for: None,
             reset: Reset::Auto,
             model: ModelOptions::default(),
+            power_cycle_after_bytes: None,
         }
     }
 }
@@ -119,6 +123,7 @@ pub struct VboardStats {
 pub struct VirtualBoard {
     path: PathBuf,
     stop: Arc<AtomicBool>,
+    power_cycle: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<VboardStats>>>,
 }
 
@@ -184,11 +189,13 @@ impl VirtualBoard {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let design = design.clone();
         let stop_flag = stop.clone();
+        let power_cycle = Arc::new(AtomicBool::new(false));
+        let cycle_flag = power_cycle.clone();
         let thread = std::thread::Builder::new()
             .name("revspike-vboard".into())
             .spawn(move || -> Result<VboardStats> {
                 // The model is created on the thread that runs it.
-                let setup = (|| -> Result<UartBridge> {
+                let power_up = || -> Result<UartBridge> {
                     let mut model = design.instantiate()?;
                     if let Some(vcd) = &options.vcd {
                         model.trace_vcd(vcd)?;
@@ -205,7 +212,8 @@ impl VirtualBoard {
                         &options.tx_pin,
                         options.clocks_per_bit,
                     )
-                })();
+                };
+                let setup = power_up();
                 let bridge = match setup {
                     Ok(b) => {
                         let _ = ready_tx.send(Ok(()));
@@ -217,13 +225,14 @@ impl VirtualBoard {
                         return Err(Error::Board(msg));
                     }
                 };
-                run_board(pty, bridge, &options, &stop_flag)
+                run_board(pty, bridge, &options, &stop_flag, &cycle_flag, &power_up)
             })
             .map_err(io_err("cannot start the virtual board thread"))?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(VirtualBoard {
                 path,
                 stop,
+                power_cycle,
                 thread: Some(thread),
             }),
             Ok(Err(e)) => {
@@ -247,6 +256,13 @@ impl VirtualBoard {
     /// A flag that stops the board when set (for signal handlers, stdin watchers).
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         self.stop.clone()
+    }
+
+    /// Power-cycles the simulated design as soon as the board thread notices: a
+    /// fresh model (memories cleared, as after unplugging the real board), the
+    /// power-up reset, and bytes on the wire lost. The pty stays open.
+    pub fn power_cycle(&self) {
+        self.power_cycle.store(true, Ordering::SeqCst);
     }
 
     /// Whether the simulation is still running.
@@ -293,7 +309,13 @@ fn run_board(
     mut bridge: UartBridge,
     options: &VirtualBoardOptions,
     stop: &AtomicBool,
+    power_cycle: &AtomicBool,
+    power_up: &dyn Fn() -> Result<UartBridge>,
 ) -> Result<VboardStats> {
+    // Figures of the designs before power cycles.
+    let mut before = VboardStats::default();
+    let mut host_bytes: u64 = 0;
+    let mut cycle_at = options.power_cycle_after_bytes;
     let deadline = options.run_for.map(|d| Instant::now() + d);
     // Run in slices of a few bytes' time, checking the pty between slices.
     let slice = u64::from(options.clocks_per_bit) * 10 * 16;
@@ -304,10 +326,23 @@ fn run_board(
         if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
+        if power_cycle.swap(false, Ordering::SeqCst) {
+            power_cycle_bridge(&mut bridge, &mut before, power_up)?;
+        }
         // Host to design.
         match pty.master.read(&mut buf) {
             Ok(n) if n > 0 => {
-                bridge.send(&buf[..n]);
+                let mut chunk = &buf[..n];
+                if let Some(at) = cycle_at.filter(|&at| host_bytes + n as u64 > at) {
+                    // Power-cycle with the bytes up to the threshold on the wire.
+                    let k = at.saturating_sub(host_bytes) as usize;
+                    bridge.send(&chunk[..k]);
+                    power_cycle_bridge(&mut bridge, &mut before, power_up)?;
+                    chunk = &chunk[k..];
+                    cycle_at = None;
+                }
+                host_bytes += n as u64;
+                bridge.send(chunk);
                 host_gone = false;
             }
             Ok(_) => {}
@@ -362,9 +397,25 @@ fn run_board(
     model.close_trace();
     let _ = pty.master.flush();
     Ok(VboardStats {
-        cycles,
-        bytes_to_design: sent,
-        bytes_from_design: received,
-        framing_errors,
+        cycles: before.cycles + cycles,
+        bytes_to_design: before.bytes_to_design + sent,
+        bytes_from_design: before.bytes_from_design + received,
+        framing_errors: before.framing_errors + framing_errors,
     })
+}
+
+/// Replaces the running design by a freshly powered-up one, keeping its figures.
+fn power_cycle_bridge(
+    bridge: &mut UartBridge,
+    before: &mut VboardStats,
+    power_up: &dyn Fn() -> Result<UartBridge>,
+) -> Result<()> {
+    let (sent, received) = bridge.totals();
+    before.cycles += bridge.model().cycles();
+    before.bytes_to_design += sent;
+    before.bytes_from_design += received;
+    before.framing_errors += bridge.framing_errors();
+    bridge.model_mut().close_trace();
+    *bridge = power_up()?;
+    Ok(())
 }

@@ -187,6 +187,24 @@ fn binary_rejects_a_missing_file_and_bad_pins() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/top.v"));
+    let dir = std::env::temp_dir().join(format!("revspike-vboard-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let verilog = dir.join("echo.v");
+    std::fs::write(&verilog, verilog_of(UartEcho::new(CPB as u16))).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_revspike-vboard"))
+        .arg("--verilog")
+        .arg(&verilog)
+        .args(["--build", "nonesuch"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown build `nonesuch` (builds: cu"),
+        "{err}"
+    );
     // The loopback block has no usb_rx: the default pins do not exist.
     let e = VirtualBoard::start(
         &verilog_of(UartEcho::new(CPB as u16)),

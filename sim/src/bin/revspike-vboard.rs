@@ -29,9 +29,12 @@ struct Args {
     /// The design's UART output pin (FPGA transmit).
     #[arg(long, default_value = "usb_tx")]
     tx: String,
-    /// Clocks per UART bit (25 = 4 Mbaud at 100 MHz).
-    #[arg(long, default_value_t = 25)]
-    clocks_per_bit: u32,
+    /// Named build (cu, small, wide) whose clock and baud give the clocks per bit.
+    #[arg(long)]
+    build: Option<String>,
+    /// Clocks per UART bit (default: from --build, else 25 = 4 Mbaud at 100 MHz).
+    #[arg(long)]
+    clocks_per_bit: Option<u32>,
     /// Write a VCD trace of the run to this file.
     #[arg(long)]
     vcd: Option<PathBuf>,
@@ -48,6 +51,10 @@ struct Args {
     /// Keep running when stdin closes (for use with `</dev/null` or `&`).
     #[arg(long)]
     ignore_stdin: bool,
+    /// Power-cycle the design once (memories cleared) when the host has written
+    /// this many bytes: tests the host's recovery from a board reset.
+    #[arg(long, value_name = "BYTES")]
+    power_cycle_after_bytes: Option<u64>,
 }
 
 fn main() {
@@ -76,14 +83,28 @@ fn run() -> Result<()> {
             active_low: name.ends_with("_n"),
         },
     };
+    let clocks_per_bit = match (&args.build, args.clocks_per_bit) {
+        (_, Some(cpb)) => cpb,
+        (Some(name), None) => {
+            let names: Vec<&str> = revspike_proto::build::BUILDS
+                .iter()
+                .map(|b| b.name)
+                .collect();
+            revspike_proto::build::by_name(name)
+                .with_context(|| format!("unknown build `{name}` (builds: {})", names.join(", ")))?
+                .clocks_per_bit()
+        }
+        (None, None) => 25,
+    };
     let options = VirtualBoardOptions {
         rx_pin: args.rx,
         tx_pin: args.tx,
-        clocks_per_bit: args.clocks_per_bit,
+        clocks_per_bit,
         vcd: args.vcd,
         idle_cycles: args.idle_cycles,
         run_for,
         reset,
+        power_cycle_after_bytes: args.power_cycle_after_bytes,
         ..Default::default()
     };
     let board = VirtualBoard::start(&verilog, options)?;
