@@ -22,3 +22,4 @@ pub mod uart_rx;
 pub mod uart_tx;
 pub mod link;
 pub mod mock_core;
+pub mod top;

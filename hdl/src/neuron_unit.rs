@@ -11,9 +11,12 @@
 //! pipeline stages: it runs once per neuron, never per synapse, and keeps the path short
 //! enough for 100 MHz on the iCE40 carry chains.
 //!
-//! Timing: inputs `valid/ch/sp` are taken at cycle d, the memory words for the same
-//! channel (`param`, `z_in`, `c_in`, `low_in`, `logit_in`) at cycle d+1; results appear
-//! on the outputs at cycle d+LATENCY.
+//! Timing: inputs `valid/ch/sp` are taken at cycle d and the channel's parameter row at
+//! cycle d+1. The state the channel combines with (`z_in`, `c_in`, `low_in`,
+//! `logit_in`) is read just in time: the unit puts the channel on `late_ch` at cycle
+//! d+6 and takes the words at d+7, so they are not carried down the pipe (registers are
+//! the scarce resource on an HX8K). The new z and logit leave at cycle d+8
+//! (`early_*`), the membrane, state-buffer bits and spike at d+LATENCY (`out_*`).
 
 use rust_hdl::prelude::*;
 
@@ -52,18 +55,24 @@ pub struct NeuronUnit {
     pub sp: Signal<In, Bits<ACC_BITS>>,
     // Per channel, cycle d+1.
     pub param: Signal<In, Bits<64>>,
+    /// The channel whose state words are wanted next cycle (memory read address).
+    pub late_ch: Signal<Out, Bits<8>>,
+    // Per channel, cycle d+7.
     pub z_in: Signal<In, Bits<16>>,
     pub c_in: Signal<In, Bits<16>>,
     pub low_in: Signal<In, Bits<16>>,
     pub logit_in: Signal<In, Bits<32>>,
     // Results, cycle d+LATENCY.
+    /// z and the logit are final at cycle d+8 and are written back from there.
+    pub early_valid: Signal<Out, bool>,
+    pub early_ch: Signal<Out, Bits<8>>,
+    pub z_out: Signal<Out, Bits<16>>,
+    pub logit_out: Signal<Out, Bits<32>>,
     pub out_valid: Signal<Out, bool>,
     pub out_ch: Signal<Out, Bits<8>>,
-    pub z_out: Signal<Out, Bits<16>>,
     pub c_out: Signal<Out, Bits<16>>,
     pub low_out: Signal<Out, Bits<16>>,
     pub spike_out: Signal<Out, Bits<8>>,
-    pub logit_out: Signal<Out, Bits<32>>,
     /// Any stage still holds a channel.
     pub pending: Signal<Out, bool>,
 
@@ -112,7 +121,6 @@ pub struct NeuronUnit {
     low: [DFF<Bits<16>>; LATENCY],
     logit: [DFF<Bits<32>>; LATENCY],
     zfin: [DFF<Bits<16>>; LATENCY],
-    lfin: [DFF<Bits<32>>; LATENCY],
     // Combinational helpers.
     full20: Signal<Local, Bits<20>>,
     fx: Signal<Local, Bits<28>>,
@@ -124,6 +132,7 @@ pub struct NeuronUnit {
     sum17: Signal<Local, Bits<17>>,
     cs_shr: Signal<Local, Bits<16>>,
     q: Signal<Local, Bits<16>>,
+    c_now: Signal<Local, Bits<16>>,
     s_shr: Signal<Local, Bits<16>>,
     hmask: Signal<Local, Bits<16>>,
     ones28: Constant<Bits<28>>,
@@ -150,6 +159,9 @@ impl Default for NeuronUnit {
             c_in: Default::default(),
             low_in: Default::default(),
             logit_in: Default::default(),
+            late_ch: Default::default(),
+            early_valid: Default::default(),
+            early_ch: Default::default(),
             out_valid: Default::default(),
             out_ch: Default::default(),
             z_out: Default::default(),
@@ -192,7 +204,6 @@ impl Default for NeuronUnit {
             low: array_init::array_init(|_| Default::default()),
             logit: array_init::array_init(|_| Default::default()),
             zfin: array_init::array_init(|_| Default::default()),
-            lfin: array_init::array_init(|_| Default::default()),
             full20: Default::default(),
             fx: Default::default(),
             lo_acc: Default::default(),
@@ -203,6 +214,7 @@ impl Default for NeuronUnit {
             sum17: Default::default(),
             cs_shr: Default::default(),
             q: Default::default(),
+            c_now: Default::default(),
             s_shr: Default::default(),
             hmask: Default::default(),
             ones28: Constant::new(Bits::<28>::mask()),
@@ -230,7 +242,6 @@ impl Logic for NeuronUnit {
             self.low[i].clock.next = self.clock.val();
             self.logit[i].clock.next = self.clock.val();
             self.zfin[i].clock.next = self.clock.val();
-            self.lfin[i].clock.next = self.clock.val();
         }
         // The carried operands shift one stage per cycle.
         for i in 1..LATENCY {
@@ -244,12 +255,10 @@ impl Logic for NeuronUnit {
             self.low[i].d.next = self.low[i - 1].q.val();
             self.logit[i].d.next = self.logit[i - 1].q.val();
             self.zfin[i].d.next = self.zfin[i - 1].q.val();
-            self.lfin[i].d.next = self.lfin[i - 1].q.val();
         }
 
         // z and the logit only exist from stage 7 on; the earlier slots carry nothing.
         self.zfin[0].d.next = 0.into();
-        self.lfin[0].d.next = 0.into();
         // Stage 0: remember which channel the memories are answering for.
         self.s0_valid.d.next = self.valid.val();
         self.s0_ch.d.next = self.ch.val();
@@ -274,14 +283,11 @@ impl Logic for NeuronUnit {
         self.thr[0].d.next = self.param.val().get_bits::<16>(34);
         self.neg[0].d.next = self.param.val().get_bit(50);
         self.hh[0].d.next = self.param.val().get_bits::<4>(51);
-        self.zold[0].d.next = self.z_in.val();
-        if self.zero_c.val() {
-            self.cold[0].d.next = 0.into();
-        } else {
-            self.cold[0].d.next = self.c_in.val();
-        }
-        self.low[0].d.next = self.low_in.val();
-        self.logit[0].d.next = self.logit_in.val();
+        // The state words join at stage 7 (see `late_ch`).
+        self.zold[0].d.next = 0.into();
+        self.cold[0].d.next = 0.into();
+        self.low[0].d.next = 0.into();
+        self.logit[0].d.next = 0.into();
 
         // Stage 2: full * M as two nibble products (M's top bit weighs -128).
         if self.s1_full.q.val().get_bit(23) {
@@ -353,8 +359,8 @@ impl Logic for NeuronUnit {
         }
         // Stage 7: combine into z (or the logit); shift the old membrane by h.
         self.sum17.next =
-            bit_cast::<17, 16>(self.zold[5].q.val()) + bit_cast::<17, 16>(self.s6_y16.q.val());
-        if self.zold[5].q.val().get_bit(15) {
+            bit_cast::<17, 16>(self.z_in.val()) + bit_cast::<17, 16>(self.s6_y16.q.val());
+        if self.z_in.val().get_bit(15) {
             self.sum17.next = self.sum17.val() ^ 0x1_0000;
         }
         if self.s6_y16.q.val().get_bit(15) {
@@ -374,12 +380,19 @@ impl Logic for NeuronUnit {
             self.z7.next = self.sum17.val().get_bits::<16>(0);
         }
         if self.accumulate.val() {
-            self.l7.next = self.logit[5].q.val() + self.s6_y32.q.val();
+            self.l7.next = self.logit_in.val() + self.s6_y32.q.val();
         } else {
             self.l7.next = self.s6_y32.q.val();
         }
-        self.cs_shr.next = self.cold[5].q.val() >> self.hh[5].q.val();
-        if self.cold[5].q.val().get_bit(15) {
+        if self.zero_c.val() {
+            self.c_now.next = 0.into();
+        } else {
+            self.c_now.next = self.c_in.val();
+        }
+        self.cold[6].d.next = self.c_now.val();
+        self.low[6].d.next = self.low_in.val();
+        self.cs_shr.next = self.c_now.val() >> self.hh[5].q.val();
+        if self.c_now.val().get_bit(15) {
             self.s7_cs.d.next = self.cs_shr.val() | !(self.ones16.val() >> self.hh[5].q.val());
         } else {
             self.s7_cs.d.next = self.cs_shr.val();
@@ -387,7 +400,6 @@ impl Logic for NeuronUnit {
         self.s7_z.d.next = self.z7.val();
         self.s7_logit.d.next = self.l7.val();
         self.zfin[6].d.next = self.z7.val();
-        self.lfin[6].d.next = self.l7.val();
         // Stage 8: forward turn-on update, and the difference the inverse needs.
         if self.neg[6].q.val() {
             self.s8_fwd.d.next = self.s7_z.q.val() - self.s7_cs.q.val();
@@ -438,15 +450,18 @@ impl Logic for NeuronUnit {
             self.s10_s.d.next = 0.into();
         }
 
+        self.late_ch.next = self.chn[4].q.val();
         // Outputs (stage 10).
         self.hmask.next = !(self.ones16.val() << self.hh[9].q.val());
         self.out_valid.next = self.v[9].q.val();
         self.out_ch.next = self.chn[9].q.val();
-        self.z_out.next = self.zfin[9].q.val();
+        self.early_valid.next = self.v[6].q.val();
+        self.early_ch.next = self.chn[6].q.val();
+        self.z_out.next = self.s7_z.q.val();
+        self.logit_out.next = self.s7_logit.q.val();
         self.c_out.next = self.s10_c.q.val();
         self.low_out.next = self.cold[9].q.val() & self.hmask.val();
         self.spike_out.next = self.s10_s.q.val();
-        self.logit_out.next = self.lfin[9].q.val();
         self.pending.next = self.s0_valid.q.val();
         for i in 0..LATENCY {
             if self.v[i].q.val() {

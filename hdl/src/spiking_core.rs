@@ -361,11 +361,14 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.rowmem.read_address.next = self.pc.q.val();
         self.inmem.read_address.next = self.ev_ptr.q.val();
         self.evmem.read_address.next = self.ev_ptr.q.val();
-        self.zmem.read_address.next = 0.into();
-        self.lmem.read_address.next = 0.into();
-        self.cmem.read_address.next = 0.into();
+        // The neuron unit reads the state words of a channel just before it needs them.
+        self.zmem.read_address.next = bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.late_ch.val());
+        self.lmem.read_address.next = bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.late_ch.val());
+        self.cmem.read_address.next =
+            self.stage_base.val() + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.late_ch.val());
         self.state_buffer.pop_base.next = self.rev_base.q.val();
-        self.state_buffer.pop_index.next = 0.into();
+        self.state_buffer.pop_index.next =
+            self.d_roff.q.val() + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.late_ch.val());
         self.state_buffer.push_base.next = self.push_base.q.val();
 
         self.pe.clear.next = false;
@@ -430,10 +433,10 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
 
         // ---- Results of the neuron unit ---------------------------------------------
         self.zmem.write_enable.next = false;
-        self.zmem.write_address.next = bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
+        self.zmem.write_address.next = bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.early_ch.val());
         self.zmem.write_data.next = self.neuron.z_out.val();
         self.lmem.write_enable.next = false;
-        self.lmem.write_address.next = bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
+        self.lmem.write_address.next = bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.early_ch.val());
         self.lmem.write_data.next = self.neuron.logit_out.val();
         self.cmem.write_enable.next = false;
         self.cmem.write_address.next =
@@ -443,22 +446,24 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.state_buffer.push_index.next =
             self.d_roff.q.val() + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
         self.state_buffer.low_in.next = self.neuron.low_out.val();
-        if self.neuron.out_valid.val() {
+        if self.neuron.early_valid.val() {
             if self.d_kind.q.val() == 2 {
                 self.lmem.write_enable.next = true;
                 if self.head_last.val() {
                     // argmax, the lowest index wins a tie (strictly greater replaces).
-                    if (self.neuron.out_ch.val() == 0)
+                    if (self.neuron.early_ch.val() == 0)
                         | ((self.neuron.logit_out.val() ^ 0x8000_0000u64)
                             > (self.best.q.val() ^ 0x8000_0000u64))
                     {
                         self.best.d.next = self.neuron.logit_out.val();
-                        self.pred.d.next = self.neuron.out_ch.val();
+                        self.pred.d.next = self.neuron.early_ch.val();
                     }
                 }
             } else {
                 self.zmem.write_enable.next = true;
             }
+        }
+        if self.neuron.out_valid.val() {
             if self.d_post.q.val().get_bit(1) {
                 self.cmem.write_enable.next = true;
                 self.state_buffer.push.next = (self.d_post.q.val() == 2) & !self.first_step.val();
@@ -508,6 +513,8 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             self.group.next = bit_cast::<RAM_ADDR_BITS, 5>(self.t.q.val());
         }
         self.desc.next = self.rowmem.read_data.val();
+        self.src_base.next = self.c_scratch.val();
+        self.src_count.next = self.cnt_s.q.val();
         match self.phase.q.val() {
             Phase::Idle => {
                 if self.run.val() {
@@ -657,12 +664,6 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.pe.shift.next = true;
                 self.rowmem.read_address.next =
                     self.d_pbase.q.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
-                self.zmem.read_address.next = bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
-                self.lmem.read_address.next = bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
-                self.cmem.read_address.next =
-                    self.stage_base.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
-                self.state_buffer.pop_index.next =
-                    self.d_roff.q.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
                 self.ch.d.next = self.ch.q.val() + 1;
                 if self.ch.q.val() + 1 == self.d_m.q.val() {
                     self.phase.d.next = Phase::Flush;

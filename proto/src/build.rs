@@ -179,3 +179,27 @@ impl Build {
         }
     }
 }
+
+impl Build {
+    /// The IDENTIFY answer of this build.
+    pub fn info(&self) -> crate::protocol::BuildInfo {
+        crate::protocol::BuildInfo {
+            protocol_version: crate::protocol::PROTOCOL_VERSION,
+            name: self.name.to_string(),
+            lanes: self.lanes as u16,
+            row_bits: self.row_bits as u16,
+            rows: self.rows as u16,
+            max_width: self.max_width() as u16,
+            max_classes: self.max_classes() as u16,
+            max_stages: MAX_STAGES as u16,
+            max_blocks: MAX_BLOCKS as u16,
+            max_timesteps: MAX_TIMESTEPS as u16,
+            input_entries: self.input_entries as u16,
+            state_entries: self.state_buffer_entries as u16,
+            rx_fifo: crate::protocol::RX_FIFO_DEPTH as u16,
+            max_payload: crate::protocol::MAX_PAYLOAD as u16,
+            clock_hz: self.clock_hz,
+            baud: self.baud,
+        }
+    }
+}

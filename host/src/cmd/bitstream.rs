@@ -49,14 +49,9 @@ impl BitstreamArgs {
     }
 }
 
-// ===========================================================================
-// THE PLUG-IN POINT OF THE REAL TOP LEVEL.
-// Until hdl/src/top.rs provides it, the `cu` build uses the board check design
-// (the report's `top` field and a stderr note say so). When it lands, replace
-// the body with `revspike_hdl::top::cu_top()` (and drop the note in `run`).
-// ===========================================================================
+/// The Alchitry Cu build's board top level: the link in front of the spiking core.
 fn cu_top() -> impl flow::Block {
-    flow::BoardCheckTop::default()
+    revspike_hdl::top::cu_top()
 }
 
 /// Whether `cu_top` is still the board check stand-in.

@@ -1,0 +1,129 @@
+//! The board top level: the link in front of the spiking core, on the Alchitry Cu's
+//! pins.
+//!
+//! - clock: the 100 MHz oscillator on P7 (rust-hdl-bsp-alchitry-cu);
+//! - reset button (P8, active low): synchronized, then clears the core's turn-on state
+//!   and lights LED 3 while held;
+//! - USB-UART of the FT2232H interface B: `usb_rx` = P14 (FPGA input), `usb_tx` = M9
+//!   (FPGA output), per the vendor pinout;
+//! - LEDs: 0 link activity, 1 core busy, 2 link error, 3 reset held, 7 heartbeat (the
+//!   bitstream is alive), 4-6 off.
+
+use rust_hdl::prelude::*;
+use rust_hdl_bsp_alchitry_cu::pins;
+
+use revspike_proto::build::{Build, CU, SMALL};
+use revspike_proto::protocol::ProtocolError;
+
+use crate::builds::memories;
+use crate::link::{Link, LinkConfig};
+use crate::spiking_core::SpikingCore;
+
+#[derive(LogicBlock)]
+pub struct Top<const P: usize, const W: usize> {
+    pub clock: Signal<In, Clock>,
+    pub reset_n: Signal<In, Bit>,
+    pub usb_rx: Signal<In, Bit>,
+    pub usb_tx: Signal<Out, Bit>,
+    pub leds: Signal<Out, Bits<8>>,
+    pub link: Link,
+    pub core: SpikingCore<P, W>,
+    reset_sync: DFF<Bits<3>>,
+    heartbeat: DFF<Bits<27>>,
+}
+
+impl<const P: usize, const W: usize> Top<P, W> {
+    pub fn new(build: &Build) -> Result<Self, ProtocolError> {
+        let link = Link::new(&LinkConfig::from_build(&build.info())?)?;
+        let mut reset_n = Signal::default();
+        reset_n.add_location(0, "P8");
+        let mut usb_rx = Signal::default();
+        usb_rx.add_location(0, "P14");
+        let mut usb_tx = Signal::default();
+        usb_tx.add_location(0, "M9");
+        Ok(Self {
+            clock: pins::clock(),
+            reset_n,
+            usb_rx,
+            usb_tx,
+            leds: pins::leds(),
+            link,
+            core: SpikingCore::new(memories(build)),
+            reset_sync: Default::default(),
+            heartbeat: Default::default(),
+        })
+    }
+}
+
+impl<const P: usize, const W: usize> Logic for Top<P, W> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, reset_sync, heartbeat);
+        self.link.clock.next = self.clock.val();
+        self.core.clock.next = self.clock.val();
+        self.link.uart_rx.next = self.usb_rx.val();
+        self.usb_tx.next = self.link.uart_tx.val();
+        // The button is asynchronous and bounces: two synchronizer stages, and a press
+        // is only acted on while the core is idle (a clear is a core command).
+        self.reset_sync.d.next =
+            (self.reset_sync.q.val() << 1) | bit_cast::<3, 1>((!self.reset_n.val()).into());
+        self.heartbeat.d.next = self.heartbeat.q.val() + 1;
+
+        self.core.we.next = self.link.we.val();
+        self.core.addr.next = self.link.addr.val();
+        self.core.wdata.next = self.link.wdata.val();
+        self.core.raddr.next = self.link.raddr.val();
+        self.link.rdata.next = self.core.rdata.val();
+        self.core.in_start.next = self.link.in_start.val();
+        self.core.in_valid.next = self.link.in_valid.val();
+        self.core.in_byte.next = self.link.in_byte.val();
+        self.core.in_commit.next = self.link.in_commit.val();
+        self.core.in_abort.next = self.link.in_abort.val();
+        self.core.run.next = self.link.run.val();
+        self.core.rewind.next = self.link.rewind.val();
+        self.core.clear.next = self.link.clear.val()
+            | (self.reset_sync.q.val().get_bit(1) & !self.reset_sync.q.val().get_bit(2));
+        self.link.busy.next = self.core.busy.val();
+        self.link.done.next = self.core.done.val();
+        self.link.status.next = self.core.status.val();
+
+        self.leds.next = 0.into();
+        self.leds.next = self.leds.val().replace_bit(0, self.link.led_activity.val());
+        self.leds.next = self.leds.val().replace_bit(1, self.link.led_busy.val());
+        self.leds.next = self.leds.val().replace_bit(2, self.link.led_error.val());
+        self.leds.next = self
+            .leds
+            .val()
+            .replace_bit(3, self.reset_sync.q.val().get_bit(2));
+        self.leds.next = self
+            .leds
+            .val()
+            .replace_bit(7, self.heartbeat.q.val().get_bit(26));
+    }
+}
+
+/// The Alchitry Cu build's top level.
+pub type CuTop = Top<64, 64>;
+/// The small build's top level (simulation).
+pub type SmallTop = Top<8, 64>;
+
+pub fn cu_top() -> CuTop {
+    CuTop::new(&CU).expect("the Cu build's link configuration is valid")
+}
+
+pub fn small_top() -> SmallTop {
+    SmallTop::new(&SMALL).expect("the small build's link configuration is valid")
+}
+
+/// Verilog of a named build's board top level.
+pub fn top_verilog(build: &Build) -> Result<String, ProtocolError> {
+    fn emit<B: Block>(mut b: B) -> String {
+        b.connect_all();
+        generate_verilog(&b)
+    }
+    Ok(match build.lanes {
+        8 => emit(SmallTop::new(build)?),
+        64 => emit(CuTop::new(build)?),
+        _ => emit(Top::<128, 128>::new(build)?),
+    })
+}

@@ -1,0 +1,69 @@
+//! Co-simulation fast path: the emitted Verilog of the core, Verilated, driven through
+//! its host port, against the golden model (logits, prediction, turn-on state after the
+//! forward pass and after every rewind).
+
+use revspike_golden::gen::{edge_cases, gen_input, gen_model, GenOptions};
+use revspike_proto::build::SMALL;
+use revspike_proto::core_port::check_against_golden;
+use revspike_proto::image::compile;
+use revspike_tests::VerilatedCore;
+
+fn count() -> u64 {
+    std::env::var("REVSPIKE_COSIM_MODELS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
+#[test]
+fn generated_models_match_golden_in_verilator() {
+    let mut opts = GenOptions::small();
+    opts.max_width = SMALL.lanes;
+    opts.max_classes = SMALL.lanes;
+    let mut drv = VerilatedCore::new(&SMALL)
+        .expect("verilator builds the core")
+        .driver();
+    let n = count();
+    let mut checked = 0;
+    for seed in 1000..1000 + 8 * n {
+        let model = gen_model(seed, &opts);
+        if SMALL.check(&model).is_err() {
+            continue;
+        }
+        let input = gen_input(&model, seed.wrapping_mul(31));
+        drv.load(&compile(&model, &SMALL));
+        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.lanes, &input, true) {
+            panic!("seed {seed}: {e}");
+        }
+        checked += 1;
+        if checked == n {
+            break;
+        }
+    }
+    assert_eq!(
+        checked, n,
+        "not enough generated models fit the small build"
+    );
+}
+
+#[test]
+fn edge_case_models_match_golden_in_verilator() {
+    let mut drv = VerilatedCore::new(&SMALL)
+        .expect("verilator builds the core")
+        .driver();
+    let mut checked = 0;
+    for (name, model, input) in edge_cases() {
+        if SMALL.check(&model).is_err() {
+            continue;
+        }
+        drv.load(&compile(&model, &SMALL));
+        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.lanes, &input, true) {
+            panic!("edge case {name}: {e}");
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 5,
+        "only {checked} edge cases fit the small build"
+    );
+}
