@@ -79,6 +79,8 @@ pub struct ModelOptions {
     pub jobs: usize,
     /// Extra arguments for `verilator` (part of the cache key).
     pub verilator_args: Vec<String>,
+    /// Cache directory for this build instead of [`cache_root`] (not part of the key).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for ModelOptions {
@@ -88,6 +90,7 @@ impl Default for ModelOptions {
             clock: "clock".to_string(),
             jobs: 2,
             verilator_args: Vec::new(),
+            cache_dir: None,
         }
     }
 }
@@ -185,7 +188,7 @@ impl Design {
         let ports = parse_top_ports(verilog)?;
         let version = verilator_version()?;
         let key = cache_key(verilog, &version, options);
-        let root = cache_root();
+        let root = options.cache_dir.clone().unwrap_or_else(cache_root);
         fs::create_dir_all(&root).map_err(io_err(format!(
             "cannot create the model cache {}",
             root.display()

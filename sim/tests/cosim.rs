@@ -244,3 +244,25 @@ fn verilog_2005_names_that_are_systemverilog_keywords_work() {
     assert_eq!(m.get("logic").unwrap(), 42);
     lint(v).unwrap();
 }
+
+#[test]
+fn parallel_builds_of_one_design_build_once() {
+    let cache = std::env::temp_dir().join(format!("revspike-sim-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let options = ModelOptions {
+        cache_dir: Some(cache.clone()),
+        ..Default::default()
+    };
+    let v = verilog_of(Counter::default());
+    let built: Vec<Option<f64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| Design::build(&v, &options).map(|d| d.build_seconds())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect()
+    });
+    let _ = std::fs::remove_dir_all(&cache);
+    assert_eq!(built.iter().filter(|b| b.is_some()).count(), 1, "{built:?}");
+}
