@@ -36,6 +36,13 @@ pub fn run(a: &GoldenArgs) -> Result<()> {
     let input = crate::input::read_input(&a.input)?;
     let r = revspike_golden::infer(&model, &input)
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.input.display()))?;
+    if r.wraps > 0 {
+        // SEMANTICS.md: wraps must be reported; a correctly quantized model has none.
+        eprintln!(
+            "warning: {} wrap16 overflow(s) in the turn-on update; the model is not correctly quantized for this input",
+            r.wraps
+        );
+    }
     let out = Output {
         model: &model.name,
         logits: &r.logits,
