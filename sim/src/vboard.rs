@@ -86,7 +86,9 @@ pub struct VirtualBoardOptions {
     /// Model build options (`trace` is turned on when `vcd` is set).
     pub model: ModelOptions,
     /// Power-cycle the design once, when the host has written this many bytes (see
-    /// [`VirtualBoard::power_cycle`]); for tests of the host's recovery.
+    /// [`VirtualBoard::power_cycle`]); for tests of the host's recovery. Those bytes
+    /// reach the design before the power cycle; what it was still sending is lost.
+    /// A VCD trace restarts with each power cycle.
     pub power_cycle_after_bytes: Option<u64>,
 }
 
@@ -327,17 +329,20 @@ fn run_board(
             break;
         }
         if power_cycle.swap(false, Ordering::SeqCst) {
-            power_cycle_bridge(&mut bridge, &mut before, power_up)?;
+            power_cycle_bridge(&mut bridge, &mut before, &mut out, power_up)?;
         }
         // Host to design.
         match pty.master.read(&mut buf) {
             Ok(n) if n > 0 => {
                 let mut chunk = &buf[..n];
                 if let Some(at) = cycle_at.filter(|&at| host_bytes + n as u64 > at) {
-                    // Power-cycle with the bytes up to the threshold on the wire.
+                    // The design before the power cycle gets the bytes up to the
+                    // threshold (shifted in completely), the fresh one the rest.
                     let k = at.saturating_sub(host_bytes) as usize;
                     bridge.send(&chunk[..k]);
-                    power_cycle_bridge(&mut bridge, &mut before, power_up)?;
+                    let frame = u64::from(options.clocks_per_bit) * 10;
+                    bridge.flush(frame * (bridge.pending_send() as u64 + 1))?;
+                    power_cycle_bridge(&mut bridge, &mut before, &mut out, power_up)?;
                     chunk = &chunk[k..];
                     cycle_at = None;
                 }
@@ -404,12 +409,15 @@ fn run_board(
     })
 }
 
-/// Replaces the running design by a freshly powered-up one, keeping its figures.
+/// Replaces the running design by a freshly powered-up one, keeping its figures
+/// and the bytes it had fully sent.
 fn power_cycle_bridge(
     bridge: &mut UartBridge,
     before: &mut VboardStats,
+    out: &mut Vec<u8>,
     power_up: &dyn Fn() -> Result<UartBridge>,
 ) -> Result<()> {
+    out.extend(bridge.take_received());
     let (sent, received) = bridge.totals();
     before.cycles += bridge.model().cycles();
     before.bytes_to_design += sent;

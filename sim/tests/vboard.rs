@@ -213,3 +213,36 @@ fn binary_rejects_a_missing_file_and_bad_pins() {
     .unwrap_err();
     assert!(e.to_string().contains("usb_rx"), "{e}");
 }
+
+#[test]
+fn power_cycle_after_bytes_restarts_the_design_mid_stream() {
+    let board = VirtualBoard::start(
+        &verilog_of(UartEcho::new(CPB as u16)),
+        VirtualBoardOptions {
+            power_cycle_after_bytes: Some(5),
+            ..options()
+        },
+    )
+    .unwrap();
+    let mut port = serialport::new(board.path().to_string_lossy(), 4_000_000)
+        .timeout(Duration::from_millis(100))
+        .open()
+        .unwrap();
+    port.write_all(b"abcdeFGHIJ").unwrap();
+    // The old design echoes what it fully sent before power went away (the echo of
+    // `e` is cut off); the fresh design echoes the rest.
+    let got = read_n(port.as_mut(), 9, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(200));
+    let stats = board.stop().unwrap();
+    assert!(
+        got.starts_with(b"abcd"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(
+        got.ends_with(b"FGHIJ"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(stats.bytes_to_design, 10);
+}
