@@ -2,6 +2,8 @@
 //! subcommand under [`cmd`]) and helpers shared by subcommands.
 
 pub mod cmd;
+pub mod dataset;
+pub mod device;
 pub mod input;
 
 use std::ffi::OsString;

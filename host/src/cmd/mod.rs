@@ -2,11 +2,17 @@
 //! `Args`) and `pub fn run(args: &XxxArgs) -> anyhow::Result<()>`; add a
 //! variant to [`Command`] and an arm to [`Command::run`] to register one.
 
+pub mod bench;
 pub mod bitstream;
+pub mod flash;
 pub mod gen_input;
 pub mod gen_model;
 pub mod golden;
 pub mod info;
+pub mod rewind;
+pub mod run;
+pub mod state;
+pub mod verify;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -23,6 +29,18 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Build the Alchitry Cu bitstream (yosys, nextpnr-ice40, icepack) and its report.
     Bitstream(bitstream::BitstreamArgs),
+    /// Run inference on the board or a virtual board: one input (JSON), or a batch with a summary.
+    Run(run::RunArgs),
+    /// Check every device result (and with --rewinds every rewound state) against the golden model.
+    Verify(verify::VerifyArgs),
+    /// Print the device's turn-on state and status as JSON.
+    State(state::StateArgs),
+    /// Step the device's turn-on state back K timesteps and print it.
+    Rewind(rewind::RewindArgs),
+    /// Write a bitstream to the board's flash with iceprog.
+    Flash(flash::FlashArgs),
+    /// Measure end-to-end inferences/s over the link against the line-rate bound.
+    Bench(bench::BenchArgs),
 }
 
 impl Command {
@@ -33,6 +51,12 @@ impl Command {
             Command::GenInput(a) => gen_input::run(a),
             Command::Info(a) => info::run(a),
             Command::Bitstream(a) => bitstream::run(a),
+            Command::Run(a) => run::run(a),
+            Command::Verify(a) => verify::run(a),
+            Command::State(a) => state::run(a),
+            Command::Rewind(a) => rewind::run(a),
+            Command::Flash(a) => flash::run(a),
+            Command::Bench(a) => bench::run(a),
         }
     }
 }

@@ -1,0 +1,51 @@
+//! A virtual board started by the host itself: the build's top-level Verilog in
+//! Verilator behind a pseudo-terminal (revspike-sim's `VirtualBoard`), opened with
+//! the same serial-port code as the real board.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use revspike_proto::build::Build;
+use revspike_sim::vboard::{VboardStats, VirtualBoard, VirtualBoardOptions};
+
+/// A running virtual board; dropping it stops the simulation.
+pub struct VirtualDevice {
+    board: VirtualBoard,
+    pub build: &'static Build,
+}
+
+impl VirtualDevice {
+    /// Emits the board top level for `build`, builds it with Verilator (cached
+    /// after the first time) and starts it.
+    pub fn start(build: &'static Build) -> Result<VirtualDevice> {
+        // rust-hdl reports some design errors (logic loops) by panicking while it
+        // emits Verilog: turn that into an error naming the build.
+        let emitted =
+            std::panic::catch_unwind(|| revspike_hdl::top::top_verilog(build)).map_err(|p| {
+                let why = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panic".into());
+                anyhow::anyhow!("emitting the {} top level failed: {why}", build.name)
+            })?;
+        let verilog = emitted.with_context(|| format!("emitting the {} top level", build.name))?;
+        let options = VirtualBoardOptions {
+            clocks_per_bit: build.clocks_per_bit(),
+            ..Default::default()
+        };
+        let board = VirtualBoard::start(&verilog, options)
+            .with_context(|| format!("starting the virtual {} board", build.name))?;
+        Ok(VirtualDevice { board, build })
+    }
+
+    /// The pseudo-terminal to open.
+    pub fn path(&self) -> &Path {
+        self.board.path()
+    }
+
+    /// Stops the simulation; returns its cycle and byte counts.
+    pub fn stop(self) -> Result<VboardStats> {
+        Ok(self.board.stop()?)
+    }
+}
