@@ -155,6 +155,46 @@ mod tests {
         }
     }
 
+    /// Hands back what was sent one byte per `recv`, like a slow port.
+    struct Trickle(std::collections::VecDeque<u8>);
+    impl Transport for Trickle {
+        fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+            self.0.extend(bytes);
+            Ok(())
+        }
+        fn recv(&mut self) -> Result<Vec<u8>, String> {
+            Ok(self.0.pop_front().into_iter().collect())
+        }
+    }
+
+    #[test]
+    fn received_damage_is_per_frame_whatever_the_chunking() {
+        let mut t = LinkTransport::new(
+            Box::new(Trickle(Default::default())),
+            Faults {
+                corrupt_sent_every: 0,
+                corrupt_received_every: 3,
+            },
+        );
+        for seq in 0..9u8 {
+            t.send(&encode_frame(0x86, seq, &[0xC1, 1, 2, 3])).unwrap();
+        }
+        let mut d = FrameDecoder::new();
+        loop {
+            let b = t.recv().unwrap();
+            if b.is_empty() {
+                break;
+            }
+            d.push(&b);
+        }
+        let results: Vec<bool> = d.map(|r| r.is_ok()).collect();
+        assert_eq!(
+            results,
+            vec![true, true, false, true, true, false, true, true, false]
+        );
+        assert_eq!(t.counters.corrupted_received, 3);
+    }
+
     #[test]
     fn counts_bytes_and_corrupts_every_nth_frame_only() {
         let mut t = LinkTransport::new(

@@ -801,7 +801,9 @@ impl ConnectArgs {
                 (vb.path().to_path_buf(), Some(vb))
             }
         };
-        let (serial, latency) = serial::SerialTransport::open(&path, self.baud)?;
+        let (mut serial, latency) = serial::SerialTransport::open(&path, self.baud)?;
+        // Answers a previous host left unread would otherwise be taken for ours.
+        serial.discard_input();
         if self.port.is_some() && latency != serial::Latency::NotUsbSerial {
             eprintln!("revspike: {latency}");
         }
