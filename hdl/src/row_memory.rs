@@ -25,8 +25,8 @@ pub struct RowMemory<const W: usize> {
 
 impl<const W: usize> RowMemory<W> {
     pub fn new(rows: usize) -> Self {
-        assert!(W % 16 == 0 && W / 16 <= 16);
-        assert!(rows >= 2 && rows <= 1 << RAM_ADDR_BITS);
+        assert!(W.is_multiple_of(16) && W / 16 <= 16);
+        assert!((2..=1 << RAM_ADDR_BITS).contains(&rows));
         Self {
             clock: Default::default(),
             read_address: Default::default(),

@@ -347,6 +347,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.compactor.clock.next = self.clock.val();
 
         // ---- Defaults -------------------------------------------------------------
+        self.stage_base.next = bit_cast::<RAM_ADDR_BITS, 2>(self.d_l.q.val()) << self.c_plog.val();
         self.busy.next = self.phase.q.val() != Phase::Idle;
         self.done.next = self.done_r.q.val();
         self.done_r.d.next = false;
@@ -377,7 +378,6 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.pe.x.next = self.a2_x.q.val();
         self.pe.row.next = self.rowmem.read_data.val();
 
-        self.stage_base.next = bit_cast::<RAM_ADDR_BITS, 2>(self.d_l.q.val()) << self.c_plog.val();
         self.first_step.next = (self.t.q.val() == 0) & !self.rewinding.q.val();
         self.head_last.next = (self.d_kind.q.val() == 2)
             & (self.t.q.val() + 1 == self.cfg_t.q.val())

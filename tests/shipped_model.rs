@@ -1,0 +1,91 @@
+//! The shipped Fashion-MNIST model (models/fashion-cu.json): it fits the Alchitry Cu
+//! build, the golden integer model keeps its accuracy on the whole test set, and the
+//! Verilated Cu core agrees with the golden model bit for bit on a sample of images.
+
+use std::io::Read;
+
+use revspike_golden::model::Model;
+use revspike_golden::sim::infer;
+use revspike_proto::build::CU;
+use revspike_proto::core_port::check_against_golden;
+use revspike_proto::image::compile;
+use revspike_tests::VerilatedCore;
+
+const DATASET: &str = "/usr/share/datasets/fashion-mnist";
+
+fn idx(name: &str, header: usize) -> Vec<u8> {
+    let path = format!("{DATASET}/{name}");
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!("{path}: {e} (scripts/setup.sh installs dataset-fashion-mnist)")
+    });
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_end(&mut raw)
+        .expect("gzip");
+    raw.split_off(header)
+}
+
+fn test_set() -> (Vec<Vec<u8>>, Vec<u8>) {
+    let images = idx("t10k-images-idx3-ubyte.gz", 16);
+    let labels = idx("t10k-labels-idx1-ubyte.gz", 8);
+    let images: Vec<Vec<u8>> = images.chunks(784).map(|c| c.to_vec()).collect();
+    assert_eq!(images.len(), 10_000);
+    assert_eq!(labels.len(), 10_000);
+    (images, labels)
+}
+
+fn model() -> Model {
+    Model::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/fashion-cu.json"
+    ))
+    .expect("shipped model loads")
+}
+
+#[test]
+fn shipped_model_fits_the_cu_build() {
+    CU.check(&model()).expect("fits");
+}
+
+#[test]
+fn golden_accuracy_on_the_full_test_set() {
+    let m = model();
+    let (images, labels) = test_set();
+    let mut correct = 0;
+    let mut wraps = 0;
+    for (img, &label) in images.iter().zip(&labels) {
+        let r = infer(&m, img).expect("input length matches");
+        correct += (r.prediction == label as usize) as usize;
+        wraps += r.wraps;
+    }
+    let acc = correct as f64 / 100.0;
+    // The exporter measured 87.84 % (models/fashion-cu.metrics.json).
+    assert!(
+        acc >= 87.5,
+        "golden accuracy {acc:.2}% below the 87.5% floor"
+    );
+    assert_eq!(
+        wraps, 0,
+        "a correctly quantized model never wraps its membranes"
+    );
+}
+
+#[test]
+fn verilated_cu_core_agrees_with_golden_on_a_sample() {
+    let m = model();
+    let (images, _) = test_set();
+    let n: usize = std::env::var("REVSPIKE_SHIPPED_SAMPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let mut drv = VerilatedCore::new(&CU)
+        .expect("verilator builds the Cu core")
+        .driver();
+    drv.load(&compile(&m, &CU));
+    for (k, img) in images.iter().take(n).enumerate() {
+        // Rewinds on every fourth image: the turn-on state must step back exactly too.
+        if let Err(e) = check_against_golden(&mut drv, &m, CU.lanes, img, k % 4 == 0) {
+            panic!("test image {k}: {e}");
+        }
+    }
+}
