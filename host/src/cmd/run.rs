@@ -86,6 +86,12 @@ pub struct Summary {
     pub bytes_sent_per_inference: f64,
     pub line_bound_inferences_per_second: f64,
     pub device_cycles_per_inference: u32,
+    /// Virtual board only: simulated clock cycles of the whole session (load
+    /// included), and the inferences per second of board time they give.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board_cycles: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub board_time_inferences_per_second: Option<f64>,
     pub resent: u64,
     pub resyncs: u64,
     pub reloads: u64,
@@ -226,6 +232,8 @@ pub fn run_batch(
         bytes_sent_per_inference: per_inf,
         line_bound_inferences_per_second: if per_inf > 0.0 { line / per_inf } else { 0.0 },
         device_cycles_per_inference: cycles,
+        board_cycles: None,
+        board_time_inferences_per_second: None,
         resent: r.resent - recovery_before.resent,
         resyncs: r.resyncs - recovery_before.resyncs,
         reloads: r.reloads - recovery_before.reloads,
@@ -256,9 +264,15 @@ pub fn summary_text(s: &Summary) -> String {
         }
     );
     out += &format!(
-        "throughput        {:.1} inferences/s ({:.2} s, window {})\n",
+        "throughput        {:.1} inferences/s ({:.2} s wall time, window {})\n",
         s.inferences_per_second, s.seconds, s.window
     );
+    if let (Some(c), Some(r)) = (s.board_cycles, s.board_time_inferences_per_second) {
+        out += &format!(
+            "board time        {c} cycles simulated (load included): {r:.1} inferences/s \
+             of board time (the wall-time figure above is the simulation's speed)\n"
+        );
+    }
     out += &format!(
         "link              {:.0} B/s sent, {} B sent, {} B received; line rate {:.0} B/s \
          ({:.1}% used)\n",
@@ -398,12 +412,10 @@ pub fn run(a: &RunArgs) -> Result<()> {
     let clock = dev.info.clock_hz.max(1) as f64;
     drop(dev);
     if let Some(b) = conn.board {
-        let stats = b.stop()?;
-        eprintln!(
-            "revspike: the virtual board simulated {} cycles ({:.3} s of board time, load included)",
-            stats.cycles,
-            stats.cycles as f64 / clock
-        );
+        let cycles = b.stop()?.cycles;
+        summary.board_cycles = Some(cycles);
+        summary.board_time_inferences_per_second =
+            Some(summary.inputs as f64 / (cycles.max(1) as f64 / clock));
     }
     let text = if a.json {
         serde_json::to_string(&summary)? + "\n"
