@@ -914,4 +914,210 @@ mod tests {
         );
         assert_eq!(c[1].1[0], 2048);
     }
+
+    /// A device model speaking the protocol, with scripted faults, so the batch
+    /// logic (pipelining, loss detection, resync, reload-and-resume) is checked
+    /// without a simulator. Its answers come back at once; a missing answer is
+    /// noticed after `patience` empty reads.
+    struct Mock {
+        model: Model,
+        rx: protocol::FrameDecoder,
+        tx: Vec<u8>,
+        loaded: bool,
+        words: u32,
+        infers: usize,
+        /// Answer nothing to these INFERs (by count, from 1).
+        drop_infer: Vec<usize>,
+        /// Lose the model just before this INFER (by count, from 1).
+        power_cycle_at: Option<usize>,
+        /// Most requests received between two reads of the host: > 1 when it pipelines.
+        max_in_flight_seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        unanswered: usize,
+    }
+
+    impl Mock {
+        fn new(model: &Model) -> Mock {
+            Mock {
+                model: model.clone(),
+                rx: protocol::FrameDecoder::new(),
+                tx: Vec::new(),
+                loaded: false,
+                words: 0,
+                infers: 0,
+                drop_infer: Vec::new(),
+                power_cycle_at: None,
+                max_in_flight_seen: Default::default(),
+                unanswered: 0,
+            }
+        }
+        fn answer(&mut self, cmd: &Command) -> Option<Response> {
+            let err = |code: ErrorCode| Response::Error {
+                cmd: cmd.code().code(),
+                code: code.code(),
+                detail: 0,
+            };
+            Some(match cmd {
+                Command::Identify => Response::Identify(build::SMALL.info()),
+                Command::LoadBegin => {
+                    self.loaded = false;
+                    self.words = 0;
+                    Response::LoadBegun
+                }
+                Command::Write { words, .. } => {
+                    self.words += words.len() as u32;
+                    Response::Written
+                }
+                Command::LoadEnd { expected_words } => {
+                    self.loaded = *expected_words == self.words;
+                    Response::LoadEnded {
+                        words: self.words,
+                        loaded: self.loaded,
+                        dirty: false,
+                    }
+                }
+                Command::Status => Response::Status(DeviceStatus {
+                    loaded: self.loaded,
+                    words_written: self.words,
+                    ..Default::default()
+                }),
+                Command::Infer { bytes } => {
+                    self.infers += 1;
+                    if self.power_cycle_at == Some(self.infers) {
+                        self.loaded = false;
+                        self.words = 0;
+                    }
+                    if self.drop_infer.contains(&self.infers) {
+                        return None;
+                    }
+                    if !self.loaded {
+                        return Some(err(ErrorCode::NotLoaded));
+                    }
+                    let g = revspike_golden::infer(&self.model, bytes).unwrap();
+                    Response::Run(RunResult {
+                        timesteps: self.model.timesteps as u16,
+                        prediction: g.prediction as u16,
+                        cycles: 500,
+                        status: 0,
+                        logits: g.logits.iter().map(|&x| x as i32).collect(),
+                    })
+                }
+                _ => err(ErrorCode::UnknownCommand),
+            })
+        }
+    }
+
+    impl protocol::Transport for Mock {
+        fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+            self.rx.push(bytes);
+            while let Some(f) = self.rx.next_frame() {
+                let Ok(f) = f else { continue };
+                let cmd = Command::parse(&f).map_err(|e| e.to_string())?;
+                self.unanswered += 1;
+                self.max_in_flight_seen
+                    .fetch_max(self.unanswered, std::sync::atomic::Ordering::SeqCst);
+                if let Some(r) = self.answer(&cmd) {
+                    self.tx.extend(r.to_frame(f.cmd, f.seq).unwrap());
+                }
+            }
+            Ok(())
+        }
+        fn recv(&mut self) -> Result<Vec<u8>, String> {
+            self.unanswered = 0;
+            Ok(std::mem::take(&mut self.tx))
+        }
+    }
+
+    fn mock_model() -> Model {
+        let opts = revspike_golden::GenOptions {
+            max_width: 8,
+            max_classes: 8,
+            max_stages: 1,
+            max_group_len: 40,
+            max_timesteps: 2,
+            ..revspike_golden::GenOptions::default()
+        };
+        (1..200u64)
+            .map(|seed| revspike_golden::gen_model(seed, &opts))
+            .find(|m| build::SMALL.check(m).is_ok())
+            .expect("a generated model fits SMALL")
+    }
+
+    fn mock_device(mock: Mock) -> Device {
+        let t = LinkTransport::new(Box::new(mock), Faults::default());
+        let opts = LinkOptions {
+            timeout: Duration::from_millis(30),
+            retries: 4,
+            window: 4,
+        };
+        let mut d = Device::connect(t, opts).expect("the mock identifies");
+        d.set_quiet(true);
+        d
+    }
+
+    fn run_all(dev: &mut Device, model: &Model, xs: &[Vec<u8>]) -> Vec<Option<Vec<i32>>> {
+        dev.load(model).expect("load");
+        let mut got = vec![None; xs.len()];
+        dev.infer_batch(xs, |i, r| {
+            assert!(got[i].is_none(), "input #{i} answered twice");
+            got[i] = Some(r.logits.clone());
+        })
+        .expect("batch");
+        got
+    }
+
+    fn expected(model: &Model, xs: &[Vec<u8>]) -> Vec<Option<Vec<i32>>> {
+        xs.iter()
+            .map(|x| {
+                let g = revspike_golden::infer(model, x).unwrap();
+                Some(g.logits.iter().map(|&v| v as i32).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_batch_is_pipelined_and_exact() {
+        let m = mock_model();
+        let xs: Vec<Vec<u8>> = (0..10).map(|i| revspike_golden::gen_input(&m, i)).collect();
+        let mock = Mock::new(&m);
+        let seen = mock.max_in_flight_seen.clone();
+        let mut dev = mock_device(mock);
+        assert_eq!(run_all(&mut dev, &m, &xs), expected(&m, &xs));
+        assert_eq!(dev.recovery, Recovery::default());
+        assert_eq!(
+            seen.load(std::sync::atomic::Ordering::SeqCst),
+            4,
+            "window of 4"
+        );
+    }
+
+    #[test]
+    fn lost_answers_in_the_middle_and_at_the_end_are_resent() {
+        let m = mock_model();
+        let xs: Vec<Vec<u8>> = (0..10).map(|i| revspike_golden::gen_input(&m, i)).collect();
+        let mut mock = Mock::new(&m);
+        // The 3rd INFER's answer is lost with later ones behind it (noticed when
+        // the 4th answers); the 11th (10 inputs and one resend) is the last one
+        // sent, so only the timeout notices it.
+        mock.drop_infer = vec![3, 11];
+        let mut dev = mock_device(mock);
+        assert_eq!(run_all(&mut dev, &m, &xs), expected(&m, &xs));
+        assert!(dev.recovery.resent >= 2, "{:?}", dev.recovery);
+        assert!(dev.recovery.resyncs >= 1, "{:?}", dev.recovery);
+        assert_eq!(dev.recovery.reloads, 0);
+    }
+
+    #[test]
+    fn a_lost_model_is_reloaded_and_the_batch_resumes_from_the_failed_input() {
+        let m = mock_model();
+        let xs: Vec<Vec<u8>> = (0..10).map(|i| revspike_golden::gen_input(&m, i)).collect();
+        let mut mock = Mock::new(&m);
+        mock.power_cycle_at = Some(6);
+        let mut dev = mock_device(mock);
+        assert_eq!(run_all(&mut dev, &m, &xs), expected(&m, &xs));
+        assert_eq!(dev.recovery.reloads, 1, "{:?}", dev.recovery);
+        assert_eq!(dev.recovery.events.len(), 1);
+        let e = &dev.recovery.events[0];
+        assert!(e.contains("NOT_LOADED"), "{e}");
+        assert!(e.ends_with("resuming from input #5"), "{e}");
+    }
 }
