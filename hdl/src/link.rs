@@ -156,6 +156,9 @@ pub struct Link {
     cmd: DFF<Bits<8>>,
     seq: DFF<Bits<8>>,
     len: DFF<Bits<13>>,
+    // The length's low byte exceeds MAX_PAYLOAD's, decided as it arrives so the
+    // oversize test on the high byte is two short compares.
+    lo_gt: DFF<Bit>,
     // Bits 23:20 only catch addresses beyond the 20-bit map.
     waddr: DFF<Bits<24>>,
     hi_bad: DFF<Bit>,
@@ -212,6 +215,7 @@ pub struct Link {
     hb: Signal<Local, Bits<8>>,
     pop: Signal<Local, Bit>,
     full_len: Signal<Local, Bits<16>>,
+    too_big: Signal<Local, Bit>,
     args_ok: Signal<Local, Bit>,
     known: Signal<Local, Bit>,
     end_err: Signal<Local, Bits<4>>,
@@ -228,7 +232,8 @@ pub struct Link {
     pidx_next: Signal<Local, Bits<13>>,
 
     timeout_clocks: Constant<Bits<LINK_TIMER_BITS>>,
-    max_payload: Constant<Bits<16>>,
+    max_hi: Constant<Bits<8>>,
+    max_lo: Constant<Bits<8>>,
     max_read: Constant<Bits<16>>,
     rom_words: Constant<Bits<12>>,
 }
@@ -296,6 +301,7 @@ impl Link {
             cmd: Default::default(),
             seq: Default::default(),
             len: Default::default(),
+            lo_gt: Default::default(),
             waddr: Default::default(),
             hi_bad: Default::default(),
             cnt: Default::default(),
@@ -345,6 +351,7 @@ impl Link {
             hb: Default::default(),
             pop: Default::default(),
             full_len: Default::default(),
+            too_big: Default::default(),
             args_ok: Default::default(),
             known: Default::default(),
             end_err: Default::default(),
@@ -360,7 +367,8 @@ impl Link {
             link_word: Default::default(),
             pidx_next: Default::default(),
             timeout_clocks: Constant::new((config.timeout_clocks as u64).to_bits()),
-            max_payload: Constant::new((MAX_PAYLOAD as u64).to_bits()),
+            max_hi: Constant::new((MAX_PAYLOAD as u64 >> 8).to_bits()),
+            max_lo: Constant::new((MAX_PAYLOAD as u64 & 0xFF).to_bits()),
             max_read: Constant::new((MAX_READ_WORDS as u64).to_bits()),
             rom_words: Constant::new((BUILD_INFO_LEN as u64 / 2).to_bits()),
         })
@@ -381,6 +389,7 @@ impl Logic for Link {
             cmd,
             seq,
             len,
+            lo_gt,
             waddr,
             hi_bad,
             cnt,
@@ -500,6 +509,9 @@ impl Logic for Link {
         // ---- header decoding helpers -------------------------------------------
         self.full_len.next =
             (bit_cast::<16, 8>(self.hb.val()) << 8) | bit_cast::<16, 13>(self.len.q.val());
+        // full_len > MAX_PAYLOAD, with the high byte at the FIFO head.
+        self.too_big.next = self.hb.val() > self.max_hi.val()
+            || (self.hb.val() == self.max_hi.val() && self.lo_gt.q.val());
         self.known.next = self.cmd.q.val().any() && self.cmd.q.val() <= 0x0B;
         self.args_ok.next = false;
         match self.cmd.q.val().get_bits::<4>(0).index() {
@@ -547,7 +559,7 @@ impl Logic for Link {
                 || self.rstate.q.val() == RxState::Excess
                 || self.rstate.q.val() == RxState::Drop);
         self.tmo.next = self.mid_frame.val()
-            && !self.hv.val()
+            && !self.srx.nonempty.val()
             && self.timer.q.val() == self.timeout_clocks.val();
 
         // ---- response engine ---------------------------------------------------
@@ -762,8 +774,9 @@ impl Logic for Link {
                         self.pop.next = true;
                     } else if self.hidx.q.val() == 2 {
                         self.len.d.next = bit_cast::<13, 8>(self.hb.val());
+                        self.lo_gt.d.next = self.hb.val() > self.max_lo.val();
                         self.pop.next = true;
-                    } else if self.full_len.val() > self.max_payload.val() {
+                    } else if self.too_big.val() {
                         self.pend.d.next = 3.into();
                         self.pop.next = true;
                         self.rstate.d.next = RxState::Drop;
@@ -790,7 +803,7 @@ impl Logic for Link {
                         if self.hidx.q.val() == 3 {
                             self.len.d.next = bit_cast::<13, 16>(self.full_len.val());
                             self.pidx.d.next = 0.into();
-                            if self.full_len.val() > self.max_payload.val() {
+                            if self.too_big.val() {
                                 self.rstate.d.next = RxState::Drop;
                             } else if self.full_len.val().any() {
                                 self.rstate.d.next = RxState::Payload;

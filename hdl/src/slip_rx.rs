@@ -23,11 +23,14 @@ pub struct SlipRx {
     pub in_valid: Signal<In, Bit>,
     /// The FIFO holds an entry.
     pub out_valid: Signal<Out, Bit>,
+    /// The FIFO or its output register holds an entry (`out_valid` may still be low
+    /// for the cycle an entry moves to the output register).
+    pub nonempty: Signal<Out, Bit>,
     /// The head entry is a frame boundary (END).
     pub out_end: Signal<Out, Bit>,
     /// The head entry's data byte (when not END).
     pub out_byte: Signal<Out, Bits<8>>,
-    /// Remove the head entry.
+    /// Remove the head entry (ignored while `out_valid` is low).
     pub pop: Signal<In, Bit>,
     /// Bytes were lost just before the head entry (the FIFO was full).
     pub out_lost: Signal<Out, Bit>,
@@ -43,6 +46,10 @@ pub struct SlipRx {
     last_end: DFF<Bit>,
     overrun_r: DFF<Bit>,
     lost: DFF<Bit>,
+    // Output register: the head entry, so the consumer's decode starts at a
+    // flip-flop and its `pop` only clears `oval` (it never reaches the FIFO pointers).
+    oval: DFF<Bit>,
+    ohead: DFF<Bits<10>>,
     push: Signal<Local, Bit>,
     entry: Signal<Local, Bits<10>>,
     head: Signal<Local, Bits<10>>,
@@ -57,6 +64,7 @@ impl Default for SlipRx {
             in_byte: Default::default(),
             in_valid: Default::default(),
             out_valid: Default::default(),
+            nonempty: Default::default(),
             out_end: Default::default(),
             out_byte: Default::default(),
             pop: Default::default(),
@@ -71,6 +79,8 @@ impl Default for SlipRx {
             last_end: Default::default(),
             overrun_r: Default::default(),
             lost: Default::default(),
+            oval: Default::default(),
+            ohead: Default::default(),
             push: Default::default(),
             entry: Default::default(),
             head: Default::default(),
@@ -83,7 +93,7 @@ impl Default for SlipRx {
 impl Logic for SlipRx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, rd, wr, count, esc, last_end, overrun_r, lost);
+        dff_setup!(self, clock, rd, wr, count, esc, last_end, overrun_r, lost, oval, ohead);
         for i in 0..SLIP_RX_DEPTH {
             self.mem[i].clock.next = self.clock.val();
             self.mem[i].d.next = self.mem[i].q.val();
@@ -119,13 +129,23 @@ impl Logic for SlipRx {
                 self.head.next = self.mem[i].q.val();
             }
         }
-        self.out_valid.next = self.count.q.val().any();
-        self.out_end.next = self.head.val().get_bit(8);
-        self.out_byte.next = self.head.val().get_bits::<8>(0);
-        self.out_lost.next = self.head.val().get_bit(9);
+        // The output register reloads when empty, so an entry takes two cycles to pass
+        // (bytes arrive every 10 bit times); it counts towards the FIFO depth.
+        self.out_valid.next = self.oval.q.val();
+        self.nonempty.next = self.oval.q.val() || self.count.q.val().any();
+        self.out_end.next = self.ohead.q.val().get_bit(8);
+        self.out_byte.next = self.ohead.q.val().get_bits::<8>(0);
+        self.out_lost.next = self.ohead.q.val().get_bit(9);
         self.lost_pending.next = self.lost.q.val();
-        self.do_pop.next = self.pop.val() && self.count.q.val().any();
-        self.do_push.next = self.push.val() && (self.count.q.val() != 8 || self.do_pop.val());
+        self.do_pop.next = !self.oval.q.val() && self.count.q.val().any();
+        if self.do_pop.val() {
+            self.oval.d.next = true;
+            self.ohead.d.next = self.head.val();
+        } else if self.pop.val() {
+            self.oval.d.next = false;
+        }
+        self.do_push.next = self.push.val()
+            && !(self.count.q.val() == 8 || (self.count.q.val() == 7 && self.oval.q.val()));
         self.overrun_r.d.next = self.push.val() && !self.do_push.val();
         self.overrun.next = self.overrun_r.q.val();
         if self.push.val() && !self.do_push.val() {
