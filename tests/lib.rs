@@ -16,25 +16,7 @@ impl VerilatedCore {
     pub fn new(build: &Build) -> Result<Self, revspike_sim::Error> {
         let verilog = revspike_hdl::builds::core_verilog(build);
         let model = Model::new(&verilog, &ModelOptions::default())?;
-        let pins = [
-            Pin::We,
-            Pin::Addr,
-            Pin::Wdata,
-            Pin::Raddr,
-            Pin::Rdata,
-            Pin::InStart,
-            Pin::InValid,
-            Pin::InByte,
-            Pin::InCommit,
-            Pin::InAbort,
-            Pin::Run,
-            Pin::Rewind,
-            Pin::Clear,
-            Pin::Busy,
-            Pin::Done,
-            Pin::Status,
-        ];
-        let ids = pins
+        let ids = Pin::ALL
             .iter()
             .map(|&p| model.port(p.name()).map(|id| (p, id)))
             .collect::<Result<_, _>>()?;

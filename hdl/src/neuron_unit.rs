@@ -24,15 +24,8 @@ use crate::pe_lane::ACC_BITS;
 
 pub const LATENCY: usize = 11;
 
-/// `kind`: how the layer output combines into z.
-pub const KIND_FIRST: u64 = 0;
-pub const KIND_RESIDUAL: u64 = 1;
-pub const KIND_HEAD: u64 = 2;
-/// `post`: what follows the layer for each channel.
-pub const POST_NONE: u64 = 0;
-pub const POST_SPIKE: u64 = 1;
-pub const POST_TURN_ON: u64 = 2;
-pub const POST_REWIND: u64 = 3;
+// `kind` and `post` take the codes of `revspike_proto::image` (KIND_*, POST_*); the
+// literals below are those codes, since #[hdl_gen] cannot name Rust constants.
 
 #[derive(LogicBlock)]
 pub struct NeuronUnit {
@@ -125,6 +118,16 @@ pub struct NeuronUnit {
     full20: Signal<Local, Bits<20>>,
     fx: Signal<Local, Bits<28>>,
     lo_acc: Signal<Local, Bits<28>>,
+    // Partial products, summed as a tree ((a + b) + (c + d)) so stage 2 is two adder
+    // levels deep rather than three.
+    pp0: Signal<Local, Bits<28>>,
+    pp1: Signal<Local, Bits<28>>,
+    pp2: Signal<Local, Bits<28>>,
+    pp3: Signal<Local, Bits<28>>,
+    pp4: Signal<Local, Bits<28>>,
+    pp5: Signal<Local, Bits<28>>,
+    pp6: Signal<Local, Bits<28>>,
+    pp7: Signal<Local, Bits<28>>,
     hi_acc: Signal<Local, Bits<28>>,
     z7: Signal<Local, Bits<16>>,
     l7: Signal<Local, Bits<32>>,
@@ -207,6 +210,14 @@ impl Default for NeuronUnit {
             full20: Default::default(),
             fx: Default::default(),
             lo_acc: Default::default(),
+            pp0: Default::default(),
+            pp1: Default::default(),
+            pp2: Default::default(),
+            pp3: Default::default(),
+            pp4: Default::default(),
+            pp5: Default::default(),
+            pp6: Default::default(),
+            pp7: Default::default(),
             hi_acc: Default::default(),
             z7: Default::default(),
             l7: Default::default(),
@@ -295,32 +306,40 @@ impl Logic for NeuronUnit {
         } else {
             self.fx.next = bit_cast::<28, 24>(self.s1_full.q.val());
         }
-        self.lo_acc.next = 0.into();
-        self.hi_acc.next = 0.into();
+        self.pp0.next = 0.into();
+        self.pp1.next = 0.into();
+        self.pp2.next = 0.into();
+        self.pp3.next = 0.into();
+        self.pp4.next = 0.into();
+        self.pp5.next = 0.into();
+        self.pp6.next = 0.into();
+        self.pp7.next = 0.into();
         if self.s1_m.q.val().get_bit(0) {
-            self.lo_acc.next = self.fx.val();
+            self.pp0.next = self.fx.val();
         }
         if self.s1_m.q.val().get_bit(1) {
-            self.lo_acc.next = self.lo_acc.val() + (self.fx.val() << 1);
+            self.pp1.next = self.fx.val() << 1;
         }
         if self.s1_m.q.val().get_bit(2) {
-            self.lo_acc.next = self.lo_acc.val() + (self.fx.val() << 2);
+            self.pp2.next = self.fx.val() << 2;
         }
         if self.s1_m.q.val().get_bit(3) {
-            self.lo_acc.next = self.lo_acc.val() + (self.fx.val() << 3);
+            self.pp3.next = self.fx.val() << 3;
         }
         if self.s1_m.q.val().get_bit(4) {
-            self.hi_acc.next = self.fx.val();
+            self.pp4.next = self.fx.val();
         }
         if self.s1_m.q.val().get_bit(5) {
-            self.hi_acc.next = self.hi_acc.val() + (self.fx.val() << 1);
+            self.pp5.next = self.fx.val() << 1;
         }
         if self.s1_m.q.val().get_bit(6) {
-            self.hi_acc.next = self.hi_acc.val() + (self.fx.val() << 2);
+            self.pp6.next = self.fx.val() << 2;
         }
         if self.s1_m.q.val().get_bit(7) {
-            self.hi_acc.next = self.hi_acc.val() - (self.fx.val() << 3);
+            self.pp7.next = self.fx.val() << 3;
         }
+        self.lo_acc.next = (self.pp0.val() + self.pp1.val()) + (self.pp2.val() + self.pp3.val());
+        self.hi_acc.next = (self.pp4.val() + self.pp5.val()) + (self.pp6.val() - self.pp7.val());
         self.s2_lo.d.next = self.lo_acc.val();
         self.s2_hi.d.next = self.hi_acc.val();
         self.s2_b.d.next = self.s1_b.q.val();

@@ -28,6 +28,25 @@ pub enum Pin {
 }
 
 impl Pin {
+    pub const ALL: [Pin; 16] = [
+        Pin::We,
+        Pin::Addr,
+        Pin::Wdata,
+        Pin::Raddr,
+        Pin::Rdata,
+        Pin::InStart,
+        Pin::InValid,
+        Pin::InByte,
+        Pin::InCommit,
+        Pin::InAbort,
+        Pin::Run,
+        Pin::Rewind,
+        Pin::Clear,
+        Pin::Busy,
+        Pin::Done,
+        Pin::Status,
+    ];
+
     pub const INPUTS: [Pin; 13] = [
         Pin::We,
         Pin::Addr,
