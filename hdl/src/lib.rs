@@ -6,20 +6,20 @@
 
 pub mod builds;
 pub mod core_sim;
+pub mod crc16;
+pub mod flow;
 pub mod input_compactor;
+pub mod link;
+pub mod mock_core;
 pub mod neuron_unit;
 pub mod pe_array;
 pub mod pe_lane;
 pub mod row_memory;
+pub mod slip_rx;
+pub mod slip_tx;
 pub mod spiking_core;
 pub mod state_buffer;
 pub mod sync_ram;
-pub mod flow;
-pub mod crc16;
-pub mod slip_rx;
-pub mod slip_tx;
+pub mod top;
 pub mod uart_rx;
 pub mod uart_tx;
-pub mod link;
-pub mod mock_core;
-pub mod top;
