@@ -263,7 +263,7 @@ class RevSpikeNet(nn.Module):
         else:
             z0 = st0.down(x, integer).unsqueeze(1).expand(N, T, -1)
         lo, hi = (I16_MIN, I16_MAX) if integer else (I16_MIN / 2.0**F, I16_MAX / 2.0**F)
-        c = [torch.zeros(N, st.width, dtype=dt) for st in self.stages]
+        c = [torch.zeros(N, st.width, dtype=dt, device=x.device) for st in self.stages]
         s_prev = [None] * S
         logits = 0
         for t in range(T):

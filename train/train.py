@@ -42,6 +42,13 @@ def parse_args(argv=None):
     ap.add_argument("--aug-shift", type=int, default=0, help="random translation of up to N pixels")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a busy 2-core machine")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
+    ap.add_argument(
+        "--val",
+        type=int,
+        default=0,
+        help="hold out the last N training images for validation (model selection without the test set)",
+    )
     ap.add_argument("--limit-train", type=int, default=0, help="use only the first N training images")
     ap.add_argument("--no-fit-check", action="store_true", help="allow models larger than the Cu build")
     ap.add_argument("--name", default="fashion-cu")
@@ -77,12 +84,13 @@ def shift_batch(x, s, gen):
         return x
     n = x.shape[0]
     img = Fn.pad(x.view(n, 28, 28), (s, s, s, s))
-    dy = torch.randint(0, 2 * s + 1, (n,), generator=gen)
-    dx = torch.randint(0, 2 * s + 1, (n,), generator=gen)
-    ar = torch.arange(28)
+    dev = x.device
+    dy = torch.randint(0, 2 * s + 1, (n,), generator=gen).to(dev)
+    dx = torch.randint(0, 2 * s + 1, (n,), generator=gen).to(dev)
+    ar = torch.arange(28, device=dev)
     rows = (ar[None, :] + dy[:, None])[:, :, None]
     cols = (ar[None, :] + dx[:, None])[:, None, :]
-    return img[torch.arange(n)[:, None, None], rows, cols].reshape(n, 784)
+    return img[torch.arange(n, device=dev)[:, None, None], rows, cols].reshape(n, 784)
 
 
 @torch.no_grad()
@@ -95,7 +103,7 @@ def evaluate(model, x, y, batch=2500):
     return correct / len(x)
 
 
-def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0):
+def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0, val=None):
     if epochs <= 0:
         return
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -106,7 +114,7 @@ def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0):
         perm = torch.randperm(len(xtr), generator=gen)
         tot_loss, tot_ok, seen = 0.0, 0, 0
         for i in range(0, len(xtr), args.batch):
-            idx = perm[i : i + args.batch]
+            idx = perm[i : i + args.batch].to(xtr.device)
             xb, yb = shift_batch(xtr[idx], args.aug_shift, gen), ytr[idx]
             out = model(xb)
             loss = Fn.cross_entropy(out, yb, label_smoothing=args.label_smoothing)
@@ -121,9 +129,10 @@ def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0):
             tot_ok += int((out.argmax(1) == yb).sum())
             seen += len(idx)
         te = evaluate(model, xte, yte)
+        va = f"val {100 * evaluate(model, *val):.2f}% " if val is not None else ""
         print(
             f"[{name}] epoch {ep + 1}/{epochs} loss {tot_loss / seen:.4f} train {100 * tot_ok / seen:.2f}% "
-            f"test {100 * te:.2f}% ({time.time() - t0:.0f}s)",
+            f"{va}test {100 * te:.2f}% ({time.time() - t0:.0f}s)",
             flush=True,
         )
 
@@ -131,6 +140,9 @@ def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda"):
+        # cuBLAS is deterministic only with a fixed workspace
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     torch.use_deterministic_algorithms(True)
@@ -145,24 +157,35 @@ def main(argv=None):
     xte, yte = data.load("t10k")
     if args.limit_train:
         xtr, ytr = xtr[: args.limit_train], ytr[: args.limit_train]
-    xtr, ytr = torch.from_numpy(xtr.copy()), torch.from_numpy(ytr.astype(np.int64))
-    xte, yte = torch.from_numpy(xte.copy()), torch.from_numpy(yte.astype(np.int64))
+    if not 0 <= args.val < len(xtr):
+        raise SystemExit(f"error: --val {args.val} must be in 0..{len(xtr) - 1}")
+    dev = torch.device(args.device)
+    xtr, ytr = torch.from_numpy(xtr.copy()).to(dev), torch.from_numpy(ytr.astype(np.int64)).to(dev)
+    xte, yte = torch.from_numpy(xte.copy()).to(dev), torch.from_numpy(yte.astype(np.int64)).to(dev)
+    val = None
+    if args.val:
+        val = (xtr[-args.val :], ytr[-args.val :])
+        xtr, ytr = xtr[: -args.val], ytr[: -args.val]
 
     gen = torch.Generator().manual_seed(args.seed)
-    model = RevSpikeNet(cfg)
-    model.data_init(xtr[torch.randperm(len(xtr), generator=gen)[:2000]])
+    model = RevSpikeNet(cfg).to(dev)
+    model.data_init(xtr[torch.randperm(len(xtr), generator=gen)[:2000].to(dev)])
     t0 = time.time()
-    run_phase(model, "float", args.epochs, args.lr, xtr, ytr, xte, yte, args, gen, t0)
+    run_phase(model, "float", args.epochs, args.lr, xtr, ytr, xte, yte, args, gen, t0, val)
     float_acc = evaluate(model, xte, yte)
-    float_state = {k: v.clone() for k, v in model.state_dict().items()}
+    float_val = evaluate(model, *val) if val is not None else None
+    float_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     t_float = time.time() - t0
     print(f"float test accuracy {100 * float_acc:.2f}% after {t_float:.0f}s", flush=True)
 
     model.to_integer()
     int0 = evaluate(model, xte, yte)
     print(f"integer test accuracy before fine-tuning {100 * int0:.2f}%", flush=True)
-    run_phase(model, "int", args.qat_epochs, args.qat_lr, xtr, ytr, xte, yte, args, gen, t0)
+    run_phase(model, "int", args.qat_epochs, args.qat_lr, xtr, ytr, xte, yte, args, gen, t0, val)
     int_acc = evaluate(model, xte, yte)
+    int_val = evaluate(model, *val) if val is not None else None
+    if val is not None:
+        print(f"validation ({args.val} held-out training images): float {100 * float_val:.2f}% integer {100 * int_val:.2f}%")
     total = time.time() - t0
     print(f"integer test accuracy {100 * int_acc:.2f}% (torch, integer-exact); training took {total:.0f}s")
 
@@ -170,11 +193,13 @@ def main(argv=None):
     torch.save(
         {
             "cfg": cfg,
-            "state": model.state_dict(),
+            "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "float_state": float_state,
             "float_acc": float_acc,
             "int_acc_before_qat": int0,
             "int_acc_torch": int_acc,
+            "float_val_acc": float_val,
+            "int_val_acc": int_val,
             "train_seconds": total,
             "float_seconds": t_float,
             "argv": sys.argv[1:] if argv is None else list(argv),
