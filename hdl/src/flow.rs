@@ -756,6 +756,10 @@ pub struct BitstreamReport {
     pub timing_met: bool,
     pub critical_paths: Vec<CriticalPath>,
     pub synthesis: SynthStats,
+    /// Pre-placement depth estimate by block ([`crate::logic_depth`]); absent in
+    /// reports written before it existed.
+    #[serde(default)]
+    pub depth: Option<crate::logic_depth::DepthReport>,
     /// Absent when the flow stopped before packing (timing failure).
     pub bitstream: Option<BitstreamFile>,
     /// The tool invocations, in order, as run in `build/`.
@@ -857,6 +861,10 @@ impl BitstreamReport {
                 "  longest path: {:.2} ns over {} segments, {} -> {}",
                 p.delay_ns, p.segments, p.from, p.to
             );
+        }
+        if let Some(d) = &self.depth {
+            let _ = writeln!(s);
+            s.push_str(&d.summary(12));
         }
         let _ = writeln!(s);
         match &self.bitstream {
@@ -1307,6 +1315,51 @@ pub fn build_bitstream_from_verilog(
     run_flow(verilog, pcf, top_name, out_dir, opts, 0.0)
 }
 
+/// The pre-placement depth estimate of `build/top.json`, also written to
+/// `build/depth.json`. It tells which blocks are too deep for the clock in
+/// seconds rather than after place and route; a netlist it cannot read only
+/// loses the estimate.
+fn estimate_depth(build: &Path, freq_mhz: f64) -> Option<crate::logic_depth::DepthReport> {
+    let json = std::fs::read_to_string(build.join("top.json")).ok()?;
+    let d = crate::logic_depth::estimate(
+        &json,
+        "top",
+        1000.0 / freq_mhz,
+        crate::logic_depth::DelayModel::HX,
+    )
+    .ok()?;
+    let _ = std::fs::write(
+        build.join("depth.json"),
+        serde_json::to_string_pretty(&d).unwrap_or_default(),
+    );
+    Some(d)
+}
+
+/// Synthesis and the pre-placement depth estimate only (no place and route):
+/// emits `top` into `out_dir/build/`, runs `synth_ice40` and returns the
+/// estimate against `opts.freq_mhz`. Minutes faster than [`build_bitstream`].
+pub fn estimate_timing<B: Block>(
+    mut top: B,
+    out_dir: &Path,
+    opts: &FlowOptions,
+) -> FlowResult<crate::logic_depth::DepthReport> {
+    opts.validate()?;
+    let build = absolute(out_dir)?.join("build");
+    std::fs::create_dir_all(&build).map_err(io_err("create", &build))?;
+    progress(opts.progress, "emitting Verilog (rust-hdl) ...");
+    let verilog = emit_verilog(&mut top)?;
+    let p = build.join("top.v");
+    std::fs::write(&p, verilog).map_err(io_err("write", &p))?;
+    progress(opts.progress, "synthesis (yosys synth_ice40) ...");
+    run_yosys(&build, &opts.tools, opts.device, Some("top.json"))?;
+    estimate_depth(&build, opts.freq_mhz).ok_or_else(|| FlowError::ToolFailed {
+        tool: "yosys".into(),
+        status: "ok".into(),
+        summary: "its JSON netlist could not be read for the depth estimate".into(),
+        log: build.join("yosys.log"),
+    })
+}
+
 fn absolute(p: &Path) -> FlowResult<PathBuf> {
     if p.is_absolute() {
         Ok(p.to_path_buf())
@@ -1355,6 +1408,14 @@ fn run_flow(
     let (synthesis, cmd) = run_yosys(&build, tools, opts.device, Some("top.json"))?;
     commands.push(cmd);
     seconds.synth = t.elapsed().as_secs_f64();
+    let depth = estimate_depth(&build, opts.freq_mhz);
+    if let Some(d) = &depth {
+        if opts.progress {
+            for line in d.summary(5).lines() {
+                progress(true, &format!("      {line}"));
+            }
+        }
+    }
 
     // [2/4] place and route
     progress(
@@ -1459,6 +1520,7 @@ fn run_flow(
         timing_met: failures.is_empty(),
         critical_paths: np.critical_paths.clone(),
         synthesis,
+        depth,
         bitstream: None,
         commands,
         command_line: opts.command_line.clone(),

@@ -10,6 +10,7 @@ pub mod crc16;
 pub mod flow;
 pub mod input_compactor;
 pub mod link;
+pub mod logic_depth;
 pub mod mock_core;
 pub mod neuron_unit;
 pub mod pe_array;
