@@ -4,6 +4,13 @@
 //! when bit `j` of the row is set. Zero activations never reach the array, so a layer
 //! costs one cycle per nonzero input. The sum of all broadcast activations is kept here
 //! too, for the gated-add identity `sum_i w_i x_i = 2*S+ - sum_i x_i`.
+//!
+//! The event (`valid`, `x`, `row`) is registered on entry, so a lane adds one cycle
+//! after the event is presented: the weight row comes straight out of the row
+//! memory's bank-select multiplexer, and without the register that multiplexer and
+//! the lane's add enable shared one clock period across all 64 lanes. `clear` and
+//! `shift` are not delayed; the sequencer leaves a cycle between the last event and
+//! the first shift (StreamTail) for this.
 
 use rust_hdl::prelude::*;
 
@@ -28,6 +35,9 @@ pub struct PeArray<const P: usize, const W: usize> {
     pub sum_x: Signal<Out, Bits<SUMX_BITS>>,
     pub lanes: [PeLane; P],
     total: DFF<Bits<SUMX_BITS>>,
+    valid_r: DFF<bool>,
+    x_r: DFF<Bits<8>>,
+    row_r: DFF<Bits<W>>,
 }
 
 impl<const P: usize, const W: usize> Default for PeArray<P, W> {
@@ -44,6 +54,9 @@ impl<const P: usize, const W: usize> Default for PeArray<P, W> {
             sum_x: Default::default(),
             lanes: array_init::array_init(|_| Default::default()),
             total: Default::default(),
+            valid_r: Default::default(),
+            x_r: Default::default(),
+            row_r: Default::default(),
         }
     }
 }
@@ -51,13 +64,16 @@ impl<const P: usize, const W: usize> Default for PeArray<P, W> {
 impl<const P: usize, const W: usize> Logic for PeArray<P, W> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, total);
+        dff_setup!(self, clock, total, valid_r, x_r, row_r);
+        self.valid_r.d.next = self.valid.val();
+        self.x_r.d.next = self.x.val();
+        self.row_r.d.next = self.row.val();
         for j in 0..P {
             self.lanes[j].clock.next = self.clock.val();
             self.lanes[j].clear.next = self.clear.val();
             self.lanes[j].shift.next = self.shift.val();
-            self.lanes[j].x.next = self.x.val();
-            self.lanes[j].add.next = self.valid.val() & self.row.val().get_bit(j);
+            self.lanes[j].x.next = self.x_r.q.val();
+            self.lanes[j].add.next = self.valid_r.q.val() & self.row_r.q.val().get_bit(j);
         }
         for j in 0..(P - 1) {
             self.lanes[j].shift_in.next = self.lanes[j + 1].acc.val();
@@ -68,8 +84,8 @@ impl<const P: usize, const W: usize> Logic for PeArray<P, W> {
         self.head.next = self.lanes[0].acc.val();
         if self.clear.val() {
             self.total.d.next = 0.into();
-        } else if self.valid.val() {
-            self.total.d.next = self.total.q.val() + bit_cast::<SUMX_BITS, 8>(self.x.val());
+        } else if self.valid_r.q.val() {
+            self.total.d.next = self.total.q.val() + bit_cast::<SUMX_BITS, 8>(self.x_r.q.val());
         }
         self.sum_x.next = self.total.q.val();
     }

@@ -652,7 +652,9 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 }
             }
             Phase::StreamTail => {
-                // The last entry is still on its way to the lanes.
+                // The last entry is still on its way to the lanes: read out of the row
+                // memory, registered at the PE array's input, added. The first shift
+                // comes after that add.
                 self.tail.d.next = self.tail.q.val() + 1;
                 if self.tail.q.val() == 1 {
                     self.ch.d.next = 0.into();
