@@ -1378,6 +1378,14 @@ fn run_flow(
     emit_s: f64,
 ) -> FlowResult<BitstreamReport> {
     let out_abs = absolute(out_dir)?;
+    // The commit of the sources this flow was compiled from (the output
+    // directory's repository when those are not a git checkout), read before
+    // the stale outputs below are removed: rebuilding into a committed output
+    // directory must not count its own old report as an uncommitted change.
+    let (git_commit, git_dirty) = match git_state(Path::new(env!("CARGO_MANIFEST_DIR"))) {
+        (None, _) => git_state(&out_abs),
+        known => known,
+    };
     let build = out_abs.join("build");
     std::fs::create_dir_all(&build).map_err(io_err("create", &build))?;
     // A bitstream or report left from an earlier run must not outlive a failing one.
@@ -1494,12 +1502,6 @@ fn run_flow(
         });
     }
     let failures = np.timing_failures();
-    // The commit of the sources this flow was compiled from; the output
-    // directory's repository when those are not a git checkout.
-    let (git_commit, git_dirty) = match git_state(Path::new(env!("CARGO_MANIFEST_DIR"))) {
-        (None, _) => git_state(&out_abs),
-        known => known,
-    };
     let mut report = BitstreamReport {
         schema: REPORT_SCHEMA.to_string(),
         build: opts.build.clone(),

@@ -138,6 +138,9 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     out_count: DFF<Bits<9>>,
     // Event stream pipeline.
     a1_valid: DFF<bool>,
+    /// The event entry, registered out of its memory before it addresses the row memory.
+    e_valid: DFF<bool>,
+    e_entry: DFF<Bits<16>>,
     a2_valid: DFF<bool>,
     a2_x: DFF<Bits<8>>,
     page: DFF<Bits<3>>,
@@ -251,6 +254,8 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             cnt_s: Default::default(),
             out_count: Default::default(),
             a1_valid: Default::default(),
+            e_valid: Default::default(),
+            e_entry: Default::default(),
             a2_valid: Default::default(),
             a2_x: Default::default(),
             page: Default::default(),
@@ -324,6 +329,8 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             cnt_s,
             out_count,
             a1_valid,
+            e_valid,
+            e_entry,
             a2_valid,
             a2_x,
             page,
@@ -489,17 +496,22 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         } else {
             self.entry.next = self.evmem.read_data.val();
         }
+        // The entry is registered before it addresses the row memory: memory read-out,
+        // page-marker test, base + page + index and the row memory's address mux did
+        // not fit one 10 ns cycle together.
         self.a1_valid.d.next = false;
+        self.e_valid.d.next = self.a1_valid.q.val();
+        self.e_entry.d.next = self.entry.val();
         self.a2_valid.d.next = false;
-        self.a2_x.d.next = self.entry.val().get_bits::<8>(0);
-        if self.a1_valid.q.val() {
-            if self.entry.val().get_bits::<8>(0) == 0 {
-                self.page.d.next = self.entry.val().get_bits::<3>(8);
+        self.a2_x.d.next = self.e_entry.q.val().get_bits::<8>(0);
+        if self.e_valid.q.val() {
+            if self.e_entry.q.val().get_bits::<8>(0) == 0 {
+                self.page.d.next = self.e_entry.q.val().get_bits::<3>(8);
             } else {
                 self.a2_valid.d.next = true;
                 self.rowmem.read_address.next = self.d_wbase.q.val()
                     + (bit_cast::<RAM_ADDR_BITS, 3>(self.page.q.val()) << 8)
-                    + bit_cast::<RAM_ADDR_BITS, 8>(self.entry.val().get_bits::<8>(8));
+                    + bit_cast::<RAM_ADDR_BITS, 8>(self.e_entry.q.val().get_bits::<8>(8));
             }
         }
 
@@ -652,11 +664,11 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 }
             }
             Phase::StreamTail => {
-                // The last entry is still on its way to the lanes: read out of the row
-                // memory, registered at the PE array's input, added. The first shift
-                // comes after that add.
+                // The last entry is still on its way to the lanes: registered out of
+                // its list, read out of the row memory, registered at the PE array's
+                // input, added. The first shift comes after that add.
                 self.tail.d.next = self.tail.q.val() + 1;
-                if self.tail.q.val() == 1 {
+                if self.tail.q.val() == 2 {
                     self.ch.d.next = 0.into();
                     self.phase.d.next = Phase::Drain;
                 }
