@@ -425,14 +425,15 @@ impl Logic for NeuronUnit {
         } else {
             self.s8_fwd.d.next = self.s7_z.q.val() + self.s7_cs.q.val();
         }
-        self.s8_diff.d.next = self.cold[6].q.val() - self.s7_z.q.val();
-        // Stage 9: the inverse c(t-1) = (sigma*d) * 2^h + low; pick what the spike sees.
-        if self.neg[7].q.val() {
-            self.q.next = 0.into();
-            self.q.next = self.q.val() - self.s8_diff.q.val();
+        // sigma * d for the inverse, with sigma = -1 folded into the subtraction's
+        // order (-(c - z) = z - c mod 2^16), so stage 9 needs no negation.
+        if self.neg[6].q.val() {
+            self.s8_diff.d.next = self.s7_z.q.val() - self.cold[6].q.val();
         } else {
-            self.q.next = self.s8_diff.q.val();
+            self.s8_diff.d.next = self.cold[6].q.val() - self.s7_z.q.val();
         }
+        // Stage 9: the inverse c(t-1) = (sigma*d) * 2^h + low; pick what the spike sees.
+        self.q.next = self.s8_diff.q.val();
         if self.post.val() == 3
         /* POST_REWIND */
         {
