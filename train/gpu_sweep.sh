@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs several training configurations side by side on one GPU machine and
-# collects their logs and checkpoints under $OUT (one tarball).
+# collects their logs and checkpoints in one tarball under $OUT (the GPU
+# machine's output folder) or, elsewhere, train/runs/sweep/.
 set -u
 export FASHION_MNIST_DIR=$PWD/train/data PYTHONUNBUFFERED=1
 mkdir -p /tmp/sw
@@ -37,5 +38,6 @@ base="--grouping repeat --widths 64 --blocks 2 --qat-epochs 3 --device cuda"
 for s in 1 2 3 4; do run full_s$s --T 2 --epochs 60 --lr 7e-3 --seed $s --batch 256; done
 fi
 wait
-cd /tmp/sw && tar czf $OUT/sweep.tgz *.log *.pt
+out=${OUT:-$PWD/train/runs/sweep}; mkdir -p "$out"
+cd /tmp/sw && tar czf "$out/sweep.tgz" *.log *.pt
 grep -H "validation\|integer test accuracy\|float test" /tmp/sw/*.log

@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use revspike_hdl::flow::{self, BitstreamReport, FlowOptions, Ice40Device};
+use revspike_hdl::logic_depth::DepthReport;
 use std::path::{Path, PathBuf};
 
 /// Builds with a board top level, and what each one is.
@@ -67,10 +68,51 @@ fn type_name_of<T>(_: &T) -> &'static str {
     std::any::type_name::<T>()
 }
 
-fn build_named(build: &str, out: &Path, opts: &FlowOptions) -> Result<BitstreamReport> {
-    let report = match build {
-        "cu" => flow::build_bitstream(cu_top(), out, opts),
-        "board-check" => flow::build_bitstream(flow::BoardCheckTop::default(), out, opts),
+/// What to do with a board top level: the whole flow, or synthesis and the
+/// depth estimate only.
+trait FlowStep {
+    type Out;
+    fn run<B: flow::Block>(
+        self,
+        top: B,
+        out: &Path,
+        opts: &FlowOptions,
+    ) -> flow::FlowResult<Self::Out>;
+}
+
+struct FullFlow;
+
+impl FlowStep for FullFlow {
+    type Out = BitstreamReport;
+    fn run<B: flow::Block>(
+        self,
+        top: B,
+        out: &Path,
+        opts: &FlowOptions,
+    ) -> flow::FlowResult<BitstreamReport> {
+        flow::build_bitstream(top, out, opts)
+    }
+}
+
+struct Estimate;
+
+impl FlowStep for Estimate {
+    type Out = DepthReport;
+    fn run<B: flow::Block>(
+        self,
+        top: B,
+        out: &Path,
+        opts: &FlowOptions,
+    ) -> flow::FlowResult<DepthReport> {
+        flow::estimate_timing(top, out, opts)
+    }
+}
+
+/// Runs `step` on the top level of the named build.
+fn on_build<S: FlowStep>(step: S, build: &str, out: &Path, opts: &FlowOptions) -> Result<S::Out> {
+    let result = match build {
+        "cu" => step.run(cu_top(), out, opts),
+        "board-check" => step.run(flow::BoardCheckTop::default(), out, opts),
         other => {
             let known: Vec<String> = BOARD_BUILDS
                 .iter()
@@ -82,7 +124,11 @@ fn build_named(build: &str, out: &Path, opts: &FlowOptions) -> Result<BitstreamR
             );
         }
     };
-    Ok(report?)
+    Ok(result?)
+}
+
+fn build_named(build: &str, out: &Path, opts: &FlowOptions) -> Result<BitstreamReport> {
+    on_build(FullFlow, build, out, opts)
 }
 
 /// Runs `revspike bitstream`.
@@ -104,12 +150,8 @@ pub fn run(args: &BitstreamArgs) -> Result<()> {
         );
     }
     if args.estimate {
-        let depth = match args.build.as_str() {
-            "cu" => flow::estimate_timing(cu_top(), &out, &opts),
-            "board-check" => flow::estimate_timing(flow::BoardCheckTop::default(), &out, &opts),
-            other => bail!("build `{other}` has no board top level"),
-        }
-        .with_context(|| format!("depth estimate of build `{}`", args.build))?;
+        let depth = on_build(Estimate, &args.build, &out, &opts)
+            .with_context(|| format!("depth estimate of build `{}`", args.build))?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&depth)?);
         } else {
@@ -182,6 +224,26 @@ mod tests {
                 && e.contains("board-check ("),
             "{e}"
         );
+    }
+
+    #[test]
+    fn estimate_synthesizes_only_and_reports_depth() {
+        let dir =
+            std::env::temp_dir().join(format!("revspike-cli-estimate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let depth = on_build(Estimate, "board-check", &dir, &FlowOptions::default())
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(depth.endpoints > 0 && !depth.blocks.is_empty());
+        assert!(dir.join("build/depth.json").exists());
+        assert!(
+            !dir.join("build/nextpnr.log").exists(),
+            "no place and route"
+        );
+        let e = on_build(Estimate, "small", &dir, &FlowOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("build `small` has no board top level"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
