@@ -77,8 +77,14 @@ impl<const W: usize> Logic for RowMemory<W> {
         }
         Verilog::Custom(format!(
             "\
+(* no_rw_check *)
 reg [{dw}:0] mem [0:{last}];
 always @(posedge clock) begin
+`ifdef VERILATOR
+   if (write_enable && read_address[{ab}:0] == write_address[{ab}:0])
+      read_data <= ~mem[read_address[{ab}:0]];
+   else
+`endif
    read_data <= mem[read_address[{ab}:0]];
    if (write_enable) begin
 {writes}   end

@@ -63,8 +63,14 @@ impl<D: Synth> Logic for SyncRam<D> {
         let abits = self._depth.trailing_zeros().max(1) as usize;
         Verilog::Custom(format!(
             "\
+(* no_rw_check *)
 reg [{dw}:0] mem [0:{last}];
 always @(posedge clock) begin
+`ifdef VERILATOR
+   if (write_enable && read_address[{ab}:0] == write_address[{ab}:0])
+      read_data <= ~mem[read_address[{ab}:0]];
+   else
+`endif
    read_data <= mem[read_address[{ab}:0]];
    if (write_enable) begin
       mem[write_address[{ab}:0]] <= write_data;
