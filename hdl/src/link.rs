@@ -208,6 +208,44 @@ pub struct Link {
     t_n2: DFF<Bits<10>>,
     t_word: DFF<Bits<16>>,
     t_wait: DFF<Bits<2>>,
+    // The response length, registered: t_left and t_n2 settle at least two cycles
+    // before SendLen0.
+    t_len_r: DFF<Bits<16>>,
+    // The transmit CRC takes each byte one cycle after the SLIP encoder does; the CRC
+    // bytes are sent no earlier than two cycles after the last payload byte.
+    tc_strobe: DFF<Bit>,
+    tc_data: DFF<Bits<8>>,
+
+    // Registered decisions of the receive engine. The engine acts on a FIFO entry
+    // only once it has been at the head for a cycle (`hv_q`), and the engine's state
+    // changes only when it acts, so every decision below is computed in the cycle
+    // before it is used from the same state and head byte.
+    hv_q: DFF<Bit>,
+    too_big_r: DFF<Bit>,
+    args_ok_r: DFF<Bit>,
+    known_r: DFF<Bit>,
+    full_len_r: DFF<Bits<16>>,
+    end_err_r: DFF<Bits<4>>,
+    last_r: DFF<Bit>,
+    crc_lo_ne: DFF<Bit>,
+    crc_hi_ne: DFF<Bit>,
+    tmo_r: DFF<Bit>,
+    // The core's busy flag, registered: the core leaves Idle only on the link's own
+    // run, rewind and clear pulses, and the link waits for `done` after each, so a
+    // one-cycle-old copy is never wrong where the link looks at it.
+    busy_r: DFF<Bit>,
+    // The command decoded one-hot and the payload index's small compares, settled
+    // long before a payload byte is acted on.
+    c_write: DFF<Bit>,
+    c_read: DFF<Bit>,
+    c_input: DFF<Bit>,
+    c_rewind: DFF<Bit>,
+    c_addressed: DFF<Bit>,
+    p_lt3: DFF<Bit>,
+    p_eq3: DFF<Bit>,
+    // The receive CRC takes each popped byte one cycle later.
+    rc_strobe: DFF<Bit>,
+    rc_data: DFF<Bits<8>>,
 
     // Combinational helpers.
     hv: Signal<Local, Bit>,
@@ -346,6 +384,29 @@ impl Link {
             t_n2: Default::default(),
             t_word: Default::default(),
             t_wait: Default::default(),
+            t_len_r: Default::default(),
+            tc_strobe: Default::default(),
+            tc_data: Default::default(),
+            hv_q: Default::default(),
+            too_big_r: Default::default(),
+            args_ok_r: Default::default(),
+            known_r: Default::default(),
+            full_len_r: Default::default(),
+            end_err_r: Default::default(),
+            last_r: Default::default(),
+            crc_lo_ne: Default::default(),
+            crc_hi_ne: Default::default(),
+            tmo_r: Default::default(),
+            busy_r: Default::default(),
+            c_write: Default::default(),
+            c_read: Default::default(),
+            c_input: Default::default(),
+            c_rewind: Default::default(),
+            c_addressed: Default::default(),
+            p_lt3: Default::default(),
+            p_eq3: Default::default(),
+            rc_strobe: Default::default(),
+            rc_data: Default::default(),
             hv: Default::default(),
             he: Default::default(),
             hb: Default::default(),
@@ -433,7 +494,30 @@ impl Logic for Link {
             t_seg2,
             t_n2,
             t_word,
-            t_wait
+            t_wait,
+            t_len_r,
+            tc_strobe,
+            tc_data,
+            hv_q,
+            too_big_r,
+            args_ok_r,
+            known_r,
+            full_len_r,
+            end_err_r,
+            last_r,
+            crc_lo_ne,
+            crc_hi_ne,
+            tmo_r,
+            rc_strobe,
+            rc_data,
+            busy_r,
+            c_write,
+            c_read,
+            c_input,
+            c_rewind,
+            c_addressed,
+            p_lt3,
+            p_eq3
         );
 
         // ---- wiring -------------------------------------------------------------
@@ -444,7 +528,7 @@ impl Logic for Link {
         self.utx.data.next = self.stx.uart_data.val();
         self.utx.start.next = self.stx.uart_start.val();
         self.uart_tx.next = self.utx.tx.val();
-        self.hv.next = self.srx.out_valid.val();
+        self.hv.next = self.srx.out_valid.val() && self.hv_q.q.val();
         self.he.next = self.srx.out_end.val();
         self.hb.next = self.srx.out_byte.val();
 
@@ -482,8 +566,10 @@ impl Logic for Link {
         self.rewind_r.d.next = false;
         self.clear_r.d.next = false;
         self.rcrc.init.next = false;
-        self.rcrc.strobe.next = false;
-        self.rcrc.data.next = self.hb.val();
+        self.rcrc.strobe.next = self.rc_strobe.q.val();
+        self.rcrc.data.next = self.rc_data.q.val();
+        self.rc_strobe.d.next = false;
+        self.rc_data.d.next = self.hb.val();
         self.pop.next = false;
         self.frame_reset.next = false;
         self.abort_input.next = false;
@@ -529,6 +615,22 @@ impl Logic for Link {
             _ => self.args_ok.next = false,
         }
         self.pidx_next.next = self.pidx.q.val() + 1;
+        self.too_big_r.d.next = self.too_big.val();
+        self.busy_r.d.next = self.busy.val();
+        self.c_write.d.next = self.cmd.q.val() == 0x02;
+        self.c_read.d.next = self.cmd.q.val() == 0x03;
+        self.c_input.d.next = self.cmd.q.val() == 0x04 || self.cmd.q.val() == 0x06;
+        self.c_rewind.d.next = self.cmd.q.val() == 0x07;
+        self.c_addressed.d.next =
+            self.cmd.q.val() == 0x02 || self.cmd.q.val() == 0x03 || self.cmd.q.val() == 0x0B;
+        self.p_lt3.d.next = self.pidx.q.val() < 3;
+        self.p_eq3.d.next = self.pidx.q.val() == 3;
+        self.args_ok_r.d.next = self.args_ok.val();
+        self.known_r.d.next = self.known.val();
+        self.full_len_r.d.next = self.full_len.val();
+        self.last_r.d.next = self.pidx_next.val() == self.len.q.val();
+        self.crc_lo_ne.d.next = self.hb.val() != self.rcrc.crc.val().get_bits::<8>(0);
+        self.crc_hi_ne.d.next = self.hb.val() != self.rcrc.crc.val().get_bits::<8>(8);
 
         // Error of a frame ending now, in order of precedence.
         self.end_err.next = 0.into();
@@ -561,10 +663,14 @@ impl Logic for Link {
         self.tmo.next = self.mid_frame.val()
             && !self.srx.nonempty.val()
             && self.timer.q.val() == self.timeout_clocks.val();
+        // Registered, and never twice in a row: the state it moves to is not mid-frame.
+        self.tmo_r.d.next = self.tmo.val() && !self.tmo_r.q.val();
+        self.end_err_r.d.next = self.end_err.val();
 
         // ---- response engine ---------------------------------------------------
         self.t_len.next =
             (bit_cast::<16, 12>(self.t_left.q.val()) + bit_cast::<16, 10>(self.t_n2.q.val())) << 1;
+        self.t_len_r.d.next = self.t_len.val();
         self.link_word.next = 0.into();
         match self.t_addr.q.val().get_bits::<3>(0).index() {
             0 => self.link_word.next = self.wc.q.val().get_bits::<16>(0),
@@ -651,7 +757,7 @@ impl Logic for Link {
                 }
             }
             TxState::SendLen0 => {
-                self.t_byte.next = self.t_len.val().get_bits::<8>(0);
+                self.t_byte.next = self.t_len_r.q.val().get_bits::<8>(0);
                 self.t_send.next = true;
                 self.t_crc_byte.next = true;
                 if self.stx.ready.val() {
@@ -659,7 +765,7 @@ impl Logic for Link {
                 }
             }
             TxState::SendLen1 => {
-                self.t_byte.next = self.t_len.val().get_bits::<8>(8);
+                self.t_byte.next = self.t_len_r.q.val().get_bits::<8>(8);
                 self.t_send.next = true;
                 self.t_crc_byte.next = true;
                 if self.stx.ready.val() {
@@ -747,8 +853,10 @@ impl Logic for Link {
         self.stx.data.next = self.t_byte.val();
         self.stx.is_end.next = self.t_is_end.val();
         self.stx.valid.next = self.t_send.val();
-        self.tcrc.data.next = self.t_byte.val();
-        self.tcrc.strobe.next = self.t_crc_byte.val() && self.stx.ready.val();
+        self.tc_data.d.next = self.t_byte.val();
+        self.tc_strobe.d.next = self.t_crc_byte.val() && self.stx.ready.val();
+        self.tcrc.data.next = self.tc_data.q.val();
+        self.tcrc.strobe.next = self.tc_strobe.q.val();
 
         // ---- receive engine ----------------------------------------------------
         match self.rstate.q.val() {
@@ -776,36 +884,34 @@ impl Logic for Link {
                         self.len.d.next = bit_cast::<13, 8>(self.hb.val());
                         self.lo_gt.d.next = self.hb.val() > self.max_lo.val();
                         self.pop.next = true;
-                    } else if self.too_big.val() {
+                    } else if self.too_big_r.q.val() {
                         self.pend.d.next = 3.into();
                         self.pop.next = true;
                         self.rstate.d.next = RxState::Drop;
-                    } else if (self.cmd.q.val() == 0x04 || self.cmd.q.val() == 0x06)
-                        && self.args_ok.val()
-                    {
+                    } else if self.c_input.q.val() && self.args_ok_r.q.val() {
                         // Open a new input sample once the core can take it.
-                        if !self.busy.val() {
+                        if !self.busy_r.q.val() {
                             self.in_start_r.d.next = true;
                             self.in_started.d.next = true;
                             self.pop.next = true;
                         }
                     } else {
                         self.pop.next = true;
-                        if !self.known.val() {
+                        if !self.known_r.q.val() {
                             self.pend.d.next = 4.into();
-                        } else if !self.args_ok.val() {
+                        } else if !self.args_ok_r.q.val() {
                             self.pend.d.next = 5.into();
                         }
                     }
                     if self.pop.val() {
-                        self.rcrc.strobe.next = true;
+                        self.rc_strobe.d.next = true;
                         self.hidx.d.next = self.hidx.q.val() + 1;
                         if self.hidx.q.val() == 3 {
-                            self.len.d.next = bit_cast::<13, 16>(self.full_len.val());
+                            self.len.d.next = bit_cast::<13, 16>(self.full_len_r.q.val());
                             self.pidx.d.next = 0.into();
-                            if self.too_big.val() {
+                            if self.too_big_r.q.val() {
                                 self.rstate.d.next = RxState::Drop;
-                            } else if self.full_len.val().any() {
+                            } else if self.full_len_r.q.val().any() {
                                 self.rstate.d.next = RxState::Payload;
                             } else {
                                 self.rstate.d.next = RxState::Crc;
@@ -820,25 +926,22 @@ impl Logic for Link {
                     self.rstate.d.next = RxState::Done;
                 } else if self.hv.val() {
                     self.pop.next = true;
-                    if self.cmd.q.val() == 0x02
-                        || self.cmd.q.val() == 0x03
-                        || self.cmd.q.val() == 0x0B
-                    {
+                    if self.c_addressed.q.val() {
                         // WRITE / READ / LOAD_END: a 32-bit address (or count) first.
                         // Little-endian bytes shift in from the top.
-                        if self.pidx.q.val() < 3 {
+                        if self.p_lt3.q.val() {
                             self.waddr.d.next = (bit_cast::<24, 8>(self.hb.val()) << 16)
                                 | (self.waddr.q.val() >> 8);
-                        } else if self.pidx.q.val() == 3 {
+                        } else if self.p_eq3.q.val() {
                             self.hi_bad.d.next =
                                 self.waddr.q.val().get_bits::<4>(20).any() || self.hb.val().any();
-                        } else if self.cmd.q.val() == 0x03 {
+                        } else if self.c_read.q.val() {
                             self.cnt.d.next =
                                 (bit_cast::<16, 8>(self.hb.val()) << 8) | (self.cnt.q.val() >> 8);
-                        } else if self.cmd.q.val() == 0x02 {
+                        } else if self.c_write.q.val() {
                             if !self.pidx.q.val().get_bit(0) {
                                 self.lo.d.next = self.hb.val();
-                            } else if self.busy.val() {
+                            } else if self.busy_r.q.val() {
                                 self.pop.next = false;
                             } else if !self.hi_bad.q.val() {
                                 self.we_r.d.next = true;
@@ -846,10 +949,10 @@ impl Logic for Link {
                                 self.wc.d.next = self.wc.q.val() + 1;
                             }
                         }
-                    } else if self.cmd.q.val() == 0x07 {
+                    } else if self.c_rewind.q.val() {
                         self.cnt.d.next = bit_cast::<16, 8>(self.hb.val());
                     } else if self.in_started.q.val() {
-                        if self.busy.val() {
+                        if self.busy_r.q.val() {
                             self.pop.next = false;
                         } else {
                             self.in_valid_r.d.next = true;
@@ -857,9 +960,9 @@ impl Logic for Link {
                         }
                     }
                     if self.pop.val() {
-                        self.rcrc.strobe.next = true;
+                        self.rc_strobe.d.next = true;
                         self.pidx.d.next = self.pidx_next.val();
-                        if self.pidx_next.val() == self.len.q.val() {
+                        if self.last_r.q.val() {
                             self.hidx.d.next = 0.into();
                             self.rstate.d.next = RxState::Crc;
                         }
@@ -872,12 +975,12 @@ impl Logic for Link {
                     if self.he.val() {
                         self.rstate.d.next = RxState::Done;
                     } else if self.hidx.q.val() == 0 {
-                        if self.hb.val() != self.rcrc.crc.val().get_bits::<8>(0) {
+                        if self.crc_lo_ne.q.val() {
                             self.crc_bad.d.next = true;
                         }
                         self.hidx.d.next = 1.into();
                     } else if self.hidx.q.val() == 1 {
-                        if self.hb.val() != self.rcrc.crc.val().get_bits::<8>(8) {
+                        if self.crc_hi_ne.q.val() {
                             self.crc_bad.d.next = true;
                         }
                         self.hidx.d.next = 2.into();
@@ -909,7 +1012,7 @@ impl Logic for Link {
                     self.abort_input.next = self.in_started.q.val();
                     self.frame_reset.next = true;
                     self.rstate.d.next = RxState::Header;
-                } else if self.tstate.q.val() == TxState::Idle && !self.busy.val() {
+                } else if self.tstate.q.val() == TxState::Idle && !self.busy_r.q.val() {
                     if self.err.q.val().any() {
                         if self.err.q.val() == 1 {
                             self.n_crc.d.next = self.n_crc.q.val() + 1;
@@ -951,7 +1054,7 @@ impl Logic for Link {
             RxState::Commit => {
                 // The core's status settles within a few cycles of in_commit.
                 self.settle.d.next = self.settle.q.val() + 1;
-                if self.settle.q.val() == 3 && !self.busy.val() {
+                if self.settle.q.val() == 3 && !self.busy_r.q.val() {
                     if self.status.val().any() {
                         self.input_ok.d.next = false;
                         self.err.d.next = 7.into();
@@ -974,7 +1077,7 @@ impl Logic for Link {
                     self.err_code.d.next = 6.into();
                     self.err_detail.d.next = 0.into();
                     self.rstate.d.next = RxState::Post;
-                } else if !self.busy.val() {
+                } else if !self.busy_r.q.val() {
                     self.run_r.d.next = true;
                     self.rstate.d.next = RxState::RunWait;
                 }
@@ -995,7 +1098,7 @@ impl Logic for Link {
             RxState::Rewind => {
                 if !self.cnt.q.val().any() {
                     self.rstate.d.next = RxState::Post;
-                } else if !self.busy.val() {
+                } else if !self.busy_r.q.val() {
                     self.rewind_r.d.next = true;
                     self.cnt.d.next = self.cnt.q.val() - 1;
                     self.rstate.d.next = RxState::RewindWait;
@@ -1082,12 +1185,12 @@ impl Logic for Link {
         }
         // Latch the frame's verdict when its END is taken.
         if self.pop.val() && self.he.val() && self.rstate.q.val() != RxState::Hunt {
-            self.err.d.next = self.end_err.val();
+            self.err.d.next = self.end_err_r.q.val();
         }
         // A half frame with nothing more arriving. Once its header is in, the host
         // learns of it from an error answer (LENGTH, or OVERRUN when the FIFO
         // overflowed and swallowed its END); shorter fragments are dropped silently.
-        if self.tmo.val() {
+        if self.tmo_r.q.val() {
             self.n_timeout.d.next = self.n_timeout.q.val() + 1;
             if self.fcount.q.val() >= 4 {
                 self.fcount.d.next = 6.into();
@@ -1124,5 +1227,18 @@ impl Logic for Link {
             self.rcrc.init.next = true;
         }
         self.srx.pop.next = self.pop.val();
+        // An entry is acted on from its second cycle at the head, and only in a
+        // parsing state that did not just begin: a new frame or state resets what the
+        // registered decisions were computed from.
+        self.hv_q.d.next = self.srx.out_valid.val()
+            && !self.pop.val()
+            && !self.frame_reset.val()
+            && !self.tmo_r.q.val()
+            && (self.rstate.q.val() == RxState::Hunt
+                || self.rstate.q.val() == RxState::Header
+                || self.rstate.q.val() == RxState::Payload
+                || self.rstate.q.val() == RxState::Crc
+                || self.rstate.q.val() == RxState::Excess
+                || self.rstate.q.val() == RxState::Drop);
     }
 }

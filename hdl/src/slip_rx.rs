@@ -13,6 +13,8 @@ use rust_hdl::prelude::*;
 
 /// FIFO depth in entries (must match `revspike_proto::protocol::RX_FIFO_DEPTH`).
 pub const SLIP_RX_DEPTH: usize = 8;
+// The head multiplexer below is written out for eight entries.
+const _: () = assert!(SLIP_RX_DEPTH == 8);
 
 #[derive(LogicBlock)]
 pub struct SlipRx {
@@ -50,6 +52,14 @@ pub struct SlipRx {
     // flip-flop and its `pop` only clears `oval` (it never reaches the FIFO pointers).
     oval: DFF<Bit>,
     ohead: DFF<Bits<10>>,
+    // The UART byte and its SLIP class, registered before the un-escaping: the byte
+    // compares and the FIFO's full test would otherwise share one clock period.
+    r_valid: DFF<Bit>,
+    r_byte: DFF<Bits<8>>,
+    r_end: DFF<Bit>,
+    r_esc: DFF<Bit>,
+    r_esc_end: DFF<Bit>,
+    r_esc_esc: DFF<Bit>,
     push: Signal<Local, Bit>,
     entry: Signal<Local, Bits<10>>,
     head: Signal<Local, Bits<10>>,
@@ -81,6 +91,12 @@ impl Default for SlipRx {
             lost: Default::default(),
             oval: Default::default(),
             ohead: Default::default(),
+            r_valid: Default::default(),
+            r_byte: Default::default(),
+            r_end: Default::default(),
+            r_esc: Default::default(),
+            r_esc_end: Default::default(),
+            r_esc_esc: Default::default(),
             push: Default::default(),
             entry: Default::default(),
             head: Default::default(),
@@ -93,41 +109,55 @@ impl Default for SlipRx {
 impl Logic for SlipRx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, rd, wr, count, esc, last_end, overrun_r, lost, oval, ohead);
+        dff_setup!(
+            self, clock, rd, wr, count, esc, last_end, overrun_r, lost, oval, ohead, r_valid,
+            r_byte, r_end, r_esc, r_esc_end, r_esc_esc
+        );
         for i in 0..SLIP_RX_DEPTH {
             self.mem[i].clock.next = self.clock.val();
             self.mem[i].d.next = self.mem[i].q.val();
         }
+        self.r_valid.d.next = self.in_valid.val();
+        self.r_byte.d.next = self.in_byte.val();
+        self.r_end.d.next = self.in_byte.val() == 0xC0;
+        self.r_esc.d.next = self.in_byte.val() == 0xDB;
+        self.r_esc_end.d.next = self.in_byte.val() == 0xDC;
+        self.r_esc_esc.d.next = self.in_byte.val() == 0xDD;
         // Un-escape on the way in.
         self.push.next = false;
-        self.entry.next = bit_cast::<10, 8>(self.in_byte.val());
-        if self.in_valid.val() {
-            if self.in_byte.val() == 0xC0 {
+        self.entry.next = bit_cast::<10, 8>(self.r_byte.q.val());
+        if self.r_valid.q.val() {
+            if self.r_end.q.val() {
                 self.esc.d.next = false;
                 self.entry.next = 0x100.into();
                 self.push.next = !self.last_end.q.val();
                 self.last_end.d.next = true;
-            } else if self.in_byte.val() == 0xDB && !self.esc.q.val() {
+            } else if self.r_esc.q.val() && !self.esc.q.val() {
                 self.esc.d.next = true;
             } else {
                 self.esc.d.next = false;
                 self.last_end.d.next = false;
                 self.push.next = true;
                 if self.esc.q.val() {
-                    if self.in_byte.val() == 0xDC {
+                    if self.r_esc_end.q.val() {
                         self.entry.next = 0xC0.into();
-                    } else if self.in_byte.val() == 0xDD {
+                    } else if self.r_esc_esc.q.val() {
                         self.entry.next = 0xDB.into();
                     }
                 }
             }
         }
         // FIFO.
-        self.head.next = self.mem[0].q.val();
-        for i in 1..SLIP_RX_DEPTH {
-            if self.rd.q.val().index() == i {
-                self.head.next = self.mem[i].q.val();
-            }
+        // A case, not an if chain: the read mux maps as a tree, not a priority chain.
+        match self.rd.q.val().index() {
+            0 => self.head.next = self.mem[0].q.val(),
+            1 => self.head.next = self.mem[1].q.val(),
+            2 => self.head.next = self.mem[2].q.val(),
+            3 => self.head.next = self.mem[3].q.val(),
+            4 => self.head.next = self.mem[4].q.val(),
+            5 => self.head.next = self.mem[5].q.val(),
+            6 => self.head.next = self.mem[6].q.val(),
+            _ => self.head.next = self.mem[7].q.val(),
         }
         // The output register reloads when empty, so an entry takes two cycles to pass
         // (bytes arrive every 10 bit times); it counts towards the FIFO depth.
