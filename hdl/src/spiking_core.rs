@@ -87,7 +87,8 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     c_kmask: Constant<Bits<20>>,
     c_scratch: Constant<Bits<RAM_ADDR_BITS>>,
     c_gt: Constant<Bits<RAM_ADDR_BITS>>,
-    c_cdepth: Constant<Bits<RAM_ADDR_BITS>>,
+    // Last turn-on state entry: ClearState compares with it instead of adding one first.
+    c_clast: Constant<Bits<RAM_ADDR_BITS>>,
     c_inputs: Constant<Bits<RAM_ADDR_BITS>>,
 
     // Configuration registers (region 1).
@@ -120,7 +121,10 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     d_src: DFF<Bits<3>>,
     d_wbase: DFF<Bits<RAM_ADDR_BITS>>,
     d_pbase: DFF<Bits<RAM_ADDR_BITS>>,
+    // Last output neuron of the layer (m - 1, as the descriptor stores it).
     d_m: DFF<Bits<9>>,
+    // t + 1 == T, registered: t and T settle long before Retire and the drain look.
+    t_last: DFF<Bit>,
     d_r: DFF<Bits<5>>,
     d_post: DFF<Bits<2>>,
     d_k: DFF<Bits<4>>,
@@ -161,7 +165,9 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     stage_base: Signal<Local, Bits<RAM_ADDR_BITS>>,
     desc: Signal<Local, Bits<W>>,
     group: Signal<Local, Bits<RAM_ADDR_BITS>>,
-    first_step: Signal<Local, bool>,
+    // t == 0 going forward, registered: t and the direction change in Idle and Retire,
+    // and every use (Group2, the drain, the neuron unit's outputs) comes cycles later.
+    first_step: DFF<bool>,
     idle: Signal<Local, bool>,
     head_last: Signal<Local, bool>,
     row_word: Signal<Local, Bits<RAM_ADDR_BITS>>,
@@ -210,7 +216,7 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             c_kmask: Constant::new(((k - 1) as u64).into()),
             c_scratch: Constant::new(((scratch) as u64).into()),
             c_gt: Constant::new(((gt) as u64).into()),
-            c_cdepth: Constant::new(((4 * P) as u64).into()),
+            c_clast: Constant::new(((4 * P - 1) as u64).into()),
             c_inputs: Constant::new(((mem.input_entries) as u64).into()),
             cfg_t: Default::default(),
             cfg_g: Default::default(),
@@ -239,6 +245,7 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             d_wbase: Default::default(),
             d_pbase: Default::default(),
             d_m: Default::default(),
+            t_last: Default::default(),
             d_r: Default::default(),
             d_post: Default::default(),
             d_k: Default::default(),
@@ -314,6 +321,8 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             d_wbase,
             d_pbase,
             d_m,
+            t_last,
+            first_step,
             d_r,
             d_post,
             d_k,
@@ -385,10 +394,10 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.pe.x.next = self.a2_x.q.val();
         self.pe.row.next = self.rowmem.read_data.val();
 
-        self.first_step.next = (self.t.q.val() == 0) & !self.rewinding.q.val();
-        self.head_last.next = (self.d_kind.q.val() == 2)
-            & (self.t.q.val() + 1 == self.cfg_t.q.val())
-            & !self.rewinding.q.val();
+        self.first_step.d.next = (self.t.q.val() == 0) & !self.rewinding.q.val();
+        self.head_last.next =
+            (self.d_kind.q.val() == 2) & self.t_last.q.val() & !self.rewinding.q.val();
+        self.t_last.d.next = self.t.q.val() + 1 == self.cfg_t.q.val();
 
         // ---- Input compactor (idle only) -------------------------------------------
         self.idle.next = self.phase.q.val() == Phase::Idle;
@@ -426,8 +435,8 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.neuron.post.next = self.d_post.q.val();
         self.neuron.shift_r.next = self.d_r.q.val();
         self.neuron.spike_k.next = self.d_k.q.val();
-        self.neuron.mask_y.next = self.d_skip.q.val() & self.first_step.val();
-        self.neuron.zero_c.next = self.first_step.val();
+        self.neuron.mask_y.next = self.d_skip.q.val() & self.first_step.q.val();
+        self.neuron.zero_c.next = self.first_step.q.val();
         self.neuron.accumulate.next = self.cfg_flags.q.val().get_bit(1) & (self.t.q.val() != 0);
         self.neuron.valid.next = false;
         self.neuron.ch.next = bit_cast::<8, 9>(self.ch.q.val());
@@ -473,7 +482,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         if self.neuron.out_valid.val() {
             if self.d_post.q.val().get_bit(1) {
                 self.cmem.write_enable.next = true;
-                self.state_buffer.push.next = (self.d_post.q.val() == 2) & !self.first_step.val();
+                self.state_buffer.push.next = (self.d_post.q.val() == 2) & !self.first_step.q.val();
             }
             if (self.d_post.q.val() != 0) & self.neuron.spike_out.val().any() {
                 self.evmem.write_enable.next = true;
@@ -570,7 +579,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.cmem.write_address.next = self.idx.q.val();
                 self.cmem.write_data.next = 0.into();
                 self.idx.d.next = self.idx.q.val() + 1;
-                if self.idx.q.val() + 1 == self.c_cdepth.val() {
+                if self.idx.q.val() == self.c_clast.val() {
                     self.t_done.d.next = 0.into();
                     self.phase.d.next = Phase::Finish;
                 }
@@ -593,7 +602,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.d_src.d.next = self.desc.val().get_bits::<3>(3);
                 self.d_wbase.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(6);
                 self.d_pbase.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(18);
-                self.d_m.d.next = bit_cast::<9, 8>(self.desc.val().get_bits::<8>(30)) + 1;
+                self.d_m.d.next = bit_cast::<9, 8>(self.desc.val().get_bits::<8>(30));
                 self.d_r.d.next = self.desc.val().get_bits::<5>(38);
                 self.d_post.d.next = self.desc.val().get_bits::<2>(43);
                 self.d_k.d.next = self.desc.val().get_bits::<4>(45);
@@ -646,7 +655,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 if self.d_src.q.val() == 5 {
                     self.ev_end.d.next = self.evmem.read_data.val().get_bits::<RAM_ADDR_BITS>(0);
                 }
-                if self.d_skip.q.val() & self.first_step.val() {
+                if self.d_skip.q.val() & self.first_step.q.val() {
                     // An up-connection at t = 0 contributes nothing; its post op still runs.
                     self.tail.d.next = 0.into();
                     self.phase.d.next = Phase::StreamTail;
@@ -679,7 +688,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.rowmem.read_address.next =
                     self.d_pbase.q.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
                 self.ch.d.next = self.ch.q.val() + 1;
-                if self.ch.q.val() + 1 == self.d_m.q.val() {
+                if self.ch.q.val() == self.d_m.q.val() {
                     self.phase.d.next = Phase::Flush;
                 }
             }
@@ -720,7 +729,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                         }
                         self.t.d.next = self.t.q.val() + 1;
                         self.t_done.d.next = self.t.q.val() + 1;
-                        if self.t.q.val() + 1 == self.cfg_t.q.val() {
+                        if self.t_last.q.val() {
                             self.phase.d.next = Phase::Finish;
                         } else {
                             self.phase.d.next = Phase::StepStart;
