@@ -160,7 +160,8 @@ impl Logic for SlipRx {
             _ => self.head.next = self.mem[7].q.val(),
         }
         // The output register reloads when empty, so an entry takes two cycles to pass
-        // (bytes arrive every 10 bit times); it counts towards the FIFO depth.
+        // (three with the link's settling cycle; bytes arrive every 10 bit times, 250
+        // clocks at 4 Mbaud); it counts towards the FIFO depth.
         self.out_valid.next = self.oval.q.val();
         self.nonempty.next = self.oval.q.val() || self.count.q.val().any();
         self.out_end.next = self.ohead.q.val().get_bit(8);

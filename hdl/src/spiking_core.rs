@@ -168,8 +168,16 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     // t == 0 going forward, registered: t and the direction change in Idle and Retire,
     // and every use (Group2, the drain, the neuron unit's outputs) comes cycles later.
     first_step: DFF<bool>,
+    // run / rewind / clear taken while idle, acted on one cycle later: the Idle arm's
+    // many register enables then start at a flip-flop, not at the host port.
+    run_q: DFF<bool>,
+    rewind_q: DFF<bool>,
+    clear_q: DFF<bool>,
     idle: Signal<Local, bool>,
     head_last: Signal<Local, bool>,
+    // The argmax's signed compare as two 16-bit halves side by side: two short carry
+    // chains instead of one of 32 in the loop that updates `best` every cycle.
+    beats: Signal<Local, bool>,
     row_word: Signal<Local, Bits<RAM_ADDR_BITS>>,
     word_shift: Signal<Local, Bits<8>>,
 }
@@ -280,8 +288,12 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             desc: Default::default(),
             group: Default::default(),
             first_step: Default::default(),
+            run_q: Default::default(),
+            rewind_q: Default::default(),
+            clear_q: Default::default(),
             idle: Default::default(),
             head_last: Default::default(),
+            beats: Default::default(),
             row_word: Default::default(),
             word_shift: Default::default(),
         }
@@ -323,6 +335,9 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             d_m,
             t_last,
             first_step,
+            run_q,
+            rewind_q,
+            clear_q,
             d_r,
             d_post,
             d_k,
@@ -401,6 +416,9 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
 
         // ---- Input compactor (idle only) -------------------------------------------
         self.idle.next = self.phase.q.val() == Phase::Idle;
+        self.run_q.d.next = self.run.val() & self.idle.val();
+        self.rewind_q.d.next = self.rewind.val() & self.idle.val();
+        self.clear_q.d.next = self.clear.val() & self.idle.val();
         self.compactor.group_len.next = self.cfg_g.q.val();
         if self.cfg_flags.q.val().get_bit(0) {
             self.compactor.groups.next = 1.into();
@@ -462,15 +480,18 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.state_buffer.push_index.next =
             self.d_roff.q.val() + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
         self.state_buffer.low_in.next = self.neuron.low_out.val();
+        self.beats.next = ((self.neuron.logit_out.val().get_bits::<16>(16) ^ 0x8000u64)
+            > (self.best.q.val().get_bits::<16>(16) ^ 0x8000u64))
+            | ((self.neuron.logit_out.val().get_bits::<16>(16)
+                == self.best.q.val().get_bits::<16>(16))
+                & (self.neuron.logit_out.val().get_bits::<16>(0)
+                    > self.best.q.val().get_bits::<16>(0)));
         if self.neuron.early_valid.val() {
             if self.d_kind.q.val() == 2 {
                 self.lmem.write_enable.next = true;
                 if self.head_last.val() {
                     // argmax, the lowest index wins a tie (strictly greater replaces).
-                    if (self.neuron.early_ch.val() == 0)
-                        | ((self.neuron.logit_out.val() ^ 0x8000_0000u64)
-                            > (self.best.q.val() ^ 0x8000_0000u64))
-                    {
+                    if (self.neuron.early_ch.val() == 0) | self.beats.val() {
                         self.best.d.next = self.neuron.logit_out.val();
                         self.pred.d.next = self.neuron.early_ch.val();
                     }
@@ -538,7 +559,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.src_count.next = self.cnt_s.q.val();
         match self.phase.q.val() {
             Phase::Idle => {
-                if self.run.val() {
+                if self.run_q.q.val() {
                     self.cycles.d.next = 0.into();
                     if self.compactor.input_ok.val() {
                         self.t.d.next = 0.into();
@@ -551,7 +572,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                         self.stat.d.next = 1.into();
                         self.done_r.d.next = true;
                     }
-                } else if self.rewind.val() {
+                } else if self.rewind_q.q.val() {
                     self.cycles.d.next = 0.into();
                     if self.t_done.q.val() == 0 {
                         self.stat.d.next = 2.into();
@@ -567,7 +588,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                         self.t.d.next = self.t_done.q.val() - 1;
                         self.phase.d.next = Phase::StepStart;
                     }
-                } else if self.clear.val() {
+                } else if self.clear_q.q.val() {
                     self.cycles.d.next = 0.into();
                     self.stat.d.next = 0.into();
                     self.idx.d.next = 0.into();
