@@ -241,6 +241,18 @@ pub struct Link {
     c_input: DFF<Bit>,
     c_rewind: DFF<Bit>,
     c_addressed: DFF<Bit>,
+    c_ident: DFF<Bit>,
+    c_run: DFF<Bit>,
+    c_reset: DFF<Bit>,
+    c_status: DFF<Bit>,
+    c_begin: DFF<Bit>,
+    c_end: DFF<Bit>,
+    // Done acts from its second cycle: by then the frame's verdict (latched as Done
+    // is entered) is registered too, and the command's decisions start at flip-flops.
+    go_r: DFF<Bit>,
+    err_any_r: DFF<Bit>,
+    err_crc_r: DFF<Bit>,
+    end_ok_r: DFF<Bit>,
     p_lt3: DFF<Bit>,
     p_eq3: DFF<Bit>,
     // The receive CRC takes each popped byte one cycle later.
@@ -403,6 +415,16 @@ impl Link {
             c_input: Default::default(),
             c_rewind: Default::default(),
             c_addressed: Default::default(),
+            c_ident: Default::default(),
+            c_run: Default::default(),
+            c_reset: Default::default(),
+            c_status: Default::default(),
+            c_begin: Default::default(),
+            c_end: Default::default(),
+            go_r: Default::default(),
+            err_any_r: Default::default(),
+            err_crc_r: Default::default(),
+            end_ok_r: Default::default(),
             p_lt3: Default::default(),
             p_eq3: Default::default(),
             rc_strobe: Default::default(),
@@ -516,6 +538,16 @@ impl Logic for Link {
             c_input,
             c_rewind,
             c_addressed,
+            c_ident,
+            c_run,
+            c_reset,
+            c_status,
+            c_begin,
+            c_end,
+            go_r,
+            err_any_r,
+            err_crc_r,
+            end_ok_r,
             p_lt3,
             p_eq3
         );
@@ -623,6 +655,20 @@ impl Logic for Link {
         self.c_rewind.d.next = self.cmd.q.val() == 0x07;
         self.c_addressed.d.next =
             self.cmd.q.val() == 0x02 || self.cmd.q.val() == 0x03 || self.cmd.q.val() == 0x0B;
+        self.c_ident.d.next = self.cmd.q.val() == 0x01;
+        self.c_run.d.next = self.cmd.q.val() == 0x05;
+        self.c_reset.d.next = self.cmd.q.val() == 0x08;
+        self.c_status.d.next = self.cmd.q.val() == 0x09;
+        self.c_begin.d.next = self.cmd.q.val() == 0x0A;
+        self.c_end.d.next = self.cmd.q.val() == 0x0B;
+        self.go_r.d.next = self.rstate.q.val() == RxState::Done
+            && self.tstate.q.val() == TxState::Idle
+            && !self.busy_r.q.val();
+        self.err_any_r.d.next = self.err.q.val().any();
+        self.err_crc_r.d.next = self.err.q.val() == 1;
+        self.end_ok_r.d.next = !self.dirty.q.val()
+            && !self.hi_bad.q.val()
+            && self.waddr.q.val().get_bits::<20>(0) == self.wc.q.val();
         self.p_lt3.d.next = self.pidx.q.val() < 3;
         self.p_eq3.d.next = self.pidx.q.val() == 3;
         self.args_ok_r.d.next = self.args_ok.val();
@@ -1012,40 +1058,38 @@ impl Logic for Link {
                     self.abort_input.next = self.in_started.q.val();
                     self.frame_reset.next = true;
                     self.rstate.d.next = RxState::Header;
-                } else if self.tstate.q.val() == TxState::Idle && !self.busy_r.q.val() {
-                    if self.err.q.val().any() {
-                        if self.err.q.val() == 1 {
+                } else if self.go_r.q.val() {
+                    if self.err_any_r.q.val() {
+                        if self.err_crc_r.q.val() {
                             self.n_crc.d.next = self.n_crc.q.val() + 1;
                         }
-                        if self.cmd.q.val() == 0x02 {
+                        if self.c_write.q.val() {
                             self.dirty.d.next = true;
                         }
                         self.abort_input.next = self.in_started.q.val();
                         self.err_code.d.next = self.err.q.val();
                         self.err_detail.d.next = 0.into();
                         self.rstate.d.next = RxState::Post;
-                    } else if self.cmd.q.val() == 0x04 || self.cmd.q.val() == 0x06 {
+                    } else if self.c_input.q.val() {
                         self.in_commit_r.d.next = true;
                         self.in_started.d.next = false;
                         self.settle.d.next = 0.into();
                         self.rstate.d.next = RxState::Commit;
-                    } else if self.cmd.q.val() == 0x05 {
+                    } else if self.c_run.q.val() {
                         self.rstate.d.next = RxState::RunCheck;
-                    } else if self.cmd.q.val() == 0x07 {
+                    } else if self.c_rewind.q.val() {
                         self.rstate.d.next = RxState::Rewind;
-                    } else if self.cmd.q.val() == 0x08 {
+                    } else if self.c_reset.q.val() {
                         self.clear_r.d.next = true;
                         self.rstate.d.next = RxState::ClearWait;
                     } else {
-                        if self.cmd.q.val() == 0x0A {
+                        if self.c_begin.q.val() {
                             self.loaded.d.next = false;
                             self.dirty.d.next = false;
                             self.wc.d.next = 0.into();
                         }
-                        if self.cmd.q.val() == 0x0B {
-                            self.loaded.d.next = !self.dirty.q.val()
-                                && !self.hi_bad.q.val()
-                                && self.waddr.q.val().get_bits::<20>(0) == self.wc.q.val();
+                        if self.c_end.q.val() {
+                            self.loaded.d.next = self.end_ok_r.q.val();
                         }
                         self.rstate.d.next = RxState::Post;
                     }
@@ -1146,27 +1190,27 @@ impl Logic for Link {
                     self.t_src.d.next = 1.into();
                     self.t_addr.d.next = 5.into();
                     self.t_left.d.next = 2.into();
-                } else if self.cmd.q.val() == 0x01 {
+                } else if self.c_ident.q.val() {
                     self.t_src.d.next = 2.into();
                     self.t_left.d.next = self.rom_words.val();
-                } else if self.cmd.q.val() == 0x03 {
+                } else if self.c_read.q.val() {
                     self.t_addr.d.next = self.waddr.q.val().get_bits::<20>(0);
                     self.t_left.d.next = bit_cast::<12, 16>(self.cnt.q.val());
                 } else if self.cmd.q.val() == 0x04 {
                     self.t_addr.d.next = 0x40004.into();
                     self.t_left.d.next = 2.into();
-                } else if self.cmd.q.val() == 0x05 || self.cmd.q.val() == 0x06 {
+                } else if self.c_run.q.val() || self.cmd.q.val() == 0x06 {
                     self.t_addr.d.next = 0x40000.into();
                     self.t_left.d.next = 5.into();
                     self.t_seg2.d.next = 1.into();
-                } else if self.cmd.q.val() == 0x07 {
+                } else if self.c_rewind.q.val() {
                     self.t_addr.d.next = 0x40000.into();
                     self.t_left.d.next = 1.into();
-                } else if self.cmd.q.val() == 0x09 {
+                } else if self.c_status.q.val() {
                     self.t_addr.d.next = 0x40000.into();
                     self.t_left.d.next = 5.into();
                     self.t_seg2.d.next = 2.into();
-                } else if self.cmd.q.val() == 0x0B {
+                } else if self.c_end.q.val() {
                     self.t_src.d.next = 1.into();
                     self.t_left.d.next = 3.into();
                 }
