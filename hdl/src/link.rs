@@ -250,6 +250,11 @@ pub struct Link {
     // Done acts from its second cycle: by then the frame's verdict (latched as Done
     // is entered) is registered too, and the command's decisions start at flip-flops.
     go_r: DFF<Bit>,
+    // The core's done pulse, registered here so the core-to-link route is one net
+    // between flip-flops; and the rewind count's zero test, settled long before
+    // Rewind looks at it (the count changes only as a rewind is issued).
+    done_q: DFF<Bit>,
+    cnt_zero: DFF<Bit>,
     err_any_r: DFF<Bit>,
     err_crc_r: DFF<Bit>,
     end_ok_r: DFF<Bit>,
@@ -422,6 +427,8 @@ impl Link {
             c_begin: Default::default(),
             c_end: Default::default(),
             go_r: Default::default(),
+            done_q: Default::default(),
+            cnt_zero: Default::default(),
             err_any_r: Default::default(),
             err_crc_r: Default::default(),
             end_ok_r: Default::default(),
@@ -545,6 +552,8 @@ impl Logic for Link {
             c_begin,
             c_end,
             go_r,
+            done_q,
+            cnt_zero,
             err_any_r,
             err_crc_r,
             end_ok_r,
@@ -665,6 +674,8 @@ impl Logic for Link {
             && self.tstate.q.val() == TxState::Idle
             && !self.busy_r.q.val();
         self.err_any_r.d.next = self.err.q.val().any();
+        self.done_q.d.next = self.done.val();
+        self.cnt_zero.d.next = !self.cnt.q.val().any();
         self.err_crc_r.d.next = self.err.q.val() == 1;
         self.end_ok_r.d.next = !self.dirty.q.val()
             && !self.hi_bad.q.val()
@@ -1127,7 +1138,7 @@ impl Logic for Link {
                 }
             }
             RxState::RunWait => {
-                if self.done.val() {
+                if self.done_q.q.val() {
                     self.rstate.d.next = RxState::RunStatus;
                 }
             }
@@ -1140,7 +1151,7 @@ impl Logic for Link {
                 self.rstate.d.next = RxState::Post;
             }
             RxState::Rewind => {
-                if !self.cnt.q.val().any() {
+                if self.cnt_zero.q.val() {
                     self.rstate.d.next = RxState::Post;
                 } else if !self.busy_r.q.val() {
                     self.rewind_r.d.next = true;
@@ -1149,7 +1160,7 @@ impl Logic for Link {
                 }
             }
             RxState::RewindWait => {
-                if self.done.val() {
+                if self.done_q.q.val() {
                     self.rstate.d.next = RxState::RewindStatus;
                 }
             }
@@ -1164,7 +1175,7 @@ impl Logic for Link {
                 }
             }
             RxState::ClearWait => {
-                if self.done.val() {
+                if self.done_q.q.val() {
                     self.n_crc.d.next = 0.into();
                     self.n_framing.d.next = 0.into();
                     self.n_timeout.d.next = 0.into();

@@ -96,6 +96,9 @@ pub struct NeuronUnit {
     s7_z: DFF<Bits<16>>,
     s7_logit: DFF<Bits<32>>,
     s7_cs: DFF<Bits<16>>,
+    // Stage 7's sign fill for the arithmetic shift, made from the shift amount a stage
+    // early: the state word arrives late (just-in-time read) and only shifts.
+    fill6: DFF<Bits<16>>,
     // Stage 8: forward update and the difference for the inverse.
     s8_fwd: DFF<Bits<16>>,
     s8_diff: DFF<Bits<16>>,
@@ -193,6 +196,7 @@ impl Default for NeuronUnit {
             s7_z: Default::default(),
             s7_logit: Default::default(),
             s7_cs: Default::default(),
+            fill6: Default::default(),
             s8_fwd: Default::default(),
             s8_diff: Default::default(),
             s9_c: Default::default(),
@@ -239,8 +243,8 @@ impl Logic for NeuronUnit {
     fn update(&mut self) {
         dff_setup!(
             self, clock, s0_valid, s0_ch, s0_sp, s1_full, s1_m, s1_b, s2_lo, s2_hi, s2_b, s3_b,
-            s3_prod, s4_v, s5_y, s6_y16, s6_y32, s7_z, s7_logit, s7_cs, s8_fwd, s8_diff, s9_c,
-            s9_sin, s10_s, s10_c
+            s3_prod, s4_v, s5_y, s6_y16, s6_y32, s7_z, s7_logit, s7_cs, fill6, s8_fwd, s8_diff,
+            s9_c, s9_sin, s10_s, s10_c
         );
         for i in 0..LATENCY {
             self.v[i].clock.next = self.clock.val();
@@ -410,9 +414,12 @@ impl Logic for NeuronUnit {
         }
         self.cold[6].d.next = self.c_now.val();
         self.low[6].d.next = self.low_in.val();
-        self.cs_shr.next = self.c_now.val() >> self.hh[5].q.val();
-        if self.c_now.val().get_bit(15) {
-            self.s7_cs.d.next = self.cs_shr.val() | !(self.ones16.val() >> self.hh[5].q.val());
+        self.fill6.d.next = !(self.ones16.val() >> self.hh[4].q.val());
+        self.cs_shr.next = self.c_in.val() >> self.hh[5].q.val();
+        if self.zero_c.val() {
+            self.s7_cs.d.next = 0.into();
+        } else if self.c_in.val().get_bit(15) {
+            self.s7_cs.d.next = self.cs_shr.val() | self.fill6.q.val();
         } else {
             self.s7_cs.d.next = self.cs_shr.val();
         }
