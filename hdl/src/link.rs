@@ -255,6 +255,8 @@ pub struct Link {
     // Rewind looks at it (the count changes only as a rewind is issued).
     done_q: DFF<Bit>,
     cnt_zero: DFF<Bit>,
+    // A READ asks for more words than one response carries (settled before END).
+    cnt_big: DFF<Bit>,
     err_any_r: DFF<Bit>,
     err_crc_r: DFF<Bit>,
     end_ok_r: DFF<Bit>,
@@ -429,6 +431,7 @@ impl Link {
             go_r: Default::default(),
             done_q: Default::default(),
             cnt_zero: Default::default(),
+            cnt_big: Default::default(),
             err_any_r: Default::default(),
             err_crc_r: Default::default(),
             end_ok_r: Default::default(),
@@ -554,6 +557,7 @@ impl Logic for Link {
             go_r,
             done_q,
             cnt_zero,
+            cnt_big,
             err_any_r,
             err_crc_r,
             end_ok_r,
@@ -676,6 +680,7 @@ impl Logic for Link {
         self.err_any_r.d.next = self.err.q.val().any();
         self.done_q.d.next = self.done.val();
         self.cnt_zero.d.next = !self.cnt.q.val().any();
+        self.cnt_big.d.next = self.cnt.q.val() > self.max_read.val();
         self.err_crc_r.d.next = self.err.q.val() == 1;
         self.end_ok_r.d.next = !self.dirty.q.val()
             && !self.hi_bad.q.val()
@@ -704,9 +709,8 @@ impl Logic for Link {
             self.end_err.next = 1.into();
         } else if self.pend.q.val().any() {
             self.end_err.next = self.pend.q.val();
-        } else if (self.cmd.q.val() == 0x03
-            && (self.hi_bad.q.val() || self.cnt.q.val() > self.max_read.val()))
-            || (self.cmd.q.val() == 0x02 && self.hi_bad.q.val())
+        } else if (self.c_read.q.val() && (self.hi_bad.q.val() || self.cnt_big.q.val()))
+            || (self.c_write.q.val() && self.hi_bad.q.val())
         {
             self.end_err.next = 5.into();
         }
