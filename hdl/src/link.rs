@@ -619,9 +619,11 @@ impl Logic for Link {
         self.frame_reset.next = false;
         self.abort_input.next = false;
 
-        // A written word advances the address on the cycle it is presented.
+        // A written word advances the address and is counted on the cycle it is
+        // presented, so neither waits on the receive engine's pop decision.
         if self.we_r.q.val() {
             self.waddr.d.next = self.waddr.q.val() + 1;
+            self.wc.d.next = self.wc.q.val() + 1;
         }
 
         // ---- counters ----------------------------------------------------------
@@ -1007,7 +1009,6 @@ impl Logic for Link {
                             } else if !self.hi_bad.q.val() {
                                 self.we_r.d.next = true;
                                 self.in_byte_r.d.next = self.hb.val();
-                                self.wc.d.next = self.wc.q.val() + 1;
                             }
                         }
                     } else if self.c_rewind.q.val() {
