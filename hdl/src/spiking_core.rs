@@ -173,10 +173,6 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     run_q: DFF<bool>,
     rewind_q: DFF<bool>,
     clear_q: DFF<bool>,
-    // ... with the tests the Idle arm branches on, made as the command is taken.
-    run_ok_q: DFF<bool>,
-    rew_t0_q: DFF<bool>,
-    rew_t1_q: DFF<bool>,
     idle: Signal<Local, bool>,
     head_last: Signal<Local, bool>,
     // The argmax's signed compare as two 16-bit halves side by side: two short carry
@@ -295,9 +291,6 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             run_q: Default::default(),
             rewind_q: Default::default(),
             clear_q: Default::default(),
-            run_ok_q: Default::default(),
-            rew_t0_q: Default::default(),
-            rew_t1_q: Default::default(),
             idle: Default::default(),
             head_last: Default::default(),
             beats: Default::default(),
@@ -345,9 +338,6 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             run_q,
             rewind_q,
             clear_q,
-            run_ok_q,
-            rew_t0_q,
-            rew_t1_q,
             d_r,
             d_post,
             d_k,
@@ -429,9 +419,6 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.run_q.d.next = self.run.val() & self.idle.val();
         self.rewind_q.d.next = self.rewind.val() & self.idle.val();
         self.clear_q.d.next = self.clear.val() & self.idle.val();
-        self.run_ok_q.d.next = self.compactor.input_ok.val();
-        self.rew_t0_q.d.next = self.t_done.q.val() == 0;
-        self.rew_t1_q.d.next = self.t_done.q.val() == 1;
         self.compactor.group_len.next = self.cfg_g.q.val();
         if self.cfg_flags.q.val().get_bit(0) {
             self.compactor.groups.next = 1.into();
@@ -574,7 +561,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             Phase::Idle => {
                 if self.run_q.q.val() {
                     self.cycles.d.next = 0.into();
-                    if self.run_ok_q.q.val() {
+                    if self.compactor.input_ok.val() {
                         self.t.d.next = 0.into();
                         self.t_done.d.next = 0.into();
                         self.push_base.d.next = 0.into();
@@ -587,10 +574,10 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                     }
                 } else if self.rewind_q.q.val() {
                     self.cycles.d.next = 0.into();
-                    if self.rew_t0_q.q.val() {
+                    if self.t_done.q.val() == 0 {
                         self.stat.d.next = 2.into();
                         self.done_r.d.next = true;
-                    } else if self.rew_t1_q.q.val() {
+                    } else if self.t_done.q.val() == 1 {
                         // Rewinding from t = 0 gives the all-zero initial state.
                         self.stat.d.next = 0.into();
                         self.idx.d.next = 0.into();
