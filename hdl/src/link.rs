@@ -247,19 +247,22 @@ pub struct Link {
     c_status: DFF<Bit>,
     c_begin: DFF<Bit>,
     c_end: DFF<Bit>,
-    // Done acts from its second cycle: by then the frame's verdict (latched as Done
-    // is entered) is registered too, and the command's decisions start at flip-flops.
+    // Done acts from its second cycle (`go_r`): by then the frame's verdict (latched
+    // as Done is entered: `err_any_r`, `err_crc_r`) and LOAD_END's word-count check
+    // (`end_ok_r`) are registered too, and the command's decisions start at flip-flops.
     go_r: DFF<Bit>,
     // The core's done pulse, registered here so the core-to-link route is one net
-    // between flip-flops; and the rewind count's zero test, settled long before
-    // Rewind looks at it (the count changes only as a rewind is issued).
+    // between flip-flops.
     done_q: DFF<Bit>,
+    // Tests of the count word, settled long before they are looked at: zero (Rewind,
+    // after the count arrived or was decremented) and more words than one response
+    // carries (a READ's verdict at END).
     cnt_zero: DFF<Bit>,
-    // A READ asks for more words than one response carries (settled before END).
     cnt_big: DFF<Bit>,
     err_any_r: DFF<Bit>,
     err_crc_r: DFF<Bit>,
     end_ok_r: DFF<Bit>,
+    // Payload index below / at 3 (the address bytes of WRITE, READ, LOAD_END).
     p_lt3: DFF<Bit>,
     p_eq3: DFF<Bit>,
     // The receive CRC takes each popped byte one cycle later.

@@ -7,7 +7,7 @@
 
 use rust_hdl::prelude::*;
 
-use crate::sync_ram::RAM_ADDR_BITS;
+use crate::sync_ram::{memory_verilog, RAM_ADDR_BITS};
 
 #[derive(LogicBlock)]
 pub struct RowMemory<const W: usize> {
@@ -75,25 +75,7 @@ impl<const W: usize> Logic for RowMemory<W> {
                 lo = 16 * k
             ));
         }
-        Verilog::Custom(format!(
-            "\
-(* no_rw_check *)
-reg [{dw}:0] mem [0:{last}];
-always @(posedge clock) begin
-`ifdef VERILATOR
-   if (write_enable && read_address[{ab}:0] == write_address[{ab}:0])
-      read_data <= ~mem[read_address[{ab}:0]];
-   else
-`endif
-   read_data <= mem[read_address[{ab}:0]];
-   if (write_enable) begin
-{writes}   end
-end
-",
-            dw = W - 1,
-            last = self._rows - 1,
-            ab = abits - 1,
-        ))
+        Verilog::Custom(memory_verilog(W, self._rows, abits - 1, &writes))
     }
 
     fn timing(&self) -> Vec<TimingInfo> {

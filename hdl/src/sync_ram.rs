@@ -60,26 +60,12 @@ impl<D: Synth> Logic for SyncRam<D> {
     }
 
     fn hdl(&self) -> Verilog {
-        let abits = self._depth.trailing_zeros().max(1) as usize;
-        Verilog::Custom(format!(
-            "\
-(* no_rw_check *)
-reg [{dw}:0] mem [0:{last}];
-always @(posedge clock) begin
-`ifdef VERILATOR
-   if (write_enable && read_address[{ab}:0] == write_address[{ab}:0])
-      read_data <= ~mem[read_address[{ab}:0]];
-   else
-`endif
-   read_data <= mem[read_address[{ab}:0]];
-   if (write_enable) begin
-      mem[write_address[{ab}:0]] <= write_data;
-   end
-end
-",
-            dw = D::BITS - 1,
-            last = self._depth - 1,
-            ab = abits - 1,
+        let ab = self._depth.trailing_zeros().max(1) as usize - 1;
+        Verilog::Custom(memory_verilog(
+            D::BITS,
+            self._depth,
+            ab,
+            &format!("      mem[write_address[{ab}:0]] <= write_data;\n"),
         ))
     }
 
@@ -96,4 +82,33 @@ end
             outputs: vec!["read_data".into()],
         }]
     }
+}
+
+/// The array and registered read port of every revspike memory; `writes` is the body of
+/// the write-enable block, `ab` the top address bit.
+///
+/// `(* no_rw_check *)` tells yosys that a read and a write of one address in the same
+/// cycle never matter, so it maps straight onto EBRs instead of wrapping them in address
+/// comparators and bypass multiplexers (the Verilog would otherwise ask for the old
+/// word, which iCE40 EBRs do not promise). Under Verilator such a read returns the
+/// stored word inverted, so every co-simulation test fails if the design ever uses one.
+pub(crate) fn memory_verilog(width: usize, depth: usize, ab: usize, writes: &str) -> String {
+    format!(
+        "\
+(* no_rw_check *)
+reg [{dw}:0] mem [0:{last}];
+always @(posedge clock) begin
+`ifdef VERILATOR
+   if (write_enable && read_address[{ab}:0] == write_address[{ab}:0])
+      read_data <= ~mem[read_address[{ab}:0]];
+   else
+`endif
+   read_data <= mem[read_address[{ab}:0]];
+   if (write_enable) begin
+{writes}   end
+end
+",
+        dw = width - 1,
+        last = depth - 1,
+    )
 }
