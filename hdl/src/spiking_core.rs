@@ -143,12 +143,19 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     // Event stream pipeline.
     a1_valid: DFF<bool>,
     /// The event entry, registered out of its memory before it addresses the row memory.
-    e_valid: DFF<bool>,
     e_entry: DFF<Bits<16>>,
     a2_valid: DFF<bool>,
     a2_x: DFF<Bits<8>>,
-    page: DFF<Bits<3>>,
+    // d_wbase + page * 256, kept up to date instead of page: the row address of an
+    // event is then one add from flip-flops.
+    wbp: DFF<Bits<RAM_ADDR_BITS>>,
+    // The entry's value is nonzero (an event, not a page marker), tested as it is
+    // registered; e_event / e_marker are that test and the entry's valid together.
+    e_event: DFF<bool>,
+    e_marker: DFF<bool>,
     // Drain.
+    // d_pbase + ch, counted beside ch: the parameter row address without an adder.
+    paddr: DFF<Bits<RAM_ADDR_BITS>>,
     ch: DFF<Bits<9>>,
     best: DFF<Bits<32>>,
     pred: DFF<Bits<8>>,
@@ -173,7 +180,16 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     run_q: DFF<bool>,
     rewind_q: DFF<bool>,
     clear_q: DFF<bool>,
+    // Set while the sequencer is out of Idle: `idle` straight from a flip-flop rather
+    // than decoded from the phase, since every host-port path is gated by it.
+    active: DFF<bool>,
     idle: Signal<Local, bool>,
+    // Host writes registered before they reach the row memory and the configuration
+    // registers (bank, word-mask and register decoding then start at flip-flops).
+    hw_row: DFF<bool>,
+    hw_cfg: DFF<bool>,
+    hw_addr: DFF<Bits<20>>,
+    hw_data: DFF<Bits<16>>,
     head_last: Signal<Local, bool>,
     // The argmax's signed compare as two 16-bit halves side by side: two short carry
     // chains instead of one of 32 in the loop that updates `best` every cycle.
@@ -269,11 +285,13 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             cnt_s: Default::default(),
             out_count: Default::default(),
             a1_valid: Default::default(),
-            e_valid: Default::default(),
             e_entry: Default::default(),
             a2_valid: Default::default(),
             a2_x: Default::default(),
-            page: Default::default(),
+            wbp: Default::default(),
+            e_event: Default::default(),
+            e_marker: Default::default(),
+            paddr: Default::default(),
             ch: Default::default(),
             best: Default::default(),
             pred: Default::default(),
@@ -291,7 +309,12 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             run_q: Default::default(),
             rewind_q: Default::default(),
             clear_q: Default::default(),
+            active: Default::default(),
             idle: Default::default(),
+            hw_row: Default::default(),
+            hw_cfg: Default::default(),
+            hw_addr: Default::default(),
+            hw_data: Default::default(),
             head_last: Default::default(),
             beats: Default::default(),
             row_word: Default::default(),
@@ -353,18 +376,25 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             cnt_s,
             out_count,
             a1_valid,
-            e_valid,
             e_entry,
             a2_valid,
             a2_x,
-            page,
+            wbp,
+            e_event,
+            e_marker,
+            paddr,
             ch,
             best,
             pred,
             r1_region,
             r1_low,
             r1_reg,
-            rdata_r
+            rdata_r,
+            active,
+            hw_row,
+            hw_cfg,
+            hw_addr,
+            hw_data
         );
         self.rowmem.clock.next = self.clock.val();
         self.inmem.clock.next = self.clock.val();
@@ -379,17 +409,17 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
 
         // ---- Defaults -------------------------------------------------------------
         self.stage_base.next = bit_cast::<RAM_ADDR_BITS, 2>(self.d_l.q.val()) << self.c_plog.val();
-        self.busy.next = self.phase.q.val() != Phase::Idle;
+        self.busy.next = self.active.q.val();
         self.done.next = self.done_r.q.val();
         self.done_r.d.next = false;
         self.status.next = self.stat.q.val();
         self.rdata.next = self.rdata_r.q.val();
 
-        self.rowmem.write_enable.next = false;
+        self.rowmem.write_enable.next = self.hw_row.q.val();
         self.rowmem.write_address.next =
-            bit_cast::<RAM_ADDR_BITS, 20>(self.addr.val() >> self.c_klog.val());
-        self.rowmem.write_word.next = bit_cast::<4, 20>(self.addr.val() & self.c_kmask.val());
-        self.rowmem.write_data.next = self.wdata.val();
+            bit_cast::<RAM_ADDR_BITS, 20>(self.hw_addr.q.val() >> self.c_klog.val());
+        self.rowmem.write_word.next = bit_cast::<4, 20>(self.hw_addr.q.val() & self.c_kmask.val());
+        self.rowmem.write_data.next = self.hw_data.q.val();
         self.rowmem.read_address.next = self.pc.q.val();
         self.inmem.read_address.next = self.ev_ptr.q.val();
         self.evmem.read_address.next = self.ev_ptr.q.val();
@@ -415,7 +445,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.t_last.d.next = self.t.q.val() + 1 == self.cfg_t.q.val();
 
         // ---- Input compactor (idle only) -------------------------------------------
-        self.idle.next = self.phase.q.val() == Phase::Idle;
+        self.idle.next = !self.active.q.val();
         self.run_q.d.next = self.run.val() & self.idle.val();
         self.rewind_q.d.next = self.rewind.val() & self.idle.val();
         self.clear_q.d.next = self.clear.val() & self.idle.val();
@@ -530,19 +560,18 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         // page-marker test, base + page + index and the row memory's address mux did
         // not fit one 10 ns cycle together.
         self.a1_valid.d.next = false;
-        self.e_valid.d.next = self.a1_valid.q.val();
+        self.e_event.d.next = self.a1_valid.q.val() & self.entry.val().get_bits::<8>(0).any();
+        self.e_marker.d.next = self.a1_valid.q.val() & !self.entry.val().get_bits::<8>(0).any();
         self.e_entry.d.next = self.entry.val();
-        self.a2_valid.d.next = false;
+        self.a2_valid.d.next = self.e_event.q.val();
         self.a2_x.d.next = self.e_entry.q.val().get_bits::<8>(0);
-        if self.e_valid.q.val() {
-            if self.e_entry.q.val().get_bits::<8>(0) == 0 {
-                self.page.d.next = self.e_entry.q.val().get_bits::<3>(8);
-            } else {
-                self.a2_valid.d.next = true;
-                self.rowmem.read_address.next = self.d_wbase.q.val()
-                    + (bit_cast::<RAM_ADDR_BITS, 3>(self.page.q.val()) << 8)
-                    + bit_cast::<RAM_ADDR_BITS, 8>(self.e_entry.q.val().get_bits::<8>(8));
-            }
+        if self.e_marker.q.val() {
+            self.wbp.d.next = self.d_wbase.q.val()
+                + (bit_cast::<RAM_ADDR_BITS, 3>(self.e_entry.q.val().get_bits::<3>(8)) << 8);
+        }
+        if self.e_event.q.val() {
+            self.rowmem.read_address.next = self.wbp.q.val()
+                + bit_cast::<RAM_ADDR_BITS, 8>(self.e_entry.q.val().get_bits::<8>(8));
         }
 
         // ---- Sequencer --------------------------------------------------------------
@@ -567,6 +596,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                         self.push_base.d.next = 0.into();
                         self.rewinding.d.next = false;
                         self.stat.d.next = 0.into();
+                        self.active.d.next = true;
                         self.phase.d.next = Phase::StepStart;
                     } else {
                         self.stat.d.next = 1.into();
@@ -581,9 +611,11 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                         // Rewinding from t = 0 gives the all-zero initial state.
                         self.stat.d.next = 0.into();
                         self.idx.d.next = 0.into();
+                        self.active.d.next = true;
                         self.phase.d.next = Phase::ClearState;
                     } else {
                         self.stat.d.next = 0.into();
+                        self.active.d.next = true;
                         self.rewinding.d.next = true;
                         self.t.d.next = self.t_done.q.val() - 1;
                         self.phase.d.next = Phase::StepStart;
@@ -592,6 +624,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                     self.cycles.d.next = 0.into();
                     self.stat.d.next = 0.into();
                     self.idx.d.next = 0.into();
+                    self.active.d.next = true;
                     self.phase.d.next = Phase::ClearState;
                 }
             }
@@ -631,7 +664,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.d_roff.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(51);
                 self.d_last.d.next = self.desc.val().get_bit(63);
                 self.pe.clear.next = true;
-                self.page.d.next = 0.into();
+                self.wbp.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(6);
                 self.out_count.d.next = 0.into();
                 self.phase.d.next = Phase::Group0;
             }
@@ -700,14 +733,15 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.tail.d.next = self.tail.q.val() + 1;
                 if self.tail.q.val() == 2 {
                     self.ch.d.next = 0.into();
+                    self.paddr.d.next = self.d_pbase.q.val();
                     self.phase.d.next = Phase::Drain;
                 }
             }
             Phase::Drain => {
                 self.neuron.valid.next = true;
                 self.pe.shift.next = true;
-                self.rowmem.read_address.next =
-                    self.d_pbase.q.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.ch.q.val());
+                self.rowmem.read_address.next = self.paddr.q.val();
+                self.paddr.d.next = self.paddr.q.val() + 1;
                 self.ch.d.next = self.ch.q.val() + 1;
                 if self.ch.q.val() == self.d_m.q.val() {
                     self.phase.d.next = Phase::Flush;
@@ -763,25 +797,30 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             }
             Phase::Finish => {
                 self.done_r.d.next = true;
+                self.active.d.next = false;
                 self.phase.d.next = Phase::Idle;
             }
         }
 
         // ---- Host writes and reads (idle only) ---------------------------------------
-        if self.idle.val() & self.we.val() {
-            match self.addr.val().get_bits::<4>(16).index() {
-                0 => self.rowmem.write_enable.next = true,
-                1 => match self.addr.val().get_bits::<4>(0).index() {
-                    0 => self.cfg_t.d.next = self.wdata.val().get_bits::<5>(0),
-                    1 => self.cfg_g.d.next = self.wdata.val().get_bits::<11>(0),
-                    2 => self.cfg_flags.d.next = self.wdata.val().get_bits::<2>(0),
-                    3 => self.cfg_classes.d.next = self.wdata.val().get_bits::<9>(0),
-                    4 => self.cfg_fwd.d.next = self.wdata.val().get_bits::<RAM_ADDR_BITS>(0),
-                    5 => self.cfg_rev.d.next = self.wdata.val().get_bits::<RAM_ADDR_BITS>(0),
-                    6 => self.cfg_stride.d.next = self.wdata.val().get_bits::<RAM_ADDR_BITS>(0),
-                    7 => self.cfg_stages.d.next = self.wdata.val().get_bits::<3>(0),
-                    _ => {}
-                },
+        // A write lands one cycle after the port presents it (the port is idle-only,
+        // and nothing reads the written word or register that soon).
+        self.hw_row.d.next =
+            self.idle.val() & self.we.val() & (self.addr.val().get_bits::<4>(16) == 0);
+        self.hw_cfg.d.next =
+            self.idle.val() & self.we.val() & (self.addr.val().get_bits::<4>(16) == 1);
+        self.hw_addr.d.next = self.addr.val();
+        self.hw_data.d.next = self.wdata.val();
+        if self.hw_cfg.q.val() {
+            match self.hw_addr.q.val().get_bits::<4>(0).index() {
+                0 => self.cfg_t.d.next = self.hw_data.q.val().get_bits::<5>(0),
+                1 => self.cfg_g.d.next = self.hw_data.q.val().get_bits::<11>(0),
+                2 => self.cfg_flags.d.next = self.hw_data.q.val().get_bits::<2>(0),
+                3 => self.cfg_classes.d.next = self.hw_data.q.val().get_bits::<9>(0),
+                4 => self.cfg_fwd.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0),
+                5 => self.cfg_rev.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0),
+                6 => self.cfg_stride.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0),
+                7 => self.cfg_stages.d.next = self.hw_data.q.val().get_bits::<3>(0),
                 _ => {}
             }
         }
