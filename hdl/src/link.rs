@@ -153,6 +153,11 @@ pub struct Link {
     hidx: DFF<Bits<2>>,
     fcount: DFF<Bits<3>>,
     pidx: DFF<Bits<13>>,
+    // pidx + 1, counted beside pidx: the last-byte compare then starts at flip-flops.
+    pidx_next: DFF<Bits<13>>,
+    // The host port's read address, registered (the port answers 2 cycles after it, so
+    // 3 after the response engine picks the address; the engine waits 3).
+    raddr_r: DFF<Bits<20>>,
     cmd: DFF<Bits<8>>,
     seq: DFF<Bits<8>>,
     len: DFF<Bits<13>>,
@@ -289,7 +294,6 @@ pub struct Link {
     t_send: Signal<Local, Bit>,
     t_crc_byte: Signal<Local, Bit>,
     link_word: Signal<Local, Bits<16>>,
-    pidx_next: Signal<Local, Bits<13>>,
 
     timeout_clocks: Constant<Bits<LINK_TIMER_BITS>>,
     max_hi: Constant<Bits<8>>,
@@ -358,6 +362,8 @@ impl Link {
             hidx: Default::default(),
             fcount: Default::default(),
             pidx: Default::default(),
+            pidx_next: Default::default(),
+            raddr_r: Default::default(),
             cmd: Default::default(),
             seq: Default::default(),
             len: Default::default(),
@@ -461,7 +467,6 @@ impl Link {
             t_send: Default::default(),
             t_crc_byte: Default::default(),
             link_word: Default::default(),
-            pidx_next: Default::default(),
             timeout_clocks: Constant::new((config.timeout_clocks as u64).to_bits()),
             max_hi: Constant::new((MAX_PAYLOAD as u64 >> 8).to_bits()),
             max_lo: Constant::new((MAX_PAYLOAD as u64 & 0xFF).to_bits()),
@@ -482,6 +487,8 @@ impl Logic for Link {
             hidx,
             fcount,
             pidx,
+            pidx_next,
+            raddr_r,
             cmd,
             seq,
             len,
@@ -664,7 +671,6 @@ impl Logic for Link {
             11 => self.args_ok.next = self.full_len.val() == 4,
             _ => self.args_ok.next = false,
         }
-        self.pidx_next.next = self.pidx.q.val() + 1;
         self.too_big_r.d.next = self.too_big.val();
         self.busy_r.d.next = self.busy.val();
         self.c_write.d.next = self.cmd.q.val() == 0x02;
@@ -695,7 +701,7 @@ impl Logic for Link {
         self.args_ok_r.d.next = self.args_ok.val();
         self.known_r.d.next = self.known.val();
         self.full_len_r.d.next = self.full_len.val();
-        self.last_r.d.next = self.pidx_next.val() == self.len.q.val();
+        self.last_r.d.next = self.pidx_next.q.val() == self.len.q.val();
         self.crc_lo_ne.d.next = self.hb.val() != self.rcrc.crc.val().get_bits::<8>(0);
         self.crc_hi_ne.d.next = self.hb.val() != self.rcrc.crc.val().get_bits::<8>(8);
 
@@ -769,7 +775,8 @@ impl Logic for Link {
             _ => self.link_word.next = 0.into(),
         }
         self.rom.address.next = self.t_addr.q.val().get_bits::<5>(0);
-        self.raddr.next = self.t_addr.q.val();
+        self.raddr.next = self.raddr_r.q.val();
+        self.raddr_r.d.next = self.t_addr.q.val();
         self.t_byte.next = 0.into();
         self.t_is_end.next = false;
         self.t_send.next = false;
@@ -782,6 +789,7 @@ impl Logic for Link {
                 self.t_n2.d.next = 0.into();
                 self.t_wait.d.next = 0.into();
                 if self.t_seg2.q.val() == 1 {
+                    self.raddr_r.d.next = 0x10003.into();
                     self.tstate.d.next = TxState::Classes;
                 } else {
                     if self.t_seg2.q.val() == 2 {
@@ -792,7 +800,7 @@ impl Logic for Link {
             }
             TxState::Classes => {
                 // Read the class count (config register 3) to size the logits segment.
-                self.raddr.next = 0x10003.into();
+                self.raddr_r.d.next = 0x10003.into();
                 self.t_wait.d.next = self.t_wait.q.val() + 1;
                 if self.t_wait.q.val() == 3 {
                     self.t_n2.d.next = bit_cast::<10, 8>(self.rdata.val().get_bits::<8>(0)) << 1;
@@ -859,7 +867,8 @@ impl Logic for Link {
                 }
             }
             TxState::Fetch => {
-                // The host port answers 2 cycles after raddr; wait 3.
+                // The host port answers 2 cycles after raddr, 3 after t_addr; wait 3
+                // (t_addr has been stable since NextWord).
                 self.t_wait.d.next = self.t_wait.q.val() + 1;
                 if self.t_wait.q.val() == 3 {
                     if self.t_src.q.val() == 0 {
@@ -975,6 +984,7 @@ impl Logic for Link {
                         if self.hidx.q.val() == 3 {
                             self.len.d.next = bit_cast::<13, 16>(self.full_len_r.q.val());
                             self.pidx.d.next = 0.into();
+                            self.pidx_next.d.next = 1.into();
                             if self.too_big_r.q.val() {
                                 self.rstate.d.next = RxState::Drop;
                             } else if self.full_len_r.q.val().any() {
@@ -1026,7 +1036,8 @@ impl Logic for Link {
                     }
                     if self.pop.val() {
                         self.rc_strobe.d.next = true;
-                        self.pidx.d.next = self.pidx_next.val();
+                        self.pidx.d.next = self.pidx_next.q.val();
+                        self.pidx_next.d.next = self.pidx_next.q.val() + 1;
                         if self.last_r.q.val() {
                             self.hidx.d.next = 0.into();
                             self.rstate.d.next = RxState::Crc;
@@ -1282,6 +1293,7 @@ impl Logic for Link {
             self.hidx.d.next = 0.into();
             self.fcount.d.next = 0.into();
             self.pidx.d.next = 0.into();
+            self.pidx_next.d.next = 1.into();
             self.crc_bad.d.next = false;
             self.overrun_f.d.next = false;
             self.in_started.d.next = false;
