@@ -13,10 +13,11 @@
 //!
 //! Timing: inputs `valid/ch/sp` are taken at cycle d and the channel's parameter row at
 //! cycle d+1. The state the channel combines with (`z_in`, `c_in`, `low_in`,
-//! `logit_in`) is read just in time: the unit puts the channel on `late_ch` at cycle
-//! d+6 and takes the words at d+7, so they are not carried down the pipe (registers are
-//! the scarce resource on an HX8K). The new z and logit leave at cycle d+8
-//! (`early_*`), the membrane, state-buffer bits and spike at d+LATENCY (`out_*`).
+//! `logit_in`) is read late: the unit puts the channel on `late_ch` at cycle d+5 and
+//! registers the words at d+6, so they are not carried down the whole pipe (registers
+//! are the scarce resource on an HX8K) yet stage 7's adds start at flip-flops rather
+//! than at a block RAM's output. The new z and logit leave at cycle d+8 (`early_*`),
+//! the membrane, state-buffer bits and spike at d+LATENCY (`out_*`).
 
 use rust_hdl::prelude::*;
 
@@ -50,7 +51,7 @@ pub struct NeuronUnit {
     pub param: Signal<In, Bits<64>>,
     /// The channel whose state words are wanted next cycle (memory read address).
     pub late_ch: Signal<Out, Bits<8>>,
-    // Per channel, cycle d+7.
+    // Per channel, cycle d+6.
     pub z_in: Signal<In, Bits<16>>,
     pub c_in: Signal<In, Bits<16>>,
     pub low_in: Signal<In, Bits<16>>,
@@ -298,7 +299,7 @@ impl Logic for NeuronUnit {
         self.thr[0].d.next = self.param.val().get_bits::<16>(34);
         self.neg[0].d.next = self.param.val().get_bit(50);
         self.hh[0].d.next = self.param.val().get_bits::<4>(51);
-        // The state words join at stage 7 (see `late_ch`).
+        // The state words join at stage 5 (see `late_ch`).
         self.zold[0].d.next = 0.into();
         self.cold[0].d.next = 0.into();
         self.low[0].d.next = 0.into();
@@ -381,9 +382,15 @@ impl Logic for NeuronUnit {
             }
         }
         // Stage 7: combine into z (or the logit); shift the old membrane by h.
+        // The state words, read for the channel at stage 4 (`late_ch`), are registered
+        // into the stage-5 slots, so stage 7's adds and shifts start at flip-flops.
+        self.zold[5].d.next = self.z_in.val();
+        self.cold[5].d.next = self.c_in.val();
+        self.low[5].d.next = self.low_in.val();
+        self.logit[5].d.next = self.logit_in.val();
         self.sum17.next =
-            bit_cast::<17, 16>(self.z_in.val()) + bit_cast::<17, 16>(self.s6_y16.q.val());
-        if self.z_in.val().get_bit(15) {
+            bit_cast::<17, 16>(self.zold[5].q.val()) + bit_cast::<17, 16>(self.s6_y16.q.val());
+        if self.zold[5].q.val().get_bit(15) {
             self.sum17.next = self.sum17.val() ^ 0x1_0000;
         }
         if self.s6_y16.q.val().get_bit(15) {
@@ -403,22 +410,21 @@ impl Logic for NeuronUnit {
             self.z7.next = self.sum17.val().get_bits::<16>(0);
         }
         if self.accumulate.val() {
-            self.l7.next = self.logit_in.val() + self.s6_y32.q.val();
+            self.l7.next = self.logit[5].q.val() + self.s6_y32.q.val();
         } else {
             self.l7.next = self.s6_y32.q.val();
         }
         if self.zero_c.val() {
             self.c_now.next = 0.into();
         } else {
-            self.c_now.next = self.c_in.val();
+            self.c_now.next = self.cold[5].q.val();
         }
         self.cold[6].d.next = self.c_now.val();
-        self.low[6].d.next = self.low_in.val();
         self.fill6.d.next = !(self.ones16.val() >> self.hh[4].q.val());
-        self.cs_shr.next = self.c_in.val() >> self.hh[5].q.val();
+        self.cs_shr.next = self.cold[5].q.val() >> self.hh[5].q.val();
         if self.zero_c.val() {
             self.s7_cs.d.next = 0.into();
-        } else if self.c_in.val().get_bit(15) {
+        } else if self.cold[5].q.val().get_bit(15) {
             self.s7_cs.d.next = self.cs_shr.val() | self.fill6.q.val();
         } else {
             self.s7_cs.d.next = self.cs_shr.val();
@@ -477,7 +483,7 @@ impl Logic for NeuronUnit {
             self.s10_s.d.next = 0.into();
         }
 
-        self.late_ch.next = self.chn[4].q.val();
+        self.late_ch.next = self.chn[3].q.val();
         // Outputs (stage 10).
         self.hmask.next = !(self.ones16.val() << self.hh[9].q.val());
         self.out_valid.next = self.v[9].q.val();
