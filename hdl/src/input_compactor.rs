@@ -7,9 +7,10 @@
 //! per 256 inputs. The start of each group is written to the group table so the
 //! controller can jump to group t directly, also when rewinding.
 //!
-//! `value_valid` may be asserted at most every second cycle: a page marker and an event
-//! can fall due together, and the marker takes the extra cycle. The UART is 250 times
-//! slower than that.
+//! `value_valid` may be asserted at most every second cycle, and not in the cycle right
+//! after `start`: a page marker and an event can fall due together, and the marker takes
+//! the extra cycle; the tests of the group position are registered and settle the cycle
+//! after each value. The UART is 250 times slower than that.
 
 use rust_hdl::prelude::*;
 
@@ -52,6 +53,14 @@ pub struct InputCompactor {
     ok: DFF<bool>,
     stat: DFF<Bits<8>>,
     receiving: DFF<bool>,
+    // Tests of in_group / total_groups, registered: they settle the cycle after a value,
+    // and the next value (or the commit) comes no sooner than the cycle after that.
+    // The next value opens a page (needs a marker first).
+    page_r: DFF<bool>,
+    // The next value is the last of its group.
+    glast_r: DFF<bool>,
+    // A commit now would find a partial group or the wrong number of groups.
+    len_bad_r: DFF<bool>,
 }
 
 impl Logic for InputCompactor {
@@ -69,8 +78,16 @@ impl Logic for InputCompactor {
             pending_data,
             ok,
             stat,
-            receiving
+            receiving,
+            page_r,
+            glast_r,
+            len_bad_r
         );
+        self.page_r.d.next = (self.in_group.q.val().get_bits::<8>(0) == 0)
+            & self.in_group.q.val().get_bits::<3>(8).any();
+        self.glast_r.d.next = self.in_group.q.val() + 1 == self.group_len.val();
+        self.len_bad_r.d.next = (self.in_group.q.val() != 0)
+            | (self.total_groups.q.val() != bit_cast::<6, 5>(self.groups.val()));
         self.ev_we.next = false;
         self.ev_addr.next = self.wptr.q.val();
         self.ev_data.next = self.pending_data.q.val();
@@ -105,9 +122,7 @@ impl Logic for InputCompactor {
             }
         } else if self.value_valid.val() & self.receiving.q.val() {
             if self.value.val().any() {
-                if (self.in_group.q.val().get_bits::<8>(0) == 0)
-                    & self.in_group.q.val().get_bits::<3>(8).any()
-                {
+                if self.page_r.q.val() {
                     // First value of a new page: marker now, event next cycle.
                     self.ev_data.next =
                         bit_cast::<16, 3>(self.in_group.q.val().get_bits::<3>(8)) << 8;
@@ -126,9 +141,7 @@ impl Logic for InputCompactor {
                 } else {
                     self.overflow.d.next = true;
                 }
-            } else if (self.in_group.q.val().get_bits::<8>(0) == 0)
-                & self.in_group.q.val().get_bits::<3>(8).any()
-            {
+            } else if self.page_r.q.val() {
                 // Zero value on a page boundary: the marker is still needed for later events.
                 self.ev_data.next = bit_cast::<16, 3>(self.in_group.q.val().get_bits::<3>(8)) << 8;
                 if self.wptr.q.val() < self.capacity.val() {
@@ -138,7 +151,7 @@ impl Logic for InputCompactor {
                     self.overflow.d.next = true;
                 }
             }
-            if self.in_group.q.val() + 1 == self.group_len.val() {
+            if self.glast_r.q.val() {
                 // Group complete: the next group starts after this value's entries.
                 self.in_group.d.next = 0.into();
                 self.group.d.next = self.group.q.val() + 1;
@@ -151,9 +164,7 @@ impl Logic for InputCompactor {
             if self.overflow.q.val() {
                 self.stat.d.next = 4.into();
                 self.ok.d.next = false;
-            } else if (self.in_group.q.val() != 0)
-                | (self.total_groups.q.val() != bit_cast::<6, 5>(self.groups.val()))
-            {
+            } else if self.len_bad_r.q.val() {
                 self.stat.d.next = 3.into();
                 self.ok.d.next = false;
             } else {

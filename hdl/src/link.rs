@@ -155,8 +155,9 @@ pub struct Link {
     pidx: DFF<Bits<13>>,
     // pidx + 1, counted beside pidx: the last-byte compare then starts at flip-flops.
     pidx_next: DFF<Bits<13>>,
-    // The host port's read address, registered (the port answers 2 cycles after it, so
-    // 3 after the response engine picks the address; the engine waits 3).
+    // The host port's read address, registered: the port answers 3 cycles after it,
+    // 4 after the response engine picks the address (NextWord / Start), and the engine
+    // samples in the 4th cycle of Fetch / Classes.
     raddr_r: DFF<Bits<20>>,
     cmd: DFF<Bits<8>>,
     seq: DFF<Bits<8>>,
@@ -867,8 +868,8 @@ impl Logic for Link {
                 }
             }
             TxState::Fetch => {
-                // The host port answers 2 cycles after raddr, 3 after t_addr; wait 3
-                // (t_addr has been stable since NextWord).
+                // The host port answers 3 cycles after raddr, 4 after t_addr, which
+                // has been stable since NextWord: the 4th cycle here is in time.
                 self.t_wait.d.next = self.t_wait.q.val() + 1;
                 if self.t_wait.q.val() == 3 {
                     if self.t_src.q.val() == 0 {

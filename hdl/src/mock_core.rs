@@ -1,6 +1,6 @@
 //! A behavioural stand-in for the spiking core's host port, for the link's tests.
 //!
-//! It keeps regions 0..2 in a map, answers reads 2 cycles after `raddr`, counts
+//! It keeps regions 0..2 in a map, answers reads 3 cycles after `raddr`, counts
 //! input bytes, and fakes run/rewind/clear with a few busy cycles and simple,
 //! checkable results: after a RUN with a valid input of byte sum `s`, logit `j` is
 //! `s * (j + 1) - 1000 * j` (as i32), the prediction is the first arg-max, the
@@ -153,7 +153,8 @@ impl Logic for MockCore {
     fn update(&mut self) {
         if self.clock.pos_edge() {
             let m = &mut self._m;
-            // Registered read, two stages: data 2 cycles after raddr.
+            // The edge that takes raddr, then two register stages: data 3 cycles after
+            // raddr, as the core's.
             self.rdata.next = (m.read(m.read_pipe[1]) as u64).into();
             m.read_pipe[1] = m.read_pipe[0];
             m.read_pipe[0] = self.raddr.val().to_u32();

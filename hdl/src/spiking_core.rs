@@ -112,6 +112,13 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     cycles: DFF<Bits<32>>,
     stat: DFF<Bits<8>>,
     commit_seen: DFF<bool>,
+    // The input port, gated by idle and registered before the compactor: its per-value
+    // decisions then start at flip-flops (values come at most every second cycle).
+    cin_start: DFF<bool>,
+    cin_valid: DFF<bool>,
+    cin_byte: DFF<Bits<8>>,
+    cin_commit: DFF<bool>,
+    cin_abort: DFF<bool>,
     done_r: DFF<bool>,
     idx: DFF<Bits<RAM_ADDR_BITS>>,
     tail: DFF<Bits<2>>,
@@ -163,6 +170,11 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     r1_region: DFF<Bits<4>>,
     r1_low: DFF<Bits<16>>,
     r1_reg: DFF<Bits<16>>,
+    // Read data, one register per source kind, then the final pick: the row memory's
+    // bank and word selects and the region mux do not fit one cycle after a block RAM.
+    r2_row: DFF<bool>,
+    r2_rowword: DFF<Bits<16>>,
+    r2_other: DFF<Bits<16>>,
     rdata_r: DFF<Bits<16>>,
 
     // Combinational helpers.
@@ -260,6 +272,11 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             cycles: Default::default(),
             stat: Default::default(),
             commit_seen: Default::default(),
+            cin_start: Default::default(),
+            cin_valid: Default::default(),
+            cin_byte: Default::default(),
+            cin_commit: Default::default(),
+            cin_abort: Default::default(),
             done_r: Default::default(),
             idx: Default::default(),
             tail: Default::default(),
@@ -298,6 +315,9 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             r1_region: Default::default(),
             r1_low: Default::default(),
             r1_reg: Default::default(),
+            r2_row: Default::default(),
+            r2_rowword: Default::default(),
+            r2_other: Default::default(),
             rdata_r: Default::default(),
             entry: Default::default(),
             src_base: Default::default(),
@@ -347,6 +367,11 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             cycles,
             stat,
             commit_seen,
+            cin_start,
+            cin_valid,
+            cin_byte,
+            cin_commit,
+            cin_abort,
             done_r,
             idx,
             tail,
@@ -389,6 +414,9 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             r1_region,
             r1_low,
             r1_reg,
+            r2_row,
+            r2_rowword,
+            r2_other,
             rdata_r,
             active,
             hw_row,
@@ -456,11 +484,16 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             self.compactor.groups.next = self.cfg_t.q.val();
         }
         self.compactor.capacity.next = self.c_inputs.val();
-        self.compactor.start.next = self.in_start.val() & self.idle.val();
-        self.compactor.value_valid.next = self.in_valid.val() & self.idle.val();
-        self.compactor.value.next = self.in_byte.val();
-        self.compactor.commit.next = self.in_commit.val() & self.idle.val();
-        self.compactor.abort.next = self.in_abort.val() & self.idle.val();
+        self.cin_start.d.next = self.in_start.val() & self.idle.val();
+        self.cin_valid.d.next = self.in_valid.val() & self.idle.val();
+        self.cin_byte.d.next = self.in_byte.val();
+        self.cin_commit.d.next = self.in_commit.val() & self.idle.val();
+        self.cin_abort.d.next = self.in_abort.val() & self.idle.val();
+        self.compactor.start.next = self.cin_start.q.val();
+        self.compactor.value_valid.next = self.cin_valid.q.val();
+        self.compactor.value.next = self.cin_byte.q.val();
+        self.compactor.commit.next = self.cin_commit.q.val();
+        self.compactor.abort.next = self.cin_abort.q.val();
         self.inmem.write_enable.next = self.compactor.ev_we.val();
         self.inmem.write_address.next = self.compactor.ev_addr.val();
         self.inmem.write_data.next = self.compactor.ev_data.val();
@@ -468,12 +501,12 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.evmem.write_address.next =
             self.c_gt.val() + bit_cast::<RAM_ADDR_BITS, 5>(self.compactor.gt_index.val());
         self.evmem.write_data.next = bit_cast::<16, RAM_ADDR_BITS>(self.compactor.gt_data.val());
-        self.commit_seen.d.next = self.in_commit.val() & self.idle.val();
+        self.commit_seen.d.next = self.cin_commit.q.val();
         if self.commit_seen.q.val() {
             // The compactor's verdict is registered one cycle after the commit.
             self.stat.d.next = self.compactor.status.val();
         }
-        if self.in_abort.val() & self.idle.val() {
+        if self.cin_abort.q.val() {
             self.stat.d.next = 1.into();
         }
 
@@ -867,23 +900,27 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.row_word.next = bit_cast::<RAM_ADDR_BITS, 16>(self.r1_low.q.val())
             & bit_cast::<RAM_ADDR_BITS, 20>(self.c_kmask.val());
         self.word_shift.next = bit_cast::<8, RAM_ADDR_BITS>(self.row_word.val()) << 4;
+        self.r2_row.d.next = self.r1_region.q.val() == 0;
+        self.r2_rowword.d.next = self
+            .rowmem
+            .read_data
+            .val()
+            .get_bits::<16>(self.word_shift.val().index());
         match self.r1_region.q.val().index() {
-            0 => {
-                self.rdata_r.d.next = self
-                    .rowmem
-                    .read_data
-                    .val()
-                    .get_bits::<16>(self.word_shift.val().index())
-            }
-            2 => self.rdata_r.d.next = self.cmem.read_data.val(),
+            2 => self.r2_other.d.next = self.cmem.read_data.val(),
             3 => {
                 if self.r1_low.q.val().get_bit(0) {
-                    self.rdata_r.d.next = self.lmem.read_data.val().get_bits::<16>(16);
+                    self.r2_other.d.next = self.lmem.read_data.val().get_bits::<16>(16);
                 } else {
-                    self.rdata_r.d.next = self.lmem.read_data.val().get_bits::<16>(0);
+                    self.r2_other.d.next = self.lmem.read_data.val().get_bits::<16>(0);
                 }
             }
-            _ => self.rdata_r.d.next = self.r1_reg.q.val(),
+            _ => self.r2_other.d.next = self.r1_reg.q.val(),
+        }
+        if self.r2_row.q.val() {
+            self.rdata_r.d.next = self.r2_rowword.q.val();
+        } else {
+            self.rdata_r.d.next = self.r2_other.q.val();
         }
     }
 }

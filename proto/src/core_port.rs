@@ -6,6 +6,9 @@
 
 use crate::image::{self, Image};
 
+/// Cycles from a read address on `raddr` to its word on `rdata` (docs/architecture.md).
+pub const READ_LATENCY: usize = 3;
+
 /// Host-port signals, named as the core's Verilog ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pin {
@@ -169,16 +172,16 @@ impl<C: CorePort> CoreDriver<C> {
         self.port.poke(Pin::We, 0);
     }
 
-    /// Pipelined reads: one address per cycle; a word is on `rdata` two edges after
-    /// its address was presented.
+    /// Pipelined reads: one address per cycle; a word is on `rdata`
+    /// [`READ_LATENCY`] edges after its address was presented.
     pub fn read(&mut self, addr: u32, n: usize) -> Vec<u16> {
         let mut out = Vec::with_capacity(n);
-        for k in 0..=n {
+        for k in 0..n + READ_LATENCY - 1 {
             if k < n {
                 self.port.poke(Pin::Raddr, (addr + k as u32) as u64);
             }
             self.port.tick();
-            if k >= 1 {
+            if k + 1 >= READ_LATENCY {
                 out.push(self.port.peek(Pin::Rdata) as u16);
             }
         }
