@@ -30,6 +30,10 @@ pub struct Top<const P: usize, const W: usize> {
     pub core: SpikingCore<P, W>,
     reset_sync: DFF<Bits<3>>,
     heartbeat: DFF<Bits<27>>,
+    // The LEDs are driven from flip-flops: their pins sit on the die's edge, and logic
+    // feeding them directly would be pulled away from the link it belongs to.
+    led_r: DFF<Bits<8>>,
+    led_w: Signal<Local, Bits<8>>,
 }
 
 impl<const P: usize, const W: usize> Top<P, W> {
@@ -51,6 +55,8 @@ impl<const P: usize, const W: usize> Top<P, W> {
             core: SpikingCore::new(memories(build)),
             reset_sync: Default::default(),
             heartbeat: Default::default(),
+            led_r: Default::default(),
+            led_w: Default::default(),
         })
     }
 }
@@ -58,7 +64,7 @@ impl<const P: usize, const W: usize> Top<P, W> {
 impl<const P: usize, const W: usize> Logic for Top<P, W> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, reset_sync, heartbeat);
+        dff_setup!(self, clock, reset_sync, heartbeat, led_r);
         self.link.clock.next = self.clock.val();
         self.core.clock.next = self.clock.val();
         self.link.uart_rx.next = self.usb_rx.val();
@@ -87,18 +93,23 @@ impl<const P: usize, const W: usize> Logic for Top<P, W> {
         self.link.done.next = self.core.done.val();
         self.link.status.next = self.core.status.val();
 
-        self.leds.next = 0.into();
-        self.leds.next = self.leds.val().replace_bit(0, self.link.led_activity.val());
-        self.leds.next = self.leds.val().replace_bit(1, self.link.led_busy.val());
-        self.leds.next = self.leds.val().replace_bit(2, self.link.led_error.val());
-        self.leds.next = self
-            .leds
+        self.leds.next = self.led_r.q.val();
+        self.led_w.next = 0.into();
+        self.led_w.next = self
+            .led_w
+            .val()
+            .replace_bit(0, self.link.led_activity.val());
+        self.led_w.next = self.led_w.val().replace_bit(1, self.link.led_busy.val());
+        self.led_w.next = self.led_w.val().replace_bit(2, self.link.led_error.val());
+        self.led_w.next = self
+            .led_w
             .val()
             .replace_bit(3, self.reset_sync.q.val().get_bit(2));
-        self.leds.next = self
-            .leds
+        self.led_w.next = self
+            .led_w
             .val()
             .replace_bit(7, self.heartbeat.q.val().get_bit(26));
+        self.led_r.d.next = self.led_w.val();
     }
 }
 
