@@ -253,6 +253,12 @@ pub struct Link {
     c_status: DFF<Bit>,
     c_begin: DFF<Bit>,
     c_end: DFF<Bit>,
+    // INPUT (0x04) and INFER (0x06) apart, for the response.
+    c_in4: DFF<Bit>,
+    c_infer: DFF<Bit>,
+    // Post takes two cycles: the first lets the registered error and command flags
+    // settle (an error may be set as Post is entered), the second hands over.
+    post_go: DFF<Bit>,
     // Done acts from its second cycle (`go_r`): by then the frame's verdict (latched
     // as Done is entered: `err_any_r`, `err_crc_r`) and LOAD_END's word-count check
     // (`end_ok_r`) are registered too, and the command's decisions start at flip-flops.
@@ -438,6 +444,9 @@ impl Link {
             c_status: Default::default(),
             c_begin: Default::default(),
             c_end: Default::default(),
+            c_in4: Default::default(),
+            c_infer: Default::default(),
+            post_go: Default::default(),
             go_r: Default::default(),
             done_q: Default::default(),
             cnt_zero: Default::default(),
@@ -565,6 +574,9 @@ impl Logic for Link {
             c_status,
             c_begin,
             c_end,
+            c_in4,
+            c_infer,
+            post_go,
             go_r,
             done_q,
             cnt_zero,
@@ -686,6 +698,8 @@ impl Logic for Link {
         self.c_status.d.next = self.cmd.q.val() == 0x09;
         self.c_begin.d.next = self.cmd.q.val() == 0x0A;
         self.c_end.d.next = self.cmd.q.val() == 0x0B;
+        self.c_in4.d.next = self.cmd.q.val() == 0x04;
+        self.c_infer.d.next = self.cmd.q.val() == 0x06;
         self.go_r.d.next = self.rstate.q.val() == RxState::Done
             && self.tstate.q.val() == TxState::Idle
             && !self.busy_r.q.val();
@@ -1138,7 +1152,7 @@ impl Logic for Link {
                         self.rstate.d.next = RxState::Post;
                     } else {
                         self.input_ok.d.next = true;
-                        if self.cmd.q.val() == 0x06 {
+                        if self.c_infer.q.val() {
                             self.rstate.d.next = RxState::RunCheck;
                         } else {
                             self.rstate.d.next = RxState::Post;
@@ -1206,48 +1220,61 @@ impl Logic for Link {
                 }
             }
             RxState::Post => {
-                // Hand the response to the response engine (idle since Done).
-                self.t_seq.d.next = self.seq.q.val();
-                self.t_cmd.d.next = self.cmd.q.val() | 0x80;
-                self.t_seg2.d.next = 0.into();
-                self.t_src.d.next = 0.into();
-                self.t_left.d.next = 0.into();
-                self.t_addr.d.next = 0.into();
-                if self.err.q.val().any() {
-                    self.t_cmd.d.next = 0x7F.into();
-                    self.err_cmd.d.next = self.cmd.q.val();
-                    self.last_err.d.next = self.err.q.val();
-                    self.error_seen.d.next = true;
-                    self.t_src.d.next = 1.into();
-                    self.t_addr.d.next = 5.into();
-                    self.t_left.d.next = 2.into();
-                } else if self.c_ident.q.val() {
-                    self.t_src.d.next = 2.into();
-                    self.t_left.d.next = self.rom_words.val();
-                } else if self.c_read.q.val() {
-                    self.t_addr.d.next = self.waddr.q.val().get_bits::<20>(0);
-                    self.t_left.d.next = bit_cast::<12, 16>(self.cnt.q.val());
-                } else if self.cmd.q.val() == 0x04 {
-                    self.t_addr.d.next = 0x40004.into();
-                    self.t_left.d.next = 2.into();
-                } else if self.c_run.q.val() || self.cmd.q.val() == 0x06 {
-                    self.t_addr.d.next = 0x40000.into();
-                    self.t_left.d.next = 5.into();
-                    self.t_seg2.d.next = 1.into();
-                } else if self.c_rewind.q.val() {
-                    self.t_addr.d.next = 0x40000.into();
-                    self.t_left.d.next = 1.into();
-                } else if self.c_status.q.val() {
-                    self.t_addr.d.next = 0x40000.into();
-                    self.t_left.d.next = 5.into();
-                    self.t_seg2.d.next = 2.into();
-                } else if self.c_end.q.val() {
-                    self.t_src.d.next = 1.into();
-                    self.t_left.d.next = 3.into();
+                // Hand the response to the response engine (idle since Done), in the
+                // second cycle, from registered flags only. The command flags are
+                // one-hot, so each response field is an OR of the flags that set it.
+                self.post_go.d.next = !self.post_go.q.val();
+                if self.post_go.q.val() {
+                    self.t_seq.d.next = self.seq.q.val();
+                    self.t_cmd.d.next = self.cmd.q.val() | 0x80;
+                    self.t_seg2.d.next = 0.into();
+                    self.t_src.d.next = 0.into();
+                    self.t_left.d.next = 0.into();
+                    self.t_addr.d.next = 0.into();
+                    if self.err_any_r.q.val() {
+                        self.t_cmd.d.next = 0x7F.into();
+                        self.err_cmd.d.next = self.cmd.q.val();
+                        self.last_err.d.next = self.err.q.val();
+                        self.error_seen.d.next = true;
+                        self.t_src.d.next = 1.into();
+                        self.t_addr.d.next = 5.into();
+                        self.t_left.d.next = 2.into();
+                    } else {
+                        if self.c_ident.q.val() {
+                            self.t_src.d.next = 2.into();
+                            self.t_left.d.next = self.rom_words.val();
+                        }
+                        if self.c_read.q.val() {
+                            self.t_addr.d.next = self.waddr.q.val().get_bits::<20>(0);
+                            self.t_left.d.next = bit_cast::<12, 16>(self.cnt.q.val());
+                        }
+                        if self.c_in4.q.val() {
+                            self.t_addr.d.next = 0x40004.into();
+                            self.t_left.d.next = 2.into();
+                        }
+                        if self.c_run.q.val() || self.c_infer.q.val() {
+                            self.t_addr.d.next = 0x40000.into();
+                            self.t_left.d.next = 5.into();
+                            self.t_seg2.d.next = 1.into();
+                        }
+                        if self.c_rewind.q.val() {
+                            self.t_addr.d.next = 0x40000.into();
+                            self.t_left.d.next = 1.into();
+                        }
+                        if self.c_status.q.val() {
+                            self.t_addr.d.next = 0x40000.into();
+                            self.t_left.d.next = 5.into();
+                            self.t_seg2.d.next = 2.into();
+                        }
+                        if self.c_end.q.val() {
+                            self.t_src.d.next = 1.into();
+                            self.t_left.d.next = 3.into();
+                        }
+                    }
+                    self.tstate.d.next = TxState::Start;
+                    self.frame_reset.next = true;
+                    self.rstate.d.next = RxState::Header;
                 }
-                self.tstate.d.next = TxState::Start;
-                self.frame_reset.next = true;
-                self.rstate.d.next = RxState::Header;
             }
             _ => {
                 self.rstate.d.next = RxState::Hunt;
