@@ -106,6 +106,9 @@ pub struct NeuronUnit {
     // Stage 9: the value the post spike looks at.
     s9_c: DFF<Bits<16>>,
     s9_sin: DFF<Bits<16>>,
+    // Any stage holds a channel (see `pending`).
+    pend_r: DFF<bool>,
+    pend_w: Signal<Local, bool>,
     // Stage 10: outputs.
     s10_s: DFF<Bits<8>>,
     s10_c: DFF<Bits<16>>,
@@ -204,6 +207,8 @@ impl Default for NeuronUnit {
             s9_sin: Default::default(),
             s10_s: Default::default(),
             s10_c: Default::default(),
+            pend_r: Default::default(),
+            pend_w: Default::default(),
             thr: array_init::array_init(|_| Default::default()),
             neg: array_init::array_init(|_| Default::default()),
             hh: array_init::array_init(|_| Default::default()),
@@ -245,7 +250,7 @@ impl Logic for NeuronUnit {
         dff_setup!(
             self, clock, s0_valid, s0_ch, s0_sp, s1_full, s1_m, s1_b, s2_lo, s2_hi, s2_b, s3_b,
             s3_prod, s4_v, s5_y, s6_y16, s6_y32, s7_z, s7_logit, s7_cs, fill6, s8_fwd, s8_diff,
-            s9_c, s9_sin, s10_s, s10_c
+            s9_c, s9_sin, s10_s, s10_c, pend_r
         );
         for i in 0..LATENCY {
             self.v[i].clock.next = self.clock.val();
@@ -495,11 +500,15 @@ impl Logic for NeuronUnit {
         self.c_out.next = self.s10_c.q.val();
         self.low_out.next = self.cold[9].q.val() & self.hmask.val();
         self.spike_out.next = self.s10_s.q.val();
-        self.pending.next = self.s0_valid.q.val();
-        for i in 0..LATENCY {
+        // Whether any stage will hold a channel next cycle, registered: the sequencer's
+        // Flush test then reads one flip-flop instead of an OR over the whole pipe.
+        self.pend_w.next = self.valid.val() | self.s0_valid.q.val();
+        for i in 0..(LATENCY - 1) {
             if self.v[i].q.val() {
-                self.pending.next = true;
+                self.pend_w.next = true;
             }
         }
+        self.pend_r.d.next = self.pend_w.val();
+        self.pending.next = self.pend_r.q.val();
     }
 }
