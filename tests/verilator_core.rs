@@ -67,3 +67,42 @@ fn edge_case_models_match_golden_in_verilator() {
         "only {checked} edge cases fit the small build"
     );
 }
+
+/// A sample cut short leaves the input compactor mid-group (one value before a group
+/// ends, or on a page boundary); the next sample must still be read from its start.
+#[test]
+fn a_short_sample_does_not_leak_into_the_next() {
+    let mut opts = GenOptions::small();
+    opts.max_width = SMALL.lanes;
+    opts.max_classes = SMALL.lanes;
+    let mut drv = VerilatedCore::new(&SMALL)
+        .expect("verilator builds the core")
+        .driver();
+    let mut checked = 0;
+    for seed in 5000..5400 {
+        let model = gen_model(seed, &opts);
+        let g = model.input.group_len;
+        if SMALL.check(&model).is_err() || g < 2 {
+            continue;
+        }
+        let input = gen_input(&model, seed.wrapping_mul(17));
+        drv.load(&compile(&model, &SMALL));
+        for cut in [g - 1, 256.min(g - 1)] {
+            assert!(
+                drv.send_input(&input[..cut]).is_err(),
+                "seed {seed}: a sample of {cut} values was accepted"
+            );
+            if let Err(e) = check_against_golden(&mut drv, &model, SMALL.lanes, &input, false) {
+                panic!("seed {seed}, after a sample cut at {cut}: {e}");
+            }
+        }
+        checked += 1;
+        if checked == 20 {
+            break;
+        }
+    }
+    assert_eq!(
+        checked, 20,
+        "not enough generated models fit the small build"
+    );
+}

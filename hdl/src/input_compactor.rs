@@ -7,10 +7,10 @@
 //! per 256 inputs. The start of each group is written to the group table so the
 //! controller can jump to group t directly, also when rewinding.
 //!
-//! `value_valid` may be asserted at most every second cycle, and not in the cycle right
-//! after `start`: a page marker and an event can fall due together, and the marker takes
-//! the extra cycle; the tests of the group position are registered and settle the cycle
-//! after each value. The UART is 250 times slower than that.
+//! `value_valid` may be asserted at most every second cycle: a page marker and an event
+//! can fall due together, and the marker takes the extra cycle; the tests of the group
+//! position are registered and settle the cycle after each value (`start` sets them for
+//! the first). The UART is 250 times slower than that.
 
 use rust_hdl::prelude::*;
 
@@ -107,6 +107,11 @@ impl Logic for InputCompactor {
             self.pending.d.next = false;
             self.ok.d.next = false;
             self.receiving.d.next = true;
+            // The registered tests, for in_group = 0 and no groups yet: the first value
+            // may come right after start.
+            self.page_r.d.next = false;
+            self.glast_r.d.next = self.group_len.val() == 1;
+            self.len_bad_r.d.next = self.groups.val() != 0;
             // Group 0 starts at entry 0.
             self.gt_we.next = true;
             self.gt_index.next = 0.into();
