@@ -112,14 +112,15 @@ pub struct NeuronUnit {
     // Stage 10: outputs.
     s10_s: DFF<Bits<8>>,
     s10_c: DFF<Bits<16>>,
+    // z and the logit as read for the channel in stage 5 (see `late_ch`).
+    z_r: DFF<Bits<16>>,
+    logit_r: DFF<Bits<32>>,
     // Operands carried unchanged from stage 1 to the end, per stage.
     thr: [DFF<Bits<16>>; LATENCY],
     neg: [DFF<bool>; LATENCY],
     hh: [DFF<Bits<4>>; LATENCY],
-    zold: [DFF<Bits<16>>; LATENCY],
     cold: [DFF<Bits<16>>; LATENCY],
     low: [DFF<Bits<16>>; LATENCY],
-    logit: [DFF<Bits<32>>; LATENCY],
     zfin: [DFF<Bits<16>>; LATENCY],
     // Combinational helpers.
     full20: Signal<Local, Bits<20>>,
@@ -207,15 +208,15 @@ impl Default for NeuronUnit {
             s9_sin: Default::default(),
             s10_s: Default::default(),
             s10_c: Default::default(),
+            z_r: Default::default(),
+            logit_r: Default::default(),
             pend_r: Default::default(),
             pend_w: Default::default(),
             thr: array_init::array_init(|_| Default::default()),
             neg: array_init::array_init(|_| Default::default()),
             hh: array_init::array_init(|_| Default::default()),
-            zold: array_init::array_init(|_| Default::default()),
             cold: array_init::array_init(|_| Default::default()),
             low: array_init::array_init(|_| Default::default()),
-            logit: array_init::array_init(|_| Default::default()),
             zfin: array_init::array_init(|_| Default::default()),
             full20: Default::default(),
             fx: Default::default(),
@@ -250,7 +251,7 @@ impl Logic for NeuronUnit {
         dff_setup!(
             self, clock, s0_valid, s0_ch, s0_sp, s1_full, s1_m, s1_b, s2_lo, s2_hi, s2_b, s3_b,
             s3_prod, s4_v, s5_y, s6_y16, s6_y32, s7_z, s7_logit, s7_cs, fill6, s8_fwd, s8_diff,
-            s9_c, s9_sin, s10_s, s10_c, pend_r
+            s9_c, s9_sin, s10_s, s10_c, z_r, logit_r, pend_r
         );
         for i in 0..LATENCY {
             self.v[i].clock.next = self.clock.val();
@@ -258,10 +259,8 @@ impl Logic for NeuronUnit {
             self.thr[i].clock.next = self.clock.val();
             self.neg[i].clock.next = self.clock.val();
             self.hh[i].clock.next = self.clock.val();
-            self.zold[i].clock.next = self.clock.val();
             self.cold[i].clock.next = self.clock.val();
             self.low[i].clock.next = self.clock.val();
-            self.logit[i].clock.next = self.clock.val();
             self.zfin[i].clock.next = self.clock.val();
         }
         // The carried operands shift one stage per cycle.
@@ -271,10 +270,8 @@ impl Logic for NeuronUnit {
             self.thr[i].d.next = self.thr[i - 1].q.val();
             self.neg[i].d.next = self.neg[i - 1].q.val();
             self.hh[i].d.next = self.hh[i - 1].q.val();
-            self.zold[i].d.next = self.zold[i - 1].q.val();
             self.cold[i].d.next = self.cold[i - 1].q.val();
             self.low[i].d.next = self.low[i - 1].q.val();
-            self.logit[i].d.next = self.logit[i - 1].q.val();
             self.zfin[i].d.next = self.zfin[i - 1].q.val();
         }
 
@@ -305,10 +302,8 @@ impl Logic for NeuronUnit {
         self.neg[0].d.next = self.param.val().get_bit(50);
         self.hh[0].d.next = self.param.val().get_bits::<4>(51);
         // The state words join at stage 5 (see `late_ch`).
-        self.zold[0].d.next = 0.into();
         self.cold[0].d.next = 0.into();
         self.low[0].d.next = 0.into();
-        self.logit[0].d.next = 0.into();
 
         // Stage 2: full * M as two nibble products (M's top bit weighs -128).
         if self.s1_full.q.val().get_bit(23) {
@@ -388,14 +383,15 @@ impl Logic for NeuronUnit {
         }
         // Stage 7: combine into z (or the logit); shift the old membrane by h.
         // The state words, read for the channel at stage 4 (`late_ch`), are registered
-        // into the stage-5 slots, so stage 7's adds and shifts start at flip-flops.
-        self.zold[5].d.next = self.z_in.val();
+        // (z and the logit on their own, c and the low bits into the stage-5 slots of
+        // the carried operands), so stage 7's adds and shifts start at flip-flops.
+        self.z_r.d.next = self.z_in.val();
         self.cold[5].d.next = self.c_in.val();
         self.low[5].d.next = self.low_in.val();
-        self.logit[5].d.next = self.logit_in.val();
+        self.logit_r.d.next = self.logit_in.val();
         self.sum17.next =
-            bit_cast::<17, 16>(self.zold[5].q.val()) + bit_cast::<17, 16>(self.s6_y16.q.val());
-        if self.zold[5].q.val().get_bit(15) {
+            bit_cast::<17, 16>(self.z_r.q.val()) + bit_cast::<17, 16>(self.s6_y16.q.val());
+        if self.z_r.q.val().get_bit(15) {
             self.sum17.next = self.sum17.val() ^ 0x1_0000;
         }
         if self.s6_y16.q.val().get_bit(15) {
@@ -415,7 +411,7 @@ impl Logic for NeuronUnit {
             self.z7.next = self.sum17.val().get_bits::<16>(0);
         }
         if self.accumulate.val() {
-            self.l7.next = self.logit[5].q.val() + self.s6_y32.q.val();
+            self.l7.next = self.logit_r.q.val() + self.s6_y32.q.val();
         } else {
             self.l7.next = self.s6_y32.q.val();
         }
