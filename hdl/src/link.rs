@@ -29,6 +29,9 @@ use revspike_proto::protocol::{
 
 /// Width of the inter-byte timeout counter.
 pub const LINK_TIMER_BITS: usize = 17;
+// The response engine samples `rdata` in the 4th cycle of Fetch / Classes: the link's
+// own `raddr` register plus the host port's read latency.
+const _: () = assert!(revspike_proto::core_port::READ_LATENCY == 3);
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
 enum RxState {
