@@ -123,8 +123,8 @@ fn small_model() -> &'static (Model, String) {
     static M: OnceLock<(Model, String)> = OnceLock::new();
     M.get_or_init(|| {
         let opts = GenOptions {
-            max_width: SMALL.lanes,
-            max_classes: SMALL.lanes,
+            max_width: SMALL.max_width,
+            max_classes: SMALL.max_width,
             max_stages: 2,
             max_blocks: 2,
             max_timesteps: 3,
@@ -355,17 +355,17 @@ fn state_and_rewind_match_the_golden_machine() {
 fn a_model_too_large_is_refused_before_anything_is_sent() {
     let dir = scratch("too-large");
     let board = small_board(None);
-    // 16 channels and 12 classes on an 8-lane build.
+    // Up to 32 channels and classes on a build of 16 (8 lanes, two tiles).
     let opts = GenOptions {
-        max_width: 16,
-        max_classes: 12,
+        max_width: 32,
+        max_classes: 32,
         max_stages: 1,
         max_group_len: 32,
         ..GenOptions::default()
     };
-    let big = (1..200u64)
+    let big = (1..400u64)
         .map(|s| revspike_golden::gen_model(s, &opts))
-        .find(|m| m.stages[0].width > 8 && m.classes > 8)
+        .find(|m| m.stages[0].width > 16 && m.classes > 16)
         .expect("a generated model wider than the SMALL build");
     let model = dir.join("big.json");
     std::fs::write(&model, big.to_json_string()).unwrap();
@@ -386,8 +386,8 @@ fn a_model_too_large_is_refused_before_anything_is_sent() {
     let width = big.stages[0].width;
     for needle in [
         "model does not fit build 'small'".to_string(),
-        format!("stages[0].width needs {width}, build has 8"),
-        format!("classes needs {}, build has 8", big.classes),
+        format!("stages[0].width needs {width}, build has 16"),
+        format!("classes needs {}, build has 16", big.classes),
     ] {
         assert!(
             o.stderr.contains(&needle),

@@ -102,7 +102,7 @@ fn verilated_cu_core_agrees_with_golden_on_a_sample() {
     let mut cycles = 0;
     for (k, img) in images.iter().take(n).enumerate() {
         // Rewinds on every fourth image: the turn-on state must step back exactly too.
-        match check_against_golden(&mut drv, &m, CU.lanes, img, k % 4 == 0) {
+        match check_against_golden(&mut drv, &m, CU.max_width, img, k % 4 == 0) {
             Ok(r) => cycles += r.cycles,
             Err(e) => panic!("test image {k}: {e}"),
         }

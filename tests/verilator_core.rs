@@ -18,8 +18,8 @@ fn count() -> u64 {
 #[test]
 fn generated_models_match_golden_in_verilator() {
     let mut opts = GenOptions::small();
-    opts.max_width = SMALL.lanes;
-    opts.max_classes = SMALL.lanes;
+    opts.max_width = SMALL.max_width;
+    opts.max_classes = SMALL.max_width;
     let mut drv = VerilatedCore::new(&SMALL)
         .expect("verilator builds the core")
         .driver();
@@ -32,7 +32,7 @@ fn generated_models_match_golden_in_verilator() {
         }
         let input = gen_input(&model, seed.wrapping_mul(31));
         drv.load(&compile(&model, &SMALL));
-        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.lanes, &input, true) {
+        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
             panic!("seed {seed}: {e}");
         }
         checked += 1;
@@ -57,7 +57,7 @@ fn edge_case_models_match_golden_in_verilator() {
             continue;
         }
         drv.load(&compile(&model, &SMALL));
-        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.lanes, &input, true) {
+        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
             panic!("edge case {name}: {e}");
         }
         checked += 1;
@@ -73,8 +73,8 @@ fn edge_case_models_match_golden_in_verilator() {
 #[test]
 fn a_short_sample_does_not_leak_into_the_next() {
     let mut opts = GenOptions::small();
-    opts.max_width = SMALL.lanes;
-    opts.max_classes = SMALL.lanes;
+    opts.max_width = SMALL.max_width;
+    opts.max_classes = SMALL.max_width;
     let mut drv = VerilatedCore::new(&SMALL)
         .expect("verilator builds the core")
         .driver();
@@ -92,7 +92,7 @@ fn a_short_sample_does_not_leak_into_the_next() {
                 drv.send_input(&input[..cut]).is_err(),
                 "seed {seed}: a sample of {cut} values was accepted"
             );
-            if let Err(e) = check_against_golden(&mut drv, &model, SMALL.lanes, &input, false) {
+            if let Err(e) = check_against_golden(&mut drv, &model, SMALL.max_width, &input, false) {
                 panic!("seed {seed}, after a sample cut at {cut}: {e}");
             }
         }

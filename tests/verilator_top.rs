@@ -28,8 +28,8 @@ fn link_conformance_on_the_verilated_top_level() {
 fn generated_models_over_the_uart_match_golden() {
     let mut c = client();
     let mut opts = GenOptions::small();
-    opts.max_width = SMALL.lanes;
-    opts.max_classes = SMALL.lanes;
+    opts.max_width = SMALL.max_width;
+    opts.max_classes = SMALL.max_width;
     let mut checked = 0;
     for seed in 7000..7400 {
         let model = gen_model(seed, &opts);

@@ -18,6 +18,7 @@ pub fn memories(build: &Build) -> CoreMemories {
         rows: build.rows,
         input_entries: build.input_entries,
         state_buffer_entries: build.state_buffer_entries,
+        channels: build.max_width,
     }
 }
 

@@ -26,8 +26,10 @@ pub struct PeArray<const P: usize, const W: usize> {
     /// An event is on `x`/`row` this cycle.
     pub valid: Signal<In, bool>,
     pub x: Signal<In, Bits<8>>,
-    /// The weight row of the event's input (bit j = lane j's weight is +1).
+    /// The weight row of the event's input (bit c = output channel c's weight is +1).
     pub row: Signal<In, Bits<W>>,
+    /// Channel tile of the layer: lane j takes row bit `tile * P + j`.
+    pub tile: Signal<In, Bits<2>>,
     /// Drain: shift every lane one place towards lane 0.
     pub shift: Signal<In, bool>,
     /// Lane 0, the next sum to drain.
@@ -37,7 +39,8 @@ pub struct PeArray<const P: usize, const W: usize> {
     total: DFF<Bits<SUMX_BITS>>,
     valid_r: DFF<bool>,
     x_r: DFF<Bits<8>>,
-    row_r: DFF<Bits<W>>,
+    row_r: DFF<Bits<P>>,
+    c_plog: Constant<Bits<10>>,
 }
 
 impl<const P: usize, const W: usize> Default for PeArray<P, W> {
@@ -49,6 +52,7 @@ impl<const P: usize, const W: usize> Default for PeArray<P, W> {
             valid: Default::default(),
             x: Default::default(),
             row: Default::default(),
+            tile: Default::default(),
             shift: Default::default(),
             head: Default::default(),
             sum_x: Default::default(),
@@ -57,6 +61,7 @@ impl<const P: usize, const W: usize> Default for PeArray<P, W> {
             valid_r: Default::default(),
             x_r: Default::default(),
             row_r: Default::default(),
+            c_plog: Constant::new((P.trailing_zeros() as u64).into()),
         }
     }
 }
@@ -67,7 +72,11 @@ impl<const P: usize, const W: usize> Logic for PeArray<P, W> {
         dff_setup!(self, clock, total, valid_r, x_r, row_r);
         self.valid_r.d.next = self.valid.val();
         self.x_r.d.next = self.x.val();
-        self.row_r.d.next = self.row.val();
+        // The tile's slice is picked before the entry register (the tile is fixed for a
+        // whole layer, so this is a small multiplexer on the row memory's output).
+        self.row_r.d.next = bit_cast::<P, W>(
+            self.row.val() >> (bit_cast::<10, 2>(self.tile.val()) << self.c_plog.val()),
+        );
         for j in 0..P {
             self.lanes[j].clock.next = self.clock.val();
             self.lanes[j].clear.next = self.clear.val();

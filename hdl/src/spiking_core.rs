@@ -26,6 +26,8 @@ pub struct CoreMemories {
     pub rows: usize,
     pub input_entries: usize,
     pub state_buffer_entries: usize,
+    /// Channels N: the widest stage and the most classes (a power of two, P..=4P).
+    pub channels: usize,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
@@ -81,11 +83,13 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     pub compactor: InputCompactor,
 
     // Build constants.
-    c_p: Constant<Bits<RAM_ADDR_BITS>>,
+    c_n: Constant<Bits<RAM_ADDR_BITS>>,
+    c_nlog: Constant<Bits<4>>,
     c_plog: Constant<Bits<4>>,
     c_klog: Constant<Bits<4>>,
     c_kmask: Constant<Bits<20>>,
-    c_scratch: Constant<Bits<RAM_ADDR_BITS>>,
+    c_scratch_a: Constant<Bits<RAM_ADDR_BITS>>,
+    c_scratch_b: Constant<Bits<RAM_ADDR_BITS>>,
     c_gt: Constant<Bits<RAM_ADDR_BITS>>,
     // Last turn-on state entry: ClearState compares with it instead of adding one first.
     c_clast: Constant<Bits<RAM_ADDR_BITS>>,
@@ -138,6 +142,13 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     d_l: DFF<Bits<2>>,
     d_roff: DFF<Bits<RAM_ADDR_BITS>>,
     d_last: DFF<bool>,
+    // Channel tile: its index (the lanes' slice of a weight row), its first channel
+    // (where the drain's channel count starts) and whether it starts its output list.
+    d_tile: DFF<Bits<2>>,
+    d_c0: DFF<Bits<9>>,
+    // Spike post operations write scratch list B (else A); the output list's base.
+    d_dst_b: DFF<bool>,
+    d_obase: DFF<Bits<RAM_ADDR_BITS>>,
     // Event lists: current read pointer and end, counts of the lists written.
     ev_ptr: DFF<Bits<RAM_ADDR_BITS>>,
     ev_end: DFF<Bits<RAM_ADDR_BITS>>,
@@ -145,7 +156,8 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     cnt1: DFF<Bits<9>>,
     cnt2: DFF<Bits<9>>,
     cnt3: DFF<Bits<9>>,
-    cnt_s: DFF<Bits<9>>,
+    cnt_sa: DFF<Bits<9>>,
+    cnt_sb: DFF<Bits<9>>,
     out_count: DFF<Bits<9>>,
     // Event stream pipeline.
     a1_valid: DFF<bool>,
@@ -183,6 +195,7 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     src_count: Signal<Local, Bits<9>>,
     stage_base: Signal<Local, Bits<RAM_ADDR_BITS>>,
     desc: Signal<Local, Bits<W>>,
+    desc_tile0: Signal<Local, bool>,
     group: Signal<Local, Bits<RAM_ADDR_BITS>>,
     // t == 0 going forward, registered: t and the direction change in Idle and Retire,
     // and every use (Group2, the drain, the neuron unit's outputs) comes cycles later.
@@ -214,8 +227,11 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
     pub fn new(mem: CoreMemories) -> Self {
         assert!(P.is_power_of_two() && (8..=256).contains(&P));
         assert!(W == P.max(64));
-        let scratch = 4 * P;
-        let gt = 5 * P;
+        let n = mem.channels;
+        // Up to 4 tiles of P channels, all of them in one weight row, below 256.
+        assert!(n.is_power_of_two() && n >= P && n <= 4 * P && n <= W && n <= 128);
+        let scratch = 4 * n;
+        let gt = 6 * n;
         let evdepth = (gt + 32).next_power_of_two();
         let k = W / 16;
         Self {
@@ -239,20 +255,22 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             rowmem: RowMemory::new(mem.rows),
             inmem: SyncRam::new(mem.input_entries),
             evmem: SyncRam::new(evdepth),
-            zmem: SyncRam::new(P),
-            lmem: SyncRam::new(P),
-            cmem: SyncRam::new(4 * P),
+            zmem: SyncRam::new(n),
+            lmem: SyncRam::new(n),
+            cmem: SyncRam::new(4 * n),
             state_buffer: StateBuffer::new(mem.state_buffer_entries),
             pe: Default::default(),
             neuron: Default::default(),
             compactor: Default::default(),
-            c_p: Constant::new(((P) as u64).into()),
+            c_n: Constant::new((n as u64).into()),
+            c_nlog: Constant::new((n.trailing_zeros() as u64).into()),
             c_plog: Constant::new((P.trailing_zeros() as u64).into()),
             c_klog: Constant::new((k.trailing_zeros() as u64).into()),
             c_kmask: Constant::new(((k - 1) as u64).into()),
-            c_scratch: Constant::new(((scratch) as u64).into()),
+            c_scratch_a: Constant::new((scratch as u64).into()),
+            c_scratch_b: Constant::new(((scratch + n) as u64).into()),
             c_gt: Constant::new(((gt) as u64).into()),
-            c_clast: Constant::new(((4 * P - 1) as u64).into()),
+            c_clast: Constant::new(((4 * n - 1) as u64).into()),
             c_inputs: Constant::new(((mem.input_entries) as u64).into()),
             cfg_t: Default::default(),
             cfg_g: Default::default(),
@@ -293,13 +311,18 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             d_l: Default::default(),
             d_roff: Default::default(),
             d_last: Default::default(),
+            d_tile: Default::default(),
+            d_c0: Default::default(),
+            d_dst_b: Default::default(),
+            d_obase: Default::default(),
             ev_ptr: Default::default(),
             ev_end: Default::default(),
             cnt0: Default::default(),
             cnt1: Default::default(),
             cnt2: Default::default(),
             cnt3: Default::default(),
-            cnt_s: Default::default(),
+            cnt_sa: Default::default(),
+            cnt_sb: Default::default(),
             out_count: Default::default(),
             a1_valid: Default::default(),
             e_entry: Default::default(),
@@ -324,6 +347,7 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             src_count: Default::default(),
             stage_base: Default::default(),
             desc: Default::default(),
+            desc_tile0: Default::default(),
             group: Default::default(),
             first_step: Default::default(),
             run_q: Default::default(),
@@ -392,13 +416,18 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             d_l,
             d_roff,
             d_last,
+            d_tile,
+            d_c0,
+            d_dst_b,
+            d_obase,
             ev_ptr,
             ev_end,
             cnt0,
             cnt1,
             cnt2,
             cnt3,
-            cnt_s,
+            cnt_sa,
+            cnt_sb,
             out_count,
             a1_valid,
             e_entry,
@@ -436,7 +465,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.compactor.clock.next = self.clock.val();
 
         // ---- Defaults -------------------------------------------------------------
-        self.stage_base.next = bit_cast::<RAM_ADDR_BITS, 2>(self.d_l.q.val()) << self.c_plog.val();
+        self.stage_base.next = bit_cast::<RAM_ADDR_BITS, 2>(self.d_l.q.val()) << self.c_nlog.val();
         self.busy.next = self.active.q.val();
         self.done.next = self.done_r.q.val();
         self.done_r.d.next = false;
@@ -466,6 +495,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.pe.valid.next = self.a2_valid.q.val();
         self.pe.x.next = self.a2_x.q.val();
         self.pe.row.next = self.rowmem.read_data.val();
+        self.pe.tile.next = self.d_tile.q.val();
 
         self.first_step.d.next = (self.t.q.val() == 0) & !self.rewinding.q.val();
         self.head_last.next =
@@ -570,13 +600,8 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             }
             if (self.d_post.q.val() != 0) & self.neuron.spike_out.val().any() {
                 self.evmem.write_enable.next = true;
-                if self.d_post.q.val() == 1 {
-                    self.evmem.write_address.next =
-                        self.c_scratch.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.out_count.q.val());
-                } else {
-                    self.evmem.write_address.next = self.stage_base.val()
-                        + bit_cast::<RAM_ADDR_BITS, 9>(self.out_count.q.val());
-                }
+                self.evmem.write_address.next =
+                    self.d_obase.q.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.out_count.q.val());
                 self.evmem.write_data.next = (bit_cast::<16, 8>(self.neuron.out_ch.val()) << 8)
                     | bit_cast::<16, 8>(self.neuron.spike_out.val());
                 self.out_count.d.next = self.out_count.q.val() + 1;
@@ -617,8 +642,9 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             self.group.next = bit_cast::<RAM_ADDR_BITS, 5>(self.t.q.val());
         }
         self.desc.next = self.rowmem.read_data.val();
-        self.src_base.next = self.c_scratch.val();
-        self.src_count.next = self.cnt_s.q.val();
+        self.src_base.next = self.c_scratch_a.val();
+        self.src_count.next = self.cnt_sa.q.val();
+        self.desc_tile0.next = !self.desc.val().get_bits::<2>(60).any();
         match self.phase.q.val() {
             Phase::Idle => {
                 if self.run_q.q.val() {
@@ -694,11 +720,28 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.d_post.d.next = self.desc.val().get_bits::<2>(43);
                 self.d_k.d.next = self.desc.val().get_bits::<4>(45);
                 self.d_l.d.next = self.desc.val().get_bits::<2>(49);
-                self.d_roff.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(51);
+                self.d_roff.d.next =
+                    bit_cast::<RAM_ADDR_BITS, 9>(self.desc.val().get_bits::<9>(51));
+                self.d_tile.d.next = self.desc.val().get_bits::<2>(60);
+                self.d_c0.d.next =
+                    bit_cast::<9, 2>(self.desc.val().get_bits::<2>(60)) << self.c_plog.val();
+                self.d_dst_b.d.next = self.desc.val().get_bit(62);
+                if self.desc.val().get_bits::<2>(43) != 1 {
+                    self.d_obase.d.next =
+                        bit_cast::<RAM_ADDR_BITS, 2>(self.desc.val().get_bits::<2>(49))
+                            << self.c_nlog.val();
+                } else if self.desc.val().get_bit(62) {
+                    self.d_obase.d.next = self.c_scratch_b.val();
+                } else {
+                    self.d_obase.d.next = self.c_scratch_a.val();
+                }
                 self.d_last.d.next = self.desc.val().get_bit(63);
                 self.pe.clear.next = true;
                 self.wbp.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(6);
-                self.out_count.d.next = 0.into();
+                // Later tiles of a layer append to the list its first tile started.
+                if self.desc_tile0.val() {
+                    self.out_count.d.next = 0.into();
+                }
                 self.phase.d.next = Phase::Group0;
             }
             Phase::Group0 => {
@@ -710,20 +753,24 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                         self.src_count.next = self.cnt0.q.val();
                     }
                     1 => {
-                        self.src_base.next = self.c_p.val();
+                        self.src_base.next = self.c_n.val();
                         self.src_count.next = self.cnt1.q.val();
                     }
                     2 => {
-                        self.src_base.next = self.c_p.val() << 1;
+                        self.src_base.next = self.c_n.val() << 1;
                         self.src_count.next = self.cnt2.q.val();
                     }
                     3 => {
-                        self.src_base.next = (self.c_p.val() << 1) + self.c_p.val();
+                        self.src_base.next = (self.c_n.val() << 1) + self.c_n.val();
                         self.src_count.next = self.cnt3.q.val();
                     }
+                    6 => {
+                        self.src_base.next = self.c_scratch_b.val();
+                        self.src_count.next = self.cnt_sb.q.val();
+                    }
                     _ => {
-                        self.src_base.next = self.c_scratch.val();
-                        self.src_count.next = self.cnt_s.q.val();
+                        self.src_base.next = self.c_scratch_a.val();
+                        self.src_count.next = self.cnt_sa.q.val();
                     }
                 }
                 self.ev_ptr.d.next = self.src_base.val();
@@ -765,7 +812,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 // input, added. The first shift comes after that add.
                 self.tail.d.next = self.tail.q.val() + 1;
                 if self.tail.q.val() == 2 {
-                    self.ch.d.next = 0.into();
+                    self.ch.d.next = self.d_c0.q.val();
                     self.paddr.d.next = self.d_pbase.q.val();
                     self.phase.d.next = Phase::Drain;
                 }
@@ -787,7 +834,11 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             }
             Phase::Retire => {
                 if self.d_post.q.val() == 1 {
-                    self.cnt_s.d.next = self.out_count.q.val();
+                    if self.d_dst_b.q.val() {
+                        self.cnt_sb.d.next = self.out_count.q.val();
+                    } else {
+                        self.cnt_sa.d.next = self.out_count.q.val();
+                    }
                 } else if self.d_post.q.val().get_bit(1) {
                     match self.d_l.q.val().index() {
                         0 => {

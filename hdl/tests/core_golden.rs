@@ -10,8 +10,8 @@ use revspike_proto::image::compile;
 
 fn small_opts() -> GenOptions {
     let mut o = GenOptions::small();
-    o.max_width = SMALL.lanes;
-    o.max_classes = SMALL.lanes;
+    o.max_width = SMALL.max_width;
+    o.max_classes = SMALL.max_width;
     o
 }
 
@@ -31,7 +31,7 @@ fn generated_models_match_golden_in_rust_hdl_sim() {
         let input = gen_input(&model, seed ^ 0x5eed);
         let mut drv = CoreDriver::new(RustHdlCore::new(SmallCore::new(memories(&SMALL))));
         drv.load(&compile(&model, &SMALL));
-        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.lanes, &input, true) {
+        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
             panic!("seed {seed}: {e}");
         }
         checked += 1;
@@ -54,7 +54,7 @@ fn edge_case_models_match_golden_in_rust_hdl_sim() {
         }
         let mut drv = CoreDriver::new(RustHdlCore::new(SmallCore::new(memories(&SMALL))));
         drv.load(&compile(&model, &SMALL));
-        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.lanes, &input, true) {
+        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
             panic!("edge case {name}: {e}");
         }
         checked += 1;

@@ -17,8 +17,12 @@ pub const MAX_GROUP_LEN: usize = 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Build {
     pub name: &'static str,
-    /// Processing-element lanes P; also the widest stage and the most classes.
+    /// Processing-element lanes P. A layer wider than P runs as channel tiles of P
+    /// outputs each, every tile streaming the layer's events again.
     pub lanes: usize,
+    /// The widest stage and the most classes (channels the core's memories hold;
+    /// at most 4 tiles of P lanes and at most the row bits).
+    pub max_width: usize,
     /// Bits per row of the unified row memory (max(P, 64)).
     pub row_bits: usize,
     /// Rows of the unified memory: descriptors, weight rows and parameter rows.
@@ -36,20 +40,25 @@ impl Build {
         self.clock_hz / self.baud
     }
     pub const fn max_width(&self) -> usize {
-        self.lanes
+        self.max_width
     }
     pub const fn max_classes(&self) -> usize {
-        self.lanes
+        self.max_width
+    }
+    /// Channel tiles a layer of `outputs` outputs runs as.
+    pub const fn tiles(&self, outputs: usize) -> usize {
+        outputs.div_ceil(self.lanes)
     }
     pub const fn words_per_row(&self) -> usize {
         self.row_bits / 16
     }
 }
 
-/// The Alchitry Cu (iCE40-HX8K): 64 lanes, 1,280 rows x 64 bits in 20 EBRs.
+/// The Alchitry Cu (iCE40-HX8K): 64 channels on 64 lanes, 1,280 rows x 64 bits in 20 EBRs.
 pub const CU: Build = Build {
     name: "cu",
     lanes: 64,
+    max_width: 64,
     row_bits: 64,
     rows: 1280,
     input_entries: 1024,
@@ -58,10 +67,12 @@ pub const CU: Build = Build {
     baud: 4_000_000,
 };
 
-/// A small build that keeps simulation tests fast.
+/// A small build that keeps simulation tests fast: 8 lanes, so layers wider than 8 run
+/// as two channel tiles.
 pub const SMALL: Build = Build {
     name: "small",
     lanes: 8,
+    max_width: 16,
     row_bits: 64,
     rows: 512,
     input_entries: 256,
@@ -74,6 +85,7 @@ pub const SMALL: Build = Build {
 pub const WIDE: Build = Build {
     name: "wide",
     lanes: 128,
+    max_width: 128,
     row_bits: 128,
     rows: 4096,
     input_entries: 2048,
@@ -156,7 +168,7 @@ impl Build {
             input_entries_needed(model),
             self.input_entries,
         );
-        let rows = crate::image::rows_needed(model);
+        let rows = crate::image::rows_needed(model, self);
         need("row memory rows".into(), rows, self.rows);
         need(
             "row memory address".into(),

@@ -265,13 +265,14 @@ impl<C: CorePort> CoreDriver<C> {
         self.read(image::REGION_STATUS + image::STATUS_T_DONE, 1)[0] as usize
     }
 
-    /// Turn-on membranes c_l of each stage (widths as given).
-    pub fn state(&mut self, lanes: usize, widths: &[usize]) -> Vec<Vec<i16>> {
+    /// Turn-on membranes c_l of each stage (widths as given; region 2 holds
+    /// `max_width` words per stage).
+    pub fn state(&mut self, max_width: usize, widths: &[usize]) -> Vec<Vec<i16>> {
         widths
             .iter()
             .enumerate()
             .map(|(l, &w)| {
-                self.read(image::REGION_STATE + (l * lanes) as u32, w)
+                self.read(image::REGION_STATE + (l * max_width) as u32, w)
                     .into_iter()
                     .map(|v| v as i16)
                     .collect()
@@ -316,7 +317,7 @@ fn same<T: PartialEq + std::fmt::Debug>(what: &str, core: T, golden: T) -> Resul
 pub fn check_against_golden<C: CorePort>(
     drv: &mut CoreDriver<C>,
     model: &revspike_golden::model::Model,
-    lanes: usize,
+    max_width: usize,
     input: &[u8],
     rewinds: bool,
 ) -> Result<RunResult, Mismatch> {
@@ -332,7 +333,7 @@ pub fn check_against_golden<C: CorePort>(
     while m.step() {}
     same(
         "turn-on state after the forward pass",
-        drv.state(lanes, &widths),
+        drv.state(max_width, &widths),
         m.state().to_vec(),
     )?;
     if rewinds {
@@ -340,7 +341,7 @@ pub fn check_against_golden<C: CorePort>(
             drv.rewind()?;
             m.rewind().map_err(|e| Mismatch::Golden(e.to_string()))?;
             let what = format!("turn-on state after rewind {k}");
-            same(&what, drv.state(lanes, &widths), m.state().to_vec())?;
+            same(&what, drv.state(max_width, &widths), m.state().to_vec())?;
             same(&format!("t after rewind {k}"), drv.timesteps_done(), m.t())?;
         }
         match drv.rewind() {

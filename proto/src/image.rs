@@ -22,10 +22,13 @@ pub const POST_NONE: u64 = 0;
 pub const POST_SPIKE: u64 = 1;
 pub const POST_TURN_ON: u64 = 2;
 pub const POST_REWIND: u64 = 3;
-/// Event sources: 0..=3 the output list of that stage, 4 the block scratch list,
-/// 5 the input group of the current timestep.
+/// Event sources: 0..=3 the output list of that stage, 4 and 6 the two block scratch
+/// lists, 5 the input group of the current timestep.
 pub const SRC_SCRATCH: u64 = 4;
 pub const SRC_INPUT: u64 = 5;
+pub const SRC_SCRATCH_B: u64 = 6;
+/// Channel tiles per layer the descriptor format holds.
+pub const MAX_TILES: usize = 4;
 
 /// Word addresses of the host port (docs/architecture.md).
 pub const REGION_ROWS: u32 = 0x0_0000;
@@ -50,37 +53,53 @@ pub const STATUS_CYCLES_HI: u32 = 3;
 pub const STATUS_CODE: u32 = 4;
 pub const STATUS_ENTRIES: u32 = 5;
 
-/// One layer descriptor (a 64-bit row).
+/// One layer descriptor (a 64-bit row): one channel tile of one layer evaluation.
+///
+/// A layer with more outputs than the build has lanes runs as tiles of P outputs: each
+/// tile streams the layer's events again, its lanes taking the weight-row bits of its
+/// own channels, and its post operation appends to the same output list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Descriptor {
     pub kind: u64,
     pub skip_first_step: bool,
     pub src: u64,
     pub weight_base: usize,
+    /// Parameter row of the tile's first channel.
     pub param_base: usize,
+    /// Tile index: lanes take weight-row bits `tile*P ..`; tile 0 starts the output list.
+    pub tile: usize,
+    /// The tile's first channel (`tile * P`).
+    pub first_channel: usize,
+    /// Outputs of this tile.
     pub outputs: usize,
     pub shift_r: u8,
     pub post: u64,
     pub spike_k: u8,
     pub stage: usize,
     pub state_offset: usize,
+    /// A spike post operation writes scratch list B (else A).
+    pub spikes_to_b: bool,
     pub last: bool,
 }
 
 impl Descriptor {
     pub fn encode(&self) -> u64 {
-        assert!(self.outputs >= 1 && self.outputs <= 256);
+        let last_channel = self.first_channel + self.outputs - 1;
+        assert!(self.outputs >= 1 && last_channel < 256);
+        assert!(self.tile < MAX_TILES && self.state_offset < 512);
         self.kind
             | (self.skip_first_step as u64) << 2
             | self.src << 3
             | (self.weight_base as u64) << 6
             | (self.param_base as u64) << 18
-            | ((self.outputs - 1) as u64) << 30
+            | (last_channel as u64) << 30
             | (self.shift_r as u64) << 38
             | self.post << 43
             | (self.spike_k as u64) << 45
             | (self.stage as u64) << 49
             | (self.state_offset as u64) << 51
+            | (self.tile as u64) << 60
+            | (self.spikes_to_b as u64) << 62
             | (self.last as u64) << 63
     }
 }
@@ -98,7 +117,8 @@ pub fn param_row(m: i8, b: i32, threshold: i16, negative_leak: bool, h: u8) -> u
 /// What follows a layer of a stage, per channel.
 enum Post<'a> {
     None,
-    Spike(&'a Spike),
+    /// Spikes for block `.1`, written to its scratch list.
+    Spike(&'a Spike, usize),
     TurnOn(usize),
 }
 
@@ -119,8 +139,15 @@ fn stage_evals(model: &Model, l: usize) -> Vec<Eval<'_>> {
     if let Some(up) = &st.up {
         layers.push((up, KIND_RESIDUAL, true, (l + 1) as u64));
     }
-    for b in &st.blocks {
-        layers.push((&b.layer, KIND_RESIDUAL, false, SRC_SCRATCH));
+    // Block b reads scratch list b % 2 and the layer before it writes that list, so
+    // no tile of a layer overwrites the list its later tiles still stream.
+    for (b, blk) in st.blocks.iter().enumerate() {
+        let src = if b % 2 == 0 {
+            SRC_SCRATCH
+        } else {
+            SRC_SCRATCH_B
+        };
+        layers.push((&blk.layer, KIND_RESIDUAL, false, src));
     }
     let n = layers.len();
     let first_block = n - st.blocks.len();
@@ -131,7 +158,7 @@ fn stage_evals(model: &Model, l: usize) -> Vec<Eval<'_>> {
             let post = if i + 1 == n {
                 Post::TurnOn(l)
             } else if i + 1 >= first_block {
-                Post::Spike(&st.blocks[i + 1 - first_block].spike)
+                Post::Spike(&st.blocks[i + 1 - first_block].spike, i + 1 - first_block)
             } else {
                 Post::None
             };
@@ -147,12 +174,14 @@ fn stage_evals(model: &Model, l: usize) -> Vec<Eval<'_>> {
         .collect()
 }
 
-/// Rows the image of a model takes (descriptors, weight rows, parameter rows).
-pub fn rows_needed(model: &Model) -> usize {
-    let evals: usize = (0..model.stages.len())
-        .map(|l| stage_evals(model, l).len())
+/// Rows the image of a model takes on `build` (descriptors, one per channel tile of
+/// every layer evaluation; weight rows; parameter rows).
+pub fn rows_needed(model: &Model, build: &Build) -> usize {
+    let tiles: usize = (0..model.stages.len())
+        .flat_map(|l| stage_evals(model, l))
+        .map(|e| build.tiles(e.layer.outputs))
         .sum();
-    let descriptors = 2 * evals + 1;
+    let descriptors = 2 * tiles + build.tiles(model.classes);
     let layers = model.layers();
     let weights: usize = layers.iter().map(|l| l.inputs).sum();
     let params: usize = layers.iter().map(|l| l.outputs).sum();
@@ -204,7 +233,12 @@ pub fn compile(model: &Model, build: &Build) -> Image {
         .collect();
     let fwd: Vec<Eval> = (0..s).flat_map(|l| stage_evals(model, l)).collect();
     let rev: Vec<Eval> = (0..s).rev().flat_map(|l| stage_evals(model, l)).collect();
-    let n_desc = fwd.len() + 1 + rev.len();
+    let n_desc = fwd
+        .iter()
+        .chain(&rev)
+        .map(|e| build.tiles(e.layer.outputs))
+        .sum::<usize>()
+        + build.tiles(model.classes);
 
     // Weight and parameter rows of every distinct layer, in model order.
     let mut rows: Vec<u128> = vec![0; n_desc];
@@ -226,7 +260,7 @@ pub fn compile(model: &Model, build: &Build) -> Image {
         for o in 0..layer.outputs {
             let (thr, neg, h) = match post {
                 Post::None => (0, false, 0),
-                Post::Spike(sp) => (sp.threshold[o], false, 0),
+                Post::Spike(sp, _) => (sp.threshold[o], false, 0),
                 Post::TurnOn(l) => {
                     let st = &model.stages[*l];
                     (
@@ -247,8 +281,19 @@ pub fn compile(model: &Model, build: &Build) -> Image {
 
     let spike_k = |p: &Post| match p {
         Post::None => 0,
-        Post::Spike(sp) => sp.shift,
+        Post::Spike(sp, _) => sp.shift,
         Post::TurnOn(l) => model.stages[*l].out_spike.shift,
+    };
+    let p = build.lanes;
+    // One descriptor per channel tile of a layer evaluation.
+    let tiled = |d: Descriptor| {
+        (0..build.tiles(d.outputs)).map(move |tile| Descriptor {
+            tile,
+            first_channel: tile * p,
+            param_base: d.param_base + tile * p,
+            outputs: (d.outputs - tile * p).min(p),
+            ..d
+        })
     };
     let desc = |e: &Eval, rewind: bool| Descriptor {
         kind: e.kind,
@@ -256,36 +301,45 @@ pub fn compile(model: &Model, build: &Build) -> Image {
         src: e.src,
         weight_base: weight_base[&key(e.layer)],
         param_base: param_base[&key(e.layer)],
+        tile: 0,
+        first_channel: 0,
         outputs: e.layer.outputs,
         shift_r: e.layer.shift,
         post: match e.post {
             Post::None => POST_NONE,
-            Post::Spike(_) => POST_SPIKE,
+            Post::Spike(..) => POST_SPIKE,
             Post::TurnOn(_) if rewind => POST_REWIND,
             Post::TurnOn(_) => POST_TURN_ON,
         },
         spike_k: spike_k(&e.post),
         stage: e.stage,
         state_offset: offsets[e.stage],
+        spikes_to_b: matches!(e.post, Post::Spike(_, b) if b % 2 == 1),
         last: false,
     };
-    let mut descriptors: Vec<Descriptor> = fwd.iter().map(|e| desc(e, false)).collect();
-    descriptors.push(Descriptor {
+    let mut descriptors: Vec<Descriptor> = fwd.iter().flat_map(|e| tiled(desc(e, false))).collect();
+    descriptors.extend(tiled(Descriptor {
         kind: KIND_HEAD,
         skip_first_step: false,
         src: (s - 1) as u64,
         weight_base: weight_base[&key(&model.head)],
         param_base: param_base[&key(&model.head)],
+        tile: 0,
+        first_channel: 0,
         outputs: model.classes,
         shift_r: model.head.shift,
         post: POST_NONE,
         spike_k: 0,
         stage: s - 1,
         state_offset: offsets[s - 1],
-        last: true,
-    });
+        spikes_to_b: false,
+        last: false,
+    }));
+    if let Some(d) = descriptors.last_mut() {
+        d.last = true;
+    }
     let rewind_program = descriptors.len();
-    descriptors.extend(rev.iter().map(|e| desc(e, true)));
+    descriptors.extend(rev.iter().flat_map(|e| tiled(desc(e, true))));
     if let Some(d) = descriptors.last_mut() {
         d.last = true;
     }

@@ -707,9 +707,9 @@ impl Command {
         }
     }
 
-    /// Request to read the turn-on state: `stages * lanes` words of region 2.
-    pub fn read_state(stages: u16, lanes: u16) -> Result<Command, ProtocolError> {
-        let count = stages as usize * lanes as usize;
+    /// Request to read the turn-on state: `stages * max_width` words of region 2 (N words per stage).
+    pub fn read_state(stages: u16, max_width: u16) -> Result<Command, ProtocolError> {
+        let count = stages as usize * max_width as usize;
         if count > MAX_READ_WORDS {
             return Err(ProtocolError::OutOfRange(format!(
                 "state of {count} words exceeds one READ ({MAX_READ_WORDS}); read it in parts"

@@ -66,7 +66,7 @@ fn main() {
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let t0 = std::time::Instant::now();
     for (k, input) in inputs.iter().enumerate() {
-        let res = match check_against_golden(&mut drv, &model, p, input, false) {
+        let res = match check_against_golden(&mut drv, &model, WIDE.max_width, input, false) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: sample {k}: {e}");

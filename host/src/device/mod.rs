@@ -113,6 +113,7 @@ pub fn build_from_info(info: &BuildInfo) -> &'static Build {
     let b = Build {
         name: "device",
         lanes: info.lanes as usize,
+        max_width: info.max_width as usize,
         row_bits: info.row_bits as usize,
         rows: info.rows as usize,
         input_entries: info.input_entries as usize,
@@ -736,9 +737,9 @@ impl Device {
         Ok(now as u16)
     }
 
-    /// Turn-on state per stage: `stages` rows of `lanes` membranes (region 2).
+    /// Turn-on state per stage: `stages` rows of `max_width` membranes (region 2).
     pub fn state(&mut self, stages: usize) -> Result<Vec<Vec<i16>>> {
-        let p = self.info.lanes as usize;
+        let p = self.info.max_width as usize;
         let words = self.read(addr::STATE, stages * p)?;
         Ok(words
             .chunks(p.max(1))
@@ -874,11 +875,14 @@ mod tests {
         let e = check_fit(&model, &build::SMALL.info()).expect_err("too big for SMALL");
         let msg = e.to_string();
         assert!(
-            msg.contains("stages[0].width needs 64, build has 8"),
+            msg.contains("stages[0].width needs 64, build has 16"),
             "{msg}"
         );
-        assert!(msg.contains("classes needs 10, build has 8"), "{msg}");
-        let rows = revspike_proto::image::rows_needed(&model);
+        assert!(
+            msg.contains("input memory entries needs 787, build has 256"),
+            "{msg}"
+        );
+        let rows = revspike_proto::image::rows_needed(&model, &build::SMALL);
         assert!(
             msg.contains(&format!("row memory rows needs {rows}, build has 512")),
             "{msg}"
