@@ -6,8 +6,8 @@ use revspike_proto::build::Build;
 
 use crate::spiking_core::{CoreMemories, SpikingCore};
 
-/// Alchitry Cu: 64 lanes.
-pub type CuCore = SpikingCore<64, 64>;
+/// Alchitry Cu: 32 lanes (64 channels in two tiles).
+pub type CuCore = SpikingCore<32, 64>;
 /// Small build for fast simulation tests: 8 lanes, small memories.
 pub type SmallCore = SpikingCore<8, 64>;
 /// Simulation-only build with 128 lanes and large memories, for cycle benchmarks.
@@ -26,7 +26,7 @@ pub fn memories(build: &Build) -> CoreMemories {
 pub fn core_verilog(build: &Build) -> String {
     match build.lanes {
         8 => verilog_of(SmallCore::new(memories(build))),
-        64 => verilog_of(CuCore::new(memories(build))),
+        32 => verilog_of(CuCore::new(memories(build))),
         _ => verilog_of(WideCore::new(memories(build))),
     }
 }

@@ -114,7 +114,7 @@ impl<const P: usize, const W: usize> Logic for Top<P, W> {
 }
 
 /// The Alchitry Cu build's top level.
-pub type CuTop = Top<64, 64>;
+pub type CuTop = Top<32, 64>;
 /// The small build's top level (simulation).
 pub type SmallTop = Top<8, 64>;
 
@@ -134,7 +134,7 @@ pub fn top_verilog(build: &Build) -> Result<String, ProtocolError> {
     }
     Ok(match build.lanes {
         8 => emit(SmallTop::new(build)?),
-        64 => emit(CuTop::new(build)?),
+        32 => emit(CuTop::new(build)?),
         _ => emit(Top::<128, 128>::new(build)?),
     })
 }
