@@ -145,7 +145,9 @@ pub struct NeuronUnit {
     q: Signal<Local, Bits<16>>,
     c_now: Signal<Local, Bits<16>>,
     s_shr: Signal<Local, Bits<16>>,
-    hmask: Signal<Local, Bits<16>>,
+    // The h-bit mask of the state-buffer word, made a stage early from h: the word goes
+    // straight to a block RAM's write port, with no shifter in front of it.
+    hmask: DFF<Bits<16>>,
     ones28: Constant<Bits<28>>,
     ones16: Constant<Bits<16>>,
 }
@@ -251,7 +253,7 @@ impl Logic for NeuronUnit {
         dff_setup!(
             self, clock, s0_valid, s0_ch, s0_sp, s1_full, s1_m, s1_b, s2_lo, s2_hi, s2_b, s3_b,
             s3_prod, s4_v, s5_y, s6_y16, s6_y32, s7_z, s7_logit, s7_cs, fill6, s8_fwd, s8_diff,
-            s9_c, s9_sin, s10_s, s10_c, z_r, logit_r, pend_r
+            s9_c, s9_sin, s10_s, s10_c, z_r, logit_r, pend_r, hmask
         );
         for i in 0..LATENCY {
             self.v[i].clock.next = self.clock.val();
@@ -486,7 +488,7 @@ impl Logic for NeuronUnit {
 
         self.late_ch.next = self.chn[3].q.val();
         // Outputs (stage 10).
-        self.hmask.next = !(self.ones16.val() << self.hh[9].q.val());
+        self.hmask.d.next = !(self.ones16.val() << self.hh[8].q.val());
         self.out_valid.next = self.v[9].q.val();
         self.out_ch.next = self.chn[9].q.val();
         self.early_valid.next = self.v[6].q.val();
@@ -494,7 +496,7 @@ impl Logic for NeuronUnit {
         self.z_out.next = self.s7_z.q.val();
         self.logit_out.next = self.s7_logit.q.val();
         self.c_out.next = self.s10_c.q.val();
-        self.low_out.next = self.cold[9].q.val() & self.hmask.val();
+        self.low_out.next = self.cold[9].q.val() & self.hmask.q.val();
         self.spike_out.next = self.s10_s.q.val();
         // Whether any stage will hold a channel next cycle, registered: the sequencer's
         // Flush test then reads one flip-flop instead of an OR over the whole pipe.

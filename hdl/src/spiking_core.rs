@@ -45,6 +45,7 @@ pub enum Phase {
     Drain,
     Flush,
     Retire,
+    Argmax,
     Finish,
 }
 
@@ -178,6 +179,16 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     ch: DFF<Bits<9>>,
     best: DFF<Bits<32>>,
     pred: DFF<Bits<8>>,
+    // The argmax runs after the last timestep over the logit memory, one class every
+    // second cycle: read, register the candidate, register the compare, take it. The
+    // loop through `best` is then a flip-flop-to-flip-flop compare and one enable,
+    // where a compare per drained channel was a 32-bit compare feeding 40 enables.
+    am_rd: DFF<bool>,
+    am_ch: DFF<Bits<8>>,
+    cand: DFF<Bits<32>>,
+    cand_ch: DFF<Bits<8>>,
+    cand_valid: DFF<bool>,
+    beats_r: DFF<bool>,
     // Host reads.
     r1_region: DFF<Bits<4>>,
     r1_low: DFF<Bits<16>>,
@@ -195,7 +206,6 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     src_count: Signal<Local, Bits<9>>,
     stage_base: Signal<Local, Bits<RAM_ADDR_BITS>>,
     desc: Signal<Local, Bits<W>>,
-    desc_tile0: Signal<Local, bool>,
     group: Signal<Local, Bits<RAM_ADDR_BITS>>,
     // t == 0 going forward, registered: t and the direction change in Idle and Retire,
     // and every use (Group2, the drain, the neuron unit's outputs) comes cycles later.
@@ -215,10 +225,10 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     hw_cfg: DFF<bool>,
     hw_addr: DFF<Bits<20>>,
     hw_data: DFF<Bits<16>>,
-    head_last: Signal<Local, bool>,
-    // The argmax's signed compare as two 16-bit halves side by side: two short carry
-    // chains instead of one of 32 in the loop that updates `best` every cycle.
+    // The argmax's signed compare as two 16-bit halves side by side.
     beats: Signal<Local, bool>,
+    // Argmax end: 2 * classes + 1, the cycle the last class's compare is taken.
+    am_last: Signal<Local, Bits<RAM_ADDR_BITS>>,
     row_word: Signal<Local, Bits<RAM_ADDR_BITS>>,
     word_shift: Signal<Local, Bits<8>>,
 }
@@ -335,6 +345,12 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             ch: Default::default(),
             best: Default::default(),
             pred: Default::default(),
+            am_rd: Default::default(),
+            am_ch: Default::default(),
+            cand: Default::default(),
+            cand_ch: Default::default(),
+            cand_valid: Default::default(),
+            beats_r: Default::default(),
             r1_region: Default::default(),
             r1_low: Default::default(),
             r1_reg: Default::default(),
@@ -347,7 +363,6 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             src_count: Default::default(),
             stage_base: Default::default(),
             desc: Default::default(),
-            desc_tile0: Default::default(),
             group: Default::default(),
             first_step: Default::default(),
             run_q: Default::default(),
@@ -359,8 +374,8 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             hw_cfg: Default::default(),
             hw_addr: Default::default(),
             hw_data: Default::default(),
-            head_last: Default::default(),
             beats: Default::default(),
+            am_last: Default::default(),
             row_word: Default::default(),
             word_shift: Default::default(),
         }
@@ -440,6 +455,12 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             ch,
             best,
             pred,
+            am_rd,
+            am_ch,
+            cand,
+            cand_ch,
+            cand_valid,
+            beats_r,
             r1_region,
             r1_low,
             r1_reg,
@@ -498,8 +519,6 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.pe.tile.next = self.d_tile.q.val();
 
         self.first_step.d.next = (self.t.q.val() == 0) & !self.rewinding.q.val();
-        self.head_last.next =
-            (self.d_kind.q.val() == 2) & self.t_last.q.val() & !self.rewinding.q.val();
         self.t_last.d.next = self.t.q.val() + 1 == self.cfg_t.q.val();
 
         // ---- Input compactor (idle only) -------------------------------------------
@@ -573,22 +592,9 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.state_buffer.push_index.next =
             self.d_roff.q.val() + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
         self.state_buffer.low_in.next = self.neuron.low_out.val();
-        self.beats.next = ((self.neuron.logit_out.val().get_bits::<16>(16) ^ 0x8000u64)
-            > (self.best.q.val().get_bits::<16>(16) ^ 0x8000u64))
-            | ((self.neuron.logit_out.val().get_bits::<16>(16)
-                == self.best.q.val().get_bits::<16>(16))
-                & (self.neuron.logit_out.val().get_bits::<16>(0)
-                    > self.best.q.val().get_bits::<16>(0)));
         if self.neuron.early_valid.val() {
             if self.d_kind.q.val() == 2 {
                 self.lmem.write_enable.next = true;
-                if self.head_last.val() {
-                    // argmax, the lowest index wins a tie (strictly greater replaces).
-                    if (self.neuron.early_ch.val() == 0) | self.beats.val() {
-                        self.best.d.next = self.neuron.logit_out.val();
-                        self.pred.d.next = self.neuron.early_ch.val();
-                    }
-                }
             } else {
                 self.zmem.write_enable.next = true;
             }
@@ -632,6 +638,24 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 + bit_cast::<RAM_ADDR_BITS, 8>(self.e_entry.q.val().get_bits::<8>(8));
         }
 
+        // ---- Argmax over the final logits (phase Argmax) ------------------------------
+        // The lowest index wins a tie: class 0 is always taken, later ones only when
+        // strictly greater.
+        self.am_rd.d.next = false;
+        self.am_ch.d.next = bit_cast::<8, RAM_ADDR_BITS>(self.idx.q.val() >> 1);
+        self.cand_valid.d.next = self.am_rd.q.val();
+        if self.am_rd.q.val() {
+            self.cand.d.next = self.lmem.read_data.val();
+            self.cand_ch.d.next = self.am_ch.q.val();
+        }
+        self.beats.next = ((self.cand.q.val().get_bits::<16>(16) ^ 0x8000u64)
+            > (self.best.q.val().get_bits::<16>(16) ^ 0x8000u64))
+            | ((self.cand.q.val().get_bits::<16>(16) == self.best.q.val().get_bits::<16>(16))
+                & (self.cand.q.val().get_bits::<16>(0) > self.best.q.val().get_bits::<16>(0)));
+        self.beats_r.d.next =
+            self.cand_valid.q.val() & (!self.cand_ch.q.val().any() | self.beats.val());
+        self.am_last.next = (bit_cast::<RAM_ADDR_BITS, 9>(self.cfg_classes.q.val()) << 1) | 1;
+
         // ---- Sequencer --------------------------------------------------------------
         if self.phase.q.val() != Phase::Idle {
             self.cycles.d.next = self.cycles.q.val() + 1;
@@ -644,7 +668,6 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.desc.next = self.rowmem.read_data.val();
         self.src_base.next = self.c_scratch_a.val();
         self.src_count.next = self.cnt_sa.q.val();
-        self.desc_tile0.next = !self.desc.val().get_bits::<2>(60).any();
         match self.phase.q.val() {
             Phase::Idle => {
                 if self.run_q.q.val() {
@@ -723,28 +746,27 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.d_roff.d.next =
                     bit_cast::<RAM_ADDR_BITS, 9>(self.desc.val().get_bits::<9>(51));
                 self.d_tile.d.next = self.desc.val().get_bits::<2>(60);
-                self.d_c0.d.next =
-                    bit_cast::<9, 2>(self.desc.val().get_bits::<2>(60)) << self.c_plog.val();
                 self.d_dst_b.d.next = self.desc.val().get_bit(62);
-                if self.desc.val().get_bits::<2>(43) != 1 {
-                    self.d_obase.d.next =
-                        bit_cast::<RAM_ADDR_BITS, 2>(self.desc.val().get_bits::<2>(49))
-                            << self.c_nlog.val();
-                } else if self.desc.val().get_bit(62) {
+                self.d_last.d.next = self.desc.val().get_bit(63);
+                self.pe.clear.next = true;
+                self.wbp.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(6);
+                self.phase.d.next = Phase::Group0;
+            }
+            Phase::Group0 => {
+                // What the drain needs is derived from the latched descriptor here, a
+                // cycle after the row memory's read-out and bank multiplexer.
+                self.d_c0.d.next = bit_cast::<9, 2>(self.d_tile.q.val()) << self.c_plog.val();
+                if self.d_post.q.val() != 1 {
+                    self.d_obase.d.next = self.stage_base.val();
+                } else if self.d_dst_b.q.val() {
                     self.d_obase.d.next = self.c_scratch_b.val();
                 } else {
                     self.d_obase.d.next = self.c_scratch_a.val();
                 }
-                self.d_last.d.next = self.desc.val().get_bit(63);
-                self.pe.clear.next = true;
-                self.wbp.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(6);
                 // Later tiles of a layer append to the list its first tile started.
-                if self.desc_tile0.val() {
+                if !self.d_tile.q.val().any() {
                     self.out_count.d.next = 0.into();
                 }
-                self.phase.d.next = Phase::Group0;
-            }
-            Phase::Group0 => {
                 // Locate the source event list.
                 self.evmem.read_address.next = self.c_gt.val() + self.group.val();
                 match self.d_src.q.val().index() {
@@ -869,7 +891,8 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                         self.t.d.next = self.t.q.val() + 1;
                         self.t_done.d.next = self.t.q.val() + 1;
                         if self.t_last.q.val() {
-                            self.phase.d.next = Phase::Finish;
+                            self.idx.d.next = 0.into();
+                            self.phase.d.next = Phase::Argmax;
                         } else {
                             self.phase.d.next = Phase::StepStart;
                         }
@@ -877,6 +900,18 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 } else {
                     self.pc.d.next = self.pc.q.val() + 1;
                     self.phase.d.next = Phase::Fetch;
+                }
+            }
+            Phase::Argmax => {
+                self.lmem.read_address.next = self.idx.q.val() >> 1;
+                self.am_rd.d.next = !self.idx.q.val().get_bit(0);
+                self.idx.d.next = self.idx.q.val() + 1;
+                if self.beats_r.q.val() {
+                    self.best.d.next = self.cand.q.val();
+                    self.pred.d.next = self.cand_ch.q.val();
+                }
+                if self.idx.q.val() == self.am_last.val() {
+                    self.phase.d.next = Phase::Finish;
                 }
             }
             Phase::Finish => {
