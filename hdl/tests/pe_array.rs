@@ -78,3 +78,36 @@ fn pe_array_adds_one_cycle_after_the_event_and_drains_every_lane() {
     });
     sim.run(Box::new(uut), 100_000).unwrap();
 }
+
+#[test]
+fn a_tile_takes_its_own_slice_of_the_weight_row() {
+    // 4 lanes, 8-bit rows: tile 1's lanes take bits 4..7.
+    let mut uut = PeArray::<P, 8>::default();
+    uut.connect_all();
+    let mut sim = Simulation::new();
+    sim.add_clock(5, |x: &mut Box<PeArray<P, 8>>| x.clock.next = !x.clock.val());
+    sim.add_testbench(move |mut sim: Sim<PeArray<P, 8>>| {
+        let mut x = sim.init()?;
+        wait_clock_true!(sim, clock, x);
+        for (tile, want) in [(1u64, [3u64, 0, 10, 10]), (0, [10, 10, 0, 3])] {
+            x.tile.next = tile.into();
+            x.clear.next = true;
+            wait_clock_cycle!(sim, clock, x);
+            x.clear.next = false;
+            // Row bits 0..3 = 0b1011 and 4..7 = 0b1101 for x = 3 and 7.
+            for (v, row) in [(3u64, 0b1101_1011u64), (7, 0b1100_0011)] {
+                x.valid.next = true;
+                x.x.next = v.into();
+                x.row.next = row.into();
+                wait_clock_cycle!(sim, clock, x);
+            }
+            x.valid.next = false;
+            wait_clock_cycle!(sim, clock, x);
+            for j in 0..P {
+                sim_assert!(sim, x.lanes[j].acc.val() == want[j], x);
+            }
+        }
+        sim.done(x)
+    });
+    sim.run(Box::new(uut), 10_000).unwrap();
+}
