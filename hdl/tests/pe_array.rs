@@ -85,7 +85,9 @@ fn a_tile_takes_its_own_slice_of_the_weight_row() {
     let mut uut = PeArray::<P, 8>::default();
     uut.connect_all();
     let mut sim = Simulation::new();
-    sim.add_clock(5, |x: &mut Box<PeArray<P, 8>>| x.clock.next = !x.clock.val());
+    sim.add_clock(5, |x: &mut Box<PeArray<P, 8>>| {
+        x.clock.next = !x.clock.val()
+    });
     sim.add_testbench(move |mut sim: Sim<PeArray<P, 8>>| {
         let mut x = sim.init()?;
         wait_clock_true!(sim, clock, x);
