@@ -105,8 +105,8 @@ fn a_tile_takes_its_own_slice_of_the_weight_row() {
             }
             x.valid.next = false;
             wait_clock_cycle!(sim, clock, x);
-            for j in 0..P {
-                sim_assert!(sim, x.lanes[j].acc.val() == want[j], x);
+            for (j, &w) in want.iter().enumerate() {
+                sim_assert!(sim, x.lanes[j].acc.val() == w, x);
             }
         }
         sim.done(x)
