@@ -8,9 +8,11 @@
 //! The event (`valid`, `x`, `row`) is registered on entry, so a lane adds one cycle
 //! after the event is presented: the weight row comes straight out of the row
 //! memory's bank-select multiplexer, and without the register that multiplexer and
-//! the lane's add enable shared one clock period across all 64 lanes. `clear` and
-//! `shift` are not delayed; the sequencer leaves a cycle between the last event and
-//! the first shift (StreamTail) for this.
+//! the lane's add enable shared one clock period across all the lanes. `clear` is
+//! registered with the event, so it still comes before the first event it precedes,
+//! and the lanes' clear starts at a flip-flop (it fans out to every accumulator bit).
+//! `shift` is not delayed; the sequencer leaves a cycle between the last event and the
+//! first shift (StreamTail) for this.
 
 use rust_hdl::prelude::*;
 
@@ -40,6 +42,7 @@ pub struct PeArray<const P: usize, const W: usize> {
     valid_r: DFF<bool>,
     x_r: DFF<Bits<8>>,
     row_r: DFF<Bits<P>>,
+    clear_r: DFF<bool>,
     c_plog: Constant<Bits<10>>,
 }
 
@@ -61,6 +64,7 @@ impl<const P: usize, const W: usize> Default for PeArray<P, W> {
             valid_r: Default::default(),
             x_r: Default::default(),
             row_r: Default::default(),
+            clear_r: Default::default(),
             c_plog: Constant::new((P.trailing_zeros() as u64).into()),
         }
     }
@@ -69,9 +73,16 @@ impl<const P: usize, const W: usize> Default for PeArray<P, W> {
 impl<const P: usize, const W: usize> Logic for PeArray<P, W> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, total, valid_r, x_r, row_r);
+        dff_setup!(self, clock, total, valid_r, x_r, row_r, clear_r);
+        self.clear_r.d.next = self.clear.val();
         self.valid_r.d.next = self.valid.val();
-        self.x_r.d.next = self.x.val();
+        // Zero between events, so the lanes' drain (which adds x to the neighbour's
+        // sum) adds nothing: the stream has always ended a cycle before the drain.
+        if self.valid.val() {
+            self.x_r.d.next = self.x.val();
+        } else {
+            self.x_r.d.next = 0.into();
+        }
         // The tile's slice is picked before the entry register (the tile is fixed for a
         // whole layer, so this is a small multiplexer on the row memory's output).
         self.row_r.d.next = bit_cast::<P, W>(
@@ -79,7 +90,7 @@ impl<const P: usize, const W: usize> Logic for PeArray<P, W> {
         );
         for j in 0..P {
             self.lanes[j].clock.next = self.clock.val();
-            self.lanes[j].clear.next = self.clear.val();
+            self.lanes[j].clear.next = self.clear_r.q.val();
             self.lanes[j].shift.next = self.shift.val();
             self.lanes[j].x.next = self.x_r.q.val();
             self.lanes[j].add.next = self.valid_r.q.val() & self.row_r.q.val().get_bit(j);
@@ -91,7 +102,7 @@ impl<const P: usize, const W: usize> Logic for PeArray<P, W> {
             self.lanes[j].shift_in.next = 0.into();
         }
         self.head.next = self.lanes[0].acc.val();
-        if self.clear.val() {
+        if self.clear_r.q.val() {
             self.total.d.next = 0.into();
         } else if self.valid_r.q.val() {
             self.total.d.next = self.total.q.val() + bit_cast::<SUMX_BITS, 8>(self.x_r.q.val());

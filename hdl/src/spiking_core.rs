@@ -177,6 +177,9 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     // d_pbase + ch, counted beside ch: the parameter row address without an adder.
     paddr: DFF<Bits<RAM_ADDR_BITS>>,
     ch: DFF<Bits<9>>,
+    // Set exactly while the phase is Drain: the lanes' shift (every accumulator bit)
+    // and the neuron unit's valid then come from one flip-flop, not a phase decode.
+    draining: DFF<bool>,
     best: DFF<Bits<32>>,
     pred: DFF<Bits<8>>,
     // The argmax runs after the last timestep over the logit memory, one class every
@@ -343,6 +346,7 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             e_marker: Default::default(),
             paddr: Default::default(),
             ch: Default::default(),
+            draining: Default::default(),
             best: Default::default(),
             pred: Default::default(),
             am_rd: Default::default(),
@@ -453,6 +457,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             e_marker,
             paddr,
             ch,
+            draining,
             best,
             pred,
             am_rd,
@@ -512,7 +517,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.state_buffer.push_base.next = self.push_base.q.val();
 
         self.pe.clear.next = false;
-        self.pe.shift.next = false;
+        self.pe.shift.next = self.draining.q.val();
         self.pe.valid.next = self.a2_valid.q.val();
         self.pe.x.next = self.a2_x.q.val();
         self.pe.row.next = self.rowmem.read_data.val();
@@ -568,7 +573,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.neuron.mask_y.next = self.d_skip.q.val() & self.first_step.q.val();
         self.neuron.zero_c.next = self.first_step.q.val();
         self.neuron.accumulate.next = self.cfg_flags.q.val().get_bit(1) & (self.t.q.val() != 0);
-        self.neuron.valid.next = false;
+        self.neuron.valid.next = self.draining.q.val();
         self.neuron.ch.next = bit_cast::<8, 9>(self.ch.q.val());
         self.neuron.sp.next = self.pe.head.val();
         self.neuron.param.next = bit_cast::<64, W>(self.rowmem.read_data.val());
@@ -836,16 +841,16 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 if self.tail.q.val() == 2 {
                     self.ch.d.next = self.d_c0.q.val();
                     self.paddr.d.next = self.d_pbase.q.val();
+                    self.draining.d.next = true;
                     self.phase.d.next = Phase::Drain;
                 }
             }
             Phase::Drain => {
-                self.neuron.valid.next = true;
-                self.pe.shift.next = true;
                 self.rowmem.read_address.next = self.paddr.q.val();
                 self.paddr.d.next = self.paddr.q.val() + 1;
                 self.ch.d.next = self.ch.q.val() + 1;
                 if self.ch.q.val() == self.d_m.q.val() {
+                    self.draining.d.next = false;
                     self.phase.d.next = Phase::Flush;
                 }
             }
