@@ -290,7 +290,9 @@ class RevSpikeNet(nn.Module):
 
 
 def capacity(cfg):
-    """Figures of the Alchitry Cu build (64 lanes) for a config, and the list of violations."""
+    """Figures of the Alchitry Cu build (64 channels on 32 lanes) for a config, and the list
+    of violations. `revspike info` / the build check in proto/src/build.rs are authoritative;
+    this is the trainer's early warning, with a margin on the row count."""
     T, G, widths, blocks = cfg["T"], cfg["G"], cfg["widths"], cfg["blocks"]
     S = len(widths)
     layers = []  # (in, out)
@@ -300,7 +302,9 @@ def capacity(cfg):
             layers.append((widths[l + 1], widths[l]))
         layers += [(widths[l], widths[l])] * blocks[l]
     layers.append((widths[-1], cfg["classes"]))
-    rows = sum(i for i, _ in layers) + sum(o for _, o in layers) + 2 * len(layers)
+    # One descriptor per 32-channel tile of each layer evaluation, forward and rewind.
+    tiles = sum(-(-o // 32) for _, o in layers)
+    rows = sum(i for i, _ in layers) + sum(o for _, o in layers) + 2 * tiles
     inp = T * G if cfg["grouping"] == "split" else G
     buf = (T - 1) * sum(widths)
     fig = {"memory_rows": rows, "input_len": inp, "state_buffer": buf, "layers": len(layers)}
