@@ -2,11 +2,17 @@
 //! its host port, against the golden model (logits, prediction, turn-on state after the
 //! forward pass and after every rewind).
 
-use revspike_golden::gen::{edge_cases, gen_input, gen_model, GenOptions};
+use revspike_golden::gen::{edge_cases, gen_input, gen_model};
 use revspike_proto::build::SMALL;
-use revspike_proto::core_port::check_against_golden;
+use revspike_proto::core_port::{check_against_golden, CoreDriver};
 use revspike_proto::image::compile;
 use revspike_tests::VerilatedCore;
+
+fn small_core() -> CoreDriver<VerilatedCore> {
+    VerilatedCore::new(&SMALL)
+        .expect("verilator builds the core")
+        .driver()
+}
 
 fn count() -> u64 {
     std::env::var("REVSPIKE_COSIM_MODELS")
@@ -17,12 +23,8 @@ fn count() -> u64 {
 
 #[test]
 fn generated_models_match_golden_in_verilator() {
-    let mut opts = GenOptions::small();
-    opts.max_width = SMALL.max_width;
-    opts.max_classes = SMALL.max_width;
-    let mut drv = VerilatedCore::new(&SMALL)
-        .expect("verilator builds the core")
-        .driver();
+    let opts = SMALL.small_gen_options();
+    let mut drv = small_core();
     let n = count();
     let mut checked = 0;
     for seed in 1000..1000 + 8 * n {
@@ -48,9 +50,7 @@ fn generated_models_match_golden_in_verilator() {
 
 #[test]
 fn edge_case_models_match_golden_in_verilator() {
-    let mut drv = VerilatedCore::new(&SMALL)
-        .expect("verilator builds the core")
-        .driver();
+    let mut drv = small_core();
     let mut checked = 0;
     for (name, model, input) in edge_cases() {
         if SMALL.check(&model).is_err() {
@@ -72,12 +72,8 @@ fn edge_case_models_match_golden_in_verilator() {
 /// ends, or on a page boundary); the next sample must still be read from its start.
 #[test]
 fn a_short_sample_does_not_leak_into_the_next() {
-    let mut opts = GenOptions::small();
-    opts.max_width = SMALL.max_width;
-    opts.max_classes = SMALL.max_width;
-    let mut drv = VerilatedCore::new(&SMALL)
-        .expect("verilator builds the core")
-        .driver();
+    let opts = SMALL.small_gen_options();
+    let mut drv = small_core();
     let mut checked = 0;
     for seed in 5000..5400 {
         let model = gen_model(seed, &opts);

@@ -4,7 +4,7 @@
 //! frames, a reset in the middle of a load, a half frame timing out), then generated
 //! models loaded and run end to end against the golden model.
 
-use revspike_golden::gen::{gen_input, gen_model, GenOptions};
+use revspike_golden::gen::{gen_input, gen_model};
 use revspike_golden::sim::infer;
 use revspike_proto::build::SMALL;
 use revspike_proto::image::compile;
@@ -27,9 +27,7 @@ fn link_conformance_on_the_verilated_top_level() {
 #[test]
 fn generated_models_over_the_uart_match_golden() {
     let mut c = client();
-    let mut opts = GenOptions::small();
-    opts.max_width = SMALL.max_width;
-    opts.max_classes = SMALL.max_width;
+    let opts = SMALL.small_gen_options();
     let mut checked = 0;
     for seed in 7000..7400 {
         let model = gen_model(seed, &opts);

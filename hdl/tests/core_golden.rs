@@ -1,19 +1,12 @@
 //! The spiking core in rust-hdl's simulator against the golden model: logits,
 //! prediction and every turn-on state, after the forward pass and after each rewind.
 
-use revspike_golden::gen::{gen_input, gen_model, GenOptions};
+use revspike_golden::gen::{gen_input, gen_model};
 use revspike_hdl::builds::{memories, SmallCore};
 use revspike_hdl::core_sim::RustHdlCore;
 use revspike_proto::build::SMALL;
 use revspike_proto::core_port::{check_against_golden, CoreDriver};
 use revspike_proto::image::compile;
-
-fn small_opts() -> GenOptions {
-    let mut o = GenOptions::small();
-    o.max_width = SMALL.max_width;
-    o.max_classes = SMALL.max_width;
-    o
-}
 
 #[test]
 fn generated_models_match_golden_in_rust_hdl_sim() {
@@ -21,7 +14,7 @@ fn generated_models_match_golden_in_rust_hdl_sim() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
-    let opts = small_opts();
+    let opts = SMALL.small_gen_options();
     let mut checked = 0;
     for seed in 0..n * 4 {
         let model = gen_model(seed, &opts);

@@ -5,6 +5,7 @@
 //! by the host to refuse models that do not fit before anything is sent, and in the
 //! IDENTIFY answer of the link.
 
+use revspike_golden::gen::GenOptions;
 use revspike_golden::model::{Grouping, Model};
 use serde::Serialize;
 
@@ -44,6 +45,15 @@ impl Build {
     }
     pub const fn max_classes(&self) -> usize {
         self.max_width
+    }
+    /// Generator bounds for fast tests on this build: [`GenOptions::small`] with this
+    /// build's widths and classes.
+    pub fn small_gen_options(&self) -> GenOptions {
+        GenOptions {
+            max_width: self.max_width,
+            max_classes: self.max_width,
+            ..GenOptions::small()
+        }
     }
     /// Channel tiles a layer of `outputs` outputs runs as.
     pub const fn tiles(&self, outputs: usize) -> usize {
