@@ -177,15 +177,20 @@ fn stage_evals(model: &Model, l: usize) -> Vec<Eval<'_>> {
 /// Rows the image of a model takes on `build` (descriptors, one per channel tile of
 /// every layer evaluation; weight rows; parameter rows).
 pub fn rows_needed(model: &Model, build: &Build) -> usize {
+    let layers = model.layers();
+    let weights: usize = layers.iter().map(|l| l.inputs).sum();
+    let params: usize = layers.iter().map(|l| l.outputs).sum();
+    descriptors_needed(model, build) + weights + params
+}
+
+/// Descriptors of both programs: one per channel tile of every layer evaluation of a
+/// timestep, forward and rewind, and the head's tiles (forward only).
+fn descriptors_needed(model: &Model, build: &Build) -> usize {
     let tiles: usize = (0..model.stages.len())
         .flat_map(|l| stage_evals(model, l))
         .map(|e| build.tiles(e.layer.outputs))
         .sum();
-    let descriptors = 2 * tiles + build.tiles(model.classes);
-    let layers = model.layers();
-    let weights: usize = layers.iter().map(|l| l.inputs).sum();
-    let params: usize = layers.iter().map(|l| l.outputs).sum();
-    descriptors + weights + params
+    2 * tiles + build.tiles(model.classes)
 }
 
 /// The memory image of a model for one build.
@@ -233,12 +238,7 @@ pub fn compile(model: &Model, build: &Build) -> Image {
         .collect();
     let fwd: Vec<Eval> = (0..s).flat_map(|l| stage_evals(model, l)).collect();
     let rev: Vec<Eval> = (0..s).rev().flat_map(|l| stage_evals(model, l)).collect();
-    let n_desc = fwd
-        .iter()
-        .chain(&rev)
-        .map(|e| build.tiles(e.layer.outputs))
-        .sum::<usize>()
-        + build.tiles(model.classes);
+    let n_desc = descriptors_needed(model, build);
 
     // Weight and parameter rows of every distinct layer, in model order.
     let mut rows: Vec<u128> = vec![0; n_desc];
@@ -343,6 +343,11 @@ pub fn compile(model: &Model, build: &Build) -> Image {
     if let Some(d) = descriptors.last_mut() {
         d.last = true;
     }
+    assert_eq!(
+        descriptors.len(),
+        n_desc,
+        "rows reserved for the descriptors"
+    );
     for (r, d) in descriptors.iter().enumerate() {
         rows[r] = d.encode() as u128;
     }
