@@ -84,3 +84,21 @@ fn layers_within_the_lanes_take_one_descriptor_each() {
     assert_eq!(rows_needed(&model, &SMALL), image.rows.len());
     assert!(rows_needed(&model, &CU) <= rows_needed(&model, &SMALL));
 }
+
+#[test]
+fn no_build_takes_a_model_with_a_stem_yet() {
+    for (name, model, _) in revspike_golden::gen::edge_cases() {
+        for b in BUILDS {
+            let r = b.check(&model);
+            if model.stem.is_empty() {
+                continue;
+            }
+            let e = r.expect_err(&name).to_string();
+            assert!(
+                e.contains(&format!("stem layers needs {}, build has 0", model.stem.len())),
+                "{name} on {}: {e}",
+                b.name
+            );
+        }
+    }
+}
