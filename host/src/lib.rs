@@ -4,6 +4,7 @@
 pub mod cmd;
 pub mod dataset;
 pub mod device;
+pub mod eval;
 pub mod input;
 
 use std::ffi::OsString;

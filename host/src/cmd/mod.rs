@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bitstream;
+pub mod eval;
 pub mod flash;
 pub mod gen_input;
 pub mod gen_model;
@@ -27,6 +28,8 @@ pub enum Command {
     GenInput(gen_input::GenInputArgs),
     /// Print a model's shapes, sizes, operation counts, state memory and energy estimate.
     Info(info::InfoArgs),
+    /// Score a model on a dataset or a file of inputs with the golden model alone, on all cores.
+    Eval(eval::EvalArgs),
     /// Build the Alchitry Cu bitstream (yosys, nextpnr-ice40, icepack) and its report.
     Bitstream(bitstream::BitstreamArgs),
     /// Run inference on the board or a virtual board: one input (JSON), or a batch with a summary.
@@ -50,6 +53,7 @@ impl Command {
             Command::GenModel(a) => gen_model::run(a),
             Command::GenInput(a) => gen_input::run(a),
             Command::Info(a) => info::run(a),
+            Command::Eval(a) => eval::run(a),
             Command::Bitstream(a) => bitstream::run(a),
             Command::Run(a) => run::run(a),
             Command::Verify(a) => verify::run(a),
