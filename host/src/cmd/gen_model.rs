@@ -68,6 +68,31 @@ pub struct GenModelArgs {
     /// Retune until the model's own test input runs without a wrap16 overflow.
     #[arg(long)]
     pub avoid_wraps: bool,
+    /// Most conv stem layers (0..=4): 0 gives version 1 models without a stem,
+    /// K >= 1 version 2 models with 1..=K stem layers.
+    #[arg(long, default_value_t = 0)]
+    pub max_stem_layers: usize,
+    /// Largest out_channels of a stem layer (1..=256).
+    #[arg(long, default_value_t = 32)]
+    pub max_stem_channels: usize,
+    /// Largest stem kernel (1, 3 or 5).
+    #[arg(long, default_value_t = 5)]
+    pub max_stem_kernel: usize,
+    /// Largest stem stride (1..=4).
+    #[arg(long, default_value_t = limits::MAX_STRIDE)]
+    pub max_stem_stride: usize,
+    /// Largest input height and width with a stem (1..=256).
+    #[arg(long, default_value_t = 32)]
+    pub max_input_side: usize,
+    /// Largest input channel count with a stem (1..=256).
+    #[arg(long, default_value_t = 3)]
+    pub max_input_channels: usize,
+    /// Longest input group H*W*C with a stem (1..=4096).
+    #[arg(long, default_value_t = limits::MAX_STEM_GROUP_LEN)]
+    pub max_stem_group_len: usize,
+    /// Most values (H'*W'*Co) in a stem layer's output map.
+    #[arg(long, default_value_t = 4096)]
+    pub max_stem_map: usize,
 }
 
 impl GenModelArgs {
@@ -104,6 +129,44 @@ impl GenModelArgs {
         if let Some(r) = self.max_weight_rows {
             check("max-weight-rows", r, 1, usize::MAX)?;
         }
+        check(
+            "max-stem-layers",
+            self.max_stem_layers,
+            0,
+            limits::MAX_STEM_LAYERS,
+        )?;
+        check(
+            "max-stem-channels",
+            self.max_stem_channels,
+            1,
+            limits::MAX_CONV_CHANNELS,
+        )?;
+        if !limits::KERNELS.contains(&self.max_stem_kernel) {
+            bail!(
+                "--max-stem-kernel: expected 1, 3 or 5, found {}",
+                self.max_stem_kernel
+            );
+        }
+        check(
+            "max-stem-stride",
+            self.max_stem_stride,
+            1,
+            limits::MAX_STRIDE,
+        )?;
+        check("max-input-side", self.max_input_side, 1, limits::MAX_SIDE)?;
+        check(
+            "max-input-channels",
+            self.max_input_channels,
+            1,
+            limits::MAX_SIDE,
+        )?;
+        check(
+            "max-stem-group-len",
+            self.max_stem_group_len,
+            1,
+            limits::MAX_STEM_GROUP_LEN,
+        )?;
+        check("max-stem-map", self.max_stem_map, 1, usize::MAX)?;
         let d = GenOptions::default();
         Ok(GenOptions {
             max_width: self.max_width,
@@ -125,12 +188,30 @@ impl GenModelArgs {
                 ReadoutArg::Sum => Readout::Sum,
             }),
             avoid_wraps: self.avoid_wraps,
+            max_stem_layers: self.max_stem_layers,
+            max_stem_channels: self.max_stem_channels,
+            max_stem_kernel: self.max_stem_kernel,
+            max_stem_stride: self.max_stem_stride,
+            max_input_side: self.max_input_side,
+            max_input_channels: self.max_input_channels,
+            max_stem_group_len: self.max_stem_group_len,
+            max_stem_map: self.max_stem_map,
         })
     }
 }
 
 pub fn run(a: &GenModelArgs) -> Result<()> {
-    let mut model = gen_model(a.seed, &a.options()?);
+    let opts = a.options()?;
+    let mut model = gen_model(a.seed, &opts);
+    // The generator falls back to its smallest model when the budget is too
+    // tight for any; that model may still be over it.
+    let bits: usize = model.layers().iter().map(|l| l.weight_bits()).sum();
+    if bits > opts.max_weight_bits {
+        bail!(
+            "--max-weight-bits {}: no model fits; the smallest of these bounds has {bits} weight bits",
+            opts.max_weight_bits
+        );
+    }
     if let Some(n) = &a.name {
         model.name = n.clone();
     }
