@@ -104,11 +104,17 @@ def model_json(model):
     return doc
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, before_qat=False):
+    """The integer model of a checkpoint; before_qat: the float parameters folded as they were
+    when the integer fine-tuning started (train.py's "before fine-tuning" figure)."""
     ck = torch.load(path, map_location="cpu", weights_only=False)
     model = RevSpikeNet(ck["cfg"])
-    model.load_state_dict(ck["state"])
-    model.integer = True
+    if before_qat:
+        model.load_state_dict(ck["float_state"])
+        model.to_integer()
+    else:
+        model.load_state_dict(ck["state"])
+        model.integer = True
     model.eval()
     return ck, model
 
@@ -119,11 +125,13 @@ def main(argv=None):
     ap.add_argument("--json", required=True, help="model file to write")
     ap.add_argument("--metrics", help="machine-readable figures to write (JSON)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--before-qat", action="store_true",
+                    help="export the float parameters folded to integers, without the integer fine-tuning")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
 
-    ck, model = load_checkpoint(args.checkpoint)
+    ck, model = load_checkpoint(args.checkpoint, args.before_qat)
     fig, bad = capacity(ck["cfg"])
     doc = model_json(model)
     text = json.dumps(doc, separators=(",", ":"))
@@ -168,7 +176,8 @@ def main(argv=None):
         "capacity_violations": bad,
         "float_test_accuracy": float_acc,
         "float_val_accuracy": ck.get("float_val_acc"),
-        "int_val_accuracy": ck.get("int_val_acc"),
+        "int_val_accuracy": ck.get("int_acc_before_qat") if args.before_qat and ck.get("float_val_acc") is not None
+        else ck.get("int_val_acc"),
         "int_test_accuracy": te["accuracy"],
         "int_train_accuracy": tr["accuracy"],
         "int_test_samples": len(xte),
@@ -178,6 +187,8 @@ def main(argv=None):
         "torch_intref_mismatches": mismatched,
         "seed": ck["args"]["seed"],
         "train_command": "python train/train.py " + " ".join(ck["argv"]),
+        "export_command": "python train/export.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "before_qat": args.before_qat,
         "train_seconds": round(ck["train_seconds"], 1),
         "export_seconds": round(time.time() - t0, 1),
     }

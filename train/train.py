@@ -48,6 +48,7 @@ def parse_args(argv=None):
         "e.g. 16:3:2:1,32:3:2:1",
     )
     ap.add_argument("--shape", default="28,28,1", help="input shape H,W,C of one group when a stem is present")
+    ap.add_argument("--init", default="", help="start from this checkpoint's float parameters (same config)")
     ap.add_argument("--teacher", default="", help="checkpoint whose float logits are distilled (float phase)")
     ap.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the distillation loss")
     ap.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
@@ -219,7 +220,14 @@ def main(argv=None):
 
     gen = torch.Generator().manual_seed(args.seed)
     model = RevSpikeNet(cfg).to(dev)
-    model.data_init(xtr[torch.randperm(len(xtr), generator=gen)[:2000].to(dev)])
+    if args.init:
+        ick = torch.load(args.init, map_location="cpu", weights_only=False)
+        if ick["cfg"] != cfg:
+            raise SystemExit(f"error: --init {args.init}: its config {json.dumps(ick['cfg'])} differs")
+        model.load_state_dict(ick["float_state"])
+        print(f"init from {args.init} (float parameters)")
+    else:
+        model.data_init(xtr[torch.randperm(len(xtr), generator=gen)[:2000].to(dev)])
     t0 = time.time()
     run_phase(model, "float", args.epochs, args.lr, xtr, ytr, xte, yte, args, gen, t0, val, teacher)
     # with --val the test set is not looked at (export.py measures it on the file)
