@@ -135,7 +135,7 @@ def _conv(obj, path, ci):
         raise ModelError(f"{path}.in_channels: expected {ci[0]} ({ci[1]}), found {got_ci}")
     co = _int(obj["out_channels"], f"{path}.out_channels", 1, 256)
     k = obj["kernel"]
-    if isinstance(k, bool) or k not in (1, 3, 5):
+    if isinstance(k, bool) or not isinstance(k, int) or k not in (1, 3, 5):
         raise ModelError(f"{path}.kernel: expected 1, 3 or 5, found {k!r}")
     st = _int(obj["stride"], f"{path}.stride", 1, 4)
     p = _int(obj["padding"], f"{path}.padding", 0, k // 2)
@@ -165,7 +165,7 @@ def parse_model(doc):
     if not isinstance(doc, dict):
         raise ModelError("model: expected an object")
     version = doc.get("version")
-    if isinstance(version, bool) or version not in (1, 2):
+    if isinstance(version, bool) or not isinstance(version, int) or version not in (1, 2):
         raise ModelError(f"version: unsupported version {version!r}")
     top = ["format", "version", "name", "timesteps", "input", "classes", "readout", "stages", "head"]
     _check_keys(doc, "", top, ["stem"] if version == 2 else [])
