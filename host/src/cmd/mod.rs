@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bitstream;
+pub mod connect;
 pub mod flash;
 pub mod gen_input;
 pub mod gen_model;
