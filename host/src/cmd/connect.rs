@@ -79,6 +79,7 @@ impl ConnectArgs {
 /// Reads the model and input files, then connects the one board and runs the
 /// prelude on it ([`crate::state::prelude`]).
 pub fn connect_and_prelude(
+    what: &str,
     connect: &ConnectArgs,
     model: Option<&Path>,
     input: Option<&Path>,
@@ -93,7 +94,7 @@ pub fn connect_and_prelude(
         }
         _ => None,
     };
-    let mut board = Boards::connect(&connect.options())?.single()?;
+    let mut board = Boards::connect_single(&connect.options(), what)?;
     if let Some(m) = &model {
         crate::state::prelude(&mut board.device, m, input.as_deref())?;
     }

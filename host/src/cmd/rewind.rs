@@ -34,7 +34,7 @@ struct Out {
 
 pub fn run(a: &RewindArgs) -> Result<()> {
     let (mut board, model, input) =
-        connect_and_prelude(&a.connect, a.model.as_deref(), a.input.as_deref())?;
+        connect_and_prelude("rewind", &a.connect, a.model.as_deref(), a.input.as_deref())?;
     let dev = &mut board.device;
     let before = dev.timesteps_done()?;
     let after = dev.rewind(a.steps)?;

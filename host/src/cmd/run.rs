@@ -55,7 +55,7 @@ pub struct RunArgs {
 fn single(a: &RunArgs, model: &Model, input_path: &Path) -> Result<()> {
     let input = crate::input::read_input(input_path)?;
     let g = golden(model, &input, 0).with_context(|| input_path.display().to_string())?;
-    let mut board = Boards::connect(&a.connect.options())?.single()?;
+    let mut board = Boards::connect_single(&a.connect.options(), "run with one input")?;
     let dev = &mut board.device;
     dev.load(model)?;
     let r = dev.infer(&input)?;

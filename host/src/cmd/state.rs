@@ -23,7 +23,7 @@ pub struct StateArgs {
 
 pub fn run(a: &StateArgs) -> Result<()> {
     let (mut board, model, input) =
-        connect_and_prelude(&a.connect, a.model.as_deref(), a.input.as_deref())?;
+        connect_and_prelude("state", &a.connect, a.model.as_deref(), a.input.as_deref())?;
     let r = crate::state::report(&mut board.device, model.as_ref(), input.as_deref())?;
     board.finish()?;
     super::write_out(None, &(serde_json::to_string(&r)? + "\n"))?;

@@ -61,6 +61,15 @@ impl Default for ConnectOptions {
 }
 
 impl ConnectOptions {
+    /// The boards these options reach: one per port, else the virtual boards.
+    pub fn board_count(&self) -> usize {
+        if self.ports.is_empty() {
+            self.virtual_boards.max(1)
+        } else {
+            self.ports.len()
+        }
+    }
+
     fn link_options(&self, started_here: bool) -> LinkOptions {
         let default = if started_here {
             VIRTUAL_TIMEOUT
@@ -150,6 +159,8 @@ impl Boards {
                 if opts.ports[..k].contains(p) {
                     bail!("{}: given twice (one --port per board)", p.display());
                 }
+            }
+            for p in &opts.ports {
                 let device = open(p, opts, false)?;
                 boards.push(Board {
                     port: p.clone(),
@@ -161,15 +172,14 @@ impl Boards {
         Ok(Boards { boards })
     }
 
-    /// The only board, for commands that work on one device.
-    pub fn single(mut self) -> Result<Board> {
-        if self.boards.len() != 1 {
-            bail!(
-                "this command works on one board, {} were given",
-                self.boards.len()
-            );
+    /// Connects the one board of a command that works on one device (`what`
+    /// names it in the error); more than one is refused before anything is opened.
+    pub fn connect_single(opts: &ConnectOptions, what: &str) -> Result<Board> {
+        let n = opts.board_count();
+        if n != 1 {
+            bail!("{what} works on one board, {n} were given (one --port, or --virtual 1)");
         }
-        Ok(self.boards.remove(0))
+        Ok(Self::connect(opts)?.boards.remove(0))
     }
 
     pub fn len(&self) -> usize {
