@@ -103,6 +103,7 @@ pub struct Summary {
     pub bytes_sent_per_inference: f64,
     /// What the links allow for the bytes sent per inference, all boards together.
     pub line_bound_inferences_per_second: f64,
+    /// Mean core cycles per inference, as the device reports them.
     pub device_cycles_per_inference: u32,
     /// Virtual boards only: the longest board's simulated clock cycles, and the
     /// batch's inferences per second of board time: all inferences over the longest
@@ -212,12 +213,12 @@ pub struct Shard {
 }
 
 impl Shard {
-    fn new(items: usize, boards: usize) -> Shard {
+    fn new(items: usize, alive: Vec<bool>) -> Shard {
         Shard {
             pool: Mutex::new(Pool {
                 queue: (0..items).collect(),
-                held: vec![BTreeSet::new(); boards],
-                alive: vec![true; boards],
+                held: vec![BTreeSet::new(); alive.len()],
+                alive,
                 left: items,
                 failures: Vec::new(),
             }),
@@ -299,7 +300,11 @@ pub fn shard_inputs<W>(
 where
     W: Fn(usize, &mut Board, &Shard) -> Result<()> + Sync,
 {
-    let shard = Shard::new(items, boards.len());
+    let alive: Vec<bool> = boards.iter().map(|b| b.failed.is_none()).collect();
+    if !alive.contains(&true) {
+        bail!("no board is left: every one failed earlier in this command");
+    }
+    let shard = Shard::new(items, alive);
     let start = Instant::now();
     let seconds: Vec<f64> = std::thread::scope(|s| {
         let handles: Vec<_> = boards
@@ -310,12 +315,16 @@ where
                 let work = &work;
                 s.spawn(move || {
                     let mut busy = 0.0;
+                    if board.failed.is_some() {
+                        return busy;
+                    }
                     while shard.wait_for_work() {
                         let r = work(b, board, shard);
                         busy = start.elapsed().as_secs_f64();
                         if let Err(e) = r {
                             let (line, _) = shard.fail(b, &board.name(), &e);
                             bar.suspend(|| eprintln!("revspike: {line}"));
+                            board.failed = Some(line);
                             break;
                         }
                     }
@@ -521,10 +530,7 @@ where
             resyncs: r1.resyncs - r0.resyncs,
             reloads: r1.reloads - r0.reloads,
             damaged_frames: r1.damaged - r0.damaged,
-            failed: failures
-                .iter()
-                .find(|f| f.starts_with(&format!("board {} failed", board.name())))
-                .cloned(),
+            failed: board.failed.clone(),
             board_cycles: None,
             board_time_inferences_per_second: None,
         };
@@ -572,7 +578,8 @@ where
         link_utilization: sent.max(received) as f64 / wall / line.max(1.0),
         bytes_sent_per_inference: per_inf,
         line_bound_inferences_per_second: if per_inf > 0.0 { line / per_inf } else { 0.0 },
-        device_cycles_per_inference: results.iter().map(|c| c.cycles).max().unwrap_or(0),
+        device_cycles_per_inference: (results.iter().map(|c| c.cycles as u64).sum::<u64>()
+            / n.max(1) as u64) as u32,
         board_cycles: None,
         board_time_inferences_per_second: None,
         resent,
@@ -698,6 +705,7 @@ mod tests {
                     port: format!("mock{k}").into(),
                     device: mock_device(m, &format!("mock{k}")),
                     virtual_board: None,
+                    failed: None,
                 })
                 .collect(),
         };
@@ -764,6 +772,12 @@ mod tests {
         assert!(sum.boards[1].failed.is_some());
         assert!(sum.boards[1].inputs < 4, "{:?}", sum.boards[1]);
         assert_eq!(sum.boards[0].inputs + sum.boards[1].inputs, 30);
+        // A later batch of the same command leaves the failed board out.
+        let (r, got) = run(&mut bs, &m, &s);
+        let sum = r.expect("the second batch");
+        assert_eq!(got.len(), 30);
+        assert_eq!(sum.boards[1].inputs, 0);
+        assert_eq!(sum.boards[0].inputs, 30);
     }
 
     #[test]

@@ -89,6 +89,9 @@ pub struct Board {
     pub port: PathBuf,
     pub device: Device,
     pub virtual_board: Option<VirtualDevice>,
+    /// Why the board dropped out of an earlier batch of this command: later ones
+    /// (verify's rewinds after its results) leave it out.
+    pub failed: Option<String>,
 }
 
 impl Board {
@@ -152,6 +155,7 @@ impl Boards {
                     port,
                     device,
                     virtual_board: Some(vb),
+                    failed: None,
                 });
             }
         } else {
@@ -166,6 +170,7 @@ impl Boards {
                     port: p.clone(),
                     device,
                     virtual_board: None,
+                    failed: None,
                 });
             }
         }
