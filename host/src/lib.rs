@@ -1,11 +1,18 @@
 //! revspike host library: the `revspike` command line (one module per
-//! subcommand under [`cmd`]) and helpers shared by subcommands.
+//! subcommand under [`cmd`], each parsing its arguments and calling the library)
+//! and the library itself: the device driver ([`device`], no command-line types),
+//! the batch engine `run`, `verify` and `bench` share ([`batch`]), and what those
+//! commands compute ([`verify`], [`bench`], [`state`]).
 
+pub mod batch;
+pub mod bench;
 pub mod cmd;
 pub mod dataset;
 pub mod device;
 pub mod eval;
 pub mod input;
+pub mod state;
+pub mod verify;
 
 use std::ffi::OsString;
 

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bitstream;
+pub mod connect;
 pub mod eval;
 pub mod flash;
 pub mod gen_input;
