@@ -168,11 +168,11 @@ pub fn run_batch(
         } else {
             disagree.push(i);
             bar.suspend(|| {
-                eprintln!(
+                super::note(format_args!(
                     "revspike: input #{i} DISAGREES with the golden model: device logits \
                      {logits:?} prediction {prediction}, golden logits {:?} prediction {}",
                     g.logits, g.prediction
-                )
+                ))
             });
         }
         cycles = r.cycles;
@@ -385,12 +385,12 @@ pub fn run(a: &RunArgs) -> Result<()> {
     let mut dev = conn.device;
     let t = Instant::now();
     dev.load(&model)?;
-    eprintln!(
+    super::note(format_args!(
         "revspike: model {} loaded on '{}' in {:.2} s",
         model.name,
         dev.info.name,
         t.elapsed().as_secs_f64()
-    );
+    ));
     let mut write_err = None;
     let mut summary = run_batch(&mut dev, &model, &samples, !a.json, |c| {
         if let Some(w) = results.as_mut() {
