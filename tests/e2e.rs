@@ -482,7 +482,15 @@ fn a_power_cycle_mid_batch_reloads_the_model_and_resumes() {
 fn flash_without_iceprog_names_the_missing_tool() {
     let dir = scratch("flash");
     let bin = dir.join("x.bin");
-    std::fs::write(&bin, [0u8; 16]).unwrap();
+    // A real HX8K bitstream: flash checks its header before it looks for iceprog.
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../bitstreams/alchitry-cu/revspike-cu.bin"
+        ),
+        &bin,
+    )
+    .unwrap();
     let o = revspike(&[
         "flash",
         bin.to_str().unwrap(),

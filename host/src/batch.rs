@@ -323,7 +323,7 @@ where
                         busy = start.elapsed().as_secs_f64();
                         if let Err(e) = r {
                             let (line, _) = shard.fail(b, &board.name(), &e);
-                            bar.suspend(|| eprintln!("revspike: {line}"));
+                            bar.suspend(|| crate::note!("revspike: {line}"));
                             board.failed = Some(line);
                             break;
                         }
@@ -452,11 +452,12 @@ where
                     }
                     if !agrees {
                         bar.suspend(|| {
-                            eprintln!(
+                            crate::note!(
                                 "revspike: input #{i} DISAGREES with the golden model on {port} \
                                  (also after reloading the model): device logits {logits:?} \
                                  prediction {prediction}, golden logits {:?} prediction {}",
-                                g.logits, g.prediction
+                                g.logits,
+                                g.prediction
                             )
                         });
                     }

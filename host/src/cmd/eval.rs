@@ -47,7 +47,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         (None, None) => bail!("no inputs: give --dataset or --inputs"),
     };
     if let Some(p) = &a.labels {
-        let idx = dataset::read_idx(p)?;
+        let idx = dataset::read_idx(p, dataset::IdxShape::ANY)?;
         if idx.dims.len() != 1 || idx.dims[0] != samples.inputs.len() {
             bail!(
                 "{}: {:?} labels for {} inputs",

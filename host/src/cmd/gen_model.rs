@@ -167,6 +167,14 @@ impl GenModelArgs {
             limits::MAX_STEM_GROUP_LEN,
         )?;
         check("max-stem-map", self.max_stem_map, 1, usize::MAX)?;
+        if let Some(b) = self.max_weight_bits {
+            check("max-weight-bits", b, MIN_WEIGHT_BITS, usize::MAX).map_err(|e| {
+                e.context(format!(
+                    "the smallest model (one input, a stage of width 1, one class) has \
+                     {MIN_WEIGHT_BITS} weight bits"
+                ))
+            })?;
+        }
         let d = GenOptions::default();
         Ok(GenOptions {
             max_width: self.max_width,
@@ -200,16 +208,57 @@ impl GenModelArgs {
     }
 }
 
+/// Weight bits of the smallest valid model: a 1 x 1 down layer and a 1 x 1 head.
+pub const MIN_WEIGHT_BITS: usize = 2;
+
+/// The bounds `model` breaks, as `--flag: needs N` texts (the generator's own
+/// fallbacks must not go unnoticed).
+pub fn broken_bounds(model: &revspike_golden::Model, o: &GenOptions) -> Vec<String> {
+    let info = revspike_golden::Info::of(model);
+    let mut out = Vec::new();
+    let mut need = |flag: &str, have: usize, max: usize| {
+        if have > max {
+            out.push(format!("--{flag} {max}: the model needs {have}"));
+        }
+    };
+    need(
+        "max-weight-bits",
+        info.weight_bits as usize,
+        o.max_weight_bits,
+    );
+    need(
+        "max-buffer-bits",
+        info.buffer_bits as usize,
+        o.max_buffer_bits,
+    );
+    need("max-classes", model.classes, o.max_classes);
+    need("max-stages", model.stages.len(), o.max_stages);
+    need("max-timesteps", model.timesteps, o.max_timesteps);
+    need("max-group-len", model.input.group_len, o.max_group_len);
+    for st in &model.stages {
+        need("max-width", st.width, o.max_width);
+        need("max-blocks", st.blocks.len(), o.max_blocks);
+    }
+    for l in model.layers() {
+        need(
+            "max-weight-rows",
+            l.inputs.max(l.outputs),
+            o.max_weight_rows,
+        );
+    }
+    out.dedup();
+    out
+}
+
 pub fn run(a: &GenModelArgs) -> Result<()> {
-    let opts = a.options()?;
-    let mut model = gen_model(a.seed, &opts);
-    // The generator falls back to its smallest model when the budget is too
-    // tight for any; that model may still be over it.
-    let bits: usize = model.layers().iter().map(|l| l.weight_bits()).sum();
-    if bits > opts.max_weight_bits {
+    let options = a.options()?;
+    let mut model = gen_model(a.seed, &options);
+    let broken = broken_bounds(&model, &options);
+    if !broken.is_empty() {
         bail!(
-            "--max-weight-bits {}: no model fits; the smallest of these bounds has {bits} weight bits",
-            opts.max_weight_bits
+            "no model found within the bounds (seed {}): {}",
+            a.seed,
+            broken.join("; ")
         );
     }
     if let Some(n) = &a.name {

@@ -42,10 +42,10 @@ pub fn run(a: &GoldenArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.input.display()))?;
     if r.wraps > 0 {
         // SEMANTICS.md: wraps must be reported; a correctly quantized model has none.
-        eprintln!(
+        super::note(format_args!(
             "warning: {} wrap16 overflow(s) in the turn-on update; the model is not correctly quantized for this input",
             r.wraps
-        );
+        ));
     }
     let rewound = if a.trace {
         revspike_golden::rewound_states(&model, &input)

@@ -128,7 +128,7 @@ pub fn run(a: &RunArgs) -> Result<()> {
     };
     let t = Instant::now();
     boards.load(&model)?;
-    eprintln!(
+    super::note(format_args!(
         "revspike: model {} loaded on {} in {:.2} s",
         model.name,
         boards
@@ -138,7 +138,7 @@ pub fn run(a: &RunArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", "),
         t.elapsed().as_secs_f64()
-    );
+    ));
     let mut write_err = None;
     let mut summary = run_batch(&mut boards, &model, &samples, !a.json, |c| {
         if let Some(w) = results.as_mut() {

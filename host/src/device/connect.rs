@@ -117,7 +117,7 @@ fn open(path: &Path, opts: &ConnectOptions, started_here: bool) -> Result<Device
     // Answers a previous host left unread would otherwise be taken for ours.
     serial.discard_input();
     if !started_here && latency != serial::Latency::NotUsbSerial {
-        eprintln!("revspike: {}: {latency}", path.display());
+        crate::note!("revspike: {}: {latency}", path.display());
     }
     let transport = LinkTransport::new(Box::new(serial), opts.faults);
     let label = path.display().to_string();
@@ -144,7 +144,7 @@ impl Boards {
                 )
             })?;
             for vb in VirtualDevice::start_many(b, opts.virtual_boards.max(1))? {
-                eprintln!(
+                crate::note!(
                     "revspike: virtual board ({} build) on {}",
                     b.name,
                     vb.path().display()

@@ -209,7 +209,7 @@ fn tracing() -> bool {
 macro_rules! trace {
     ($label:expr, $($t:tt)*) => {
         if tracing() {
-            eprintln!("revspike trace {}: {}", $label, format!($($t)*));
+            crate::note!("revspike trace {}: {}", $label, format!($($t)*));
         }
     };
 }
@@ -297,7 +297,7 @@ impl Device {
 
     fn report(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("revspike: {}: {msg}", self.label);
+            crate::note!("revspike: {}: {msg}", self.label);
         }
     }
 
