@@ -300,11 +300,14 @@ fn gen_shape_inner(rng: &mut ChaCha8Rng, opts: &GenOptions, stem: Option<(usize,
     sh
 }
 
-fn pick_kernel(rng: &mut ChaCha8Rng, max_k: usize, ci: usize) -> usize {
-    let fits = |k: usize| k <= max_k.max(1) && k * k * ci <= limits::MAX_CONV_FAN_IN;
+/// A kernel size within `max_k` whose fan-in `k*k*ci` stays within
+/// `max_fan_in` (1 when none does).
+fn pick_kernel(rng: &mut ChaCha8Rng, max_k: usize, ci: usize, max_fan_in: usize) -> usize {
+    let fits = |k: usize| k <= max_k && k * k * ci <= max_fan_in;
     let ks: Vec<usize> = limits::KERNELS.into_iter().filter(|&k| fits(k)).collect();
     // k = 3 is the common case; 1 and 5 are edges worth hitting.
     match rng.gen_range(0..4) {
+        _ if ks.is_empty() => 1,
         0 | 1 if ks.contains(&3) => 3,
         _ => ks[rng.gen_range(0..ks.len())],
     }
@@ -314,7 +317,13 @@ fn pick_kernel(rng: &mut ChaCha8Rng, max_k: usize, ci: usize) -> usize {
 /// stage 0 can take and whose weights leave room in `opts.max_weight_bits`.
 pub fn gen_stem_shape(rng: &mut ChaCha8Rng, opts: &GenOptions) -> StemShape {
     let max_layers = opts.max_stem_layers.clamp(1, limits::MAX_STEM_LAYERS);
-    let max_co = opts.max_stem_channels.clamp(1, limits::MAX_CONV_CHANNELS);
+    // A conv layer is a dense layer of k*k*Ci inputs and Co outputs, so
+    // max_weight_rows bounds both.
+    let max_co = opts
+        .max_stem_channels
+        .min(opts.max_weight_rows)
+        .clamp(1, limits::MAX_CONV_CHANNELS);
+    let max_fan_in = limits::MAX_CONV_FAN_IN.min(opts.max_weight_rows);
     let max_side = opts.max_input_side.clamp(1, limits::MAX_SIDE);
     let max_c = opts.max_input_channels.clamp(1, limits::MAX_SIDE);
     let max_g = opts.max_stem_group_len.clamp(1, limits::MAX_STEM_GROUP_LEN);
@@ -329,7 +338,8 @@ pub fn gen_stem_shape(rng: &mut ChaCha8Rng, opts: &GenOptions) -> StemShape {
             log_uniform(rng, max_c)
         } else {
             rng.gen_range(1..=max_c.min(3))
-        };
+        }
+        .min(max_fan_in.max(1));
         let mut h = log_uniform(rng, (max_side / scale).max(1));
         let mut w = if rng.gen_bool(0.7) {
             h
@@ -350,7 +360,7 @@ pub fn gen_stem_shape(rng: &mut ChaCha8Rng, opts: &GenOptions) -> StemShape {
         let mut layers = Vec::with_capacity(n);
         let mut ok = true;
         for i in 0..n {
-            let k = pick_kernel(rng, opts.max_stem_kernel, map[2]);
+            let k = pick_kernel(rng, opts.max_stem_kernel, map[2], max_fan_in);
             let mut s = match rng.gen_range(0..5) {
                 0 | 1 => 1,
                 2 | 3 => 2.min(max_stride),
