@@ -321,7 +321,18 @@ fn inputs_from(o: input::Opened, path: &Path, input_len: usize) -> Result<Sample
         }
         Format::Json => {
             let bytes = o.read_all(MAX_JSON_BATCH_BYTES, "a JSON batch")?;
-            json_batch(&bytes).map_err(|e| anyhow!("{source}: {e}"))?
+            let inputs = json_batch(&bytes).map_err(|e| anyhow!("{source}: {e}"))?;
+            if let Some((i, x)) = inputs
+                .iter()
+                .enumerate()
+                .find(|(_, x)| x.len() != input_len)
+            {
+                bail!(
+                    "{source}: input #{i} has {} values, the model takes {input_len}",
+                    x.len()
+                );
+            }
+            inputs
         }
         Format::Raw => {
             let limit = (input_len.max(1) * MAX_BATCH_INPUTS) as u64;

@@ -104,6 +104,17 @@ mod tests {
             one_line(&e),
             "loading: cannot open x: No such file or directory (os error 2)"
         );
+        // The protocol client's damaged-frame error carries the frame error as its source.
+        use revspike_proto::protocol::{ClientError, FrameError};
+        let e = anyhow::Error::new(ClientError::Frame(FrameError::BadCrc {
+            received: 1,
+            computed: 2,
+        }))
+        .context("STATUS");
+        assert_eq!(
+            one_line(&e),
+            "STATUS: damaged response: CRC mismatch: frame says 0x0001, computed 0x0002"
+        );
         let e = anyhow::anyhow!("inner\nline").context("outer");
         assert_eq!(one_line(&e), "outer: inner line");
     }

@@ -77,7 +77,9 @@ pub fn check_bitstream(bytes: &[u8]) -> Result<()> {
     let mut width = None;
     while i < bytes.len() && i < at + 64 {
         let (op, len) = (bytes[i] >> 4, (bytes[i] & 0x0f) as usize);
-        let payload = bytes.get(i + 1..i + 1 + len).unwrap_or(&[]);
+        let Some(payload) = bytes.get(i + 1..i + 1 + len) else {
+            break; // the file ends inside a command
+        };
         if op == 0x6 && len == 2 {
             width = Some(((payload[0] as usize) << 8 | payload[1] as usize) + 1);
             break;
@@ -169,6 +171,9 @@ mod tests {
         assert!(err(b"{\"version\": 1}").contains("no preamble 7e aa 99 7e at byte 0"));
         assert!(err(&[]).contains("the file starts empty"));
         assert!(err(&[0xff, 0x00, b'h', b'i']).contains("never ends with 00 FF"));
+        // Cut inside the bank width command.
+        let cut = [0x7e, 0xaa, 0x99, 0x7e, 0x51, 0x00, 0x62, 0x03];
+        assert!(err(&cut).contains("no bank width command"), "{}", err(&cut));
         assert!(err(&good[..good.len() / 2]).contains("truncated"));
         let mut one_k = good.clone();
         let w = one_k
