@@ -953,6 +953,13 @@ fn bench_on_two_virtual_boards_reports_each_and_names_every_field_once() {
         assert_eq!(top_level.matches(key).count(), 1, "{key} in {text}");
     }
     assert_eq!(rows[0]["window"].as_u64(), Some(2));
+    // The INFER frames and their padding only: the loads are not the batch's.
+    let per = rows[0]["bytes_sent_per_inference"].as_f64().unwrap();
+    let input = small_model().0.expected_input_len() as f64;
+    assert!(
+        per >= input + 8.0 && per < input + 40.0,
+        "{per} for {input}-byte inputs"
+    );
     let boards = rows[0]["boards"].as_array().unwrap();
     assert_eq!(boards.len(), 2);
     let mut total = 0;

@@ -285,8 +285,8 @@ impl Shard {
         p.queue = all.into();
         let others = p.alive.iter().filter(|&&a| a).count();
         let line = format!(
-            "board {port} failed: {}; {n} unfinished inputs go back to the queue, {others} \
-             boards left",
+            "board {port} failed: {}; its {n} unfinished inputs go back to the queue \
+             (boards still working: {others})",
             crate::one_line(e)
         );
         p.failures.push(line.clone());
@@ -300,8 +300,9 @@ impl Shard {
 /// reports each done with `shard.finish(b, i)`; it may return early and is called
 /// again while inputs are free. A board whose `work` fails is out, and what it held
 /// goes to the others. `opts` may have each board load the model first, and stop
-/// each virtual board when it runs out of inputs ([`BatchOptions`]). Returns each board's working time in seconds,
-/// and the failure lines; fails when every board failed with inputs left.
+/// each virtual board when it runs out of inputs ([`BatchOptions`]). Returns each
+/// board's working time in seconds, and the failure lines; fails when every board
+/// failed with inputs left.
 pub fn shard_inputs<W>(
     boards: &mut [Board],
     items: usize,
@@ -446,11 +447,16 @@ where
 {
     let n = samples.inputs.len();
     let bar = progress_bar(n, opts.progress);
-    let before: Vec<_> = boards
-        .boards
-        .iter()
-        .map(|b| (b.device.counters(), b.device.recovery.clone()))
-        .collect();
+    // Each board's link counters and recovery figures when it starts on the
+    // inputs (after its load, when it loads in the batch), so the batch's figures
+    // are the inputs' own.
+    let before: Mutex<Vec<_>> = Mutex::new(
+        boards
+            .boards
+            .iter()
+            .map(|b| (b.device.counters(), b.device.recovery.clone()))
+            .collect(),
+    );
     let state = Mutex::new(Results {
         results: vec![None; n],
         emitted: 0,
@@ -464,6 +470,8 @@ where
     });
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     let start = Instant::now();
+    let started: Vec<std::sync::atomic::AtomicBool> =
+        (0..boards.len()).map(|_| Default::default()).collect();
     let shard_opts = ShardOptions {
         load_first: opts.load_first.then_some(model),
         stop_when_idle: opts.stop_when_idle,
@@ -476,6 +484,12 @@ where
         |b, board: &mut Board, shard| {
             let port = board.name();
             let dev: &mut Device = &mut board.device;
+            if opts.load_first {
+                let mut first = before.lock().unwrap_or_else(|p| p.into_inner());
+                if !started[b].swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    first[b] = (dev.counters(), dev.recovery.clone());
+                }
+            }
             dev.infer_stream(
                 &samples.inputs,
                 || shard.take(b),
@@ -572,10 +586,17 @@ where
     let (mut resent, mut resyncs, mut reloads, mut damaged) = (0, 0, 0, 0);
     let mut events = Vec::new();
     let mut line = 0.0;
+    let before = before.into_inner().unwrap_or_else(|p| p.into_inner());
     for (k, board) in boards.boards.iter().enumerate() {
         let dev = &board.device;
-        let (c0, r0) = &before[k];
         let (c1, r1) = (dev.counters(), &dev.recovery);
+        // A board that loaded in the batch and found no input left did no work.
+        let idle = (c1, r1.clone());
+        let (c0, r0) = if opts.load_first && !started[k].load(std::sync::atomic::Ordering::SeqCst) {
+            &idle
+        } else {
+            &before[k]
+        };
         let bs = BoardSummary {
             port: board.name(),
             device: dev.info.name.clone(),
