@@ -961,16 +961,59 @@ fn bench_on_two_virtual_boards_reports_each_and_names_every_field_once() {
         assert_eq!(top_level.matches(key).count(), 1, "{key} in {text}");
     }
     assert_eq!(rows[0]["window"].as_u64(), Some(2));
+    // The INFER frames and their padding only: the loads are not the batch's.
+    let per = rows[0]["bytes_sent_per_inference"].as_f64().unwrap();
+    let input = small_model().0.expected_input_len() as f64;
+    assert!(
+        per >= input + 8.0 && per < input + 40.0,
+        "{per} for {input}-byte inputs"
+    );
     let boards = rows[0]["boards"].as_array().unwrap();
     assert_eq!(boards.len(), 2);
-    assert!(boards
-        .iter()
-        .all(|b| b["board_cycles"].as_u64().unwrap() > 0));
+    let mut total = 0;
+    for b in boards {
+        let k = b["inputs"].as_u64().unwrap();
+        total += k;
+        // A board that found no input left once its load was done did nothing.
+        if k > 0 {
+            assert!(b["board_cycles"].as_u64().unwrap() > 0, "{text}");
+        }
+    }
+    assert_eq!(total, 8);
     let longest = boards
         .iter()
         .map(|b| b["board_cycles"].as_u64().unwrap())
         .max()
         .unwrap();
     assert_eq!(rows[0]["board_cycles"].as_u64(), Some(longest));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn verify_with_rewinds_on_two_virtual_boards_checks_every_input_once() {
+    let dir = scratch("verify-two");
+    let model = write_model(&dir);
+    let o = revspike(&[
+        "verify",
+        "--model",
+        model.to_str().unwrap(),
+        "--count",
+        "6",
+        "--rewinds",
+        "--json",
+        "--virtual",
+        "2",
+        "--board-build",
+        "small",
+        "--timeout-ms",
+        TIMEOUT_MS,
+    ]);
+    let v = json(ok(&o));
+    let t = small_model().0.timesteps as u64;
+    assert_eq!(v["boards"].as_u64(), Some(2), "{v}");
+    assert_eq!(v["results_checked"].as_u64(), Some(6));
+    assert_eq!(v["rewinds_checked"].as_u64(), Some(6 * t));
+    assert_eq!(v["mismatches"], serde_json::json!([]));
+    assert_eq!(v["board_failures"], serde_json::json!([]));
     let _ = std::fs::remove_dir_all(dir);
 }

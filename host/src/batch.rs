@@ -204,6 +204,8 @@ struct Pool {
     /// Inputs not finished.
     left: usize,
     failures: Vec<String>,
+    /// Boards that left the batch when they ran out of inputs.
+    retired: usize,
 }
 
 /// Inputs shared by the boards of a batch; each board's thread takes from it.
@@ -221,6 +223,7 @@ impl Shard {
                 alive,
                 left: items,
                 failures: Vec::new(),
+                retired: 0,
             }),
             changed: Condvar::new(),
         }
@@ -250,7 +253,9 @@ impl Shard {
     }
 
     /// Blocks until an input is free (true) or every input is finished (false).
-    fn wait_for_work(&self) -> bool {
+    /// With `retire`, board `b` does not wait for inputs the others hold (they come
+    /// back only if one fails): it leaves the batch at once (false).
+    fn wait_for_work(&self, b: usize, retire: bool) -> bool {
         let mut p = self.lock();
         loop {
             if p.left == 0 {
@@ -258,6 +263,11 @@ impl Shard {
             }
             if !p.queue.is_empty() {
                 return true;
+            }
+            if retire {
+                p.alive[b] = false;
+                p.retired += 1;
+                return false;
             }
             p = self.changed.wait(p).unwrap_or_else(|e| e.into_inner());
         }
@@ -275,8 +285,8 @@ impl Shard {
         p.queue = all.into();
         let others = p.alive.iter().filter(|&&a| a).count();
         let line = format!(
-            "board {port} failed: {}; {n} unfinished inputs go back to the queue, {others} \
-             boards left",
+            "board {port} failed: {}; its {n} unfinished inputs go back to the queue \
+             (boards still working: {others})",
             crate::one_line(e)
         );
         p.failures.push(line.clone());
@@ -289,12 +299,15 @@ impl Shard {
 /// is finished. `work(b, board, shard)` takes inputs with `shard.take(b)` and
 /// reports each done with `shard.finish(b, i)`; it may return early and is called
 /// again while inputs are free. A board whose `work` fails is out, and what it held
-/// goes to the others. Returns each board's working time in seconds, and the
-/// failure lines; fails when every board failed with inputs left.
+/// goes to the others. `opts` may have each board load the model first, and stop
+/// each virtual board when it runs out of inputs ([`BatchOptions`]). Returns each
+/// board's working time in seconds, and the failure lines; fails when every board
+/// failed with inputs left.
 pub fn shard_inputs<W>(
     boards: &mut [Board],
     items: usize,
     bar: &ProgressBar,
+    opts: &ShardOptions,
     work: W,
 ) -> Result<(Vec<f64>, Vec<String>)>
 where
@@ -318,14 +331,24 @@ where
                     if board.failed.is_some() {
                         return busy;
                     }
-                    while shard.wait_for_work() {
-                        let r = work(b, board, shard);
+                    let mut loading = opts.load_first;
+                    while shard.wait_for_work(b, opts.stop_when_idle) {
+                        let r = match loading.take() {
+                            Some(m) => board.device.load(m),
+                            None => work(b, board, shard),
+                        };
                         busy = start.elapsed().as_secs_f64();
                         if let Err(e) = r {
                             let (line, _) = shard.fail(b, &board.name(), &e);
                             bar.suspend(|| crate::note!("revspike: {line}"));
                             board.failed = Some(line);
-                            break;
+                            return busy;
+                        }
+                    }
+                    if opts.stop_when_idle {
+                        if let Err(e) = board.stop_virtual() {
+                            let line = format!("board {}: {}", board.name(), crate::one_line(&e));
+                            bar.suspend(|| eprintln!("revspike: {line}"));
                         }
                     }
                     busy
@@ -339,8 +362,13 @@ where
     });
     let p = shard.lock();
     if p.left > 0 {
+        let retired = if p.retired > 0 {
+            format!(" ({} had already left, out of inputs)", p.retired)
+        } else {
+            String::new()
+        };
         bail!(
-            "every board failed, {} of {items} inputs unfinished: {}",
+            "every board failed{retired}, {} of {items} inputs unfinished: {}",
             p.left,
             p.failures.join("; ")
         );
@@ -378,26 +406,57 @@ struct Results<F> {
     on_result: F,
 }
 
+/// How a batch runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchOptions {
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Each board loads the model in its own thread and starts on the inputs at
+    /// once, instead of the model being loaded on every board beforehand
+    /// ([`Boards::load`]), so no board's clock idles while it waits for the others
+    /// to load (for board-time figures). Check the capacity first
+    /// ([`Boards::check`]); a board that fails to load is a failing board.
+    pub load_first: bool,
+    /// Stop each virtual board as soon as no input is left for it, so its clock
+    /// stops with its last result rather than idling on while the other boards
+    /// finish theirs (for board-time figures; a board stopped so cannot take the
+    /// inputs of a board that fails after it).
+    pub stop_when_idle: bool,
+}
+
+/// How [`shard_inputs`] runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ShardOptions<'a> {
+    /// Load this model on each board, in its thread, before its first input.
+    pub load_first: Option<&'a Model>,
+    /// As [`BatchOptions::stop_when_idle`].
+    pub stop_when_idle: bool,
+}
+
 /// Runs `samples` on every board of `boards` (the model loaded on each), sharded
-/// as the module says. `on_result` gets each result in input order. `progress`
-/// shows a bar on stderr.
+/// as the module says. `on_result` gets each result in input order.
 pub fn run_batch<F>(
     boards: &mut Boards,
     model: &Model,
     samples: &Samples,
-    progress: bool,
+    opts: &BatchOptions,
     on_result: F,
 ) -> Result<Summary>
 where
     F: FnMut(&Checked) + Send,
 {
     let n = samples.inputs.len();
-    let bar = progress_bar(n, progress);
-    let before: Vec<_> = boards
-        .boards
-        .iter()
-        .map(|b| (b.device.counters(), b.device.recovery.clone()))
-        .collect();
+    let bar = progress_bar(n, opts.progress);
+    // Each board's link counters and recovery figures when it starts on the
+    // inputs (after its load, when it loads in the batch), so the batch's figures
+    // are the inputs' own.
+    let before: Mutex<Vec<_>> = Mutex::new(
+        boards
+            .boards
+            .iter()
+            .map(|b| (b.device.counters(), b.device.recovery.clone()))
+            .collect(),
+    );
     let state = Mutex::new(Results {
         results: vec![None; n],
         emitted: 0,
@@ -411,13 +470,26 @@ where
     });
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     let start = Instant::now();
+    let started: Vec<std::sync::atomic::AtomicBool> =
+        (0..boards.len()).map(|_| Default::default()).collect();
+    let shard_opts = ShardOptions {
+        load_first: opts.load_first.then_some(model),
+        stop_when_idle: opts.stop_when_idle,
+    };
     let (seconds, failures) = shard_inputs(
         &mut boards.boards,
         n,
         &bar,
+        &shard_opts,
         |b, board: &mut Board, shard| {
             let port = board.name();
             let dev: &mut Device = &mut board.device;
+            if opts.load_first {
+                let mut first = before.lock().unwrap_or_else(|p| p.into_inner());
+                if !started[b].swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    first[b] = (dev.counters(), dev.recovery.clone());
+                }
+            }
             dev.infer_stream(
                 &samples.inputs,
                 || shard.take(b),
@@ -515,10 +587,17 @@ where
     let (mut resent, mut resyncs, mut reloads, mut damaged) = (0, 0, 0, 0);
     let mut events = Vec::new();
     let mut line = 0.0;
+    let before = before.into_inner().unwrap_or_else(|p| p.into_inner());
     for (k, board) in boards.boards.iter().enumerate() {
         let dev = &board.device;
-        let (c0, r0) = &before[k];
         let (c1, r1) = (dev.counters(), &dev.recovery);
+        // A board that loaded in the batch and found no input left did no work.
+        let idle = (c1, r1.clone());
+        let (c0, r0) = if opts.load_first && !started[k].load(std::sync::atomic::Ordering::SeqCst) {
+            &idle
+        } else {
+            &before[k]
+        };
         let bs = BoardSummary {
             port: board.name(),
             device: dev.info.name.clone(),
@@ -707,6 +786,7 @@ mod tests {
                     device: mock_device(m, &format!("mock{k}")),
                     virtual_board: None,
                     failed: None,
+                    stopped: None,
                 })
                 .collect(),
         };
@@ -720,7 +800,9 @@ mod tests {
 
     fn run(bs: &mut Boards, model: &Model, s: &Samples) -> (Result<Summary>, Vec<Checked>) {
         let mut got = Vec::new();
-        let r = run_batch(bs, model, s, false, |c| got.push(c.clone()));
+        let r = run_batch(bs, model, s, &BatchOptions::default(), |c| {
+            got.push(c.clone())
+        });
         (r, got)
     }
 

@@ -3,17 +3,20 @@
 //!
 //! On virtual boards the figure that means something is board time: each board's
 //! clock runs only with its own simulation (sim/src/vboard.rs), so a batch's board
-//! cycles are what the Alchitry Cu itself would take with this host. The load and
-//! the idle tail are measured on a set of boards that only identify and load, and
-//! subtracted. The boards run side by side, so the batch's board time is the longest
-//! board's, and total board-time throughput is all inferences over that time
+//! cycles are what the Alchitry Cu itself would take with this host. Each board
+//! starts on the inputs as soon as its own load is done and is stopped as soon as no
+//! input is left for it, so its clock neither idles while the others load nor while
+//! they finish; what identifying and loading cost is measured on boards that only
+//! do that (each stopped right after its load) and subtracted board by board. The
+//! boards run side by side, so the batch's board time is the longest board's, and
+//! total board-time throughput is all inferences over that time
 //! ([`crate::batch::Summary::set_board_cycles`]). Wall time is the simulation's
 //! speed and does not scale past the machine's cores.
 
 use anyhow::{bail, Result};
 use revspike_golden::Model;
 
-use crate::batch::{run_batch, Summary};
+use crate::batch::{run_batch, BatchOptions, Summary};
 use crate::dataset::Samples;
 use crate::device::{Boards, ConnectOptions};
 
@@ -30,19 +33,37 @@ pub fn bench(
         bail!("--windows: each window must be 1..=16");
     }
     let virtual_boards = connect.ports.is_empty();
-    // Simulated cycles of boards that only identify and load: subtracted from each
-    // window's boards to leave the batch's own (their mean: boards loading side by
-    // side share the CPU, which moves a board's cycles a little).
-    let baseline = if virtual_boards {
+    // Simulated cycles of boards that only identify and load, each stopped as soon
+    // as its own load is done: subtracted, board by board in the order started,
+    // from the boards of each window, which start on the inputs as soon as their
+    // own load is done and are stopped as soon as no input is left for them.
+    let baseline: Option<Vec<u64>> = if virtual_boards {
         let mut boards = Boards::connect(connect)?;
-        boards.load(model)?;
-        let cycles: Vec<u64> = boards
-            .finish()?
-            .into_iter()
-            .flatten()
-            .map(|s| s.cycles)
-            .collect();
-        Some(cycles.iter().sum::<u64>() / cycles.len().max(1) as u64)
+        boards.check(model)?;
+        let loaded: Vec<Result<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = boards
+                .boards
+                .iter_mut()
+                .map(|b| {
+                    s.spawn(move || {
+                        b.device.load(model)?;
+                        b.stop_virtual()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| bail!("loading panicked")))
+                .collect()
+        });
+        loaded.into_iter().collect::<Result<Vec<()>>>()?;
+        Some(
+            boards
+                .finish()?
+                .into_iter()
+                .map(|s| s.map_or(0, |s| s.cycles))
+                .collect(),
+        )
     } else {
         None
     };
@@ -51,8 +72,13 @@ pub fn bench(
         let mut c = connect.clone();
         c.window = w;
         let mut boards = Boards::connect(&c)?;
-        boards.load(model)?;
-        let mut s = run_batch(&mut boards, model, samples, false, |_| {})?;
+        boards.check(model)?;
+        let opts = BatchOptions {
+            progress: false,
+            load_first: true,
+            stop_when_idle: true,
+        };
+        let mut s = run_batch(&mut boards, model, samples, &opts, |_| {})?;
         if !s.disagree.is_empty() {
             bail!(
                 "window {w}: results disagree with the golden model: {:?}",
@@ -63,8 +89,9 @@ pub fn bench(
         let cycles: Vec<Option<u64>> = boards
             .finish()?
             .into_iter()
-            .map(|c| match (c, baseline) {
-                (Some(c), Some(base)) => Some(c.cycles.saturating_sub(base)),
+            .enumerate()
+            .map(|(k, c)| match (c, &baseline) {
+                (Some(c), Some(base)) => Some(c.cycles.saturating_sub(base[k])),
                 _ => None,
             })
             .collect();

@@ -8,7 +8,7 @@ use anyhow::Result;
 use revspike_golden::{Machine, Model};
 use serde::Serialize;
 
-use crate::batch::{progress_bar, run_batch, shard_inputs};
+use crate::batch::{progress_bar, run_batch, shard_inputs, BatchOptions, ShardOptions};
 use crate::dataset::Samples;
 use crate::device::{Boards, Device};
 use crate::state::trim;
@@ -108,7 +108,11 @@ pub fn verify(
     progress: bool,
 ) -> Result<Report> {
     let mut mismatches = Vec::new();
-    let summary = run_batch(boards, model, samples, progress, |c| {
+    let opts = BatchOptions {
+        progress,
+        ..Default::default()
+    };
+    let summary = run_batch(boards, model, samples, &opts, |c| {
         if !c.agrees {
             mismatches.push(Mismatch {
                 index: c.index,
@@ -136,19 +140,26 @@ pub fn verify(
         let found = Mutex::new((Vec::new(), 0usize));
         let n = samples.inputs.len();
         let bar = progress_bar(n, progress);
-        let (_, failures) = shard_inputs(&mut boards.boards, n, &bar, |b, board, shard| {
-            while let Some(i) = shard.take(b) {
-                let mut here = Vec::new();
-                let k = check_rewinds(&mut board.device, model, i, &samples.inputs[i], &mut here)?;
-                let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
-                f.0.extend(here);
-                f.1 += k;
-                drop(f);
-                shard.finish(b, i);
-                bar.inc(1);
-            }
-            Ok(())
-        })?;
+        let (_, failures) = shard_inputs(
+            &mut boards.boards,
+            n,
+            &bar,
+            &ShardOptions::default(),
+            |b, board, shard| {
+                while let Some(i) = shard.take(b) {
+                    let mut here = Vec::new();
+                    let k =
+                        check_rewinds(&mut board.device, model, i, &samples.inputs[i], &mut here)?;
+                    let mut f = found.lock().unwrap_or_else(|p| p.into_inner());
+                    f.0.extend(here);
+                    f.1 += k;
+                    drop(f);
+                    shard.finish(b, i);
+                    bar.inc(1);
+                }
+                Ok(())
+            },
+        )?;
         bar.finish_and_clear();
         let (m, k) = found.into_inner().unwrap_or_else(|p| p.into_inner());
         mismatches.extend(m);

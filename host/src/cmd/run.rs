@@ -18,7 +18,7 @@ use revspike_golden::Model;
 use serde::Serialize;
 
 use super::connect::ConnectArgs;
-use crate::batch::{golden, load_samples, run_batch, summary_text};
+use crate::batch::{golden, load_samples, run_batch, summary_text, BatchOptions};
 use crate::device::Boards;
 
 #[derive(Debug, Clone, Args)]
@@ -140,7 +140,11 @@ pub fn run(a: &RunArgs) -> Result<()> {
         t.elapsed().as_secs_f64()
     ));
     let mut write_err = None;
-    let mut summary = run_batch(&mut boards, &model, &samples, !a.json, |c| {
+    let opts = BatchOptions {
+        progress: !a.json,
+        ..Default::default()
+    };
+    let mut summary = run_batch(&mut boards, &model, &samples, &opts, |c| {
         if let Some(w) = results.as_mut() {
             let line = serde_json::to_string(c).unwrap_or_default();
             if let Err(e) = writeln!(w, "{line}") {

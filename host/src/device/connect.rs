@@ -92,6 +92,8 @@ pub struct Board {
     /// Why the board dropped out of an earlier batch of this command: later ones
     /// (verify's rewinds after its results) leave it out.
     pub failed: Option<String>,
+    /// The figures of the virtual board, once stopped ([`Board::stop_virtual`]).
+    pub stopped: Option<VboardStats>,
 }
 
 impl Board {
@@ -100,14 +102,22 @@ impl Board {
         self.port.display().to_string()
     }
 
+    /// Stops the virtual board now, if this host started it, keeping its figures
+    /// for [`Board::finish`]: its clock stops counting (the device answers nothing
+    /// more).
+    pub fn stop_virtual(&mut self) -> Result<()> {
+        if let Some(b) = self.virtual_board.take() {
+            self.stopped = Some(b.stop()?);
+        }
+        Ok(())
+    }
+
     /// Closes the port and stops the virtual board, if this host started it;
     /// returns its figures.
-    pub fn finish(self) -> Result<Option<VboardStats>> {
+    pub fn finish(mut self) -> Result<Option<VboardStats>> {
+        self.stop_virtual()?;
         drop(self.device);
-        match self.virtual_board {
-            Some(b) => Ok(Some(b.stop()?)),
-            None => Ok(None),
-        }
+        Ok(self.stopped)
     }
 }
 
@@ -156,6 +166,7 @@ impl Boards {
                     device,
                     virtual_board: Some(vb),
                     failed: None,
+                    stopped: None,
                 });
             }
         } else {
@@ -171,6 +182,7 @@ impl Boards {
                     device,
                     virtual_board: None,
                     failed: None,
+                    stopped: None,
                 });
             }
         }
@@ -195,12 +207,18 @@ impl Boards {
         self.boards.is_empty()
     }
 
-    /// Checks the model against every device's build, then loads it on all of them
-    /// at once (one thread each). The first failure is returned, naming its port.
-    pub fn load(&mut self, model: &Model) -> Result<()> {
+    /// Checks the model against every device's build; nothing is sent.
+    pub fn check(&self, model: &Model) -> Result<()> {
         for b in &self.boards {
             b.device.check(model).with_context(|| b.name())?;
         }
+        Ok(())
+    }
+
+    /// Checks the model against every device's build, then loads it on all of them
+    /// at once (one thread each). The first failure is returned, naming its port.
+    pub fn load(&mut self, model: &Model) -> Result<()> {
+        self.check(model)?;
         let results: Vec<Result<()>> = std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .boards
