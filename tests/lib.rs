@@ -18,7 +18,7 @@ impl VerilatedCore {
         let model = Model::new(&verilog, &ModelOptions::default())?;
         let ids = Pin::ALL
             .iter()
-            .map(|&p| model.port(&p.verilog_name()).map(|id| (p, id)))
+            .map(|&p| model.port(p.name()).map(|id| (p, id)))
             .collect::<Result<_, _>>()?;
         Ok(Self { model, ids })
     }

@@ -7,9 +7,7 @@
 pub mod builds;
 pub mod core_sim;
 pub mod crc16;
-pub mod descriptor_decoder;
 pub mod flow;
-pub mod host_port;
 pub mod input_compactor;
 pub mod link;
 pub mod logic_depth;

@@ -11,17 +11,28 @@
 use rust_hdl::prelude::*;
 use std::collections::BTreeMap;
 
-use revspike_proto::contract::{addr, ConfigReg, Region, StatusCode, StatusReg};
-
-use crate::host_port::HostPort;
-
 /// Input length the mock expects, from config register 8 (0 = any length 1..=4096).
 pub const MOCK_INPUT_LEN_REG: u32 = 0x10008;
 
 #[derive(LogicBlock, Default)]
 pub struct MockCore {
     pub clock: Signal<In, Clock>,
-    pub host: HostPort,
+    pub we: Signal<In, Bit>,
+    pub addr: Signal<In, Bits<20>>,
+    pub wdata: Signal<In, Bits<16>>,
+    pub raddr: Signal<In, Bits<20>>,
+    pub rdata: Signal<Out, Bits<16>>,
+    pub in_start: Signal<In, Bit>,
+    pub in_valid: Signal<In, Bit>,
+    pub in_byte: Signal<In, Bits<8>>,
+    pub in_commit: Signal<In, Bit>,
+    pub in_abort: Signal<In, Bit>,
+    pub run: Signal<In, Bit>,
+    pub rewind: Signal<In, Bit>,
+    pub clear: Signal<In, Bit>,
+    pub busy: Signal<Out, Bit>,
+    pub done: Signal<Out, Bit>,
+    pub status: Signal<Out, Bits<8>>,
     /// Behavioural state, inspected by tests.
     pub _m: MockState,
 }
@@ -49,13 +60,12 @@ pub struct MockState {
     read_pipe: [u32; 2],
     /// Writes, input bytes or commands issued while busy.
     pub violations: u32,
-    /// Commands seen: runs, rewinds, clears, commits, input aborts, aborts.
+    /// Commands seen: runs, rewinds, clears, commits, aborts.
     pub runs: u32,
     pub rewinds: u32,
     pub clears: u32,
     pub commits: u32,
     pub aborts: u32,
-    pub command_aborts: u32,
     /// Words written (while idle).
     pub writes: u32,
     /// Busy cycles of a run (plus the input length).
@@ -64,44 +74,37 @@ pub struct MockState {
 
 impl MockState {
     fn read(&self, a: u32) -> u16 {
-        let offset = addr::OFFSET.get(a as u64);
-        match Region::of(a) {
-            Some(Region::Rows | Region::Config | Region::State) => *self.mem.get(&a).unwrap_or(&0),
-            Some(Region::Logits) => {
-                let j = (offset / 2) as usize;
+        match a >> 16 {
+            0..=2 => *self.mem.get(&a).unwrap_or(&0),
+            3 => {
+                let j = ((a & 0xFFFF) / 2) as usize;
                 let v = *self.logits.get(j).unwrap_or(&0) as u32;
-                if addr::LOGIT_HALF.get(offset) == 0 {
+                if a & 1 == 0 {
                     v as u16
                 } else {
                     (v >> 16) as u16
                 }
             }
-            Some(Region::Status) => {
-                match StatusReg::ALL.into_iter().find(|r| r.index() == offset) {
-                    Some(StatusReg::TimestepsDone) => self.timesteps,
-                    Some(StatusReg::Prediction) => self.prediction,
-                    Some(StatusReg::CyclesLo) => self.cycles as u16,
-                    Some(StatusReg::CyclesHi) => (self.cycles >> 16) as u16,
-                    Some(StatusReg::Code) => self.status as u16,
-                    Some(StatusReg::Entries) => self.entries,
-                    None => 0,
-                }
-            }
-            None => 0,
+            4 => match a & 0xFFFF {
+                0 => self.timesteps,
+                1 => self.prediction,
+                2 => self.cycles as u16,
+                3 => (self.cycles >> 16) as u16,
+                4 => self.status as u16,
+                5 => self.entries,
+                _ => 0,
+            },
+            _ => 0,
         }
-    }
-
-    fn config(&self, r: ConfigReg) -> u16 {
-        *self.mem.get(&r.address()).unwrap_or(&0)
     }
 
     fn finish(&mut self) {
         match self.pending {
             1 => {
                 if !self.input_valid {
-                    self.status = StatusCode::NoInput.code();
+                    self.status = 1;
                 } else {
-                    let classes = self.config(ConfigReg::Classes) as usize;
+                    let classes = *self.mem.get(&0x10003).unwrap_or(&0) as usize;
                     let s = self.input_sum as i64;
                     self.logits = (0..classes)
                         .map(|j| (s * (j as i64 + 1) - 1000 * j as i64) as i32)
@@ -113,24 +116,23 @@ impl MockState {
                         }
                     }
                     self.prediction = best as u16;
-                    self.timesteps = self.config(ConfigReg::T);
+                    self.timesteps = *self.mem.get(&0x10000).unwrap_or(&0);
                     self.cycles = self.run_cycles + self.input_count;
-                    self.status = StatusCode::Ok.code();
+                    self.status = 0;
                 }
             }
             2 => {
                 if self.timesteps == 0 {
-                    self.status = StatusCode::NothingToRewind.code();
+                    self.status = 2;
                 } else {
                     self.timesteps -= 1;
-                    self.status = StatusCode::Ok.code();
+                    self.status = 0;
                 }
             }
             3 => {
                 self.timesteps = 0;
-                self.mem
-                    .retain(|&a, _| Region::of(a) != Some(Region::State));
-                self.status = StatusCode::Ok.code();
+                self.mem.retain(|a, _| a >> 16 != 2);
+                self.status = 0;
             }
             _ => {}
         }
@@ -150,107 +152,92 @@ impl MockCore {
 impl Logic for MockCore {
     fn update(&mut self) {
         if self.clock.pos_edge() {
-            let h = &mut self.host;
             let m = &mut self._m;
             // The edge that takes raddr, then two register stages: data 3 cycles after
             // raddr, as the core's.
-            h.rdata.next = (m.read(m.read_pipe[1]) as u64).into();
+            self.rdata.next = (m.read(m.read_pipe[1]) as u64).into();
             m.read_pipe[1] = m.read_pipe[0];
-            m.read_pipe[0] = h.raddr.val().to_u32();
-            h.done.next = false;
+            m.read_pipe[0] = self.raddr.val().to_u32();
+            self.done.next = false;
             let busy = m.busy_left > 0;
-            let issued = h.we.val()
-                || h.in_valid.val()
-                || h.in_start.val()
-                || h.in_commit.val()
-                || h.run.val()
-                || h.rewind.val()
-                || h.clear.val();
-            if h.abort.val() {
-                // As the core: the running command stops and `done` answers the abort.
-                m.command_aborts += 1;
-                if busy {
-                    m.busy_left = 0;
-                    m.pending = 0;
-                    m.timesteps = 0;
-                    m.status = StatusCode::Aborted.code();
-                }
-                h.done.next = true;
-            } else if busy {
+            let issued = self.we.val()
+                || self.in_valid.val()
+                || self.in_start.val()
+                || self.in_commit.val()
+                || self.run.val()
+                || self.rewind.val()
+                || self.clear.val();
+            if busy {
                 if issued {
                     m.violations += 1;
                 }
                 m.busy_left -= 1;
                 if m.busy_left == 0 {
                     m.finish();
-                    h.done.next = true;
+                    self.done.next = true;
                 }
             } else {
-                if h.we.val() {
-                    let a = h.addr.val().to_u32();
-                    if matches!(
-                        Region::of(a),
-                        Some(Region::Rows | Region::Config | Region::State)
-                    ) {
-                        m.mem.insert(a, h.wdata.val().to_u16());
+                if self.we.val() {
+                    let a = self.addr.val().to_u32();
+                    if a >> 16 <= 2 {
+                        m.mem.insert(a, self.wdata.val().to_u16());
                     }
                     m.writes += 1;
                 }
-                if h.in_start.val() {
+                if self.in_start.val() {
                     m.input_count = 0;
                     m.input_sum = 0;
                     m.input_valid = false;
                 }
-                if h.in_valid.val() {
+                if self.in_valid.val() {
                     m.input_count += 1;
-                    m.input_sum += h.in_byte.val().to_u64();
+                    m.input_sum += self.in_byte.val().to_u64();
                 }
-                if h.in_commit.val() {
+                if self.in_commit.val() {
                     m.commits += 1;
                     let want = *m.mem.get(&MOCK_INPUT_LEN_REG).unwrap_or(&0) as u32;
                     m.status = if m.input_count > 4096 {
-                        StatusCode::InputTooLarge
+                        4
                     } else if (want != 0 && m.input_count != want) || m.input_count == 0 {
-                        StatusCode::InputLength
+                        3
                     } else {
-                        StatusCode::Ok
-                    }
-                    .code();
-                    m.input_valid = m.status == StatusCode::Ok.code();
+                        0
+                    };
+                    m.input_valid = m.status == 0;
                     m.entries = if m.input_valid {
                         m.input_count as u16
                     } else {
                         0
                     };
                 }
-                if h.in_abort.val() {
+                if self.in_abort.val() {
                     m.aborts += 1;
                     m.input_valid = false;
                 }
-                if h.run.val() {
+                if self.run.val() {
                     m.runs += 1;
                     m.pending = 1;
                     m.busy_left = m.run_cycles + m.input_count;
-                } else if h.rewind.val() {
+                } else if self.rewind.val() {
                     m.rewinds += 1;
                     m.pending = 2;
                     m.busy_left = 5;
-                } else if h.clear.val() {
+                } else if self.clear.val() {
                     m.clears += 1;
                     m.pending = 3;
                     m.busy_left = 3;
                 }
             }
-            h.busy.next = m.busy_left > 0;
-            h.status.next = (m.status as u64).into();
+            self.busy.next = m.busy_left > 0;
+            self.status.next = (m.status as u64).into();
         }
     }
 
     fn connect(&mut self) {
-        self.host.rdata.connect();
-        self.host.busy.connect();
-        self.host.done.connect();
-        self.host.status.connect();
+        self.rdata.connect();
+        self.busy.connect();
+        self.done.connect();
+        self.status.connect();
     }
 
     fn hdl(&self) -> Verilog {

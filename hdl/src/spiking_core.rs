@@ -13,10 +13,6 @@
 
 use rust_hdl::prelude::*;
 
-use revspike_proto::contract::{addr, config_flags, ConfigReg, Region, StatusCode, StatusReg};
-
-use crate::descriptor_decoder::{DescriptorDecoder, DESC_BITS};
-use crate::host_port::{HostPort, STATUS_BITS};
 use crate::input_compactor::InputCompactor;
 use crate::neuron_unit::NeuronUnit;
 use crate::pe_array::PeArray;
@@ -50,19 +46,29 @@ pub enum Phase {
     Flush,
     Retire,
     Argmax,
-    Abort,
     Finish,
 }
-
-// Field widths for the kernel (a turbofish cannot take a braced expression there).
-const REGION_W: usize = addr::REGION.width;
-const REGISTER_W: usize = addr::REGISTER.width;
 
 #[derive(LogicBlock)]
 pub struct SpikingCore<const P: usize, const W: usize> {
     pub clock: Signal<In, Clock>,
-    /// The host port (docs/architecture.md).
-    pub host: HostPort,
+    // Host port (docs/architecture.md).
+    pub we: Signal<In, bool>,
+    pub addr: Signal<In, Bits<20>>,
+    pub wdata: Signal<In, Bits<16>>,
+    pub raddr: Signal<In, Bits<20>>,
+    pub rdata: Signal<Out, Bits<16>>,
+    pub in_start: Signal<In, bool>,
+    pub in_valid: Signal<In, bool>,
+    pub in_byte: Signal<In, Bits<8>>,
+    pub in_commit: Signal<In, bool>,
+    pub in_abort: Signal<In, bool>,
+    pub run: Signal<In, bool>,
+    pub rewind: Signal<In, bool>,
+    pub clear: Signal<In, bool>,
+    pub busy: Signal<Out, bool>,
+    pub done: Signal<Out, bool>,
+    pub status: Signal<Out, Bits<8>>,
 
     // Memories.
     pub rowmem: RowMemory<W>,
@@ -76,7 +82,6 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     pub pe: PeArray<P, W>,
     pub neuron: NeuronUnit,
     pub compactor: InputCompactor,
-    pub dec: DescriptorDecoder,
 
     // Build constants.
     c_n: Constant<Bits<RAM_ADDR_BITS>>,
@@ -90,40 +95,6 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     // Last turn-on state entry: ClearState compares with it instead of adding one first.
     c_clast: Constant<Bits<RAM_ADDR_BITS>>,
     c_inputs: Constant<Bits<RAM_ADDR_BITS>>,
-    // The last row: a program that reaches it without a last descriptor is bad.
-    c_last_row: Constant<Bits<RAM_ADDR_BITS>>,
-
-    // The contract (revspike_proto::contract): address fields, regions, registers,
-    // configuration flags and status codes.
-    a_region: Constant<Bits<8>>,
-    a_register: Constant<Bits<8>>,
-    a_half: Constant<Bits<8>>,
-    r_rows: Constant<Bits<REGION_W>>,
-    r_config: Constant<Bits<REGION_W>>,
-    r_state: Constant<Bits<REGION_W>>,
-    r_logits: Constant<Bits<REGION_W>>,
-    r_status: Constant<Bits<REGION_W>>,
-    cr_t: Constant<Bits<REGISTER_W>>,
-    cr_g: Constant<Bits<REGISTER_W>>,
-    cr_flags: Constant<Bits<REGISTER_W>>,
-    cr_classes: Constant<Bits<REGISTER_W>>,
-    cr_fwd: Constant<Bits<REGISTER_W>>,
-    cr_rev: Constant<Bits<REGISTER_W>>,
-    cr_stride: Constant<Bits<REGISTER_W>>,
-    cr_stages: Constant<Bits<REGISTER_W>>,
-    sr_t_done: Constant<Bits<REGISTER_W>>,
-    sr_prediction: Constant<Bits<REGISTER_W>>,
-    sr_cycles_lo: Constant<Bits<REGISTER_W>>,
-    sr_cycles_hi: Constant<Bits<REGISTER_W>>,
-    sr_code: Constant<Bits<REGISTER_W>>,
-    sr_entries: Constant<Bits<REGISTER_W>>,
-    f_repeat: Constant<Bits<8>>,
-    f_sum: Constant<Bits<8>>,
-    sc_ok: Constant<Bits<STATUS_BITS>>,
-    sc_no_input: Constant<Bits<STATUS_BITS>>,
-    sc_nothing_to_rewind: Constant<Bits<STATUS_BITS>>,
-    sc_aborted: Constant<Bits<STATUS_BITS>>,
-    sc_bad_program: Constant<Bits<STATUS_BITS>>,
 
     // Configuration registers (region 1).
     cfg_t: DFF<Bits<5>>,
@@ -156,11 +127,28 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     done_r: DFF<bool>,
     idx: DFF<Bits<RAM_ADDR_BITS>>,
     tail: DFF<Bits<2>>,
+    // Latched descriptor.
+    d_kind: DFF<Bits<2>>,
+    d_skip: DFF<bool>,
+    d_src: DFF<Bits<3>>,
+    d_wbase: DFF<Bits<RAM_ADDR_BITS>>,
+    d_pbase: DFF<Bits<RAM_ADDR_BITS>>,
+    // Last output neuron of the layer (m - 1, as the descriptor stores it).
+    d_m: DFF<Bits<9>>,
     // t + 1 == T, registered: t and T settle long before Retire and the drain look.
     t_last: DFF<Bit>,
-    // The tile's first channel (where the drain's channel count starts) and its output
-    // list's base, derived from the latched descriptor.
+    d_r: DFF<Bits<5>>,
+    d_post: DFF<Bits<2>>,
+    d_k: DFF<Bits<4>>,
+    d_l: DFF<Bits<2>>,
+    d_roff: DFF<Bits<RAM_ADDR_BITS>>,
+    d_last: DFF<bool>,
+    // Channel tile: its index (the lanes' slice of a weight row), its first channel
+    // (where the drain's channel count starts) and whether it starts its output list.
+    d_tile: DFF<Bits<2>>,
     d_c0: DFF<Bits<9>>,
+    // Spike post operations write scratch list B (else A); the output list's base.
+    d_dst_b: DFF<bool>,
     d_obase: DFF<Bits<RAM_ADDR_BITS>>,
     // Event lists: current read pointer and end, counts of the lists written.
     ev_ptr: DFF<Bits<RAM_ADDR_BITS>>,
@@ -205,7 +193,7 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     cand_valid: DFF<bool>,
     beats_r: DFF<bool>,
     // Host reads.
-    r1_region: DFF<Bits<REGION_W>>,
+    r1_region: DFF<Bits<4>>,
     r1_low: DFF<Bits<16>>,
     r1_reg: DFF<Bits<16>>,
     // Read data, one register per source kind, then the final pick: the row memory's
@@ -220,6 +208,7 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     src_base: Signal<Local, Bits<RAM_ADDR_BITS>>,
     src_count: Signal<Local, Bits<9>>,
     stage_base: Signal<Local, Bits<RAM_ADDR_BITS>>,
+    desc: Signal<Local, Bits<W>>,
     group: Signal<Local, Bits<RAM_ADDR_BITS>>,
     // t == 0 going forward, registered: t and the direction change in Idle and Retire,
     // and every use (Group2, the drain, the neuron unit's outputs) comes cycles later.
@@ -238,12 +227,6 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     hw_row: DFF<bool>,
     hw_cfg: DFF<bool>,
     hw_addr: DFF<Bits<20>>,
-    hw_reg: Signal<Local, Bits<REGISTER_W>>,
-    abort_q: DFF<bool>,
-    // Region and register of the write and read addresses.
-    w_region: Signal<Local, Bits<REGION_W>>,
-    r_region: Signal<Local, Bits<REGION_W>>,
-    r_reg: Signal<Local, Bits<REGISTER_W>>,
     hw_data: DFF<Bits<16>>,
     // The argmax's signed compare as two 16-bit halves side by side.
     beats: Signal<Local, bool>,
@@ -266,7 +249,22 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
         let k = W / 16;
         Self {
             clock: Default::default(),
-            host: Default::default(),
+            we: Default::default(),
+            addr: Default::default(),
+            wdata: Default::default(),
+            raddr: Default::default(),
+            rdata: Default::default(),
+            in_start: Default::default(),
+            in_valid: Default::default(),
+            in_byte: Default::default(),
+            in_commit: Default::default(),
+            in_abort: Default::default(),
+            run: Default::default(),
+            rewind: Default::default(),
+            clear: Default::default(),
+            busy: Default::default(),
+            done: Default::default(),
+            status: Default::default(),
             rowmem: RowMemory::new(mem.rows),
             inmem: SyncRam::new(mem.input_entries),
             evmem: SyncRam::new(evdepth),
@@ -277,7 +275,6 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             pe: Default::default(),
             neuron: Default::default(),
             compactor: Default::default(),
-            dec: Default::default(),
             c_n: Constant::new((n as u64).into()),
             c_nlog: Constant::new((n.trailing_zeros() as u64).into()),
             c_plog: Constant::new((P.trailing_zeros() as u64).into()),
@@ -288,36 +285,6 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             c_gt: Constant::new(((gt) as u64).into()),
             c_clast: Constant::new(((4 * n - 1) as u64).into()),
             c_inputs: Constant::new(((mem.input_entries) as u64).into()),
-            c_last_row: Constant::new(((mem.rows - 1) as u64).into()),
-            a_region: Constant::new((addr::REGION.offset as u64).into()),
-            a_register: Constant::new((addr::REGISTER.offset as u64).into()),
-            a_half: Constant::new((addr::LOGIT_HALF.offset as u64).into()),
-            r_rows: Constant::new(Region::Rows.code().into()),
-            r_config: Constant::new(Region::Config.code().into()),
-            r_state: Constant::new(Region::State.code().into()),
-            r_logits: Constant::new(Region::Logits.code().into()),
-            r_status: Constant::new(Region::Status.code().into()),
-            cr_t: Constant::new(ConfigReg::T.index().into()),
-            cr_g: Constant::new(ConfigReg::G.index().into()),
-            cr_flags: Constant::new(ConfigReg::Flags.index().into()),
-            cr_classes: Constant::new(ConfigReg::Classes.index().into()),
-            cr_fwd: Constant::new(ConfigReg::ForwardProgram.index().into()),
-            cr_rev: Constant::new(ConfigReg::RewindProgram.index().into()),
-            cr_stride: Constant::new(ConfigReg::Stride.index().into()),
-            cr_stages: Constant::new(ConfigReg::Stages.index().into()),
-            sr_t_done: Constant::new(StatusReg::TimestepsDone.index().into()),
-            sr_prediction: Constant::new(StatusReg::Prediction.index().into()),
-            sr_cycles_lo: Constant::new(StatusReg::CyclesLo.index().into()),
-            sr_cycles_hi: Constant::new(StatusReg::CyclesHi.index().into()),
-            sr_code: Constant::new(StatusReg::Code.index().into()),
-            sr_entries: Constant::new(StatusReg::Entries.index().into()),
-            f_repeat: Constant::new((config_flags::REPEAT.offset as u64).into()),
-            f_sum: Constant::new((config_flags::SUM.offset as u64).into()),
-            sc_ok: Constant::new((StatusCode::Ok.code() as u64).into()),
-            sc_no_input: Constant::new((StatusCode::NoInput.code() as u64).into()),
-            sc_nothing_to_rewind: Constant::new((StatusCode::NothingToRewind.code() as u64).into()),
-            sc_aborted: Constant::new((StatusCode::Aborted.code() as u64).into()),
-            sc_bad_program: Constant::new((StatusCode::BadProgram.code() as u64).into()),
             cfg_t: Default::default(),
             cfg_g: Default::default(),
             cfg_flags: Default::default(),
@@ -344,8 +311,22 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             done_r: Default::default(),
             idx: Default::default(),
             tail: Default::default(),
+            d_kind: Default::default(),
+            d_skip: Default::default(),
+            d_src: Default::default(),
+            d_wbase: Default::default(),
+            d_pbase: Default::default(),
+            d_m: Default::default(),
             t_last: Default::default(),
+            d_r: Default::default(),
+            d_post: Default::default(),
+            d_k: Default::default(),
+            d_l: Default::default(),
+            d_roff: Default::default(),
+            d_last: Default::default(),
+            d_tile: Default::default(),
             d_c0: Default::default(),
+            d_dst_b: Default::default(),
             d_obase: Default::default(),
             ev_ptr: Default::default(),
             ev_end: Default::default(),
@@ -385,6 +366,7 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             src_base: Default::default(),
             src_count: Default::default(),
             stage_base: Default::default(),
+            desc: Default::default(),
             group: Default::default(),
             first_step: Default::default(),
             run_q: Default::default(),
@@ -395,11 +377,6 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             hw_row: Default::default(),
             hw_cfg: Default::default(),
             hw_addr: Default::default(),
-            hw_reg: Default::default(),
-            abort_q: Default::default(),
-            w_region: Default::default(),
-            r_region: Default::default(),
-            r_reg: Default::default(),
             hw_data: Default::default(),
             beats: Default::default(),
             am_last: Default::default(),
@@ -441,12 +418,26 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             done_r,
             idx,
             tail,
+            d_kind,
+            d_skip,
+            d_src,
+            d_wbase,
+            d_pbase,
+            d_m,
             t_last,
             first_step,
             run_q,
             rewind_q,
             clear_q,
+            d_r,
+            d_post,
+            d_k,
+            d_l,
+            d_roff,
+            d_last,
+            d_tile,
             d_c0,
+            d_dst_b,
             d_obase,
             ev_ptr,
             ev_end,
@@ -486,7 +477,6 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             hw_row,
             hw_cfg,
             hw_addr,
-            abort_q,
             hw_data
         );
         self.rowmem.clock.next = self.clock.val();
@@ -499,16 +489,14 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.pe.clock.next = self.clock.val();
         self.neuron.clock.next = self.clock.val();
         self.compactor.clock.next = self.clock.val();
-        self.dec.clock.next = self.clock.val();
 
         // ---- Defaults -------------------------------------------------------------
-        self.stage_base.next =
-            bit_cast::<RAM_ADDR_BITS, 2>(self.dec.stage.val()) << self.c_nlog.val();
-        self.host.busy.next = self.active.q.val();
-        self.host.done.next = self.done_r.q.val();
+        self.stage_base.next = bit_cast::<RAM_ADDR_BITS, 2>(self.d_l.q.val()) << self.c_nlog.val();
+        self.busy.next = self.active.q.val();
+        self.done.next = self.done_r.q.val();
         self.done_r.d.next = false;
-        self.host.status.next = self.stat.q.val();
-        self.host.rdata.next = self.rdata_r.q.val();
+        self.status.next = self.stat.q.val();
+        self.rdata.next = self.rdata_r.q.val();
 
         self.rowmem.write_enable.next = self.hw_row.q.val();
         self.rowmem.write_address.next =
@@ -525,8 +513,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             self.stage_base.val() + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.late_ch.val());
         self.state_buffer.pop_base.next = self.rev_base.q.val();
         self.state_buffer.pop_index.next =
-            bit_cast::<RAM_ADDR_BITS, 9>(self.dec.state_offset.val())
-                + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.late_ch.val());
+            self.d_roff.q.val() + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.late_ch.val());
         self.state_buffer.push_base.next = self.push_base.q.val();
 
         self.pe.clear.next = false;
@@ -534,30 +521,28 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.pe.valid.next = self.a2_valid.q.val();
         self.pe.x.next = self.a2_x.q.val();
         self.pe.row.next = self.rowmem.read_data.val();
-        self.pe.tile.next = self.dec.tile.val();
+        self.pe.tile.next = self.d_tile.q.val();
 
         self.first_step.d.next = (self.t.q.val() == 0) & !self.rewinding.q.val();
         self.t_last.d.next = self.t.q.val() + 1 == self.cfg_t.q.val();
 
         // ---- Input compactor (idle only) -------------------------------------------
         self.idle.next = !self.active.q.val();
-        // An abort drops a command issued with it.
-        self.run_q.d.next = self.host.run.val() & self.idle.val() & !self.host.abort.val();
-        self.rewind_q.d.next = self.host.rewind.val() & self.idle.val() & !self.host.abort.val();
-        self.clear_q.d.next = self.host.clear.val() & self.idle.val() & !self.host.abort.val();
-        self.abort_q.d.next = self.host.abort.val();
+        self.run_q.d.next = self.run.val() & self.idle.val();
+        self.rewind_q.d.next = self.rewind.val() & self.idle.val();
+        self.clear_q.d.next = self.clear.val() & self.idle.val();
         self.compactor.group_len.next = self.cfg_g.q.val();
-        if self.cfg_flags.q.val().get_bit(self.f_repeat.val().index()) {
+        if self.cfg_flags.q.val().get_bit(0) {
             self.compactor.groups.next = 1.into();
         } else {
             self.compactor.groups.next = self.cfg_t.q.val();
         }
         self.compactor.capacity.next = self.c_inputs.val();
-        self.cin_start.d.next = self.host.in_start.val() & self.idle.val();
-        self.cin_valid.d.next = self.host.in_valid.val() & self.idle.val();
-        self.cin_byte.d.next = self.host.in_byte.val();
-        self.cin_commit.d.next = self.host.in_commit.val() & self.idle.val();
-        self.cin_abort.d.next = self.host.in_abort.val() & self.idle.val();
+        self.cin_start.d.next = self.in_start.val() & self.idle.val();
+        self.cin_valid.d.next = self.in_valid.val() & self.idle.val();
+        self.cin_byte.d.next = self.in_byte.val();
+        self.cin_commit.d.next = self.in_commit.val() & self.idle.val();
+        self.cin_abort.d.next = self.in_abort.val() & self.idle.val();
         self.compactor.start.next = self.cin_start.q.val();
         self.compactor.value_valid.next = self.cin_valid.q.val();
         self.compactor.value.next = self.cin_byte.q.val();
@@ -576,20 +561,18 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             self.stat.d.next = self.compactor.status.val();
         }
         if self.cin_abort.q.val() {
-            self.stat.d.next = self.sc_no_input.val();
+            self.stat.d.next = 1.into();
         }
 
         // ---- Neuron unit settings (stable for a whole drain) -----------------------
         self.neuron.sum_x.next = self.pe.sum_x.val();
-        self.neuron.first.next = self.dec.kind_first.val();
-        self.neuron.post_spike.next = self.dec.post_spike.val();
-        self.neuron.post_rewind.next = self.dec.post_rewind.val();
-        self.neuron.shift_r.next = self.dec.shift_r.val();
-        self.neuron.spike_k.next = self.dec.spike_k.val();
-        self.neuron.mask_y.next = self.dec.skip_first_step.val() & self.first_step.q.val();
+        self.neuron.kind.next = self.d_kind.q.val();
+        self.neuron.post.next = self.d_post.q.val();
+        self.neuron.shift_r.next = self.d_r.q.val();
+        self.neuron.spike_k.next = self.d_k.q.val();
+        self.neuron.mask_y.next = self.d_skip.q.val() & self.first_step.q.val();
         self.neuron.zero_c.next = self.first_step.q.val();
-        self.neuron.accumulate.next =
-            self.cfg_flags.q.val().get_bit(self.f_sum.val().index()) & (self.t.q.val() != 0);
+        self.neuron.accumulate.next = self.cfg_flags.q.val().get_bit(1) & (self.t.q.val() != 0);
         self.neuron.valid.next = self.draining.q.val();
         self.neuron.ch.next = bit_cast::<8, 9>(self.ch.q.val());
         self.neuron.sp.next = self.pe.head.val();
@@ -612,23 +595,21 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.cmem.write_data.next = self.neuron.c_out.val();
         self.state_buffer.push.next = false;
         self.state_buffer.push_index.next =
-            bit_cast::<RAM_ADDR_BITS, 9>(self.dec.state_offset.val())
-                + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
+            self.d_roff.q.val() + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
         self.state_buffer.low_in.next = self.neuron.low_out.val();
         if self.neuron.early_valid.val() {
-            if self.dec.kind_head.val() {
+            if self.d_kind.q.val() == 2 {
                 self.lmem.write_enable.next = true;
             } else {
                 self.zmem.write_enable.next = true;
             }
         }
         if self.neuron.out_valid.val() {
-            if self.dec.post_state.val() {
+            if self.d_post.q.val().get_bit(1) {
                 self.cmem.write_enable.next = true;
-                self.state_buffer.push.next =
-                    self.dec.post_turn_on.val() & !self.first_step.q.val();
+                self.state_buffer.push.next = (self.d_post.q.val() == 2) & !self.first_step.q.val();
             }
-            if self.dec.post_any.val() & self.neuron.spike_out.val().any() {
+            if (self.d_post.q.val() != 0) & self.neuron.spike_out.val().any() {
                 self.evmem.write_enable.next = true;
                 self.evmem.write_address.next =
                     self.d_obase.q.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.out_count.q.val());
@@ -639,7 +620,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         }
 
         // ---- Event stream: entry -> weight row -> lanes ------------------------------
-        if self.dec.src_input.val() {
+        if self.d_src.q.val() == 5 {
             self.entry.next = self.inmem.read_data.val();
         } else {
             self.entry.next = self.evmem.read_data.val();
@@ -654,7 +635,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.a2_valid.d.next = self.e_event.q.val();
         self.a2_x.d.next = self.e_entry.q.val().get_bits::<8>(0);
         if self.e_marker.q.val() {
-            self.wbp.d.next = self.dec.weight_base.val()
+            self.wbp.d.next = self.d_wbase.q.val()
                 + (bit_cast::<RAM_ADDR_BITS, 3>(self.e_entry.q.val().get_bits::<3>(8)) << 8);
         }
         if self.e_event.q.val() {
@@ -684,13 +665,12 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         if self.phase.q.val() != Phase::Idle {
             self.cycles.d.next = self.cycles.q.val() + 1;
         }
-        if self.cfg_flags.q.val().get_bit(self.f_repeat.val().index()) {
+        if self.cfg_flags.q.val().get_bit(0) {
             self.group.next = 0.into();
         } else {
             self.group.next = bit_cast::<RAM_ADDR_BITS, 5>(self.t.q.val());
         }
-        self.dec.row.next = bit_cast::<DESC_BITS, W>(self.rowmem.read_data.val());
-        self.dec.load.next = self.phase.q.val() == Phase::Decode;
+        self.desc.next = self.rowmem.read_data.val();
         self.src_base.next = self.c_scratch_a.val();
         self.src_count.next = self.cnt_sa.q.val();
         match self.phase.q.val() {
@@ -702,26 +682,26 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                         self.t_done.d.next = 0.into();
                         self.push_base.d.next = 0.into();
                         self.rewinding.d.next = false;
-                        self.stat.d.next = self.sc_ok.val();
+                        self.stat.d.next = 0.into();
                         self.active.d.next = true;
                         self.phase.d.next = Phase::StepStart;
                     } else {
-                        self.stat.d.next = self.sc_no_input.val();
+                        self.stat.d.next = 1.into();
                         self.done_r.d.next = true;
                     }
                 } else if self.rewind_q.q.val() {
                     self.cycles.d.next = 0.into();
                     if self.t_done.q.val() == 0 {
-                        self.stat.d.next = self.sc_nothing_to_rewind.val();
+                        self.stat.d.next = 2.into();
                         self.done_r.d.next = true;
                     } else if self.t_done.q.val() == 1 {
                         // Rewinding from t = 0 gives the all-zero initial state.
-                        self.stat.d.next = self.sc_ok.val();
+                        self.stat.d.next = 0.into();
                         self.idx.d.next = 0.into();
                         self.active.d.next = true;
                         self.phase.d.next = Phase::ClearState;
                     } else {
-                        self.stat.d.next = self.sc_ok.val();
+                        self.stat.d.next = 0.into();
                         self.active.d.next = true;
                         self.rewinding.d.next = true;
                         self.t.d.next = self.t_done.q.val() - 1;
@@ -729,7 +709,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                     }
                 } else if self.clear_q.q.val() {
                     self.cycles.d.next = 0.into();
-                    self.stat.d.next = self.sc_ok.val();
+                    self.stat.d.next = 0.into();
                     self.idx.d.next = 0.into();
                     self.active.d.next = true;
                     self.phase.d.next = Phase::ClearState;
@@ -758,44 +738,67 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.phase.d.next = Phase::Decode;
             }
             Phase::Decode => {
-                // The descriptor decoder takes the row (`dec.load`).
+                self.d_kind.d.next = self.desc.val().get_bits::<2>(0);
+                self.d_skip.d.next = self.desc.val().get_bit(2);
+                self.d_src.d.next = self.desc.val().get_bits::<3>(3);
+                self.d_wbase.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(6);
+                self.d_pbase.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(18);
+                self.d_m.d.next = bit_cast::<9, 8>(self.desc.val().get_bits::<8>(30));
+                self.d_r.d.next = self.desc.val().get_bits::<5>(38);
+                self.d_post.d.next = self.desc.val().get_bits::<2>(43);
+                self.d_k.d.next = self.desc.val().get_bits::<4>(45);
+                self.d_l.d.next = self.desc.val().get_bits::<2>(49);
+                self.d_roff.d.next =
+                    bit_cast::<RAM_ADDR_BITS, 9>(self.desc.val().get_bits::<9>(51));
+                self.d_tile.d.next = self.desc.val().get_bits::<2>(60);
+                self.d_dst_b.d.next = self.desc.val().get_bit(62);
+                self.d_last.d.next = self.desc.val().get_bit(63);
                 self.pe.clear.next = true;
+                self.wbp.d.next = self.desc.val().get_bits::<RAM_ADDR_BITS>(6);
                 self.phase.d.next = Phase::Group0;
             }
             Phase::Group0 => {
                 // What the drain needs is derived from the latched descriptor here, a
                 // cycle after the row memory's read-out and bank multiplexer.
-                self.d_c0.d.next = bit_cast::<9, 2>(self.dec.tile.val()) << self.c_plog.val();
-                self.wbp.d.next = self.dec.weight_base.val();
-                if !self.dec.post_spike.val() {
+                self.d_c0.d.next = bit_cast::<9, 2>(self.d_tile.q.val()) << self.c_plog.val();
+                if self.d_post.q.val() != 1 {
                     self.d_obase.d.next = self.stage_base.val();
-                } else if self.dec.spikes_to_b.val() {
+                } else if self.d_dst_b.q.val() {
                     self.d_obase.d.next = self.c_scratch_b.val();
                 } else {
                     self.d_obase.d.next = self.c_scratch_a.val();
                 }
                 // Later tiles of a layer append to the list its first tile started.
-                if !self.dec.tile.val().any() {
+                if !self.d_tile.q.val().any() {
                     self.out_count.d.next = 0.into();
                 }
                 // Locate the source event list.
                 self.evmem.read_address.next = self.c_gt.val() + self.group.val();
-                // Stage l's list is the l-th of four lists of N entries.
-                if self.dec.src_is_stage.val() {
-                    self.src_base.next =
-                        bit_cast::<RAM_ADDR_BITS, 2>(self.dec.src_stage.val()) << self.c_nlog.val();
-                    match self.dec.src_stage.val().index() {
-                        0 => self.src_count.next = self.cnt0.q.val(),
-                        1 => self.src_count.next = self.cnt1.q.val(),
-                        2 => self.src_count.next = self.cnt2.q.val(),
-                        _ => self.src_count.next = self.cnt3.q.val(),
+                match self.d_src.q.val().index() {
+                    0 => {
+                        self.src_base.next = 0.into();
+                        self.src_count.next = self.cnt0.q.val();
                     }
-                } else if self.dec.src_scratch_b.val() {
-                    self.src_base.next = self.c_scratch_b.val();
-                    self.src_count.next = self.cnt_sb.q.val();
-                } else {
-                    self.src_base.next = self.c_scratch_a.val();
-                    self.src_count.next = self.cnt_sa.q.val();
+                    1 => {
+                        self.src_base.next = self.c_n.val();
+                        self.src_count.next = self.cnt1.q.val();
+                    }
+                    2 => {
+                        self.src_base.next = self.c_n.val() << 1;
+                        self.src_count.next = self.cnt2.q.val();
+                    }
+                    3 => {
+                        self.src_base.next = (self.c_n.val() << 1) + self.c_n.val();
+                        self.src_count.next = self.cnt3.q.val();
+                    }
+                    6 => {
+                        self.src_base.next = self.c_scratch_b.val();
+                        self.src_count.next = self.cnt_sb.q.val();
+                    }
+                    _ => {
+                        self.src_base.next = self.c_scratch_a.val();
+                        self.src_count.next = self.cnt_sa.q.val();
+                    }
                 }
                 self.ev_ptr.d.next = self.src_base.val();
                 self.ev_end.d.next =
@@ -804,16 +807,16 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             }
             Phase::Group1 => {
                 self.evmem.read_address.next = self.c_gt.val() + self.group.val() + 1;
-                if self.dec.src_input.val() {
+                if self.d_src.q.val() == 5 {
                     self.ev_ptr.d.next = self.evmem.read_data.val().get_bits::<RAM_ADDR_BITS>(0);
                 }
                 self.phase.d.next = Phase::Group2;
             }
             Phase::Group2 => {
-                if self.dec.src_input.val() {
+                if self.d_src.q.val() == 5 {
                     self.ev_end.d.next = self.evmem.read_data.val().get_bits::<RAM_ADDR_BITS>(0);
                 }
-                if self.dec.skip_first_step.val() & self.first_step.q.val() {
+                if self.d_skip.q.val() & self.first_step.q.val() {
                     // An up-connection at t = 0 contributes nothing; its post op still runs.
                     self.tail.d.next = 0.into();
                     self.phase.d.next = Phase::StreamTail;
@@ -837,7 +840,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.tail.d.next = self.tail.q.val() + 1;
                 if self.tail.q.val() == 2 {
                     self.ch.d.next = self.d_c0.q.val();
-                    self.paddr.d.next = self.dec.param_base.val();
+                    self.paddr.d.next = self.d_pbase.q.val();
                     self.draining.d.next = true;
                     self.phase.d.next = Phase::Drain;
                 }
@@ -846,7 +849,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 self.rowmem.read_address.next = self.paddr.q.val();
                 self.paddr.d.next = self.paddr.q.val() + 1;
                 self.ch.d.next = self.ch.q.val() + 1;
-                if self.ch.q.val() == bit_cast::<9, 8>(self.dec.last_channel.val()) {
+                if self.ch.q.val() == self.d_m.q.val() {
                     self.draining.d.next = false;
                     self.phase.d.next = Phase::Flush;
                 }
@@ -857,14 +860,14 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                 }
             }
             Phase::Retire => {
-                if self.dec.post_spike.val() {
-                    if self.dec.spikes_to_b.val() {
+                if self.d_post.q.val() == 1 {
+                    if self.d_dst_b.q.val() {
                         self.cnt_sb.d.next = self.out_count.q.val();
                     } else {
                         self.cnt_sa.d.next = self.out_count.q.val();
                     }
-                } else if self.dec.post_state.val() {
-                    match self.dec.stage.val().index() {
+                } else if self.d_post.q.val().get_bit(1) {
+                    match self.d_l.q.val().index() {
                         0 => {
                             self.cnt0.d.next = self.out_count.q.val();
                         }
@@ -879,7 +882,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                         }
                     }
                 }
-                if self.dec.last.val() {
+                if self.d_last.q.val() {
                     if self.rewinding.q.val() {
                         self.t_done.d.next = self.t_done.q.val() - 1;
                         self.rev_base.d.next = self.rev_base.q.val() - self.cfg_stride.q.val();
@@ -899,12 +902,6 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                             self.phase.d.next = Phase::StepStart;
                         }
                     }
-                } else if self.pc.q.val() >= self.c_last_row.val() {
-                    // No last descriptor before the row memory ends: the program is
-                    // bad, and stopping here bounds every command.
-                    self.stat.d.next = self.sc_bad_program.val();
-                    self.t_done.d.next = 0.into();
-                    self.phase.d.next = Phase::Finish;
                 } else {
                     self.pc.d.next = self.pc.q.val() + 1;
                     self.phase.d.next = Phase::Fetch;
@@ -922,168 +919,94 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
                     self.phase.d.next = Phase::Finish;
                 }
             }
-            Phase::Abort => {
-                // Writes of channels still in the neuron unit land before `done`.
-                if !self.neuron.pending.val() & !self.neuron.out_valid.val() {
-                    self.phase.d.next = Phase::Finish;
-                }
-            }
             Phase::Finish => {
                 self.done_r.d.next = true;
                 self.active.d.next = false;
                 self.phase.d.next = Phase::Idle;
             }
         }
-        // An abort stops whatever runs (its `done` is the abort's); taken while idle it
-        // only answers with `done`. The turn-on state is then undefined: t = 0.
-        if self.abort_q.q.val() {
-            if self.active.q.val() {
-                self.stat.d.next = self.sc_aborted.val();
-                self.t_done.d.next = 0.into();
-                self.done_r.d.next = false;
-                self.active.d.next = true;
-                self.phase.d.next = Phase::Abort;
-            } else {
-                self.done_r.d.next = true;
-            }
-        }
 
         // ---- Host writes and reads (idle only) ---------------------------------------
         // A write lands one cycle after the port presents it (the port is idle-only,
         // and nothing reads the written word or register that soon).
-        self.w_region.next = self
-            .host
-            .addr
-            .val()
-            .get_bits::<REGION_W>(self.a_region.val().index());
         self.hw_row.d.next =
-            self.idle.val() & self.host.we.val() & (self.w_region.val() == self.r_rows.val());
+            self.idle.val() & self.we.val() & (self.addr.val().get_bits::<4>(16) == 0);
         self.hw_cfg.d.next =
-            self.idle.val() & self.host.we.val() & (self.w_region.val() == self.r_config.val());
-        self.hw_addr.d.next = self.host.addr.val();
-        self.hw_reg.next = self
-            .hw_addr
-            .q
-            .val()
-            .get_bits::<REGISTER_W>(self.a_register.val().index());
-        self.hw_data.d.next = self.host.wdata.val();
+            self.idle.val() & self.we.val() & (self.addr.val().get_bits::<4>(16) == 1);
+        self.hw_addr.d.next = self.addr.val();
+        self.hw_data.d.next = self.wdata.val();
         if self.hw_cfg.q.val() {
-            if self.hw_reg.val() == self.cr_t.val() {
-                self.cfg_t.d.next = self.hw_data.q.val().get_bits::<5>(0);
-            }
-            if self.hw_reg.val() == self.cr_g.val() {
-                self.cfg_g.d.next = self.hw_data.q.val().get_bits::<11>(0);
-            }
-            if self.hw_reg.val() == self.cr_flags.val() {
-                self.cfg_flags.d.next = self.hw_data.q.val().get_bits::<2>(0);
-            }
-            if self.hw_reg.val() == self.cr_classes.val() {
-                self.cfg_classes.d.next = self.hw_data.q.val().get_bits::<9>(0);
-            }
-            if self.hw_reg.val() == self.cr_fwd.val() {
-                self.cfg_fwd.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0);
-            }
-            if self.hw_reg.val() == self.cr_rev.val() {
-                self.cfg_rev.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0);
-            }
-            if self.hw_reg.val() == self.cr_stride.val() {
-                self.cfg_stride.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0);
-            }
-            if self.hw_reg.val() == self.cr_stages.val() {
-                self.cfg_stages.d.next = self.hw_data.q.val().get_bits::<3>(0);
+            match self.hw_addr.q.val().get_bits::<4>(0).index() {
+                0 => self.cfg_t.d.next = self.hw_data.q.val().get_bits::<5>(0),
+                1 => self.cfg_g.d.next = self.hw_data.q.val().get_bits::<11>(0),
+                2 => self.cfg_flags.d.next = self.hw_data.q.val().get_bits::<2>(0),
+                3 => self.cfg_classes.d.next = self.hw_data.q.val().get_bits::<9>(0),
+                4 => self.cfg_fwd.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0),
+                5 => self.cfg_rev.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0),
+                6 => self.cfg_stride.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0),
+                7 => self.cfg_stages.d.next = self.hw_data.q.val().get_bits::<3>(0),
+                _ => {}
             }
         }
-        self.r_region.next = self
-            .host
-            .raddr
-            .val()
-            .get_bits::<REGION_W>(self.a_region.val().index());
-        self.r_reg.next = self
-            .host
-            .raddr
-            .val()
-            .get_bits::<REGISTER_W>(self.a_register.val().index());
         if self.idle.val() {
-            if self.r_region.val() == self.r_rows.val() {
-                self.rowmem.read_address.next =
-                    bit_cast::<RAM_ADDR_BITS, 20>(self.host.raddr.val() >> self.c_klog.val());
-            }
-            if self.r_region.val() == self.r_state.val() {
-                self.cmem.read_address.next = self.host.raddr.val().get_bits::<RAM_ADDR_BITS>(0);
-            }
-            if self.r_region.val() == self.r_logits.val() {
-                // Two words per logit.
-                self.lmem.read_address.next = self.host.raddr.val().get_bits::<RAM_ADDR_BITS>(1);
+            match self.raddr.val().get_bits::<4>(16).index() {
+                0 => {
+                    self.rowmem.read_address.next =
+                        bit_cast::<RAM_ADDR_BITS, 20>(self.raddr.val() >> self.c_klog.val())
+                }
+                2 => self.cmem.read_address.next = self.raddr.val().get_bits::<RAM_ADDR_BITS>(0),
+                3 => self.lmem.read_address.next = self.raddr.val().get_bits::<RAM_ADDR_BITS>(1),
+                _ => {}
             }
         }
-        self.r1_region.d.next = self.r_region.val();
-        self.r1_low.d.next = self.host.raddr.val().get_bits::<16>(0);
+        self.r1_region.d.next = self.raddr.val().get_bits::<4>(16);
+        self.r1_low.d.next = self.raddr.val().get_bits::<16>(0);
         self.r1_reg.d.next = 0.into();
-        if self.r_region.val() == self.r_config.val() {
-            if self.r_reg.val() == self.cr_t.val() {
-                self.r1_reg.d.next = bit_cast::<16, 5>(self.cfg_t.q.val());
-            }
-            if self.r_reg.val() == self.cr_g.val() {
-                self.r1_reg.d.next = bit_cast::<16, 11>(self.cfg_g.q.val());
-            }
-            if self.r_reg.val() == self.cr_flags.val() {
-                self.r1_reg.d.next = bit_cast::<16, 2>(self.cfg_flags.q.val());
-            }
-            if self.r_reg.val() == self.cr_classes.val() {
-                self.r1_reg.d.next = bit_cast::<16, 9>(self.cfg_classes.q.val());
-            }
-            if self.r_reg.val() == self.cr_fwd.val() {
-                self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.cfg_fwd.q.val());
-            }
-            if self.r_reg.val() == self.cr_rev.val() {
-                self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.cfg_rev.q.val());
-            }
-            if self.r_reg.val() == self.cr_stride.val() {
-                self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.cfg_stride.q.val());
-            }
-            if self.r_reg.val() == self.cr_stages.val() {
-                self.r1_reg.d.next = bit_cast::<16, 3>(self.cfg_stages.q.val());
+        if self.raddr.val().get_bits::<4>(16) == 1 {
+            match self.raddr.val().get_bits::<4>(0).index() {
+                0 => self.r1_reg.d.next = bit_cast::<16, 5>(self.cfg_t.q.val()),
+                1 => self.r1_reg.d.next = bit_cast::<16, 11>(self.cfg_g.q.val()),
+                2 => self.r1_reg.d.next = bit_cast::<16, 2>(self.cfg_flags.q.val()),
+                3 => self.r1_reg.d.next = bit_cast::<16, 9>(self.cfg_classes.q.val()),
+                4 => self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.cfg_fwd.q.val()),
+                5 => self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.cfg_rev.q.val()),
+                6 => self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.cfg_stride.q.val()),
+                7 => self.r1_reg.d.next = bit_cast::<16, 3>(self.cfg_stages.q.val()),
+                _ => {}
             }
         }
-        if self.r_region.val() == self.r_status.val() {
-            if self.r_reg.val() == self.sr_t_done.val() {
-                self.r1_reg.d.next = bit_cast::<16, 5>(self.t_done.q.val());
-            }
-            if self.r_reg.val() == self.sr_prediction.val() {
-                self.r1_reg.d.next = bit_cast::<16, 8>(self.pred.q.val());
-            }
-            if self.r_reg.val() == self.sr_cycles_lo.val() {
-                self.r1_reg.d.next = self.cycles.q.val().get_bits::<16>(0);
-            }
-            if self.r_reg.val() == self.sr_cycles_hi.val() {
-                self.r1_reg.d.next = self.cycles.q.val().get_bits::<16>(16);
-            }
-            if self.r_reg.val() == self.sr_code.val() {
-                self.r1_reg.d.next = bit_cast::<16, 8>(self.stat.q.val());
-            }
-            if self.r_reg.val() == self.sr_entries.val() {
-                self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.compactor.entries.val());
+        if self.raddr.val().get_bits::<4>(16) == 4 {
+            match self.raddr.val().get_bits::<4>(0).index() {
+                0 => self.r1_reg.d.next = bit_cast::<16, 5>(self.t_done.q.val()),
+                1 => self.r1_reg.d.next = bit_cast::<16, 8>(self.pred.q.val()),
+                2 => self.r1_reg.d.next = self.cycles.q.val().get_bits::<16>(0),
+                3 => self.r1_reg.d.next = self.cycles.q.val().get_bits::<16>(16),
+                4 => self.r1_reg.d.next = bit_cast::<16, 8>(self.stat.q.val()),
+                5 => {
+                    self.r1_reg.d.next = bit_cast::<16, RAM_ADDR_BITS>(self.compactor.entries.val())
+                }
+                _ => {}
             }
         }
         self.row_word.next = bit_cast::<RAM_ADDR_BITS, 16>(self.r1_low.q.val())
             & bit_cast::<RAM_ADDR_BITS, 20>(self.c_kmask.val());
         self.word_shift.next = bit_cast::<8, RAM_ADDR_BITS>(self.row_word.val()) << 4;
-        self.r2_row.d.next = self.r1_region.q.val() == self.r_rows.val();
+        self.r2_row.d.next = self.r1_region.q.val() == 0;
         self.r2_rowword.d.next = self
             .rowmem
             .read_data
             .val()
             .get_bits::<16>(self.word_shift.val().index());
-        if self.r1_region.q.val() == self.r_state.val() {
-            self.r2_other.d.next = self.cmem.read_data.val();
-        } else if self.r1_region.q.val() == self.r_logits.val() {
-            if self.r1_low.q.val().get_bit(self.a_half.val().index()) {
-                self.r2_other.d.next = self.lmem.read_data.val().get_bits::<16>(16);
-            } else {
-                self.r2_other.d.next = self.lmem.read_data.val().get_bits::<16>(0);
+        match self.r1_region.q.val().index() {
+            2 => self.r2_other.d.next = self.cmem.read_data.val(),
+            3 => {
+                if self.r1_low.q.val().get_bit(0) {
+                    self.r2_other.d.next = self.lmem.read_data.val().get_bits::<16>(16);
+                } else {
+                    self.r2_other.d.next = self.lmem.read_data.val().get_bits::<16>(0);
+                }
             }
-        } else {
-            self.r2_other.d.next = self.r1_reg.q.val();
+            _ => self.r2_other.d.next = self.r1_reg.q.val(),
         }
         if self.r2_row.q.val() {
             self.rdata_r.d.next = self.r2_rowword.q.val();

@@ -190,7 +190,7 @@ impl Build {
         need(
             "row memory address".into(),
             rows,
-            1 << crate::contract::ROW_ADDR_BITS,
+            1 << crate::image::ROW_ADDR_BITS,
         );
         let stride: usize = model.stages.iter().map(|s| s.width).sum();
         need(

@@ -4,15 +4,12 @@
 //! Verilator (the co-simulation fast path): each only implements [`CorePort`]. The
 //! link in hardware does the same sequence of port operations for each frame.
 
-use crate::contract::{Region, StatusCode, StatusReg};
-use crate::image::Image;
-pub use crate::protocol::RunResult;
+use crate::image::{self, Image};
 
 /// Cycles from a read address on `raddr` to its word on `rdata` (docs/architecture.md).
 pub const READ_LATENCY: usize = 3;
 
-/// Host-port signals. The core's host port is one interface (`revspike_hdl::host_port`);
-/// in the core's Verilog its signals are ports `host$NAME`.
+/// Host-port signals, named as the core's Verilog ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pin {
     We,
@@ -28,14 +25,13 @@ pub enum Pin {
     Run,
     Rewind,
     Clear,
-    Abort,
     Busy,
     Done,
     Status,
 }
 
 impl Pin {
-    pub const ALL: [Pin; 17] = [
+    pub const ALL: [Pin; 16] = [
         Pin::We,
         Pin::Addr,
         Pin::Wdata,
@@ -49,13 +45,11 @@ impl Pin {
         Pin::Run,
         Pin::Rewind,
         Pin::Clear,
-        Pin::Abort,
         Pin::Busy,
         Pin::Done,
         Pin::Status,
     ];
 
-    /// The signals the host drives.
     pub const INPUTS: [Pin; 13] = [
         Pin::We,
         Pin::Addr,
@@ -69,10 +63,9 @@ impl Pin {
         Pin::Run,
         Pin::Rewind,
         Pin::Clear,
-        Pin::Abort,
+        Pin::Busy,
     ];
 
-    /// The signal's name in the host-port interface.
     pub fn name(self) -> &'static str {
         match self {
             Pin::We => "we",
@@ -88,20 +81,10 @@ impl Pin {
             Pin::Run => "run",
             Pin::Rewind => "rewind",
             Pin::Clear => "clear",
-            Pin::Abort => "abort",
             Pin::Busy => "busy",
             Pin::Done => "done",
             Pin::Status => "status",
         }
-    }
-
-    /// The port's name in the core's Verilog (the interface field `host`).
-    pub fn verilog_name(self) -> String {
-        format!("host${}", self.name())
-    }
-
-    pub fn is_input(self) -> bool {
-        Pin::INPUTS.contains(&self)
     }
 }
 
@@ -113,12 +96,49 @@ pub trait CorePort {
     fn tick(&mut self);
 }
 
+/// Status codes of the core (docs/architecture.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CoreStatus {
+    #[error("no valid input sample was committed")]
+    NoInput,
+    #[error("nothing to rewind: the state is at t = 0")]
+    NothingToRewind,
+    #[error("the input sample has the wrong length")]
+    InputLength,
+    #[error("the input sample needs more entries than the input memory holds")]
+    InputTooLarge,
+    #[error("unknown core status {0}")]
+    Other(u8),
+}
+
+impl CoreStatus {
+    pub fn check(code: u64) -> Result<(), CoreStatus> {
+        match code {
+            0 => Ok(()),
+            1 => Err(CoreStatus::NoInput),
+            2 => Err(CoreStatus::NothingToRewind),
+            3 => Err(CoreStatus::InputLength),
+            4 => Err(CoreStatus::InputTooLarge),
+            c => Err(CoreStatus::Other(c as u8)),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DriveError {
     #[error("core: {0}")]
-    Status(#[from] StatusCode),
+    Status(#[from] CoreStatus),
     #[error("core did not finish within {0} cycles")]
     Timeout(u64),
+}
+
+/// What a run leaves readable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunResult {
+    pub logits: Vec<i64>,
+    pub prediction: usize,
+    pub cycles: u64,
+    pub timesteps_done: usize,
 }
 
 pub struct CoreDriver<C: CorePort> {
@@ -134,7 +154,9 @@ impl<C: CorePort> CoreDriver<C> {
             max_cycles: 50_000_000,
         };
         for pin in Pin::INPUTS {
-            d.port.poke(pin, 0);
+            if pin != Pin::Busy {
+                d.port.poke(pin, 0);
+            }
         }
         d.port.tick();
         d
@@ -179,7 +201,7 @@ impl<C: CorePort> CoreDriver<C> {
     }
 
     /// Streams one sample (raw values, group after group) and commits it.
-    pub fn send_input(&mut self, bytes: &[u8]) -> Result<(), StatusCode> {
+    pub fn send_input(&mut self, bytes: &[u8]) -> Result<(), CoreStatus> {
         self.pulse(Pin::InStart);
         for &b in bytes {
             self.port.poke(Pin::InValid, 1);
@@ -193,7 +215,7 @@ impl<C: CorePort> CoreDriver<C> {
         for _ in 0..3 {
             self.port.tick();
         }
-        StatusCode::check(self.port.peek(Pin::Status))
+        CoreStatus::check(self.port.peek(Pin::Status))
     }
 
     fn command(&mut self, pin: Pin) -> Result<u64, DriveError> {
@@ -207,7 +229,7 @@ impl<C: CorePort> CoreDriver<C> {
             }
         }
         self.port.tick();
-        StatusCode::check(self.port.peek(Pin::Status))?;
+        CoreStatus::check(self.port.peek(Pin::Status))?;
         Ok(n)
     }
 
@@ -216,21 +238,18 @@ impl<C: CorePort> CoreDriver<C> {
         self.result(classes)
     }
 
-    /// The status registers and the logits of the last run.
     pub fn result(&mut self, classes: usize) -> Result<RunResult, DriveError> {
-        let st = self.read(Region::Status.base(), StatusReg::ALL.len());
-        let reg = |r: StatusReg| st[r.index() as usize];
-        let raw = self.read(Region::Logits.base(), 2 * classes);
+        let st = self.read(image::REGION_STATUS, 4);
+        let raw = self.read(image::REGION_LOGITS, 2 * classes);
         let logits = raw
             .chunks(2)
-            .map(|w| (w[0] as u32 | (w[1] as u32) << 16) as i32)
+            .map(|w| (w[0] as u32 | (w[1] as u32) << 16) as i32 as i64)
             .collect();
         Ok(RunResult {
-            timesteps: reg(StatusReg::TimestepsDone),
-            prediction: reg(StatusReg::Prediction),
-            cycles: reg(StatusReg::CyclesLo) as u32 | (reg(StatusReg::CyclesHi) as u32) << 16,
-            status: reg(StatusReg::Code),
             logits,
+            prediction: st[1] as usize,
+            cycles: st[2] as u64 | (st[3] as u64) << 16,
+            timesteps_done: st[0] as usize,
         })
     }
 
@@ -242,29 +261,8 @@ impl<C: CorePort> CoreDriver<C> {
         self.command(Pin::Clear).map(|_| ())
     }
 
-    /// Pulses `abort` while a command runs (or not) and waits for its `done`: the
-    /// cycles that took and the status the core left.
-    pub fn abort(&mut self) -> Result<(u64, StatusCode), DriveError> {
-        self.pulse(Pin::Abort);
-        let mut n = 0;
-        while self.port.peek(Pin::Done) == 0 {
-            self.port.tick();
-            n += 1;
-            if n > self.max_cycles {
-                return Err(DriveError::Timeout(self.max_cycles));
-            }
-        }
-        self.port.tick();
-        Ok((n, StatusCode::from_code(self.port.peek(Pin::Status))))
-    }
-
-    /// Pulses `run` and returns without waiting: for tests that stop it.
-    pub fn start_run(&mut self) {
-        self.pulse(Pin::Run);
-    }
-
     pub fn timesteps_done(&mut self) -> usize {
-        self.read(StatusReg::TimestepsDone.address(), 1)[0] as usize
+        self.read(image::REGION_STATUS + image::STATUS_T_DONE, 1)[0] as usize
     }
 
     /// Turn-on membranes c_l of each stage (widths as given; region 2 holds
@@ -274,7 +272,7 @@ impl<C: CorePort> CoreDriver<C> {
             .iter()
             .enumerate()
             .map(|(l, &w)| {
-                self.read(crate::contract::state_address(max_width, l, 0), w)
+                self.read(image::REGION_STATE + (l * max_width) as u32, w)
                     .into_iter()
                     .map(|v| v as i16)
                     .collect()
@@ -291,7 +289,7 @@ pub enum Mismatch {
     #[error("the core failed: {0}")]
     Core(#[from] DriveError),
     #[error("the core refused the input: {0}")]
-    Input(#[from] StatusCode),
+    Input(#[from] CoreStatus),
     #[error("{what}: core {core} != golden {golden}")]
     Value {
         what: String,
@@ -327,10 +325,9 @@ pub fn check_against_golden<C: CorePort>(
     let gold = infer(model, input).map_err(|e| Mismatch::Golden(e.to_string()))?;
     drv.send_input(input)?;
     let res = drv.run(model.classes)?;
-    let logits: Vec<i64> = res.logits.iter().map(|&l| l as i64).collect();
-    same("logits", &logits, &gold.logits)?;
-    same("prediction", res.prediction as usize, gold.prediction)?;
-    same("timesteps done", res.timesteps as usize, model.timesteps)?;
+    same("logits", &res.logits, &gold.logits)?;
+    same("prediction", res.prediction, gold.prediction)?;
+    same("timesteps done", res.timesteps_done, model.timesteps)?;
     let widths: Vec<usize> = model.stages.iter().map(|s| s.width).collect();
     let mut m = Machine::new(model, input).map_err(|e| Mismatch::Golden(e.to_string()))?;
     while m.step() {}
@@ -348,7 +345,7 @@ pub fn check_against_golden<C: CorePort>(
             same(&format!("t after rewind {k}"), drv.timesteps_done(), m.t())?;
         }
         match drv.rewind() {
-            Err(DriveError::Status(StatusCode::NothingToRewind)) => {}
+            Err(DriveError::Status(CoreStatus::NothingToRewind)) => {}
             other => {
                 return Err(Mismatch::Value {
                     what: "rewind past t = 0".into(),

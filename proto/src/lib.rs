@@ -1,13 +1,10 @@
 //! revspike-proto: what the host and the hardware must agree on, defined once.
 //!
-//! - [`contract`]: the descriptor and parameter-row formats, codes, status codes and
-//!   the host port's address map, bit by bit;
 //! - [`build`]: the named builds and their capacity;
 //! - [`image`]: the compiler from a model to the core's memory image;
 //! - [`protocol`]: the link's frames and commands.
 
 pub mod build;
-pub mod contract;
 pub mod core_port;
 pub mod image;
 pub mod protocol;

@@ -167,7 +167,7 @@ fn core_work<C: CorePort>(
             drv.send_input(x).map_err(|e| e.to_string())?;
             let r = drv.run(model.classes).map_err(|e| e.to_string())?;
             if logits.len() < inputs.len() {
-                logits.push(r.logits.iter().map(|&v| i64::from(v)).collect());
+                logits.push(r.logits);
             }
         }
         if t.elapsed().as_secs_f64() >= min_secs {
