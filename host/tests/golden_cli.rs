@@ -174,9 +174,7 @@ fn gen_model_makes_version_2_models_only_when_asked() {
     // The smallest model has 2 weight bits (a width-1 stage and a 1-class head).
     let e = fails(bin().args(["gen-model", "--seed", "1", "--max-weight-bits", "1"]));
     assert!(
-        e.contains(
-            "--max-weight-bits 1: no model fits; the smallest of these bounds has 2 weight bits"
-        ),
+        e.contains("has 2 weight bits") && e.contains("--max-weight-bits: expected 2.."),
         "{e}"
     );
     stdout(bin().args(["gen-model", "--seed", "1", "--max-weight-bits", "2"]));

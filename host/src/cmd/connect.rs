@@ -40,7 +40,7 @@ pub struct ConnectArgs {
     /// How long to wait for a response before resynchronizing, in milliseconds
     /// (default 2000 on --port, 20000 on a virtual board this command starts, which
     /// simulates slowly).
-    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "MS")]
     pub timeout_ms: Option<u64>,
     /// Attempts per request (and per input) after the first before giving up.
     #[arg(long, default_value_t = 8)]

@@ -234,7 +234,16 @@ pub fn broken_bounds(model: &revspike_golden::Model, o: &GenOptions) -> Vec<Stri
     need("max-classes", model.classes, o.max_classes);
     need("max-stages", model.stages.len(), o.max_stages);
     need("max-timesteps", model.timesteps, o.max_timesteps);
-    need("max-group-len", model.input.group_len, o.max_group_len);
+    if model.stem.is_empty() {
+        need("max-group-len", model.input.group_len, o.max_group_len);
+    } else {
+        // A stem's input may be larger (SEMANTICS.md: group_len up to 4096 with a stem).
+        need(
+            "max-stem-group-len",
+            model.input.group_len,
+            o.max_stem_group_len,
+        );
+    }
     for st in &model.stages {
         need("max-width", st.width, o.max_width);
         need("max-blocks", st.blocks.len(), o.max_blocks);
