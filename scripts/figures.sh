@@ -111,7 +111,11 @@ row cu-logic-cells slow \
 row cu-fmax-mhz slow \
     'fmax \| \*\*\K[0-9.]+' \
     "$REV bitstream --build cu --seed 5 --out target/figures-cu" \
-    'fmax[^0-9]*\K[0-9.]+'
+    '(?m)^ +clock +[0-9.]+ MHz +\K[0-9.]+'
+row cu-estimate-worst-ns slow \
+    'pre-placement estimate\) \| worst \K[0-9.]+' \
+    "$REV bitstream --build cu --estimate --out target/figures-cu-estimate" \
+    'worst \K[0-9.]+(?= ns)'
 FUZZ='cargo run --release -p revspike-fuzz -- --execs 1000000'
 row fuzz-executions slow \
     'fuzz targets, \K[0-9,]+(?= executions)' "$FUZZ" 'figure: fuzz_execs \K[0-9]+'

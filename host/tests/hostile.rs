@@ -292,3 +292,24 @@ fn an_os_error_is_not_repeated() {
     );
     assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
 }
+
+#[test]
+fn a_short_timeout_that_times_out_says_so() {
+    // A pseudo-terminal with nothing behind it: every request times out.
+    let e = error_line(bin().args([
+        "state",
+        "--port",
+        "/dev/ptmx",
+        "--timeout-ms",
+        "1",
+        "--retries",
+        "0",
+    ]));
+    assert!(
+        e.contains("(timeout)")
+            && e.contains(
+                "--timeout-ms 1 may be shorter than an answer takes; the default is 2000 ms"
+            ),
+        "{e}"
+    );
+}
