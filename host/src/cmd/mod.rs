@@ -123,9 +123,15 @@ pub fn with_timeout_hint(e: anyhow::Error, c: &connect::ConnectArgs) -> anyhow::
         DEFAULT_TIMEOUT_MS_VIRTUAL
     };
     let text = crate::one_line(&e);
-    let timed_out = ["timeout", "timed out", "no response", "does not identify"]
-        .iter()
-        .any(|w| text.contains(w));
+    let timed_out = [
+        "timeout",
+        "timed out",
+        "no response",
+        "does not identify",
+        "nothing answered",
+    ]
+    .iter()
+    .any(|w| text.contains(w));
     if ms < default && timed_out {
         anyhow::anyhow!(
             "{text} (--timeout-ms {ms} may be shorter than an answer takes; the default is \
