@@ -31,7 +31,7 @@ impl VirtualDevice {
             })?;
         let verilog = emitted.with_context(|| format!("emitting the {} top level", build.name))?;
         let options = VirtualBoardOptions {
-            clocks_per_bit: build.clocks_per_bit(),
+            timing: build.bit_timing()?,
             ..Default::default()
         };
         let board = VirtualBoard::start(&verilog, options)

@@ -20,9 +20,9 @@ use clap::Args;
 use revspike_golden::Model;
 use revspike_proto::build::{self, Build, Excess, FitError};
 use revspike_proto::protocol::{
-    self, addr, is_retryable, padding_ends, BuildInfo, Client, ClientError, Command, CommandCode,
-    DeviceStatus, ErrorCode, FrameError, ProtocolError, Response, RunResult, MAX_WRITE_WORDS,
-    SLIP_END,
+    self, addr, is_retryable, padding_ends, zero_run, BuildInfo, Client, ClientError, Command,
+    CommandCode, DeviceStatus, ErrorCode, FrameError, ProtocolError, Response, RunResult,
+    MAX_WRITE_WORDS, SLIP_END,
 };
 
 pub use link::{Faults, LinkCounters, LinkTransport};
@@ -41,9 +41,11 @@ pub struct ConnectArgs {
     /// Build the virtual board simulates (cu, small, wide).
     #[arg(long = "board-build", value_name = "NAME", default_value = "cu")]
     pub board_build: String,
-    /// Baud rate to open --port at (the Cu build's rate; a pty ignores it).
-    #[arg(long, default_value_t = build::CU.baud)]
-    pub baud: u32,
+    /// Baud rate to open --port at (a pty ignores it). Default: the rate of the
+    /// build behind the port, found by trying the named builds' rates (12 Mbaud, then
+    /// 4 Mbaud) until the device answers IDENTIFY.
+    #[arg(long)]
+    pub baud: Option<u32>,
     /// How long to wait for a response before resynchronizing, in milliseconds
     /// (default 2000 on a port, 20000 on a virtual board, which simulates slowly).
     #[arg(long, value_name = "MS")]
@@ -529,7 +531,7 @@ impl Device {
             Some(l) => l.model.classes,
             None => bail!("no model loaded"),
         };
-        let cpb = self.info.clocks_per_bit();
+        let timing = self.info.bit_timing()?;
         let mut queue: VecDeque<usize> = (0..inputs.len()).collect();
         let mut inflight: VecDeque<(u8, usize)> = VecDeque::new();
         let mut attempts = vec![0usize; inputs.len()];
@@ -561,18 +563,16 @@ impl Device {
                 if attempts[i] > 1 {
                     self.recovery.resent += 1;
                 }
-                let seq = self
-                    .client
-                    .send(&Command::Infer {
-                        bytes: inputs[i].clone(),
-                    })
-                    .map_err(ce)?;
-                let (req, resp) = infer_wire_bytes(inputs[i].len(), classes);
+                // INFER or INFER_PACKED, whichever is shorter on the wire.
+                let cmd = Command::infer_smallest(&inputs[i]);
+                let seq = self.client.send(&cmd).map_err(ce)?;
+                let (_, resp) = infer_wire_bytes(inputs[i].len(), classes);
+                let req = 2 + protocol::FRAME_OVERHEAD + zero_run::wire_len(&cmd.payload());
                 // The run time varies with the input's activity: pad for the
                 // longest seen so far plus a quarter, and for a response longer
                 // than the request (END bytes take no room in the device's FIFO).
                 let cycles = self.last_cycles.unwrap_or(0) as u64;
-                let pad = padding_ends(cycles + cycles / 4, cpb) + resp.saturating_sub(req);
+                let pad = padding_ends(cycles + cycles / 4, timing) + resp.saturating_sub(req);
                 self.client.send_raw(&vec![SLIP_END; pad]).map_err(ce)?;
                 trace!(
                     "INFER input #{i} seq {seq} (attempt {}), {pad} END",
@@ -644,7 +644,10 @@ impl Device {
             let (_, i) = inflight.pop_front().expect("position found above");
             // Resent in input order: this one (if it must be) first, then the lost.
             let resend = match Response::parse(&frame) {
-                Ok(Response::Run(r)) if frame.cmd == (CommandCode::Infer.code() | 0x80) => {
+                Ok(Response::Run(r))
+                    if frame.cmd == (CommandCode::Infer.code() | 0x80)
+                        || frame.cmd == (CommandCode::InferPacked.code() | 0x80) =>
+                {
                     if r.logits.len() != classes {
                         bail!(
                             "input #{i}: the device returned {} logits for a {classes}-class model",
@@ -802,11 +805,19 @@ impl ConnectArgs {
                 (vb.path().to_path_buf(), Some(vb))
             }
         };
-        let (mut serial, latency) = serial::SerialTransport::open(&path, self.baud)?;
-        // Answers a previous host left unread would otherwise be taken for ours.
-        serial.discard_input();
-        if self.port.is_some() && latency != serial::Latency::NotUsbSerial {
-            eprintln!("revspike: {latency}");
+        // The rates to try: the one asked for, the virtual board's, or every named
+        // build's (the device reports its own in IDENTIFY).
+        let mut bauds: Vec<u32> = Vec::new();
+        match (self.baud, &board) {
+            (Some(b), _) => bauds.push(b),
+            (None, Some(vb)) => bauds.push(vb.build.baud),
+            (None, None) => {
+                for b in build::BUILDS {
+                    if !bauds.contains(&b.baud) {
+                        bauds.push(b.baud);
+                    }
+                }
+            }
         }
         let default_ms = if board.is_some() || is_virtual_path(&path) {
             20_000
@@ -818,10 +829,29 @@ impl ConnectArgs {
             retries: self.retries,
             window: self.window as usize,
         };
-        let faults = self.faults();
-        let transport = LinkTransport::new(Box::new(serial), faults);
-        let device =
-            Device::connect(transport, opts).with_context(|| format!("{}", path.display()))?;
+        let mut tried = 0;
+        let device = loop {
+            let baud = bauds[tried];
+            tried += 1;
+            let (mut serial, latency) = serial::SerialTransport::open(&path, baud)?;
+            // Answers a previous host left unread would otherwise be taken for ours.
+            serial.discard_input();
+            if tried == 1 && self.port.is_some() && latency != serial::Latency::NotUsbSerial {
+                eprintln!("revspike: {latency}");
+            }
+            let transport = LinkTransport::new(Box::new(serial), self.faults());
+            match Device::connect(transport, opts) {
+                Ok(d) => break d,
+                Err(e) if tried < bauds.len() => {
+                    eprintln!(
+                        "revspike: {}: no answer at {baud} baud ({e:#}); trying {} baud",
+                        path.display(),
+                        bauds[tried]
+                    );
+                }
+                Err(e) => return Err(e.context(format!("{}", path.display()))),
+            }
+        };
         Ok(Connection { device, board })
     }
 }
@@ -984,7 +1014,12 @@ mod tests {
                     words_written: self.words,
                     ..Default::default()
                 }),
-                Command::Infer { bytes } => {
+                Command::Infer { .. } | Command::InferPacked { .. } => {
+                    let bytes = &match cmd {
+                        Command::InferPacked { packed } => zero_run::decode(packed).unwrap(),
+                        Command::Infer { bytes } => bytes.clone(),
+                        _ => unreachable!(),
+                    };
                     self.infers += 1;
                     if self.power_cycle_at == Some(self.infers) {
                         self.loaded = false;
