@@ -8,3 +8,7 @@ cd "$(dirname "$0")"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --release
+# The trainer's torch-free checks (intref.py, and intref against the golden model on
+# generated models), with Debian's python3 and numpy; the tests that need torch skip.
+cargo build --release -p revspike --bin revspike
+REVSPIKE_BIN="$PWD/target/release/revspike" /usr/bin/python3 -m unittest discover -s train -p 'test_*.py' -v

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages revspike needs (FPGA flow, simulators, dataset).
+# Installs the Debian packages revspike needs (FPGA flow, simulators, dataset,
+# numpy for the torch-free Python checks).
 # Idempotent and fast when everything is present: apt-get runs only for
 # missing packages, and `apt-get update` only when something must be installed.
 set -euo pipefail
 
-PACKAGES=(verilator yosys nextpnr-ice40 fpga-icestorm dataset-fashion-mnist iverilog)
+PACKAGES=(verilator yosys nextpnr-ice40 fpga-icestorm dataset-fashion-mnist iverilog python3-numpy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -482,7 +482,15 @@ fn a_power_cycle_mid_batch_reloads_the_model_and_resumes() {
 fn flash_without_iceprog_names_the_missing_tool() {
     let dir = scratch("flash");
     let bin = dir.join("x.bin");
-    std::fs::write(&bin, [0u8; 16]).unwrap();
+    // A real HX8K bitstream: flash checks its header before it looks for iceprog.
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../bitstreams/alchitry-cu/revspike-cu.bin"
+        ),
+        &bin,
+    )
+    .unwrap();
     let o = revspike(&[
         "flash",
         bin.to_str().unwrap(),
@@ -525,5 +533,487 @@ fn a_port_that_is_not_a_board_fails_with_one_line() {
         o.stderr
     );
     assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs the binary with `args` and `env`, handing each stderr line to `on_line` as
+/// it arrives (to act on the device mid-batch), killing it at the deadline.
+fn revspike_watching(args: &[&str], env: &[(&str, &str)], mut on_line: impl FnMut(&str)) -> Output {
+    use std::io::BufRead;
+    let mut child = Command::new(revspike_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the revspike binary starts");
+    let mut out = child.stdout.take().expect("piped stdout");
+    let err = child.stderr.take().expect("piped stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let t_err = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    let mut stderr = String::new();
+    let mut take = |line: String, stderr: &mut String| {
+        on_line(&line);
+        // Trace lines are for acting on; the rest is what the test checks.
+        if !line.starts_with("revspike trace ") {
+            stderr.push_str(&line);
+            stderr.push('\n');
+        }
+    };
+    let status = loop {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(line) => {
+                take(line, &mut stderr);
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                if let Some(s) = child.try_wait().expect("waiting for revspike") {
+                    break Some(s);
+                }
+            }
+        }
+        if let Some(s) = child.try_wait().expect("waiting for revspike") {
+            break Some(s);
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+    };
+    let _ = t_err.join();
+    for line in rx.try_iter() {
+        take(line, &mut stderr);
+    }
+    let o = Output {
+        code: status.and_then(|s| s.code()),
+        stdout: t_out.join().unwrap_or_default(),
+        stderr,
+    };
+    assert!(
+        status.is_some(),
+        "revspike {args:?} ran past {DEADLINE:?}; stderr: {}",
+        o.stderr
+    );
+    o
+}
+
+/// The trace line of an INFER answer received from the board on `port`.
+fn infer_answer_line(port: &str) -> String {
+    format!(
+        "revspike trace {port}: frame cmd 0x{:02x} ",
+        revspike_proto::protocol::CommandCode::Infer.code() | 0x80
+    )
+}
+
+/// The results file's indices and boards, in file order.
+fn results_file(path: &Path) -> Vec<(usize, String, bool)> {
+    std::fs::read_to_string(path)
+        .expect("the results file")
+        .lines()
+        .map(|l| {
+            let v = json(l);
+            (
+                v["index"].as_u64().expect("index") as usize,
+                v["board"].as_str().expect("board").to_string(),
+                v["agrees"].as_bool().expect("agrees"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_batch_on_two_virtual_boards_is_shared_and_comes_back_in_input_order() {
+    let dir = scratch("two-boards");
+    let model = write_model(&dir);
+    let n = 16;
+    let xs = inputs(n, 700);
+    let file = write_inputs(&dir, &xs);
+    let results = dir.join("results.jsonl");
+    let o = revspike(&[
+        "run",
+        "--model",
+        model.to_str().unwrap(),
+        "--inputs",
+        file.to_str().unwrap(),
+        "--json",
+        "--results",
+        results.to_str().unwrap(),
+        "--virtual",
+        "2",
+        "--board-build",
+        "small",
+        "--timeout-ms",
+        TIMEOUT_MS,
+    ]);
+    let v = json(ok(&o));
+    assert_eq!(
+        o.stderr
+            .matches("virtual board (small build) on /dev/")
+            .count(),
+        2,
+        "{}",
+        o.stderr
+    );
+    assert_eq!(v["agree"].as_u64(), Some(n as u64), "{}", o.stderr);
+    let boards = v["boards"].as_array().expect("per-board figures");
+    assert_eq!(boards.len(), 2, "{v}");
+    let mut total = 0;
+    for b in boards {
+        let k = b["inputs"].as_u64().unwrap();
+        assert!(k > 0, "a board did no work: {v}");
+        assert!(
+            b["board_time_inferences_per_second"].as_f64().unwrap() > 0.0,
+            "{v}"
+        );
+        total += k;
+    }
+    assert_eq!(total, n as u64);
+    assert!(v["board_time_inferences_per_second"].as_f64().unwrap() > 0.0);
+    // Two links: twice one board's line rate.
+    assert_eq!(v["line_rate_bytes_per_second"].as_f64(), Some(800_000.0));
+    let lines = results_file(&results);
+    assert_eq!(
+        lines.iter().map(|l| l.0).collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>()
+    );
+    let ports: std::collections::BTreeSet<&str> = lines.iter().map(|l| l.1.as_str()).collect();
+    assert_eq!(ports.len(), 2, "{lines:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_board_dying_mid_batch_hands_its_inputs_to_the_other() {
+    let dir = scratch("one-dies");
+    let model = write_model(&dir);
+    let n = 16;
+    let xs = inputs(n, 800);
+    let file = write_inputs(&dir, &xs);
+    let results = dir.join("results.jsonl");
+    let a = small_board(None);
+    let mut b = Some(small_board(None));
+    let port_a = a.path().to_str().unwrap().to_string();
+    let port_b = b.as_ref().unwrap().path().to_str().unwrap().to_string();
+    let answer_b = infer_answer_line(&port_b);
+    let mut answers_b = 0;
+    let o = revspike_watching(
+        &[
+            "run",
+            "--model",
+            model.to_str().unwrap(),
+            "--inputs",
+            file.to_str().unwrap(),
+            "--json",
+            "--results",
+            results.to_str().unwrap(),
+            "--port",
+            &port_a,
+            "--port",
+            &port_b,
+            "--timeout-ms",
+            TIMEOUT_MS,
+        ],
+        &[("REVSPIKE_TRACE", "1")],
+        |line| {
+            if line.starts_with(&answer_b) {
+                answers_b += 1;
+                // Board B is unplugged after its second answer, with more in flight.
+                if answers_b == 2 {
+                    b.take().expect("board B").stop().expect("board B stops");
+                }
+            }
+        },
+    );
+    let v = json(ok(&o));
+    assert!(answers_b >= 2, "board B never answered twice: {}", o.stderr);
+    assert_eq!(v["agree"].as_u64(), Some(n as u64), "{}", o.stderr);
+    let failures = v["board_failures"].as_array().expect("failures");
+    assert_eq!(failures.len(), 1, "{v}");
+    let f = failures[0].as_str().unwrap();
+    assert!(f.starts_with(&format!("board {port_b} failed: ")), "{f}");
+    assert!(
+        o.stderr.contains(f),
+        "the failure is reported: {}",
+        o.stderr
+    );
+    let boards = v["boards"].as_array().unwrap();
+    assert!(boards[1]["failed"].is_string(), "{v}");
+    let from_b = boards[1]["inputs"].as_u64().unwrap();
+    assert!(from_b >= 2, "{v}");
+    assert_eq!(boards[0]["inputs"].as_u64().unwrap() + from_b, n as u64);
+    let lines = results_file(&results);
+    assert_eq!(
+        lines.iter().map(|l| l.0).collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>()
+    );
+    assert!(lines.iter().all(|l| l.2));
+    a.stop().expect("board A stops");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn when_every_board_dies_the_batch_fails_saying_what_is_left() {
+    let dir = scratch("all-die");
+    let model = write_model(&dir);
+    let n = 16;
+    let xs = inputs(n, 900);
+    let file = write_inputs(&dir, &xs);
+    let mut boards = [Some(small_board(None)), Some(small_board(None))];
+    let ports: Vec<String> = boards
+        .iter()
+        .map(|b| b.as_ref().unwrap().path().to_str().unwrap().to_string())
+        .collect();
+    let lines: Vec<String> = ports.iter().map(|p| infer_answer_line(p)).collect();
+    let o = revspike_watching(
+        &[
+            "run",
+            "--model",
+            model.to_str().unwrap(),
+            "--inputs",
+            file.to_str().unwrap(),
+            "--port",
+            &ports[0],
+            "--port",
+            &ports[1],
+            "--timeout-ms",
+            TIMEOUT_MS,
+        ],
+        &[("REVSPIKE_TRACE", "1")],
+        |line| {
+            for (k, l) in lines.iter().enumerate() {
+                if line.starts_with(l.as_str()) {
+                    if let Some(b) = boards[k].take() {
+                        b.stop().expect("the board stops");
+                    }
+                }
+            }
+        },
+    );
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    let last = o.stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: every board failed, "),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        last.contains(&format!("of {n} inputs unfinished")),
+        "{last}"
+    );
+    for p in &ports {
+        assert!(last.contains(&format!("board {p} failed")), "{last}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The model of `m`'s image with every head bias moved by one logit step: what a
+/// stray WRITE to the head's parameter rows does.
+fn overwritten_head(m: &Model) -> (Model, u32, Vec<u16>) {
+    let mut changed = m.clone();
+    let step = 1i32 << m.head.shift;
+    for b in &mut changed.head.bias {
+        *b = if *b + step < (1 << 24) {
+            *b + step
+        } else {
+            *b - step
+        };
+    }
+    let words = |m: &Model| -> Vec<u16> { revspike_proto::image::compile(m, &SMALL).rows.concat() };
+    let (old, new) = (words(m), words(&changed));
+    let differ: Vec<usize> = (0..old.len()).filter(|&k| old[k] != new[k]).collect();
+    let (lo, hi) = (differ[0], *differ.last().unwrap());
+    assert!(
+        hi - lo < 256,
+        "the head's parameter rows are close together"
+    );
+    (changed, lo as u32, new[lo..=hi].to_vec())
+}
+
+#[test]
+fn a_model_overwritten_mid_batch_is_caught_reloaded_and_its_inputs_run_again() {
+    let dir = scratch("overwritten");
+    let model = write_model(&dir);
+    let m = &small_model().0;
+    let n = 12;
+    let xs = inputs(n, 1100);
+    let file = write_inputs(&dir, &xs);
+    let (changed, addr, words) = overwritten_head(m);
+    for x in &xs {
+        assert_ne!(
+            revspike_golden::infer(m, x).unwrap().logits,
+            revspike_golden::infer(&changed, x).unwrap().logits,
+            "the overwrite changes every result"
+        );
+    }
+    let board = small_board(None);
+    let port = board.path().to_str().unwrap().to_string();
+    // Another program's handle on the board's port, opened first and without a lock
+    // (so the host's exclusive open still succeeds): it only ever writes.
+    let mut other = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&port)
+        .expect("a second handle on the board's pty");
+    let write = revspike_proto::protocol::Command::Write { addr, words }
+        .to_frame(200)
+        .expect("a WRITE frame");
+    let answer = infer_answer_line(&port);
+    let mut answers = 0;
+    let o = revspike_watching(
+        &[
+            "run",
+            "--model",
+            model.to_str().unwrap(),
+            "--inputs",
+            file.to_str().unwrap(),
+            "--json",
+            "--port",
+            &port,
+            "--timeout-ms",
+            TIMEOUT_MS,
+        ],
+        &[("REVSPIKE_TRACE", "1")],
+        |line| {
+            if line.starts_with(&answer) {
+                answers += 1;
+                if answers == 3 {
+                    std::io::Write::write_all(&mut other, &write).expect("the stray WRITE");
+                }
+            }
+        },
+    );
+    let v = json(ok(&o));
+    assert_eq!(v["agree"].as_u64(), Some(n as u64), "{}", o.stderr);
+    assert!(v["golden_retries"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["reloads"].as_u64().unwrap() >= 1, "{v}");
+    let events = v["recovery_events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .as_str()
+            .unwrap()
+            .contains("disagrees with the golden model")),
+        "{v}"
+    );
+    drop(other);
+    board.stop().expect("the board stops");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bench_on_two_virtual_boards_reports_each_and_names_every_field_once() {
+    let dir = scratch("bench");
+    let model = write_model(&dir);
+    let xs = inputs(8, 1200);
+    let file = write_inputs(&dir, &xs);
+    let o = revspike(&[
+        "bench",
+        "--model",
+        model.to_str().unwrap(),
+        "--inputs",
+        file.to_str().unwrap(),
+        "--count",
+        "8",
+        "--windows",
+        "2",
+        "--json",
+        "--virtual",
+        "2",
+        "--board-build",
+        "small",
+        "--timeout-ms",
+        TIMEOUT_MS,
+    ]);
+    let text = ok(&o);
+    let rows = json(text);
+    let rows = rows.as_array().expect("one row per window");
+    assert_eq!(rows.len(), 1);
+    // serde_json keeps the last of duplicate keys: count them in the text itself.
+    for key in [
+        "window",
+        "board_cycles",
+        "board_time_inferences_per_second",
+        "inputs",
+    ] {
+        let top = rows[0].as_object().unwrap();
+        assert!(top.contains_key(key), "{key} missing: {text}");
+    }
+    let row_text = text.trim().trim_start_matches('[').trim_end_matches(']');
+    let top_level = row_text.split("\"boards\":").next().unwrap();
+    for key in [
+        "\"window\":",
+        "\"board_cycles\":",
+        "\"board_time_inferences_per_second\":",
+    ] {
+        assert_eq!(top_level.matches(key).count(), 1, "{key} in {text}");
+    }
+    assert_eq!(rows[0]["window"].as_u64(), Some(2));
+    // The INFER frames and their padding only: the loads are not the batch's.
+    let per = rows[0]["bytes_sent_per_inference"].as_f64().unwrap();
+    let input = small_model().0.expected_input_len() as f64;
+    assert!(
+        per >= input + 8.0 && per < input + 40.0,
+        "{per} for {input}-byte inputs"
+    );
+    let boards = rows[0]["boards"].as_array().unwrap();
+    assert_eq!(boards.len(), 2);
+    let mut total = 0;
+    for b in boards {
+        let k = b["inputs"].as_u64().unwrap();
+        total += k;
+        // A board that found no input left once its load was done did nothing.
+        if k > 0 {
+            assert!(b["board_cycles"].as_u64().unwrap() > 0, "{text}");
+        }
+    }
+    assert_eq!(total, 8);
+    let longest = boards
+        .iter()
+        .map(|b| b["board_cycles"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(rows[0]["board_cycles"].as_u64(), Some(longest));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn verify_with_rewinds_on_two_virtual_boards_checks_every_input_once() {
+    let dir = scratch("verify-two");
+    let model = write_model(&dir);
+    let o = revspike(&[
+        "verify",
+        "--model",
+        model.to_str().unwrap(),
+        "--count",
+        "6",
+        "--rewinds",
+        "--json",
+        "--virtual",
+        "2",
+        "--board-build",
+        "small",
+        "--timeout-ms",
+        TIMEOUT_MS,
+    ]);
+    let v = json(ok(&o));
+    let t = small_model().0.timesteps as u64;
+    assert_eq!(v["boards"].as_u64(), Some(2), "{v}");
+    assert_eq!(v["results_checked"].as_u64(), Some(6));
+    assert_eq!(v["rewinds_checked"].as_u64(), Some(6 * t));
+    assert_eq!(v["mismatches"], serde_json::json!([]));
+    assert_eq!(v["board_failures"], serde_json::json!([]));
     let _ = std::fs::remove_dir_all(dir);
 }

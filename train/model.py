@@ -27,6 +27,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as Fn
 
 F = 8  # membrane fraction bits: U = u * 2^F (int16 covers u in [-128, 128))
 K = 2  # spike shift of every spike point: a = U >>> K
@@ -93,7 +94,12 @@ class BinLayer(nn.Module):
         return self.a0 * self.gain
 
     def acc(self, a):
-        return a @ SignSTE.apply(self.weight).to(a.dtype).t()
+        # Integer mode: every acc is an integer of magnitude <= 1024 * 255 < 2^24, so float32
+        # sums it exactly, in any order, and far faster than float64 (the affine stays float64).
+        w = SignSTE.apply(self.weight)
+        if a.dtype == torch.float64:
+            return (a.float() @ w.float().t()).double()
+        return a @ w.to(a.dtype).t()
 
     def fold_scale(self):
         # integer U = u * 2^F, activation a = a_real * 2^FA:
@@ -148,6 +154,42 @@ class BinLayer(nn.Module):
         self.pending_init = False
 
 
+class BinConv(BinLayer):
+    """Binary convolution `Ci -> Co`, kernel k, stride s, zero padding p (a stem layer).
+
+    Same folding as BinLayer (per output channel amplitude and bias, one shift R);
+    its input and output are (N, C, H, W) maps of activations / membranes."""
+
+    def __init__(self, ci, co, k, s, p, init_std=1.0):
+        super().__init__(ci * k * k, co, init_std=init_std)
+        self.ci, self.co, self.k, self.s, self.p = ci, co, k, s, p
+        self.weight = nn.Parameter(torch.empty(co, ci, k, k).uniform_(-0.1, 0.1))
+
+    def out_hw(self, h, w):
+        return (h + 2 * self.p - self.k) // self.s + 1, (w + 2 * self.p - self.k) // self.s + 1
+
+    def acc(self, a):
+        w = SignSTE.apply(self.weight)
+        if a.dtype == torch.float64:  # exact in float32, as BinLayer.acc
+            return Fn.conv2d(a.float(), w.float(), stride=self.s, padding=self.p).double()
+        return Fn.conv2d(a, w.to(a.dtype), stride=self.s, padding=self.p)
+
+    def file_rows(self):
+        """sign(W) as the file's rows: row o, bit (ky*k + kx)*Ci + ci (True = +1)."""
+        return (self.weight.detach() >= 0).permute(0, 2, 3, 1).reshape(self.co, -1)
+
+    def forward(self, a, integer):
+        acc = self.acc(a)
+        if self.pending_init:
+            self._data_init(acc.permute(0, 2, 3, 1).reshape(-1, self.co))
+        if not integer:
+            y = self.alpha[:, None, None] * acc + self.beta[:, None, None]
+            return torch.clamp(y, I16_MIN / 2.0**F, I16_MAX / 2.0**F)
+        m, b = self.int_mb()
+        y = floor_ste((acc * m[:, None, None] + b[:, None, None]) / 2.0 ** int(self.R))
+        return torch.clamp(y, I16_MIN, I16_MAX)
+
+
 class Spike(nn.Module):
     """Real-valued spike point: a = clamp(U >>> K, 0, 255) if U > theta else 0."""
 
@@ -159,10 +201,13 @@ class Spike(nn.Module):
         rnd = round_ste if ste else torch.round
         return torch.clamp(rnd(self.theta.double() * 2.0**F), I16_MIN, I16_MAX)
 
-    def forward(self, u, integer):
+    def forward(self, u, integer, chan_dim=-1):
+        """chan_dim=1 for (N, C, H, W) maps: the threshold is per channel."""
+        th = self.theta if integer is False else self.int_theta()
+        if chan_dim == 1:
+            th = th[:, None, None]
         if not integer:
-            return torch.clamp(u, 0, 255 / 2.0**FA) * Heaviside.apply(u - self.theta)
-        th = self.int_theta()
+            return torch.clamp(u, 0, 255 / 2.0**FA) * Heaviside.apply(u - th)
         a = torch.clamp(floor_ste(u / 2.0**K), 0, 255)
         return a * Heaviside.apply((u - th) / 2.0**F)
 
@@ -209,9 +254,18 @@ class RevSpikeNet(nn.Module):
         S = len(widths)
         self.T, self.G, self.S = T, G, S
         self.grouping, self.readout = cfg["grouping"], cfg["readout"]
+        self.shape = list(cfg.get("shape") or [])
+        shapes = stem_shapes(cfg)
+        self.stem = nn.ModuleList()
+        self.stem_spikes = nn.ModuleList()
+        for i, sl in enumerate(cfg.get("stem") or []):
+            ci = shapes[i][2]
+            self.stem.append(BinConv(ci, sl["out"], sl["k"], sl["s"], sl["p"], init_std=1.0))
+            self.stem_spikes.append(Spike(sl["out"]))
+        n0 = shapes[-1][0] * shapes[-1][1] * shapes[-1][2] if self.stem else G
         self.stages = nn.ModuleList(
             [
-                Stage(G if l == 0 else widths[l - 1], widths[l], widths[l + 1] if l < S - 1 else 0, blocks[l])
+                Stage(n0 if l == 0 else widths[l - 1], widths[l], widths[l + 1] if l < S - 1 else 0, blocks[l])
                 for l in range(S)
             ]
         )
@@ -220,7 +274,7 @@ class RevSpikeNet(nn.Module):
 
     def layers(self):
         """(json path, layer) for every binary layer, in file order."""
-        out = []
+        out = [(f"stem[{i}]", conv) for i, conv in enumerate(self.stem)]
         for l, st in enumerate(self.stages):
             out.append((f"stages[{l}].down", st.down))
             if st.up is not None:
@@ -257,11 +311,12 @@ class RevSpikeNet(nn.Module):
             x = x / 2.0**FA
         N, T, G, S = x.shape[0], self.T, self.G, self.S
         st0 = self.stages[0]
-        # stage 0's down layer has no dependence on the past: do all timesteps at once
+        # the stem and stage 0's down layer have no dependence on the past: all timesteps
+        # at once (with `repeat`, once for all of them)
         if self.grouping == "split":
-            z0 = st0.down(x.reshape(N * T, G), integer).reshape(N, T, -1)
+            z0 = st0.down(self.stem_fwd(x.reshape(N * T, G), integer), integer).reshape(N, T, -1)
         else:
-            z0 = st0.down(x, integer).unsqueeze(1).expand(N, T, -1)
+            z0 = st0.down(self.stem_fwd(x, integer), integer).unsqueeze(1).expand(N, T, -1)
         lo, hi = (I16_MIN, I16_MAX) if integer else (I16_MIN / 2.0**F, I16_MAX / 2.0**F)
         c = [torch.zeros(N, st.width, dtype=dt, device=x.device) for st in self.stages]
         s_prev = [None] * S
@@ -289,15 +344,52 @@ class RevSpikeNet(nn.Module):
         return logits
 
 
+    def stem_fwd(self, a, integer, trace=None):
+        """Groups (N, G) in (y, x, c) order -> the stem output flattened in (y, x, c) order."""
+        if not len(self.stem):
+            return a
+        h, w, c = self.shape
+        m = a.reshape(a.shape[0], h, w, c).permute(0, 3, 1, 2)
+        for conv, sp in zip(self.stem, self.stem_spikes):
+            m = sp(conv(m, integer), integer, chan_dim=1)  # (N, Co, H', W')
+            if trace is not None:
+                trace.setdefault("stem", []).append(m)
+        return m.permute(0, 2, 3, 1).reshape(a.shape[0], -1)
+
+
+def stem_shapes(cfg):
+    """[H, W, C] of the input and of each stem layer's output."""
+    stem = cfg.get("stem") or []
+    if not stem:
+        return []
+    h, w, c = cfg["shape"]
+    out = [(h, w, c)]
+    for sl in stem:
+        h = (h + 2 * sl["p"] - sl["k"]) // sl["s"] + 1
+        w = (w + 2 * sl["p"] - sl["k"]) // sl["s"] + 1
+        c = sl["out"]
+        out.append((h, w, c))
+    return out
+
+
+# The conv budget of issue 14, until the Cu's conv memory plan exists (the hardware issue).
+STEM_WEIGHT_BITS = 60 * 1024  # stem + every layer + head
+STEM_MAP_BYTES = 3136  # largest stem feature map, H' * W' * Co u8 values (e.g. 14 x 14 x 16)
+STEM_STAGE0_IN = 1024  # stage 0's input, the last stem map flattened
+
+
 def capacity(cfg):
     """Figures of the Alchitry Cu build (64 channels on 32 lanes) for a config, and the list
     of violations. `revspike info` / the build check in proto/src/build.rs are authoritative;
-    this is the trainer's early warning, with a margin on the row count."""
+    this is the trainer's early warning, with a margin on the row count. A model with a stem
+    is held to the conv budget above instead of the dense memory-row count."""
     T, G, widths, blocks = cfg["T"], cfg["G"], cfg["widths"], cfg["blocks"]
     S = len(widths)
+    shapes = stem_shapes(cfg)
+    n0 = shapes[-1][0] * shapes[-1][1] * shapes[-1][2] if shapes else G
     layers = []  # (in, out)
     for l in range(S):
-        layers.append((G if l == 0 else widths[l - 1], widths[l]))
+        layers.append((n0 if l == 0 else widths[l - 1], widths[l]))
         if l < S - 1:
             layers.append((widths[l + 1], widths[l]))
         layers += [(widths[l], widths[l])] * blocks[l]
@@ -307,8 +399,24 @@ def capacity(cfg):
     rows = sum(i for i, _ in layers) + sum(o for _, o in layers) + 2 * tiles
     inp = T * G if cfg["grouping"] == "split" else G
     buf = (T - 1) * sum(widths)
-    fig = {"memory_rows": rows, "input_len": inp, "state_buffer": buf, "layers": len(layers)}
+    stem_bits = sum(sl["out"] * sl["k"] ** 2 * shapes[i][2] for i, sl in enumerate(cfg.get("stem") or []))
+    bits = stem_bits + sum(i * o for i, o in layers)
+    fig = {"memory_rows": rows, "input_len": inp, "state_buffer": buf, "layers": len(layers), "weight_bits": bits}
     bad = []
+    if shapes:
+        maps = [h * w * c for h, w, c in shapes[1:]]
+        fig.update({"stem_weight_bits": stem_bits, "stem_maps": [list(v) for v in shapes], "largest_map_bytes": max(maps),
+                    "stage0_in": n0})
+        if bits > STEM_WEIGHT_BITS:
+            bad.append(f"weight bits {bits} > {STEM_WEIGHT_BITS}")
+        if max(maps) > STEM_MAP_BYTES:
+            bad.append(f"stem feature map of {max(maps)} bytes > {STEM_MAP_BYTES}")
+        if n0 > STEM_STAGE0_IN:
+            bad.append(f"stage 0 input {n0} > {STEM_STAGE0_IN}")
+        if min(min(h, w) for h, w, _ in shapes) < 1:
+            bad.append("a stem map is empty")
+    elif rows > 1200:
+        bad.append(f"memory rows {rows} > 1200")
     if max(widths) > 64:
         bad.append(f"stage width {max(widths)} > 64")
     if cfg["classes"] > 64:
@@ -319,8 +427,6 @@ def capacity(cfg):
         bad.append(f"blocks per stage {max(blocks)} > 4")
     if T > 16:
         bad.append(f"timesteps {T} > 16")
-    if rows > 1200:
-        bad.append(f"memory rows {rows} > 1200")
     if inp > 1000:
         bad.append(f"input {inp} > 1000")
     if buf > 512:

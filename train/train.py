@@ -40,6 +40,18 @@ def parse_args(argv=None):
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--aug-shift", type=int, default=0, help="random translation of up to N pixels")
+    ap.add_argument("--aug-flip", action="store_true", help="random horizontal flip (half of the images)")
+    ap.add_argument(
+        "--stem",
+        default="",
+        help="conv stem (version 2): comma-separated layers OUT:K:S:P (out channels, kernel, stride, padding), "
+        "e.g. 16:3:2:1,32:3:2:1",
+    )
+    ap.add_argument("--shape", default="28,28,1", help="input shape H,W,C of one group when a stem is present")
+    ap.add_argument("--init", default="", help="start from this checkpoint's float parameters (same config)")
+    ap.add_argument("--teacher", default="", help="checkpoint whose float logits are distilled (float phase)")
+    ap.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the distillation loss")
+    ap.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a busy 2-core machine")
     ap.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
@@ -66,6 +78,21 @@ def make_cfg(args):
         raise SystemExit(f"error: split grouping needs T*G = 784 raw pixels, got {args.T}*{G}")
     if args.grouping == "repeat" and G != 784:
         raise SystemExit(f"error: repeat grouping feeds the raw 784 pixels, got G={G}")
+    stem = []
+    for part in filter(None, args.stem.split(",")):
+        try:
+            o, k, st, p = (int(v) for v in part.split(":"))
+        except ValueError:
+            raise SystemExit(f"error: --stem layer {part!r}: expected OUT:K:S:P") from None
+        if k not in (1, 3, 5) or not 1 <= st <= 4 or not 0 <= p <= k // 2 or not 1 <= o <= 256:
+            raise SystemExit(f"error: --stem layer {part!r}: kernel 1/3/5, stride 1..=4, padding 0..=k/2, out 1..=256")
+        stem.append({"out": o, "k": k, "s": st, "p": p})
+    extra = {}
+    if stem:
+        shape = [int(v) for v in args.shape.split(",")]
+        if len(shape) != 3 or shape[0] * shape[1] * shape[2] != G:
+            raise SystemExit(f"error: --shape {args.shape}: expected H,W,C with H*W*C = group length {G}")
+        extra = {"stem": stem, "shape": shape}
     return {
         "name": args.name,
         "T": args.T,
@@ -75,7 +102,16 @@ def make_cfg(args):
         "blocks": blocks,
         "readout": args.readout,
         "classes": 10,
+        **extra,
     }
+
+
+def flip_batch(x, gen):
+    """Mirror a random half of the 28 x 28 images left-right. x: (N, 784) u8."""
+    n = x.shape[0]
+    sel = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+    img = x.view(n, 28, 28)
+    return torch.where(sel[:, None, None], img.flip(2), img).reshape(n, 784)
 
 
 def shift_batch(x, s, gen):
@@ -103,7 +139,7 @@ def evaluate(model, x, y, batch=2500):
     return correct / len(x)
 
 
-def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0, val=None):
+def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0, val=None, teacher=None):
     if epochs <= 0:
         return
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -116,8 +152,15 @@ def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0, val=No
         for i in range(0, len(xtr), args.batch):
             idx = perm[i : i + args.batch].to(xtr.device)
             xb, yb = shift_batch(xtr[idx], args.aug_shift, gen), ytr[idx]
+            if args.aug_flip:
+                xb = flip_batch(xb, gen)
             out = model(xb)
             loss = Fn.cross_entropy(out, yb, label_smoothing=args.label_smoothing)
+            if teacher is not None:
+                with torch.no_grad():
+                    soft = Fn.softmax(teacher(xb) / args.kd_temp, dim=1)
+                kd = Fn.kl_div(Fn.log_softmax(out / args.kd_temp, dim=1), soft, reduction="batchmean")
+                loss = (1 - args.kd_alpha) * loss + args.kd_alpha * args.kd_temp**2 * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -128,11 +171,11 @@ def run_phase(model, name, epochs, lr, xtr, ytr, xte, yte, args, gen, t0, val=No
             tot_loss += float(loss.detach()) * len(idx)
             tot_ok += int((out.argmax(1) == yb).sum())
             seen += len(idx)
-        te = evaluate(model, xte, yte)
-        va = f"val {100 * evaluate(model, *val):.2f}% " if val is not None else ""
+        # with a validation split the test set stays unseen until the recipe is chosen
+        ev = f"val {100 * evaluate(model, *val):.2f}%" if val is not None else f"test {100 * evaluate(model, xte, yte):.2f}%"
         print(
             f"[{name}] epoch {ep + 1}/{epochs} loss {tot_loss / seen:.4f} train {100 * tot_ok / seen:.2f}% "
-            f"{va}test {100 * te:.2f}% ({time.time() - t0:.0f}s)",
+            f"{ev} ({time.time() - t0:.0f}s)",
             flush=True,
         )
 
@@ -167,27 +210,48 @@ def main(argv=None):
         val = (xtr[-args.val :], ytr[-args.val :])
         xtr, ytr = xtr[: -args.val], ytr[: -args.val]
 
+    teacher = None
+    if args.teacher:
+        tck = torch.load(args.teacher, map_location="cpu", weights_only=False)
+        teacher = RevSpikeNet(tck["cfg"]).to(dev)
+        teacher.load_state_dict(tck["float_state"])
+        teacher.eval()
+        print(f"teacher {args.teacher}: {json.dumps(tck['cfg'])}")
+
     gen = torch.Generator().manual_seed(args.seed)
     model = RevSpikeNet(cfg).to(dev)
-    model.data_init(xtr[torch.randperm(len(xtr), generator=gen)[:2000].to(dev)])
+    if args.init:
+        ick = torch.load(args.init, map_location="cpu", weights_only=False)
+        if ick["cfg"] != cfg:
+            raise SystemExit(f"error: --init {args.init}: its config {json.dumps(ick['cfg'])} differs")
+        model.load_state_dict(ick["float_state"])
+        print(f"init from {args.init} (float parameters)")
+    else:
+        model.data_init(xtr[torch.randperm(len(xtr), generator=gen)[:2000].to(dev)])
     t0 = time.time()
-    run_phase(model, "float", args.epochs, args.lr, xtr, ytr, xte, yte, args, gen, t0, val)
-    float_acc = evaluate(model, xte, yte)
+    run_phase(model, "float", args.epochs, args.lr, xtr, ytr, xte, yte, args, gen, t0, val, teacher)
+    # with --val the test set is not looked at (export.py measures it on the file)
+    test = val is None
+    float_acc = evaluate(model, xte, yte) if test else None
     float_val = evaluate(model, *val) if val is not None else None
     float_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     t_float = time.time() - t0
-    print(f"float test accuracy {100 * float_acc:.2f}% after {t_float:.0f}s", flush=True)
+    fl = f"test {100 * float_acc:.2f}%" if test else f"validation {100 * float_val:.2f}%"
+    print(f"float {fl} after {t_float:.0f}s", flush=True)
 
     model.to_integer()
-    int0 = evaluate(model, xte, yte)
-    print(f"integer test accuracy before fine-tuning {100 * int0:.2f}%", flush=True)
+    int0 = evaluate(model, xte, yte) if test else evaluate(model, *val)
+    print(f"integer {'test' if test else 'validation'} accuracy before fine-tuning {100 * int0:.2f}%", flush=True)
     run_phase(model, "int", args.qat_epochs, args.qat_lr, xtr, ytr, xte, yte, args, gen, t0, val)
-    int_acc = evaluate(model, xte, yte)
+    int_acc = evaluate(model, xte, yte) if test else None
     int_val = evaluate(model, *val) if val is not None else None
     if val is not None:
         print(f"validation ({args.val} held-out training images): float {100 * float_val:.2f}% integer {100 * int_val:.2f}%")
     total = time.time() - t0
-    print(f"integer test accuracy {100 * int_acc:.2f}% (torch, integer-exact); training took {total:.0f}s")
+    if test:
+        print(f"integer test accuracy {100 * int_acc:.2f}% (torch, integer-exact); training took {total:.0f}s")
+    else:
+        print(f"training took {total:.0f}s")
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     torch.save(

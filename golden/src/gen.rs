@@ -1,5 +1,9 @@
 //! Seeded model and input generators for tests and benches.
 //!
+//! Version 1 models (no stem) come out exactly as before for the same seed and
+//! bounds: a stem is generated only when [`GenOptions::max_stem_layers`] is at
+//! least 1, and only then are its random draws made.
+//!
 //! Generated models are valid by construction and tuned to be *active*: the
 //! requantization shift of every layer is chosen from the expected spread of its
 //! accumulator so that membranes land in a range where a good fraction of
@@ -11,7 +15,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::model::{
-    limits, Block, Decay, Grouping, InputSpec, Layer, Model, Readout, Spike, Stage,
+    conv_out_side, limits, Block, Conv, Decay, Grouping, InputSpec, Layer, Model, Readout, Spike,
+    Stage,
 };
 
 /// Bounds for [`gen_model`]. `Default` covers the whole spec.
@@ -39,6 +44,23 @@ pub struct GenOptions {
     /// [`gen_input`]`(model, seed)` and an all-255 input run without any wrap16
     /// overflow, as a correctly quantized model would.
     pub avoid_wraps: bool,
+    /// Most stem layers (0..=4). 0, the default, gives version 1 models without
+    /// a stem; K >= 1 gives version 2 models with 1..=K conv layers.
+    pub max_stem_layers: usize,
+    /// Largest `out_channels` of a stem layer (1..=256).
+    pub max_stem_channels: usize,
+    /// Largest stem kernel (1, 3 or 5).
+    pub max_stem_kernel: usize,
+    /// Largest stem stride (1..=4).
+    pub max_stem_stride: usize,
+    /// Largest input height and width `H`, `W` with a stem (1..=256).
+    pub max_input_side: usize,
+    /// Largest input channel count `C` with a stem (1..=256).
+    pub max_input_channels: usize,
+    /// Longest input group `H*W*C` with a stem (1..=4096).
+    pub max_stem_group_len: usize,
+    /// Most values in any stem layer's output map, `H'*W'*Co`.
+    pub max_stem_map: usize,
 }
 
 impl Default for GenOptions {
@@ -57,20 +79,86 @@ impl Default for GenOptions {
             grouping: None,
             readout: None,
             avoid_wraps: false,
+            max_stem_layers: 0,
+            max_stem_channels: limits::MAX_CONV_CHANNELS,
+            max_stem_kernel: 5,
+            max_stem_stride: limits::MAX_STRIDE,
+            max_input_side: limits::MAX_SIDE,
+            max_input_channels: limits::MAX_SIDE,
+            max_stem_group_len: limits::MAX_STEM_GROUP_LEN,
+            max_stem_map: usize::MAX,
         }
     }
 }
 
 impl GenOptions {
-    /// Small models (widths <= 16, G <= 24, T <= 6) for fast exhaustive tests.
+    /// Small models (widths <= 16, G <= 24, T <= 6) for fast exhaustive tests;
+    /// with `max_stem_layers` set, small stems too (inputs up to 12 x 12 x 3,
+    /// at most 8 channels and 256 values per map).
     pub fn small() -> Self {
         GenOptions {
             max_width: 16,
             max_group_len: 24,
             max_timesteps: 6,
             max_classes: 8,
+            max_stem_channels: 8,
+            max_input_side: 12,
+            max_input_channels: 3,
+            max_stem_group_len: 432,
+            max_stem_map: 256,
             ..GenOptions::default()
         }
+    }
+}
+
+/// The shape of one stem layer for [`gen_model_stem_shaped`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvShape {
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+/// An exact stem shape: the input group's `[H, W, C]` and the conv layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StemShape {
+    pub input: [usize; 3],
+    pub layers: Vec<ConvShape>,
+}
+
+impl StemShape {
+    /// The input map and every layer's output map (`None` if one is empty).
+    pub fn maps(&self) -> Option<Vec<[usize; 3]>> {
+        let mut m = self.input;
+        let mut v = vec![m];
+        for c in &self.layers {
+            m = [
+                conv_out_side(m[0], c.kernel, c.stride, c.padding)?,
+                conv_out_side(m[1], c.kernel, c.stride, c.padding)?,
+                c.out_channels,
+            ];
+            v.push(m);
+        }
+        Some(v)
+    }
+
+    /// Values of the last map (what stage 0 reads).
+    pub fn output_len(&self) -> usize {
+        self.maps()
+            .and_then(|v| v.last().map(|m| m[0] * m[1] * m[2]))
+            .unwrap_or(0)
+    }
+
+    /// Weight bits of the stem, sum of `k*k*Ci*Co`.
+    pub fn weight_bits(&self) -> usize {
+        let mut ci = self.input[2];
+        let mut bits = 0;
+        for c in &self.layers {
+            bits += c.kernel * c.kernel * ci * c.out_channels;
+            ci = c.out_channels;
+        }
+        bits
     }
 }
 
@@ -141,8 +229,20 @@ fn log_uniform(rng: &mut ChaCha8Rng, max: usize) -> usize {
 
 /// A random shape within `opts`.
 pub fn gen_shape(rng: &mut ChaCha8Rng, opts: &GenOptions) -> Shape {
+    gen_shape_inner(rng, opts, None)
+}
+
+/// `stem`: (stage 0's input length, weight bits left for the dense part) when
+/// a stem sits in front; the shape's `group_len` is then that input length and
+/// is not drawn.
+fn gen_shape_inner(rng: &mut ChaCha8Rng, opts: &GenOptions, stem: Option<(usize, usize)>) -> Shape {
+    let budget = stem.map_or(opts.max_weight_bits, |(_, b)| b);
     let max_w = opts.max_width.min(opts.max_weight_rows).max(1);
-    let max_g = opts.max_group_len.min(opts.max_weight_rows).max(1);
+    let max_g = opts
+        .max_group_len
+        .min(limits::MAX_GROUP_LEN)
+        .min(opts.max_weight_rows)
+        .max(1);
     let max_c = opts.max_classes.min(opts.max_weight_rows).max(1);
     let max_s = opts.max_stages.clamp(1, limits::MAX_STAGES);
     let max_b = opts.max_blocks.min(limits::MAX_BLOCKS);
@@ -158,7 +258,10 @@ pub fn gen_shape(rng: &mut ChaCha8Rng, opts: &GenOptions) -> Shape {
                 1 => max_t,
                 _ => rng.gen_range(1..=max_t),
             },
-            group_len: log_uniform(rng, (max_g / scale).max(1)),
+            group_len: match stem {
+                Some((g, _)) => g,
+                None => log_uniform(rng, (max_g / scale).max(1)),
+            },
             grouping: opts.grouping.unwrap_or(if rng.gen_bool(0.5) {
                 Grouping::Split
             } else {
@@ -175,7 +278,7 @@ pub fn gen_shape(rng: &mut ChaCha8Rng, opts: &GenOptions) -> Shape {
                 .collect(),
             blocks: (0..s).map(|_| rng.gen_range(0..=max_b)).collect(),
         };
-        if sh.weight_bits() <= opts.max_weight_bits {
+        if sh.weight_bits() <= budget {
             return sh;
         }
         best = Some(sh);
@@ -192,15 +295,146 @@ pub fn gen_shape(rng: &mut ChaCha8Rng, opts: &GenOptions) -> Shape {
     });
     sh.widths = vec![1];
     sh.blocks = vec![0];
-    sh.group_len = 1;
+    sh.group_len = stem.map_or(1, |(g, _)| g);
     sh.classes = 1;
     sh
+}
+
+/// A kernel size within `max_k` whose fan-in `k*k*ci` stays within
+/// `max_fan_in` (1 when none does).
+fn pick_kernel(rng: &mut ChaCha8Rng, max_k: usize, ci: usize, max_fan_in: usize) -> usize {
+    let fits = |k: usize| k <= max_k && k * k * ci <= max_fan_in;
+    let ks: Vec<usize> = limits::KERNELS.into_iter().filter(|&k| fits(k)).collect();
+    // k = 3 is the common case; 1 and 5 are edges worth hitting.
+    match rng.gen_range(0..4) {
+        _ if ks.is_empty() => 1,
+        0 | 1 if ks.contains(&3) => 3,
+        _ => ks[rng.gen_range(0..ks.len())],
+    }
+}
+
+/// A random stem within `opts` (`opts.max_stem_layers >= 1`), whose output
+/// stage 0 can take and whose weights leave room in `opts.max_weight_bits`.
+pub fn gen_stem_shape(rng: &mut ChaCha8Rng, opts: &GenOptions) -> StemShape {
+    let max_layers = opts.max_stem_layers.clamp(1, limits::MAX_STEM_LAYERS);
+    // A conv layer is a dense layer of k*k*Ci inputs and Co outputs, so
+    // max_weight_rows bounds both.
+    let max_co = opts
+        .max_stem_channels
+        .min(opts.max_weight_rows)
+        .clamp(1, limits::MAX_CONV_CHANNELS);
+    let max_fan_in = limits::MAX_CONV_FAN_IN.min(opts.max_weight_rows);
+    let max_side = opts.max_input_side.clamp(1, limits::MAX_SIDE);
+    let max_c = opts.max_input_channels.clamp(1, limits::MAX_SIDE);
+    let max_g = opts.max_stem_group_len.clamp(1, limits::MAX_STEM_GROUP_LEN);
+    let max_stride = opts.max_stem_stride.clamp(1, limits::MAX_STRIDE);
+    let max_map = opts.max_stem_map.max(1);
+    let max_out = limits::MAX_GROUP_LEN.min(opts.max_weight_rows).max(1);
+    let stem_budget = opts.max_weight_bits / 2;
+    for attempt in 0..64 {
+        let scale = 1usize << (attempt / 8).min(8);
+        let n = rng.gen_range(1..=max_layers);
+        let c = if rng.gen_range(0..4) == 0 {
+            log_uniform(rng, max_c)
+        } else {
+            rng.gen_range(1..=max_c.min(3))
+        }
+        .min(max_fan_in.max(1));
+        let mut h = log_uniform(rng, (max_side / scale).max(1));
+        let mut w = if rng.gen_bool(0.7) {
+            h
+        } else {
+            log_uniform(rng, (max_side / scale).max(1))
+        };
+        while h * w * c > max_g && (h > 1 || w > 1) {
+            if h >= w {
+                h = h.div_ceil(2);
+            } else {
+                w = w.div_ceil(2);
+            }
+        }
+        if h * w * c > max_g {
+            continue;
+        }
+        let mut map = [h, w, c];
+        let mut layers = Vec::with_capacity(n);
+        let mut ok = true;
+        for i in 0..n {
+            let k = pick_kernel(rng, opts.max_stem_kernel, map[2], max_fan_in);
+            let mut s = match rng.gen_range(0..5) {
+                0 | 1 => 1,
+                2 | 3 => 2.min(max_stride),
+                _ => rng.gen_range(1..=max_stride),
+            };
+            let mut p = rng.gen_range(0..=k / 2);
+            if conv_out_side(map[0], k, s, p).is_none() || conv_out_side(map[1], k, s, p).is_none()
+            {
+                // With padding k/2 an odd kernel never empties the map.
+                p = k / 2;
+            }
+            let last = i + 1 == n;
+            let limit = if last { max_out.min(max_map) } else { max_map };
+            let side = |s: usize| {
+                (
+                    conv_out_side(map[0], k, s, p).unwrap_or(1),
+                    conv_out_side(map[1], k, s, p).unwrap_or(1),
+                )
+            };
+            let (mut oh, mut ow) = side(s);
+            while oh * ow > limit && s < max_stride {
+                s += 1;
+                (oh, ow) = side(s);
+            }
+            if oh * ow > limit {
+                ok = false;
+                break;
+            }
+            let co = log_uniform(rng, (max_co / scale).max(1)).min(limit / (oh * ow));
+            layers.push(ConvShape {
+                out_channels: co.max(1),
+                kernel: k,
+                stride: s,
+                padding: p,
+            });
+            map = [oh, ow, co.max(1)];
+        }
+        if !ok {
+            continue;
+        }
+        let st = StemShape {
+            input: [h, w, c],
+            layers,
+        };
+        if st.weight_bits() <= stem_budget {
+            return st;
+        }
+    }
+    StemShape {
+        input: [1, 1, 1],
+        layers: vec![ConvShape {
+            out_channels: 1,
+            kernel: 1,
+            stride: 1,
+            padding: 0,
+        }],
+    }
 }
 
 /// Generates a model within `opts`, deterministic in `seed`.
 pub fn gen_model(seed: u64, opts: &GenOptions) -> Model {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let shape = gen_shape(&mut rng, opts);
+    let stem = (opts.max_stem_layers > 0).then(|| gen_stem_shape(&mut rng, opts));
+    let mut shape = match &stem {
+        None => gen_shape(&mut rng, opts),
+        Some(st) => {
+            let left = opts.max_weight_bits.saturating_sub(st.weight_bits());
+            gen_shape_inner(&mut rng, opts, Some((st.output_len(), left)))
+        }
+    };
+    if let Some(st) = &stem {
+        shape.group_len = st.input.iter().product();
+    }
+    let stem = stem.as_ref();
     let mut vo = ValueOptions {
         max_decay_shift: opts.max_decay_shift.min(limits::MAX_DECAY_SHIFT),
         ..ValueOptions::default()
@@ -215,7 +449,7 @@ pub fn gen_model(seed: u64, opts: &GenOptions) -> Model {
     }
     // Half of the models keep to typical values; the rest draw some from range edges.
     vo.edge_percent = [0, 0, 2, 5][rng.gen_range(0..4)];
-    let mut m = gen_values(&mut rng, &shape, &vo);
+    let mut m = gen_values(&mut rng, &shape, stem, &vo);
     m.name = format!("gen-{seed}");
     if opts.avoid_wraps {
         for attempt in 1..=32u8 {
@@ -223,7 +457,7 @@ pub fn gen_model(seed: u64, opts: &GenOptions) -> Model {
                 break;
             }
             vo.edge_percent = 0;
-            m = gen_values(&mut rng, &shape, &vo);
+            m = gen_values(&mut rng, &shape, stem, &vo);
             m.name = format!("gen-{seed}");
             // Lower the gain of every layer until the membranes stay in range.
             for l in m.layers_mut() {
@@ -244,7 +478,21 @@ fn wraps(m: &Model, seed: u64) -> bool {
 /// Generates a model with exactly this shape, deterministic in `seed`.
 pub fn gen_model_shaped(seed: u64, shape: &Shape, vo: &ValueOptions) -> Model {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut m = gen_values(&mut rng, shape, vo);
+    let mut m = gen_values(&mut rng, shape, None, vo);
+    m.name = format!("gen-{seed}");
+    m
+}
+
+/// Generates a version 2 model with exactly this stem and dense shape
+/// (`shape.group_len` must be `H*W*C` of `stem.input`), deterministic in `seed`.
+pub fn gen_model_stem_shaped(
+    seed: u64,
+    shape: &Shape,
+    stem: &StemShape,
+    vo: &ValueOptions,
+) -> Model {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut m = gen_values(&mut rng, shape, Some(stem), vo);
     m.name = format!("gen-{seed}");
     m
 }
@@ -348,15 +596,42 @@ fn gen_spike(rng: &mut ChaCha8Rng, width: usize, edge: u32) -> Spike {
     Spike { threshold, shift }
 }
 
-fn gen_values(rng: &mut ChaCha8Rng, shape: &Shape, vo: &ValueOptions) -> Model {
+fn gen_stem(rng: &mut ChaCha8Rng, st: &StemShape, edge: u32) -> Vec<Conv> {
+    let mut ci = st.input[2];
+    let mut v = Vec::with_capacity(st.layers.len());
+    for (i, c) in st.layers.iter().enumerate() {
+        let n = c.kernel * c.kernel * ci;
+        let density = if i == 0 { 0.8 } else { 0.4 };
+        v.push(Conv {
+            in_channels: ci,
+            out_channels: c.out_channels,
+            kernel: c.kernel,
+            stride: c.stride,
+            padding: c.padding,
+            layer: gen_layer(rng, n, c.out_channels, density, edge, TARGET_STD),
+            spike: gen_spike(rng, c.out_channels, edge),
+        });
+        ci = c.out_channels;
+    }
+    v
+}
+
+fn gen_values(
+    rng: &mut ChaCha8Rng,
+    shape: &Shape,
+    stem: Option<&StemShape>,
+    vo: &ValueOptions,
+) -> Model {
     let s = shape.widths.len();
     let edge = vo.edge_percent;
     let max_h = vo.max_decay_shift.min(limits::MAX_DECAY_SHIFT);
+    let convs = stem.map(|st| gen_stem(rng, st, edge)).unwrap_or_default();
+    let stage0_in = stem.map_or(shape.group_len, |st| st.output_len());
     let mut stages = Vec::with_capacity(s);
     for l in 0..s {
         let w = shape.widths[l];
         let (n, density) = if l == 0 {
-            (shape.group_len, 0.8)
+            (stage0_in, if stem.is_some() { 0.4 } else { 0.8 })
         } else {
             (shape.widths[l - 1], 0.4)
         };
@@ -411,9 +686,11 @@ fn gen_values(rng: &mut ChaCha8Rng, shape: &Shape, vo: &ValueOptions) -> Model {
         input: InputSpec {
             group_len: shape.group_len,
             grouping: shape.grouping,
+            shape: stem.map(|st| st.input),
         },
         classes: shape.classes,
         readout: shape.readout,
+        stem: convs,
         stages,
         head,
     }
@@ -583,6 +860,136 @@ pub fn edge_cases() -> Vec<(String, Model, Vec<u8>)> {
         s.down.shift = 31;
     }
     v.push(("extreme-shifts".into(), m));
+
+    // Version 2: stems. Each layer is (out_channels, kernel, stride, padding).
+    let stemmed = |seed: u64,
+                   t: usize,
+                   grouping: Grouping,
+                   readout: Readout,
+                   input: [usize; 3],
+                   layers: &[(usize, usize, usize, usize)],
+                   widths: &[usize],
+                   blocks: &[usize]| {
+        gen_model_stem_shaped(
+            seed,
+            &Shape {
+                timesteps: t,
+                group_len: input.iter().product(),
+                grouping,
+                classes: 4,
+                readout,
+                widths: widths.to_vec(),
+                blocks: blocks.to_vec(),
+            },
+            &StemShape {
+                input,
+                layers: layers
+                    .iter()
+                    .map(|&(co, k, s, p)| ConvShape {
+                        out_channels: co,
+                        kernel: k,
+                        stride: s,
+                        padding: p,
+                    })
+                    .collect(),
+            },
+            &ValueOptions::default(),
+        )
+    };
+    let stems = [
+        // 6x6x2 -> 6x6x4.
+        (
+            "stem-k1",
+            stemmed(30, 3, Repeat, Sum, [6, 6, 2], &[(4, 1, 1, 0)], &[8], &[1]),
+        ),
+        // 9x9x1 -> 5x5x3.
+        (
+            "stem-k5",
+            stemmed(31, 2, Split, Sum, [9, 9, 1], &[(3, 5, 2, 2)], &[6], &[1]),
+        ),
+        // 7x5x1 -> 4x3x3 (padding 1) -> 1x1x2 (padding 0).
+        (
+            "stem-stride2-odd",
+            stemmed(
+                32,
+                3,
+                Repeat,
+                Last,
+                [7, 5, 1],
+                &[(3, 3, 2, 1), (2, 3, 2, 0)],
+                &[5],
+                &[1],
+            ),
+        ),
+        // 5x5x2 -> 1x1x4: padding 0 shrinks the map to one position.
+        (
+            "stem-pad0-to-1x1",
+            stemmed(33, 2, Split, Sum, [5, 5, 2], &[(4, 5, 1, 0)], &[3], &[0]),
+        ),
+        // The largest fan-ins the spec allows: 3*3*113 = 1017 and 5*5*40 = 1000
+        // (1024 itself is not a kernel area times a channel count <= 256).
+        (
+            "stem-fan-in-1017",
+            stemmed(34, 2, Repeat, Sum, [3, 3, 113], &[(2, 3, 1, 1)], &[4], &[1]),
+        ),
+        (
+            "stem-fan-in-1000",
+            stemmed(35, 2, Repeat, Sum, [5, 5, 40], &[(2, 5, 1, 2)], &[4], &[0]),
+        ),
+        // group_len 4096: 64x64x1 -> 32x32x1, stage 0 reads exactly 1024.
+        (
+            "stem-g4096",
+            stemmed(36, 2, Repeat, Sum, [64, 64, 1], &[(1, 3, 2, 1)], &[4], &[0]),
+        ),
+        // Four layers: 12x12x1 -> 12x12x4 -> 6x6x8 -> 3x3x8 -> 3x3x4.
+        (
+            "stem-4-layers",
+            stemmed(
+                37,
+                3,
+                Split,
+                Sum,
+                [12, 12, 1],
+                &[(4, 3, 1, 1), (8, 3, 2, 1), (8, 3, 2, 1), (4, 1, 1, 0)],
+                &[6, 5],
+                &[1, 0],
+            ),
+        ),
+        // split: every timestep its own frame through the stem.
+        (
+            "stem-split",
+            stemmed(
+                38,
+                4,
+                Split,
+                Last,
+                [6, 6, 1],
+                &[(4, 3, 2, 1)],
+                &[8, 6],
+                &[1, 1],
+            ),
+        ),
+        // 256 channels out and in: 2x2x1 -> 2x2x256 -> 2x2x3.
+        (
+            "stem-256-channels",
+            stemmed(
+                39,
+                2,
+                Repeat,
+                Sum,
+                [2, 2, 1],
+                &[(256, 1, 1, 0), (3, 1, 1, 0)],
+                &[5],
+                &[1],
+            ),
+        ),
+        // Stride 4: 9x9x1 -> 3x3x2.
+        (
+            "stem-stride4",
+            stemmed(40, 3, Split, Sum, [9, 9, 1], &[(2, 3, 4, 1)], &[4], &[1]),
+        ),
+    ];
+    v.extend(stems.into_iter().map(|(n, m)| (n.to_string(), m)));
 
     let mut out: Vec<(String, Model, Vec<u8>)> = v
         .into_iter()

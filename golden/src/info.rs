@@ -26,6 +26,31 @@ pub struct LayerInfo {
     pub evaluations: usize,
 }
 
+/// One stem layer (a binary convolution).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConvInfo {
+    /// e.g. `stem[0]`.
+    pub path: String,
+    /// `[H, W, Ci]` of its input map.
+    pub input: [usize; 3],
+    /// `[H', W', Co]` of its output map.
+    pub output: [usize; 3],
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    /// `kernel * kernel * Ci * Co`.
+    pub weight_bits: u64,
+    /// Evaluations per inference: T with `split`, 1 with `repeat` (every
+    /// timestep sees the same frame, so the stem runs once).
+    pub evaluations: usize,
+    /// Synaptic operations per inference if every input were non-zero: per
+    /// output position the kernel taps inside the map (padding adds nothing)
+    /// times Ci times Co, times the evaluations.
+    pub dense_sops: u64,
+    /// Bytes of the output map, `H' * W' * Co` (one u8 spike each).
+    pub output_bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StageInfo {
     pub width: usize,
@@ -59,25 +84,41 @@ pub struct Info {
     pub input_len: usize,
     pub classes: usize,
     pub readout: String,
+    /// `[H, W, C]` of an input group (version 2 models with a stem).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<[usize; 3]>,
+    /// The stem's conv layers (empty without a stem).
+    pub stem: Vec<ConvInfo>,
     pub stages: Vec<StageInfo>,
+    /// The dense layers.
     pub layers: Vec<LayerInfo>,
-    /// Total binary weights (in * out over all layers).
+    /// Total binary weights (in * out over the dense layers, plus the stem's).
     pub weight_bits: u64,
+    /// The stem's share of `weight_bits`.
+    pub stem_weight_bits: u64,
+    /// The largest stem output map in bytes (0 without a stem).
+    pub largest_feature_map_bytes: u64,
     /// Packed weight rows (ceil(in/8) bytes each), plus per output multiplier
     /// (1 byte) and bias (4 bytes), per layer shift (1 byte), per spike point
     /// thresholds (2 bytes each) and shift (1 byte), per turn-on channel the
     /// decay sign and shift (1 byte).
     pub parameter_bytes: u64,
-    /// Synaptic operations per inference if every input were non-zero.
+    /// Synaptic operations per inference if every input were non-zero (stem included).
     pub dense_sops: u64,
-    /// Synaptic operations for the given input (non-zero inputs only).
+    /// The stem's share of `dense_sops`.
+    pub stem_dense_sops: u64,
+    /// Synaptic operations for the given input (non-zero inputs only, stem included).
     pub actual_sops: Option<u64>,
-    /// Requantization multiply-adds per inference: one per layer output per evaluation.
+    /// The stem's share of `actual_sops`.
+    pub stem_actual_sops: Option<u64>,
+    /// Requantization multiply-adds per inference: one per layer output per
+    /// evaluation (per output position for the stem).
     pub requant_flops: u64,
     /// Turn-on membrane bits carried across timesteps: 16 * sum of widths.
     pub turn_on_state_bits: u64,
     /// A vanilla multi-timestep SNN keeps a 16-bit membrane for every neuron of
-    /// every spike point (each block's spike and each stage's out_spike).
+    /// every spike point (each stem position and channel, each block's spike
+    /// and each stage's out_spike).
     pub vanilla_state_bits: u64,
     /// Reversible state buffer: (T-1) * sum of h.
     pub buffer_bits: u64,
@@ -132,6 +173,45 @@ impl Info {
                 decay_shift_sum: st.decay.shift.iter().map(|&h| h as u64).sum(),
             });
         }
+        let stem_evals = match model.input.grouping {
+            Grouping::Split => t,
+            Grouping::Repeat => 1,
+        };
+        let maps = model.stem_maps();
+        let mut stem = Vec::new();
+        for (i, c) in model.stem.iter().enumerate() {
+            let (input, output) = (maps[i], maps[i + 1]);
+            // Kernel taps inside the map, summed over output positions, per axis.
+            let taps = |side: usize, out: usize| -> u64 {
+                (0..out)
+                    .map(|o| {
+                        (0..c.kernel)
+                            .filter(|&k| {
+                                (o * c.stride + k)
+                                    .checked_sub(c.padding)
+                                    .is_some_and(|x| x < side)
+                            })
+                            .count() as u64
+                    })
+                    .sum()
+            };
+            let per_eval = taps(input[0], output[0])
+                * taps(input[1], output[1])
+                * (c.in_channels * c.out_channels) as u64;
+            stem.push(ConvInfo {
+                path: format!("stem[{i}]"),
+                input,
+                output,
+                kernel: c.kernel,
+                stride: c.stride,
+                padding: c.padding,
+                weight_bits: c.layer.weight_bits() as u64,
+                evaluations: stem_evals,
+                dense_sops: per_eval * stem_evals as u64,
+                output_bytes: (output[0] * output[1] * output[2]) as u64,
+            });
+            parameter_bytes += layer_bytes(&c.layer) + spike_bytes(c.out_channels);
+        }
         layers.push(LayerInfo {
             path: "head".into(),
             inputs: model.head.inputs,
@@ -140,23 +220,36 @@ impl Info {
         });
         parameter_bytes += layer_bytes(&model.head);
 
-        let weight_bits = layers.iter().map(|l| (l.inputs * l.outputs) as u64).sum();
+        let stem_weight_bits: u64 = stem.iter().map(|c| c.weight_bits).sum();
+        let stem_dense_sops: u64 = stem.iter().map(|c| c.dense_sops).sum();
+        let stem_neurons: u64 = stem.iter().map(|c| c.output_bytes).sum();
+        let weight_bits = layers
+            .iter()
+            .map(|l| (l.inputs * l.outputs) as u64)
+            .sum::<u64>()
+            + stem_weight_bits;
         let dense_sops = layers
             .iter()
             .map(|l| (l.inputs * l.outputs * l.evaluations) as u64)
-            .sum();
+            .sum::<u64>()
+            + stem_dense_sops;
         let requant_flops: u64 = layers
             .iter()
             .map(|l| (l.outputs * l.evaluations) as u64)
-            .sum();
+            .sum::<u64>()
+            + stem
+                .iter()
+                .map(|c| c.output_bytes * c.evaluations as u64)
+                .sum::<u64>();
         let widths: u64 = model.stages.iter().map(|s| s.width as u64).sum();
         let turn_on_state_bits = 16 * widths;
         let vanilla_state_bits = 16
-            * model
+            * (model
                 .stages
                 .iter()
                 .map(|s| (s.width * (s.blocks.len() + 1)) as u64)
-                .sum::<u64>();
+                .sum::<u64>()
+                + stem_neurons);
         let h_sum: u64 = stages.iter().map(|s| s.decay_shift_sum).sum();
         let buffer_bits = (t as u64 - 1) * h_sum;
         let history_bits = t as u64 * turn_on_state_bits;
@@ -177,12 +270,18 @@ impl Info {
                 Readout::Last => "last".into(),
                 Readout::Sum => "sum".into(),
             },
+            input_shape: model.input.shape,
+            largest_feature_map_bytes: stem.iter().map(|c| c.output_bytes).max().unwrap_or(0),
+            stem,
             stages,
             layers,
             weight_bits,
+            stem_weight_bits,
             parameter_bytes,
             dense_sops,
+            stem_dense_sops,
             actual_sops: None,
+            stem_actual_sops: None,
             requant_flops,
             turn_on_state_bits,
             vanilla_state_bits,
@@ -207,6 +306,7 @@ impl Info {
         let mut info = Info::of(model);
         let inf = infer(model, input)?;
         info.actual_sops = Some(inf.sops);
+        info.stem_actual_sops = Some(inf.stem_sops);
         let j = inf.sops as f64 * SOP_JOULES;
         info.energy.actual_sop_j = Some(j);
         info.energy.actual_total_j = Some(j + info.energy.requant_flop_j);
@@ -237,6 +337,24 @@ impl fmt::Display for Info {
             self.classes,
             self.readout
         )?;
+        if let Some([h, w, c]) = self.input_shape {
+            writeln!(f, "  input shape {h} x {w} x {c} (H x W x C)")?;
+        }
+        for c in &self.stem {
+            let [ih, iw, ic] = c.input;
+            let [oh, ow, oc] = c.output;
+            writeln!(
+                f,
+                "  {}: conv {k}x{k} stride {} padding {}, {ih}x{iw}x{ic} -> {oh}x{ow}x{oc} \
+                 ({} bytes), x{} per inference",
+                c.path,
+                c.stride,
+                c.padding,
+                c.output_bytes,
+                c.evaluations,
+                k = c.kernel,
+            )?;
+        }
         for (i, s) in self.stages.iter().enumerate() {
             writeln!(
                 f,
@@ -254,11 +372,25 @@ impl fmt::Display for Info {
         }
         writeln!(f, "parameters:")?;
         writeln!(f, "  weight bits          {}", self.weight_bits)?;
+        if !self.stem.is_empty() {
+            writeln!(f, "  stem weight bits     {}", self.stem_weight_bits)?;
+            writeln!(
+                f,
+                "  largest feature map  {} bytes",
+                self.largest_feature_map_bytes
+            )?;
+        }
         writeln!(f, "  parameter bytes      {}", self.parameter_bytes)?;
         writeln!(f, "operations per inference:")?;
         writeln!(f, "  SOPs (dense bound)   {}", self.dense_sops)?;
+        if !self.stem.is_empty() {
+            writeln!(f, "  stem SOPs (dense)    {}", self.stem_dense_sops)?;
+        }
         if let Some(a) = self.actual_sops {
             writeln!(f, "  SOPs (this input)    {a}")?;
+        }
+        if let (Some(a), false) = (self.stem_actual_sops, self.stem.is_empty()) {
+            writeln!(f, "  stem SOPs (input)    {a}")?;
         }
         writeln!(
             f,

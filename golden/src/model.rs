@@ -1,24 +1,33 @@
-//! The revspike model file, version 1 (SEMANTICS.md "Model file (JSON), version 1").
+//! The revspike model file, versions 1 and 2 (SEMANTICS.md "Model file (JSON),
+//! version 1" and "Version 2: a convolutional stem").
 //!
 //! Loading walks a `serde_json::Value` by hand instead of deriving `Deserialize`,
 //! so that every rejection can name the exact field path
 //! (`stages[1].blocks[0].layer.bias: expected 128 entries, found 127`) and no
-//! malformed input can reach an `unwrap`.
+//! malformed input can reach an `unwrap`. The `Value` itself is built by a
+//! visitor that refuses duplicate keys (serde_json would keep the last one).
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::Path;
 
-use serde_json::{Map, Value};
+use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
 /// File format tag required in every model file.
 pub const FORMAT: &str = "revspike-model";
-/// The only model file version this crate reads and writes.
-pub const VERSION: u64 = 1;
+/// The newest model file version this crate reads and writes. A model without
+/// a stem is written as version 1, so that older readers keep reading it.
+pub const VERSION: u64 = 2;
 
 /// Limits from SEMANTICS.md.
 pub mod limits {
     pub const MAX_TIMESTEPS: usize = 16;
+    /// Input group length without a stem; also the most stage 0 can take.
     pub const MAX_GROUP_LEN: usize = 1024;
+    /// Input group length with a stem.
+    pub const MAX_STEM_GROUP_LEN: usize = 4096;
     pub const MAX_CLASSES: usize = 256;
     pub const MAX_STAGES: usize = 4;
     pub const MAX_WIDTH: usize = 1024;
@@ -27,6 +36,39 @@ pub mod limits {
     pub const MAX_SPIKE_SHIFT: u8 = 15;
     pub const MAX_LAYER_SHIFT: u8 = 31;
     pub const MAX_BIAS: i32 = 1 << 24;
+    /// Stem layers of a version 2 model.
+    pub const MAX_STEM_LAYERS: usize = 4;
+    /// Each of the input shape's H, W and C.
+    pub const MAX_SIDE: usize = 256;
+    /// A conv layer's in_channels and out_channels.
+    pub const MAX_CONV_CHANNELS: usize = 256;
+    /// Weights per conv row, `kernel * kernel * in_channels`.
+    pub const MAX_CONV_FAN_IN: usize = 1024;
+    pub const MAX_STRIDE: usize = 4;
+    /// The conv kernel sizes the spec allows.
+    pub const KERNELS: [usize; 3] = [1, 3, 5];
+
+    /// The most bytes a valid model file can take: the hex digits of a model
+    /// at every maximum, plus room for generous formatting (one array entry per
+    /// line, deep indentation) and a long name. Loading reads no further.
+    pub const fn max_file_bytes() -> usize {
+        // Dense layers: per stage a down, an up (all but the last) and the blocks.
+        let dense_layers = MAX_STAGES * (2 + MAX_BLOCKS) - 1;
+        let dense_rows = dense_layers * MAX_WIDTH + MAX_CLASSES;
+        let dense_hex = dense_layers * MAX_WIDTH * (MAX_WIDTH / 4) + MAX_CLASSES * (MAX_WIDTH / 4);
+        let stem_rows = MAX_STEM_LAYERS * MAX_CONV_CHANNELS;
+        let stem_hex = stem_rows * (MAX_CONV_FAN_IN / 4);
+        // Scalars: multiplier and bias per layer output, thresholds per spike
+        // point, sign and shift per decay channel, and per conv output.
+        let scalars = (dense_rows + stem_rows) * 2
+            + MAX_STAGES * (MAX_BLOCKS + 1) * MAX_WIDTH
+            + MAX_STAGES * 2 * MAX_WIDTH
+            + stem_rows;
+        const PER_ROW: usize = 96;
+        const PER_SCALAR: usize = 48;
+        const REST: usize = 4 << 20;
+        dense_hex + stem_hex + (dense_rows + stem_rows) * PER_ROW + scalars * PER_SCALAR + REST
+    }
 }
 
 /// A validated model. Every shape invariant of SEMANTICS.md holds for a value
@@ -38,6 +80,9 @@ pub struct Model {
     pub input: InputSpec,
     pub classes: usize,
     pub readout: Readout,
+    /// Version 2: binary convolutions between each input group and stage 0
+    /// (empty: none, and the model is written as version 1).
+    pub stem: Vec<Conv>,
     pub stages: Vec<Stage>,
     pub head: Layer,
 }
@@ -46,6 +91,9 @@ pub struct Model {
 pub struct InputSpec {
     pub group_len: usize,
     pub grouping: Grouping,
+    /// `[H, W, C]` of a group, present exactly when the stem is not empty;
+    /// element `(y, x, c)` is `group[(y*W + x)*C + c]`.
+    pub shape: Option<[usize; 3]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,6 +175,49 @@ impl Layer {
     }
 }
 
+/// One stem layer: a binary convolution of temporal turn-off neurons with its
+/// own spike point. `layer` holds the weights and the affine exactly as a dense
+/// layer of `kernel * kernel * in_channels` inputs and `out_channels` outputs:
+/// row o, input `(ky*kernel + kx)*in_channels + ci` is `Wc[o][(ky*k + kx)*Ci + ci]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conv {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    /// 1, 3 or 5.
+    pub kernel: usize,
+    /// 1..=4.
+    pub stride: usize,
+    /// 0..=kernel/2 zeros around the map.
+    pub padding: usize,
+    pub layer: Layer,
+    /// `out_channels` thresholds.
+    pub spike: Spike,
+}
+
+impl Conv {
+    /// Output side `floor((side + 2p - k) / s) + 1`, or `None` when the map
+    /// would be empty.
+    pub fn out_side(&self, side: usize) -> Option<usize> {
+        conv_out_side(side, self.kernel, self.stride, self.padding)
+    }
+
+    /// Output map `[H', W', Co]` of an input map `[H, W, Ci]`.
+    pub fn out_map(&self, map: [usize; 3]) -> Option<[usize; 3]> {
+        Some([
+            self.out_side(map[0])?,
+            self.out_side(map[1])?,
+            self.out_channels,
+        ])
+    }
+}
+
+/// `floor((side + 2p - k) / s) + 1`, `None` when it is below 1.
+pub fn conv_out_side(side: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+    (side + 2 * padding)
+        .checked_sub(kernel)
+        .map(|d| d / stride.max(1) + 1)
+}
+
 /// Why a model file was rejected. The message always names the field path
 /// (or the file and the JSON position for syntax errors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,6 +235,17 @@ pub enum ModelError {
     },
     #[error("{path}: cannot read: {msg}")]
     Io { path: String, msg: String },
+    #[error(
+        "{path}: larger than any valid revspike model file ({limit} bytes at most); stopped reading there"
+    )]
+    TooLarge { path: String, limit: usize },
+    #[error("not UTF-8: byte 0x{byte:02x} at offset {offset} (line {line}, column {column})")]
+    Utf8 {
+        offset: usize,
+        byte: u8,
+        line: usize,
+        column: usize,
+    },
 }
 
 impl ModelError {
@@ -255,13 +357,23 @@ fn int_at(path: &str, v: &Value, lo: i64, hi: i64) -> R<i64> {
         // Larger than i64::MAX: certainly out of range.
         return Err(ModelError::field(
             path,
-            format!("expected an integer in {lo}..={hi}, found {n}"),
+            format!("expected an integer in {lo}..={hi}, found {n} (out of range)"),
         ));
     } else {
-        return Err(ModelError::field(
-            path,
-            format!("expected an integer in {lo}..={hi}, found non-integer {n}"),
-        ));
+        // A number with a fraction or an exponent, or an integer literal too
+        // long for 64 bits (JSON parsers read both as floating point).
+        let f = n.as_f64().unwrap_or(f64::NAN);
+        let msg = if f.fract() != 0.0 || !f.is_finite() {
+            format!("expected an integer in {lo}..={hi}, found non-integer {n}")
+        } else if f < lo as f64 || f > hi as f64 {
+            format!("expected an integer in {lo}..={hi}, found {n} (out of range)")
+        } else {
+            format!(
+                "expected an integer in {lo}..={hi}, found {n}: write it as an integer, \
+                 without a fraction or exponent"
+            )
+        };
+        return Err(ModelError::field(path, msg));
     };
     if x < lo || x > hi {
         return Err(ModelError::field(
@@ -371,13 +483,18 @@ fn parse_row(path: &str, v: &Value, n: usize) -> R<Vec<u8>> {
 }
 
 fn parse_layer(path: &str, v: &Value, n: usize, m: usize) -> R<Layer> {
+    parse_layer_from(path, v, n, "implied by the model shape", m)
+}
+
+/// A dense layer of `n` inputs (`n_why` says where `n` comes from) and `m` outputs.
+fn parse_layer_from(path: &str, v: &Value, n: usize, n_why: &str, m: usize) -> R<Layer> {
     let mut o = Obj::new(path, v)?;
     let (iv, ip) = o.req("in")?;
     let inputs = int_at(&ip, iv, 0, i64::MAX)? as usize;
     if inputs != n {
         return Err(ModelError::field(
             &ip,
-            format!("expected {n} (implied by the model shape), found {inputs}"),
+            format!("expected {n} ({n_why}), found {inputs}"),
         ));
     }
     let (ov, op) = o.req("out")?;
@@ -388,6 +505,14 @@ fn parse_layer(path: &str, v: &Value, n: usize, m: usize) -> R<Layer> {
             format!("expected {m} (implied by the model shape), found {outputs}"),
         ));
     }
+    let layer = parse_affine(&mut o, n, m)?;
+    o.finish()?;
+    Ok(layer)
+}
+
+/// The fields a dense layer and a conv layer share: `weights` (m rows of n
+/// bits), `multiplier`, `bias`, `shift`.
+fn parse_affine(o: &mut Obj<'_>, n: usize, m: usize) -> R<Layer> {
     let (wv, wp) = o.req("weights")?;
     let rows = array_at(&wp, wv, m)?;
     let weights = rows
@@ -407,15 +532,100 @@ fn parse_layer(path: &str, v: &Value, n: usize, m: usize) -> R<Layer> {
         .map(|x| x as i32)
         .collect();
     let shift = o.int("shift", 0, limits::MAX_LAYER_SHIFT as i64)? as u8;
-    o.finish()?;
     Ok(Layer {
-        inputs,
-        outputs,
+        inputs: n,
+        outputs: m,
         weights,
         multiplier,
         bias,
         shift,
     })
+}
+
+/// One stem layer reading a map of `map` = `[H, W, C]`; `ci_from` names where
+/// the expected input channels come from. Returns the layer and its output map.
+fn parse_conv(path: &str, v: &Value, map: [usize; 3], ci_from: &str) -> R<(Conv, [usize; 3])> {
+    let mut o = Obj::new(path, v)?;
+    let (kv, kp) = o.req("kind")?;
+    if kv.as_str() != Some("conv") {
+        return Err(ModelError::field(
+            &kp,
+            format!("expected \"conv\", found {kv}"),
+        ));
+    }
+    let ch = limits::MAX_CONV_CHANNELS as i64;
+    let (cv, cp) = o.req("in_channels")?;
+    let in_channels = int_at(&cp, cv, 1, ch)? as usize;
+    if in_channels != map[2] {
+        return Err(ModelError::field(
+            &cp,
+            format!("expected {} ({ci_from}), found {in_channels}", map[2]),
+        ));
+    }
+    let out_channels = o.int("out_channels", 1, ch)? as usize;
+    let (kv, kp) = o.req("kernel")?;
+    let kernel = int_at(&kp, kv, 0, i64::MAX).ok().map(|k| k as usize);
+    let kernel = match kernel {
+        Some(k) if limits::KERNELS.contains(&k) => k,
+        _ => {
+            return Err(ModelError::field(
+                &kp,
+                format!("expected 1, 3 or 5, found {kv}"),
+            ))
+        }
+    };
+    let stride = o.int("stride", 1, limits::MAX_STRIDE as i64)? as usize;
+    let (pv, pp) = o.req("padding")?;
+    let padding = int_at(&pp, pv, 0, (kernel / 2) as i64).map_err(|e| match e {
+        ModelError::Field { path, msg } => ModelError::Field {
+            path,
+            msg: format!("{msg} (at most kernel / 2 = {kernel} / 2)"),
+        },
+        e => e,
+    })? as usize;
+    let fan_in = kernel * kernel * in_channels;
+    if fan_in > limits::MAX_CONV_FAN_IN {
+        return Err(ModelError::field(
+            path,
+            format!(
+                "kernel * kernel * in_channels = {kernel} * {kernel} * {in_channels} = {fan_in} \
+                 weights per row, at most {}",
+                limits::MAX_CONV_FAN_IN
+            ),
+        ));
+    }
+    let (h, w) = (map[0], map[1]);
+    let out = match (
+        conv_out_side(h, kernel, stride, padding),
+        conv_out_side(w, kernel, stride, padding),
+    ) {
+        (Some(oh), Some(ow)) => [oh, ow, out_channels],
+        _ => {
+            return Err(ModelError::field(
+                path,
+                format!(
+                    "output map would be empty: a {h} x {w} input with kernel {kernel}, \
+                     padding {padding} (floor((side + 2*padding - kernel) / stride) + 1 < 1)"
+                ),
+            ))
+        }
+    };
+    let layer = parse_affine(&mut o, fan_in, out_channels)?;
+    let (sv, sp) = o.req("spike")?;
+    let spike = parse_spike(&sp, sv, out_channels)?;
+    o.finish()?;
+    Ok((
+        Conv {
+            in_channels,
+            out_channels,
+            kernel,
+            stride,
+            padding,
+            layer,
+            spike,
+        },
+        out,
+    ))
 }
 
 fn parse_spike(path: &str, v: &Value, width: usize) -> R<Spike> {
@@ -470,12 +680,15 @@ fn parse_model(v: &Value) -> R<Model> {
         }
     }
     let (vv, vp) = o.req("version")?;
-    if vv.as_u64() != Some(VERSION) {
-        return Err(ModelError::field(
-            &vp,
-            format!("unsupported version {vv}, expected {VERSION}"),
-        ));
-    }
+    let version = match vv.as_u64() {
+        Some(x @ 1..=VERSION) => x,
+        _ => {
+            return Err(ModelError::field(
+                &vp,
+                format!("unsupported version {vv}, expected 1 or {VERSION}"),
+            ))
+        }
+    };
     let (nv, np) = o.req("name")?;
     let name = match nv {
         Value::String(s) => s.clone(),
@@ -488,9 +701,47 @@ fn parse_model(v: &Value) -> R<Model> {
     };
     let timesteps = o.int("timesteps", 1, limits::MAX_TIMESTEPS as i64)? as usize;
 
+    // Whether there is a stem decides the input's limits, so look first.
+    let raw_stem: &[Value] = if version < 2 {
+        if o.map.contains_key("stem") {
+            return Err(ModelError::field(
+                "stem",
+                "unknown field in a version 1 file (a stem needs \"version\": 2)",
+            ));
+        }
+        &[]
+    } else {
+        match o.opt("stem") {
+            None => &[],
+            Some(Value::Array(a)) if a.len() <= limits::MAX_STEM_LAYERS => a,
+            Some(Value::Array(a)) => {
+                return Err(ModelError::field(
+                    "stem",
+                    format!(
+                        "expected 0..={} conv layers, found {}",
+                        limits::MAX_STEM_LAYERS,
+                        a.len()
+                    ),
+                ))
+            }
+            Some(other) => {
+                return Err(ModelError::field(
+                    "stem",
+                    format!("expected an array of conv layers, found {}", kind(other)),
+                ))
+            }
+        }
+    };
+    let has_stem = !raw_stem.is_empty();
+
     let (inv, inp) = o.req("input")?;
     let mut io = Obj::new(&inp, inv)?;
-    let group_len = io.int("group_len", 1, limits::MAX_GROUP_LEN as i64)? as usize;
+    let max_g = if has_stem {
+        limits::MAX_STEM_GROUP_LEN
+    } else {
+        limits::MAX_GROUP_LEN
+    };
+    let group_len = io.int("group_len", 1, max_g as i64)? as usize;
     let (gv, gp) = io.req("grouping")?;
     let grouping = match gv.as_str() {
         Some("split") => Grouping::Split,
@@ -502,7 +753,80 @@ fn parse_model(v: &Value) -> R<Model> {
             ))
         }
     };
+    let shape_p = join(&inp, "shape");
+    let shape =
+        if version < 2 {
+            if io.map.contains_key("shape") {
+                return Err(ModelError::field(
+                    &shape_p,
+                    "unknown field in a version 1 file (an input shape needs \"version\": 2)",
+                ));
+            }
+            None
+        } else {
+            match (io.opt("shape"), has_stem) {
+                (None, false) => None,
+                (None, true) => {
+                    return Err(ModelError::field(
+                        &shape_p,
+                        "missing: required when the model has a stem ([H, W, C] of a group)",
+                    ))
+                }
+                (Some(_), false) => return Err(ModelError::field(
+                    &shape_p,
+                    "given without a stem (only a model with a non-empty stem has an input shape)",
+                )),
+                (Some(sv), true) => {
+                    let d = int_array(&shape_p, sv, 3, 1, limits::MAX_SIDE as i64)?;
+                    let d = [d[0] as usize, d[1] as usize, d[2] as usize];
+                    if d[0] * d[1] * d[2] != group_len {
+                        return Err(ModelError::field(
+                            &shape_p,
+                            format!(
+                                "H*W*C = {}*{}*{} = {} must equal input.group_len {group_len}",
+                                d[0],
+                                d[1],
+                                d[2],
+                                d[0] * d[1] * d[2]
+                            ),
+                        ));
+                    }
+                    Some(d)
+                }
+            }
+        };
     io.finish()?;
+
+    let mut stem = Vec::with_capacity(raw_stem.len());
+    let mut map = shape.unwrap_or([1, 1, group_len]);
+    for (i, cv) in raw_stem.iter().enumerate() {
+        let ci_from = if i == 0 {
+            "input.shape[2]".to_string()
+        } else {
+            format!("stem[{}].out_channels", i - 1)
+        };
+        let (c, out) = parse_conv(&format!("stem[{i}]"), cv, map, &ci_from)?;
+        stem.push(c);
+        map = out;
+    }
+    let stage0_in = map[0] * map[1] * map[2];
+    if has_stem && stage0_in > limits::MAX_GROUP_LEN {
+        return Err(ModelError::field(
+            &format!("stem[{}]", stem.len() - 1),
+            format!(
+                "output map {} x {} x {} = {stage0_in} values, more than the {} stage 0 takes",
+                map[0],
+                map[1],
+                map[2],
+                limits::MAX_GROUP_LEN
+            ),
+        ));
+    }
+    let stage0_why = if has_stem {
+        format!("the stem's output, {} x {} x {}", map[0], map[1], map[2])
+    } else {
+        "implied by the model shape".to_string()
+    };
 
     let classes = o.int("classes", 1, limits::MAX_CLASSES as i64)? as usize;
     let (rv, rp) = o.req("readout")?;
@@ -564,9 +888,12 @@ fn parse_model(v: &Value) -> R<Model> {
         let width = widths[l];
         let mut so = Obj::new(&p, st)?;
         so.opt("width");
-        let down_in = if l == 0 { group_len } else { widths[l - 1] };
         let (dv, dp) = so.req("down")?;
-        let down = parse_layer(&dp, dv, down_in, width)?;
+        let down = if l == 0 {
+            parse_layer_from(&dp, dv, stage0_in, &stage0_why, width)?
+        } else {
+            parse_layer(&dp, dv, widths[l - 1], width)?
+        };
         let up_p = join(&p, "up");
         let up = match (so.opt("up"), l + 1 < s_count) {
             (Some(Value::Null) | None, false) => None,
@@ -640,29 +967,189 @@ fn parse_model(v: &Value) -> R<Model> {
         input: InputSpec {
             group_len,
             grouping,
+            shape,
         },
         classes,
         readout,
+        stem,
         stages,
         head,
     })
 }
 
+/// A JSON path being parsed, kept as a chain of borrowed segments so that
+/// building it costs nothing unless a duplicate key needs naming.
+enum Seg<'a> {
+    Root,
+    Key(&'a Seg<'a>, &'a str),
+    Index(&'a Seg<'a>, usize),
+}
+
+impl Seg<'_> {
+    fn render(&self) -> String {
+        match self {
+            Seg::Root => String::new(),
+            Seg::Key(p, k) => join(&p.render(), k),
+            Seg::Index(p, i) => format!("{}[{i}]", p.render()),
+        }
+    }
+}
+
+/// Builds a `serde_json::Value` like serde_json does, but refuses a key that
+/// appears twice in one object, recording its path in `dup`.
+struct ValueSeed<'a> {
+    at: &'a Seg<'a>,
+    dup: &'a RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut v = Vec::new();
+        loop {
+            let at = Seg::Index(self.at, v.len());
+            let seed = ValueSeed {
+                at: &at,
+                dup: self.dup,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(x) => v.push(x),
+                None => return Ok(Value::Array(v)),
+            }
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let at = Seg::Key(self.at, &k);
+            if m.contains_key(&k) {
+                let p = at.render();
+                *self.dup.borrow_mut() = Some(p.clone());
+                return Err(A::Error::custom(format!("{p}: duplicate key")));
+            }
+            let v = map.next_value_seed(ValueSeed {
+                at: &at,
+                dup: self.dup,
+            })?;
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+/// Parses JSON text, refusing duplicate keys (naming their path).
+fn parse_json(s: &str) -> R<Value> {
+    let dup = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(s);
+    let v = ValueSeed {
+        at: &Seg::Root,
+        dup: &dup,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|_| v));
+    v.map_err(|e| match dup.into_inner() {
+        Some(path) => ModelError::Field {
+            path,
+            msg: format!(
+                "duplicate key (line {}, column {}): each key may appear once",
+                e.line(),
+                e.column()
+            ),
+        },
+        None => ModelError::Json(e.to_string()),
+    })
+}
+
+/// Line and column (1-based, in characters) of byte `offset` of valid UTF-8 text.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
 impl Model {
     /// Parses and validates a model file's text.
     pub fn from_json_str(s: &str) -> Result<Model, ModelError> {
-        let v: Value = serde_json::from_str(s).map_err(|e| ModelError::Json(e.to_string()))?;
+        let v = parse_json(s)?;
         parse_model(&v)
     }
 
-    /// Reads, parses and validates a model file; errors name the file.
+    /// Parses and validates a model file's bytes; text that is not UTF-8 is
+    /// refused with the position of its first bad byte.
+    pub fn from_json_bytes(b: &[u8]) -> Result<Model, ModelError> {
+        match std::str::from_utf8(b) {
+            Ok(s) => Model::from_json_str(s),
+            Err(e) => {
+                let offset = e.valid_up_to();
+                // The prefix is valid UTF-8 by construction.
+                let text = std::str::from_utf8(&b[..offset]).unwrap_or("");
+                let (line, column) = line_col(text, offset);
+                Err(ModelError::Utf8 {
+                    offset,
+                    byte: b[offset],
+                    line,
+                    column,
+                })
+            }
+        }
+    }
+
+    /// Reads, parses and validates a model file; errors name the file. Reads
+    /// at most [`limits::max_file_bytes`] bytes (so `/dev/zero` or a huge file
+    /// is refused after a bounded read).
     pub fn load(path: impl AsRef<Path>) -> Result<Model, ModelError> {
         let p = path.as_ref();
-        let text = std::fs::read_to_string(p).map_err(|e| ModelError::Io {
+        let io = |e: std::io::Error| ModelError::Io {
             path: p.display().to_string(),
             msg: e.to_string(),
-        })?;
-        Model::from_json_str(&text).map_err(|e| ModelError::File {
+        };
+        let limit = limits::max_file_bytes();
+        let mut bytes = Vec::new();
+        std::fs::File::open(p)
+            .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+            .map_err(io)?;
+        if bytes.len() > limit {
+            return Err(ModelError::TooLarge {
+                path: p.display().to_string(),
+                limit,
+            });
+        }
+        Model::from_json_bytes(&bytes).map_err(|e| ModelError::File {
             path: p.display().to_string(),
             error: Box::new(e),
         })
@@ -679,6 +1166,40 @@ impl Model {
         Model::from_json_str(&self.to_json_string()).map(|_| ())
     }
 
+    /// The file version this model is written as: 2 with a stem, else 1.
+    pub fn version(&self) -> u64 {
+        if self.stem.is_empty() && self.input.shape.is_none() {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// The feature maps of the stem, `[H, W, C]` each: the input group's shape
+    /// first, then each stem layer's output. Empty without a stem.
+    pub fn stem_maps(&self) -> Vec<[usize; 3]> {
+        let Some(mut map) = self.input.shape else {
+            return Vec::new();
+        };
+        let mut v = vec![map];
+        for c in &self.stem {
+            match c.out_map(map) {
+                Some(m) => map = m,
+                None => break,
+            }
+            v.push(map);
+        }
+        v
+    }
+
+    /// Length of the vector stage 0's `down` reads per timestep: the stem's
+    /// output, or the input group without a stem.
+    pub fn stage0_input_len(&self) -> usize {
+        self.stages
+            .first()
+            .map_or(self.input.group_len, |s| s.down.inputs)
+    }
+
     /// Number of stages `S`.
     pub fn num_stages(&self) -> usize {
         self.stages.len()
@@ -692,9 +1213,10 @@ impl Model {
         }
     }
 
-    /// Every layer of the model in file order (down, up, blocks per stage, then head).
+    /// Every layer of the model in file order (the stem's convolutions as
+    /// dense layers of `k*k*Ci` inputs, then down, up, blocks per stage, then head).
     pub fn layers(&self) -> Vec<&Layer> {
-        let mut v = Vec::new();
+        let mut v: Vec<&Layer> = self.stem.iter().map(|c| &c.layer).collect();
         for st in &self.stages {
             v.push(&st.down);
             if let Some(u) = &st.up {
@@ -708,9 +1230,9 @@ impl Model {
         v
     }
 
-    /// Every layer, mutably, in file order (down, up, blocks per stage, head).
+    /// Every layer, mutably, in file order (stem, down, up, blocks per stage, head).
     pub fn layers_mut(&mut self) -> Vec<&mut Layer> {
-        let mut v = Vec::new();
+        let mut v: Vec<&mut Layer> = self.stem.iter_mut().map(|c| &mut c.layer).collect();
         for st in &mut self.stages {
             v.push(&mut st.down);
             if let Some(u) = &mut st.up {
@@ -736,16 +1258,20 @@ impl Model {
         let name = serde_json::to_string(&self.name).unwrap_or_else(|_| "\"\"".to_string());
         writeln!(w, "{{")?;
         writeln!(w, "  \"format\": \"{FORMAT}\",")?;
-        writeln!(w, "  \"version\": {VERSION},")?;
+        writeln!(w, "  \"version\": {},", self.version())?;
         writeln!(w, "  \"name\": {name},")?;
         writeln!(w, "  \"timesteps\": {},", self.timesteps)?;
         let g = match self.input.grouping {
             Grouping::Split => "split",
             Grouping::Repeat => "repeat",
         };
+        let shape = match self.input.shape {
+            Some([h, wd, c]) => format!(", \"shape\": [{h}, {wd}, {c}]"),
+            None => String::new(),
+        };
         writeln!(
             w,
-            "  \"input\": {{ \"group_len\": {}, \"grouping\": \"{g}\" }},",
+            "  \"input\": {{ \"group_len\": {}, \"grouping\": \"{g}\"{shape} }},",
             self.input.group_len
         )?;
         writeln!(w, "  \"classes\": {},", self.classes)?;
@@ -754,6 +1280,14 @@ impl Model {
             Readout::Sum => "sum",
         };
         writeln!(w, "  \"readout\": \"{r}\",")?;
+        if !self.stem.is_empty() {
+            writeln!(w, "  \"stem\": [")?;
+            for (i, c) in self.stem.iter().enumerate() {
+                write_conv(w, c)?;
+                writeln!(w, "{}", if i + 1 < self.stem.len() { "," } else { "" })?;
+            }
+            writeln!(w, "  ],")?;
+        }
         writeln!(w, "  \"stages\": [")?;
         for (l, st) in self.stages.iter().enumerate() {
             writeln!(w, "    {{")?;
@@ -825,9 +1359,31 @@ fn write_spike(w: &mut String, s: &Spike) -> std::fmt::Result {
     )
 }
 
+fn write_conv(w: &mut String, c: &Conv) -> std::fmt::Result {
+    writeln!(w, "    {{")?;
+    writeln!(
+        w,
+        "      \"kind\": \"conv\", \"in_channels\": {}, \"out_channels\": {}, \"kernel\": {}, \"stride\": {}, \"padding\": {},",
+        c.in_channels, c.out_channels, c.kernel, c.stride, c.padding
+    )?;
+    write_affine(w, &c.layer, "    ")?;
+    writeln!(w, ",")?;
+    write!(w, "      \"spike\": ")?;
+    write_spike(w, &c.spike)?;
+    writeln!(w)?;
+    write!(w, "    }}")
+}
+
 fn write_layer(w: &mut String, l: &Layer, indent: &str) -> std::fmt::Result {
     writeln!(w, "{{")?;
     writeln!(w, "{indent}  \"in\": {}, \"out\": {},", l.inputs, l.outputs)?;
+    write_affine(w, l, indent)?;
+    writeln!(w)?;
+    write!(w, "{indent}}}")
+}
+
+/// weights, multiplier, bias and shift, without a newline after the shift.
+fn write_affine(w: &mut String, l: &Layer, indent: &str) -> std::fmt::Result {
     write!(w, "{indent}  \"weights\": [")?;
     for (o, row) in l.weights.iter().enumerate() {
         write!(w, "{}{indent}    \"", if o == 0 { "\n" } else { ",\n" })?;
@@ -843,6 +1399,5 @@ fn write_layer(w: &mut String, l: &Layer, indent: &str) -> std::fmt::Result {
     }
     writeln!(w, "{indent}  \"multiplier\": {},", list(&l.multiplier))?;
     writeln!(w, "{indent}  \"bias\": {},", list(&l.bias))?;
-    writeln!(w, "{indent}  \"shift\": {}", l.shift)?;
-    write!(w, "{indent}}}")
+    write!(w, "{indent}  \"shift\": {}", l.shift)
 }

@@ -2,8 +2,8 @@
 //! the spec; the building blocks agree with a naive reading of SEMANTICS.md.
 
 use revspike_golden::{
-    edge_cases, gen_input, gen_model, head, infer, layer, layer_acc, spike, GenOptions, Grouping,
-    Model, Readout, Spike,
+    edge_cases, gen_input, gen_model, head, infer, infer_reference, layer, layer_acc, spike,
+    Engine, GenOptions, Grouping, Model, Readout, Spike,
 };
 
 #[test]
@@ -139,6 +139,17 @@ fn edge_cases_are_valid_named_and_cover_the_list() {
         "blocks4",
         "zero-input",
         "saturate-and-wrap",
+        "stem-k1",
+        "stem-k5",
+        "stem-stride2-odd",
+        "stem-pad0-to-1x1",
+        "stem-fan-in-1017",
+        "stem-fan-in-1000",
+        "stem-g4096",
+        "stem-4-layers",
+        "stem-split",
+        "stem-256-channels",
+        "stem-stride4",
     ] {
         assert!(names.contains(&want), "missing edge case {want}");
     }
@@ -227,4 +238,302 @@ fn spike_is_strict_floor_shift_and_clamped() {
     };
     assert_eq!(spike(&sp0, &[-32768]), vec![0]);
     assert_eq!(spike(&sp0, &[200]), vec![200]);
+}
+
+#[test]
+fn stem_edge_cases_have_the_shapes_they_name() {
+    let cases = edge_cases();
+    let by = |n: &str| &cases.iter().find(|c| c.0 == n).unwrap().1;
+    let maps = |n: &str| by(n).stem_maps();
+    assert_eq!(by("stem-k1").stem[0].kernel, 1);
+    assert_eq!(by("stem-k5").stem[0].kernel, 5);
+    assert_eq!(
+        maps("stem-stride2-odd"),
+        vec![[7, 5, 1], [4, 3, 3], [1, 1, 2]]
+    );
+    assert_eq!(maps("stem-pad0-to-1x1").last(), Some(&[1, 1, 4]));
+    assert_eq!(by("stem-fan-in-1017").stem[0].layer.inputs, 1017);
+    assert_eq!(by("stem-fan-in-1000").stem[0].layer.inputs, 1000);
+    assert_eq!(by("stem-g4096").input.group_len, 4096);
+    assert_eq!(by("stem-g4096").stage0_input_len(), 1024);
+    assert_eq!(by("stem-4-layers").stem.len(), 4);
+    assert_eq!(by("stem-split").input.grouping, Grouping::Split);
+    assert_eq!(by("stem-256-channels").stem[1].in_channels, 256);
+    assert_eq!(by("stem-stride4").stem[0].stride, 4);
+    for (name, m, _) in &cases {
+        assert_eq!(
+            m.version(),
+            if name.starts_with("stem-") { 2 } else { 1 },
+            "{name}"
+        );
+    }
+}
+
+/// FNV-1a of a model file, to pin the generator's output.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Hardware bit-exactness suites call the generators for version 1 models:
+/// the same seed and bounds must keep giving the same file. The hashes were
+/// taken from the generator before version 2 existed (default bounds, small
+/// bounds, small bounds with avoid_wraps).
+#[test]
+fn version_1_generation_is_unchanged() {
+    const PINNED: [(u64, u64, u64, u64); 24] = [
+        (
+            0,
+            0xa97213a29e40f1c0,
+            0x675b5a56708e8b23,
+            0x675b5a56708e8b23,
+        ),
+        (
+            1,
+            0xe6bc2cac8c65c5fa,
+            0xe9402a712d4ecab5,
+            0xe9402a712d4ecab5,
+        ),
+        (
+            2,
+            0x2c7c01e29eb08c75,
+            0x2478d058193fccd9,
+            0x2478d058193fccd9,
+        ),
+        (
+            3,
+            0xbd4397e8d4cf33a6,
+            0x88eef257f6880624,
+            0x88eef257f6880624,
+        ),
+        (
+            4,
+            0x9140eedcfb19f5d7,
+            0x583ab7be5532cc5f,
+            0x583ab7be5532cc5f,
+        ),
+        (
+            5,
+            0xe1257e01f6a3c510,
+            0x2169eaa2fe665117,
+            0x2169eaa2fe665117,
+        ),
+        (
+            6,
+            0x33a9fbcd6dc770e4,
+            0x3cada1576294ffcc,
+            0x3cada1576294ffcc,
+        ),
+        (
+            7,
+            0xf38f171aefdb7dfc,
+            0x7fefae6429ecdee2,
+            0x95db550dc28b2693,
+        ),
+        (
+            8,
+            0xd47c2999ef65e9fb,
+            0x3274dafb7a9c6015,
+            0x3274dafb7a9c6015,
+        ),
+        (
+            9,
+            0xe7545f3372f80e25,
+            0xdc3b21cc6acb4982,
+            0xdc3b21cc6acb4982,
+        ),
+        (
+            10,
+            0x9e27948ff539135e,
+            0x284dafa62ce3a0a6,
+            0x284dafa62ce3a0a6,
+        ),
+        (
+            11,
+            0x335f5fe75b4bce4a,
+            0xf8c843ff3b9128e8,
+            0xf8c843ff3b9128e8,
+        ),
+        (
+            12,
+            0x0b5ad32c990a91a4,
+            0xd6f98cca475bc38f,
+            0xd6f98cca475bc38f,
+        ),
+        (
+            13,
+            0xe939e5d54fa14d47,
+            0x0704ec5bb7f29efd,
+            0x0704ec5bb7f29efd,
+        ),
+        (
+            14,
+            0x3ca3078f140eefd1,
+            0x54d09eae19a2def1,
+            0x54d09eae19a2def1,
+        ),
+        (
+            15,
+            0x354bef83621aeb6a,
+            0xaa0cf51f3deb726a,
+            0xaa0cf51f3deb726a,
+        ),
+        (
+            16,
+            0x75bd8c4f0a44a266,
+            0xc091a8abc0a54839,
+            0xc091a8abc0a54839,
+        ),
+        (
+            17,
+            0x819dc50d6d3efe77,
+            0x3956389f5d9385c8,
+            0x3956389f5d9385c8,
+        ),
+        (
+            18,
+            0xb260887294d4f6bf,
+            0xced79cd66b43bf8e,
+            0xced79cd66b43bf8e,
+        ),
+        (
+            19,
+            0xb3528702cf5fc88c,
+            0xa66a5751cbb9b57e,
+            0xa66a5751cbb9b57e,
+        ),
+        (
+            20,
+            0x4172daa6d5e012e2,
+            0x58a5ecea3eeca2d6,
+            0x58a5ecea3eeca2d6,
+        ),
+        (
+            21,
+            0x64a632fa0d46c322,
+            0x28c9a14d7f9c09de,
+            0x28c9a14d7f9c09de,
+        ),
+        (
+            22,
+            0x3541a146aa6e153a,
+            0x5e6a163454417fde,
+            0x5e6a163454417fde,
+        ),
+        (
+            23,
+            0x562ba45c468c3f17,
+            0x1170f7b0bc8f7bf7,
+            0x1170f7b0bc8f7bf7,
+        ),
+    ];
+    let small = GenOptions::small();
+    let avoid = GenOptions {
+        avoid_wraps: true,
+        ..GenOptions::small()
+    };
+    for (seed, d, s, a) in PINNED {
+        let got = (
+            fnv(&gen_model(seed, &GenOptions::default()).to_json_string()),
+            fnv(&gen_model(seed, &small).to_json_string()),
+            fnv(&gen_model(seed, &avoid).to_json_string()),
+        );
+        assert_eq!(got, (d, s, a), "seed {seed}");
+    }
+}
+
+#[test]
+fn stem_generation_respects_its_bounds() {
+    let o = GenOptions {
+        max_stem_layers: 2,
+        max_stem_channels: 6,
+        max_stem_kernel: 3,
+        max_stem_stride: 2,
+        max_input_side: 10,
+        max_input_channels: 2,
+        max_stem_map: 200,
+        max_weight_bits: 3000,
+        ..GenOptions::small()
+    };
+    let (mut k1, mut k3, mut s2, mut two) = (false, false, false, false);
+    for seed in 0..300 {
+        let m = gen_model(seed, &o);
+        m.validate().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(m.version(), 2);
+        let [h, w, c] = m.input.shape.unwrap();
+        assert!((1..=2).contains(&m.stem.len()), "seed {seed}");
+        assert!(h <= 10 && w <= 10 && c <= 2, "seed {seed}: {h}x{w}x{c}");
+        for (i, cv) in m.stem.iter().enumerate() {
+            assert!(
+                cv.out_channels <= 6 && cv.kernel <= 3 && cv.stride <= 2,
+                "seed {seed}"
+            );
+            let [oh, ow, oc] = m.stem_maps()[i + 1];
+            assert!(oh * ow * oc <= 200, "seed {seed}: map {oh}x{ow}x{oc}");
+            k1 |= cv.kernel == 1;
+            k3 |= cv.kernel == 3;
+            s2 |= cv.stride == 2;
+        }
+        two |= m.stem.len() == 2;
+        let bits: usize = m.layers().iter().map(|l| l.weight_bits()).sum();
+        assert!(bits <= 3000, "seed {seed}: {bits} weight bits");
+    }
+    assert!(k1 && k3 && s2 && two, "{k1} {k3} {s2} {two}");
+    // The default bounds with stems asked for stay inside the spec.
+    let o = GenOptions {
+        max_stem_layers: 4,
+        max_width: 64,
+        max_stem_channels: 32,
+        max_stem_map: 4096,
+        ..GenOptions::default()
+    };
+    for seed in 0..40 {
+        gen_model(seed, &o)
+            .validate()
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+/// The prepared engine and the plain reference of the spec agree on
+/// everything an inference reports, for version 1 and version 2 models.
+#[test]
+fn engine_matches_the_plain_reference() {
+    let small = GenOptions::small();
+    let stems = GenOptions {
+        max_stem_layers: 4,
+        ..GenOptions::small()
+    };
+    let wide = GenOptions {
+        max_width: 300,
+        max_group_len: 600,
+        max_classes: 40,
+        max_timesteps: 4,
+        max_stem_layers: 2,
+        max_stem_channels: 40,
+        max_stem_map: 2048,
+        ..GenOptions::default()
+    };
+    let mut models: Vec<Model> = Vec::new();
+    for seed in 0..300 {
+        models.push(gen_model(seed, &small));
+        models.push(gen_model(seed, &stems));
+    }
+    for seed in 0..30 {
+        models.push(gen_model(seed, &wide));
+    }
+    models.extend(edge_cases().into_iter().map(|(_, m, _)| m));
+    for (k, m) in models.iter().enumerate() {
+        let e = Engine::new(m);
+        for s in 0..3 {
+            let x = gen_input(m, k as u64 * 7 + s);
+            let want = infer_reference(m, &x).unwrap();
+            assert_eq!(e.infer(&x).unwrap(), want, "model {k} ({})", m.name);
+            let c = e.classify(&x).unwrap();
+            assert_eq!(
+                (c.logits, c.prediction, c.wraps, c.sops),
+                (want.logits, want.prediction, want.wraps, want.sops)
+            );
+        }
+    }
 }

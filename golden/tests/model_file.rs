@@ -77,8 +77,8 @@ fn malformed_models_are_rejected_with_the_field_path() {
         ),
         (
             "version",
-            Box::new(|v| v["version"] = json!(2)),
-            "version: unsupported version 2",
+            Box::new(|v| v["version"] = json!(3)),
+            "version: unsupported version 3, expected 1 or 2",
         ),
         (
             "missing name",

@@ -71,6 +71,28 @@ fn rewind_restores_every_state_on_1000_generated_models() {
     eprintln!("spikes fired over 1000 models: {fired}, wraps: {wraps}");
 }
 
+/// The same property over version 2 models: the stem's output is recomputed
+/// from the same group on every rewind (each group with `split`).
+#[test]
+fn rewind_restores_every_state_on_1000_generated_v2_models() {
+    let opts = GenOptions {
+        max_stem_layers: 4,
+        ..GenOptions::small()
+    };
+    let (mut stem_sops, mut split) = (0u64, 0u32);
+    for seed in 0..1000u64 {
+        let model = gen_model(seed, &opts);
+        assert!(!model.stem.is_empty(), "seed {seed}: no stem");
+        model.validate().expect("generated model is valid");
+        let input = gen_input(&model, seed);
+        check_rewind(&model, &input);
+        stem_sops += infer(&model, &input).unwrap().stem_sops;
+        split += (model.input.grouping == revspike_golden::Grouping::Split) as u32;
+    }
+    assert!(stem_sops > 0);
+    assert!(split > 100, "only {split} split models");
+}
+
 #[test]
 fn rewind_restores_every_state_on_edge_cases() {
     for (name, model, input) in edge_cases() {

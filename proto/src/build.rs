@@ -179,6 +179,8 @@ impl Build {
                 });
             }
         };
+        // The stem (model version 2) has no hardware yet.
+        need("stem layers".into(), model.stem.len(), 0);
         for (l, st) in model.stages.iter().enumerate() {
             need(format!("stages[{l}].width"), st.width, self.max_width());
         }

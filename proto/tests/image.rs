@@ -14,13 +14,53 @@ fn every_build_holds_its_channels_in_at_most_four_tiles_of_one_row() {
         assert!(n.is_power_of_two(), "{}", b.name);
         assert!(b.lanes <= n && n <= MAX_TILES * b.lanes, "{}", b.name);
         assert!(n <= b.row_bits && n <= 128, "{}", b.name);
-        assert_eq!(b.max_classes(), n);
     }
     assert_eq!(
         SMALL.tiles(SMALL.max_width()),
         2,
         "the small build tests tiling"
     );
+}
+
+#[test]
+fn every_build_takes_exactly_its_class_limit() {
+    for b in BUILDS {
+        let c = b.max_classes();
+        assert!(
+            b.tiles(c) <= MAX_TILES,
+            "{}: the head needs too many tiles",
+            b.name
+        );
+        // The head of max_classes classes fits and compiles into one descriptor per
+        // channel tile of its outputs.
+        let model = two_block_model(4, c);
+        if let Err(e) = b.check(&model) {
+            panic!("{}: {c} classes refused: {e:?}", b.name);
+        }
+        let image = compile(&model, b);
+        let forward = &image.descriptors[image.forward_program..image.rewind_program];
+        let head = &forward[forward.len() - b.tiles(c)..];
+        assert!(head.last().is_some_and(|d| d.last), "{}", b.name);
+        assert_eq!(
+            head.iter().map(|d| d.outputs).sum::<usize>(),
+            c,
+            "{}: the head's tiles cover every class",
+            b.name
+        );
+        for (t, d) in head.iter().enumerate() {
+            assert_eq!((d.tile, d.first_channel), (t, t * b.lanes), "{}", b.name);
+        }
+        // One more class is refused, naming the figure.
+        let more = two_block_model(4, c + 1);
+        let e = b.check(&more).unwrap_err();
+        assert!(
+            e.excess
+                .iter()
+                .any(|x| x.what == "classes" && x.needed == c + 1 && x.available == c),
+            "{}: {e:?}",
+            b.name
+        );
+    }
 }
 
 fn two_block_model(width: usize, classes: usize) -> revspike_golden::model::Model {
@@ -83,4 +123,25 @@ fn layers_within_the_lanes_take_one_descriptor_each() {
     assert!(image.descriptors.iter().all(|d| d.tile == 0));
     assert_eq!(rows_needed(&model, &SMALL), image.rows.len());
     assert!(rows_needed(&model, &CU) <= rows_needed(&model, &SMALL));
+}
+
+#[test]
+fn no_build_takes_a_model_with_a_stem_yet() {
+    for (name, model, _) in revspike_golden::gen::edge_cases() {
+        for b in BUILDS {
+            let r = b.check(&model);
+            if model.stem.is_empty() {
+                continue;
+            }
+            let e = r.expect_err(&name).to_string();
+            assert!(
+                e.contains(&format!(
+                    "stem layers needs {}, build has 0",
+                    model.stem.len()
+                )),
+                "{name} on {}: {e}",
+                b.name
+            );
+        }
+    }
 }

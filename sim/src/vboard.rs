@@ -293,6 +293,50 @@ impl VirtualBoard {
     }
 }
 
+/// What [`serve`] watches besides SIGINT and SIGTERM.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServeOptions {
+    /// Stop when stdin reaches end of file (a parent that dies closes it).
+    pub stop_on_stdin_eof: bool,
+}
+
+/// Runs a started board as a standing service, as `revspike vboard` and
+/// `revspike-vboard` do: writes `revspike virtual board on PATH` to `announce`
+/// (flushed, for the tool that starts it to read), then runs until SIGINT or
+/// SIGTERM (a second SIGINT while stopping ends the process), the board's own
+/// time limit, or, with [`ServeOptions::stop_on_stdin_eof`], the end of stdin.
+pub fn serve(
+    board: VirtualBoard,
+    announce: &mut dyn Write,
+    options: ServeOptions,
+) -> Result<VboardStats> {
+    let stop = board.stop_flag();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered before the flag handler: a second signal once the flag is set
+        // ends the process (a stop that hangs can still be interrupted).
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .map_err(io_err("cannot install the signal handlers"))?;
+    }
+    writeln!(
+        announce,
+        "revspike virtual board on {}",
+        board.path().display()
+    )
+    .and_then(|_| announce.flush())
+    .map_err(io_err("cannot print the board's pty"))?;
+    if options.stop_on_stdin_eof {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    board.wait()
+}
+
 impl Drop for VirtualBoard {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);

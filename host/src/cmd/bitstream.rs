@@ -144,29 +144,29 @@ pub fn run(args: &BitstreamArgs) -> Result<()> {
         ..FlowOptions::default()
     };
     if args.build == "cu" && cu_top_is_stand_in() {
-        eprintln!(
+        super::note(format_args!(
             "note: the cu top level is not wired in yet; building the board check design \
              (LED counter + UART echo) as revspike-cu.bin"
-        );
+        ));
     }
     if args.estimate {
         let depth = on_build(Estimate, &args.build, &out, &opts)
             .with_context(|| format!("depth estimate of build `{}`", args.build))?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&depth)?);
+        let text = if args.json {
+            serde_json::to_string_pretty(&depth)? + "\n"
         } else {
-            print!("{}", depth.summary(20));
-        }
-        return Ok(());
+            depth.summary(20)
+        };
+        return super::write_out(None, &text);
     }
     let report = build_named(&args.build, &out, &opts)
         .with_context(|| format!("bitstream of build `{}`", args.build))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
     } else {
-        print!("{}", report.summary());
-    }
-    Ok(())
+        report.summary()
+    };
+    super::write_out(None, &text)
 }
 
 fn command_line() -> String {

@@ -68,6 +68,31 @@ pub struct GenModelArgs {
     /// Retune until the model's own test input runs without a wrap16 overflow.
     #[arg(long)]
     pub avoid_wraps: bool,
+    /// Most conv stem layers (0..=4): 0 gives version 1 models without a stem,
+    /// K >= 1 version 2 models with 1..=K stem layers.
+    #[arg(long, default_value_t = 0)]
+    pub max_stem_layers: usize,
+    /// Largest out_channels of a stem layer (1..=256).
+    #[arg(long, default_value_t = 32)]
+    pub max_stem_channels: usize,
+    /// Largest stem kernel (1, 3 or 5).
+    #[arg(long, default_value_t = 5)]
+    pub max_stem_kernel: usize,
+    /// Largest stem stride (1..=4).
+    #[arg(long, default_value_t = limits::MAX_STRIDE)]
+    pub max_stem_stride: usize,
+    /// Largest input height and width with a stem (1..=256).
+    #[arg(long, default_value_t = 32)]
+    pub max_input_side: usize,
+    /// Largest input channel count with a stem (1..=256).
+    #[arg(long, default_value_t = 3)]
+    pub max_input_channels: usize,
+    /// Longest input group H*W*C with a stem (1..=4096).
+    #[arg(long, default_value_t = limits::MAX_STEM_GROUP_LEN)]
+    pub max_stem_group_len: usize,
+    /// Most values (H'*W'*Co) in a stem layer's output map.
+    #[arg(long, default_value_t = 4096)]
+    pub max_stem_map: usize,
 }
 
 impl GenModelArgs {
@@ -104,6 +129,52 @@ impl GenModelArgs {
         if let Some(r) = self.max_weight_rows {
             check("max-weight-rows", r, 1, usize::MAX)?;
         }
+        check(
+            "max-stem-layers",
+            self.max_stem_layers,
+            0,
+            limits::MAX_STEM_LAYERS,
+        )?;
+        check(
+            "max-stem-channels",
+            self.max_stem_channels,
+            1,
+            limits::MAX_CONV_CHANNELS,
+        )?;
+        if !limits::KERNELS.contains(&self.max_stem_kernel) {
+            bail!(
+                "--max-stem-kernel: expected 1, 3 or 5, found {}",
+                self.max_stem_kernel
+            );
+        }
+        check(
+            "max-stem-stride",
+            self.max_stem_stride,
+            1,
+            limits::MAX_STRIDE,
+        )?;
+        check("max-input-side", self.max_input_side, 1, limits::MAX_SIDE)?;
+        check(
+            "max-input-channels",
+            self.max_input_channels,
+            1,
+            limits::MAX_SIDE,
+        )?;
+        check(
+            "max-stem-group-len",
+            self.max_stem_group_len,
+            1,
+            limits::MAX_STEM_GROUP_LEN,
+        )?;
+        check("max-stem-map", self.max_stem_map, 1, usize::MAX)?;
+        if let Some(b) = self.max_weight_bits {
+            check("max-weight-bits", b, MIN_WEIGHT_BITS, usize::MAX).map_err(|e| {
+                e.context(format!(
+                    "the smallest model (one input, a stage of width 1, one class) has \
+                     {MIN_WEIGHT_BITS} weight bits"
+                ))
+            })?;
+        }
         let d = GenOptions::default();
         Ok(GenOptions {
             max_width: self.max_width,
@@ -125,12 +196,71 @@ impl GenModelArgs {
                 ReadoutArg::Sum => Readout::Sum,
             }),
             avoid_wraps: self.avoid_wraps,
+            max_stem_layers: self.max_stem_layers,
+            max_stem_channels: self.max_stem_channels,
+            max_stem_kernel: self.max_stem_kernel,
+            max_stem_stride: self.max_stem_stride,
+            max_input_side: self.max_input_side,
+            max_input_channels: self.max_input_channels,
+            max_stem_group_len: self.max_stem_group_len,
+            max_stem_map: self.max_stem_map,
         })
     }
 }
 
+/// Weight bits of the smallest valid model: a 1 x 1 down layer and a 1 x 1 head.
+pub const MIN_WEIGHT_BITS: usize = 2;
+
+/// The bounds `model` breaks, as `--flag: needs N` texts (the generator's own
+/// fallbacks must not go unnoticed).
+pub fn broken_bounds(model: &revspike_golden::Model, o: &GenOptions) -> Vec<String> {
+    let info = revspike_golden::Info::of(model);
+    let mut out = Vec::new();
+    let mut need = |flag: &str, have: usize, max: usize| {
+        if have > max {
+            out.push(format!("--{flag} {max}: the model needs {have}"));
+        }
+    };
+    need(
+        "max-weight-bits",
+        info.weight_bits as usize,
+        o.max_weight_bits,
+    );
+    need(
+        "max-buffer-bits",
+        info.buffer_bits as usize,
+        o.max_buffer_bits,
+    );
+    need("max-classes", model.classes, o.max_classes);
+    need("max-stages", model.stages.len(), o.max_stages);
+    need("max-timesteps", model.timesteps, o.max_timesteps);
+    need("max-group-len", model.input.group_len, o.max_group_len);
+    for st in &model.stages {
+        need("max-width", st.width, o.max_width);
+        need("max-blocks", st.blocks.len(), o.max_blocks);
+    }
+    for l in model.layers() {
+        need(
+            "max-weight-rows",
+            l.inputs.max(l.outputs),
+            o.max_weight_rows,
+        );
+    }
+    out.dedup();
+    out
+}
+
 pub fn run(a: &GenModelArgs) -> Result<()> {
-    let mut model = gen_model(a.seed, &a.options()?);
+    let options = a.options()?;
+    let mut model = gen_model(a.seed, &options);
+    let broken = broken_bounds(&model, &options);
+    if !broken.is_empty() {
+        bail!(
+            "no model found within the bounds (seed {}): {}",
+            a.seed,
+            broken.join("; ")
+        );
+    }
     if let Some(n) = &a.name {
         model.name = n.clone();
     }

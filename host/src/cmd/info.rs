@@ -8,7 +8,7 @@ use revspike_golden::Info;
 
 #[derive(Debug, Clone, Args)]
 pub struct InfoArgs {
-    /// Model file (JSON, version 1).
+    /// Model file (JSON, version 1 or 2).
     pub model: PathBuf,
     /// Also count the actual synaptic operations of this input (JSON array or raw bytes).
     #[arg(long)]

@@ -4,6 +4,8 @@
 
 pub mod bench;
 pub mod bitstream;
+pub mod connect;
+pub mod eval;
 pub mod flash;
 pub mod gen_input;
 pub mod gen_model;
@@ -12,7 +14,9 @@ pub mod info;
 pub mod rewind;
 pub mod run;
 pub mod state;
+pub mod vboard;
 pub mod verify;
+pub mod verilog;
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -27,6 +31,8 @@ pub enum Command {
     GenInput(gen_input::GenInputArgs),
     /// Print a model's shapes, sizes, operation counts, state memory and energy estimate.
     Info(info::InfoArgs),
+    /// Score a model on a dataset or a file of inputs with the golden model alone, on all cores.
+    Eval(eval::EvalArgs),
     /// Build the Alchitry Cu bitstream (yosys, nextpnr-ice40, icepack) and its report.
     Bitstream(bitstream::BitstreamArgs),
     /// Run inference on the board or a virtual board: one input (JSON), or a batch with a summary.
@@ -41,15 +47,43 @@ pub enum Command {
     Flash(flash::FlashArgs),
     /// Measure end-to-end inferences/s over the link against the line-rate bound.
     Bench(bench::BenchArgs),
+    /// Write the Verilog of a build: its board top level (default) or its core alone.
+    Verilog(verilog::VerilogArgs),
+    /// Run a standing virtual board; prints its pty and runs until Ctrl-C or SIGTERM.
+    Vboard(vboard::VboardArgs),
 }
 
 impl Command {
+    /// How the subcommand reaches a device, for those that talk to one.
+    pub fn connect_args(&self) -> Option<&connect::ConnectArgs> {
+        match self {
+            Command::Run(a) => Some(&a.connect),
+            Command::Verify(a) => Some(&a.connect),
+            Command::State(a) => Some(&a.connect),
+            Command::Rewind(a) => Some(&a.connect),
+            Command::Bench(a) => Some(&a.connect),
+            _ => None,
+        }
+    }
+
     pub fn run(&self) -> Result<()> {
+        let connect = self.connect_args();
+        if let Some(c) = connect {
+            check_connect_args(c)?;
+        }
+        self.run_inner().map_err(|e| match connect {
+            Some(c) => with_timeout_hint(e, c),
+            None => e,
+        })
+    }
+
+    fn run_inner(&self) -> Result<()> {
         match self {
             Command::Golden(a) => golden::run(a),
             Command::GenModel(a) => gen_model::run(a),
             Command::GenInput(a) => gen_input::run(a),
             Command::Info(a) => info::run(a),
+            Command::Eval(a) => eval::run(a),
             Command::Bitstream(a) => bitstream::run(a),
             Command::Run(a) => run::run(a),
             Command::Verify(a) => verify::run(a),
@@ -57,8 +91,60 @@ impl Command {
             Command::Rewind(a) => rewind::run(a),
             Command::Flash(a) => flash::run(a),
             Command::Bench(a) => bench::run(a),
+            Command::Verilog(a) => verilog::run(a),
+            Command::Vboard(a) => vboard::run(a),
         }
     }
+}
+
+/// Response timeouts when `--timeout-ms` is not given (docs: README, "Driving a board").
+pub const DEFAULT_TIMEOUT_MS_PORT: u64 = crate::device::connect::PORT_TIMEOUT.as_millis() as u64;
+pub const DEFAULT_TIMEOUT_MS_VIRTUAL: u64 =
+    crate::device::connect::VIRTUAL_TIMEOUT.as_millis() as u64;
+
+/// Refuses connection settings no device can work with, before connecting.
+pub fn check_connect_args(c: &connect::ConnectArgs) -> Result<()> {
+    if c.timeout_ms == Some(0) {
+        anyhow::bail!(
+            "--timeout-ms 0 would give up on every response before it arrives; give at \
+             least 1 (default {DEFAULT_TIMEOUT_MS_PORT} on a port, \
+             {DEFAULT_TIMEOUT_MS_VIRTUAL} on a virtual board)"
+        );
+    }
+    Ok(())
+}
+
+/// Adds a hint to an error that a short `--timeout-ms` may have caused.
+pub fn with_timeout_hint(e: anyhow::Error, c: &connect::ConnectArgs) -> anyhow::Error {
+    let Some(ms) = c.timeout_ms else { return e };
+    let default = if !c.port.is_empty() {
+        DEFAULT_TIMEOUT_MS_PORT
+    } else {
+        DEFAULT_TIMEOUT_MS_VIRTUAL
+    };
+    let text = crate::one_line(&e);
+    let timed_out = ["timeout", "timed out", "no response", "does not identify"]
+        .iter()
+        .any(|w| text.contains(w));
+    if ms < default && timed_out {
+        anyhow::anyhow!(
+            "{text} (--timeout-ms {ms} may be shorter than an answer takes; the default is \
+             {default} ms{})",
+            if !c.port.is_empty() {
+                " on a port"
+            } else {
+                " on a virtual board, which simulates slowly"
+            }
+        )
+    } else {
+        e
+    }
+}
+
+/// A line on stderr for the user; a closed or full stderr is not worth failing for.
+pub fn note(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 /// Loads and validates a model file (the error names the file and field).

@@ -8,8 +8,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
 
-use super::state::{prelude, report, StateReport};
-use crate::device::ConnectArgs;
+use super::connect::{connect_and_prelude, ConnectArgs};
+use crate::state::StateReport;
 
 #[derive(Debug, Clone, Args)]
 pub struct RewindArgs {
@@ -33,22 +33,19 @@ struct Out {
 }
 
 pub fn run(a: &RewindArgs) -> Result<()> {
-    let conn = a.connect.connect()?;
-    let mut dev = conn.device;
-    let loaded = prelude(&mut dev, a.model.as_ref(), a.input.as_ref())?;
+    let (mut board, model, input) =
+        connect_and_prelude("rewind", &a.connect, a.model.as_deref(), a.input.as_deref())?;
+    let dev = &mut board.device;
     let before = dev.timesteps_done()?;
     let after = dev.rewind(a.steps)?;
-    let r = report(&mut dev, loaded.as_ref())?;
+    let r = crate::state::report(dev, model.as_ref(), input.as_deref())?;
     if r.timesteps != after {
         bail!(
             "REWIND reported {after} timesteps done, STATUS then reported {}",
             r.timesteps
         );
     }
-    drop(dev);
-    if let Some(b) = conn.board {
-        b.stop()?;
-    }
+    board.finish()?;
     let mismatch = r.matches_golden == Some(false);
     let out = Out {
         timesteps_before: before,

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use revspike_proto::build::Build;
 use revspike_sim::vboard::{VboardStats, VirtualBoard, VirtualBoardOptions};
+use revspike_sim::{Design, ModelOptions};
 
 /// A running virtual board; dropping it stops the simulation.
 pub struct VirtualDevice {
@@ -18,6 +19,12 @@ impl VirtualDevice {
     /// Emits the board top level for `build`, builds it with Verilator (cached
     /// after the first time) and starts it.
     pub fn start(build: &'static Build) -> Result<VirtualDevice> {
+        Ok(Self::start_many(build, 1)?.remove(0))
+    }
+
+    /// Starts `n` independent boards of `build`, each its own simulation on its own
+    /// thread behind its own pty; the Verilog is emitted and built once.
+    pub fn start_many(build: &'static Build, n: usize) -> Result<Vec<VirtualDevice>> {
         // rust-hdl reports some design errors (logic loops) by panicking while it
         // emits Verilog: turn that into an error naming the build.
         let emitted =
@@ -30,13 +37,19 @@ impl VirtualDevice {
                 anyhow::anyhow!("emitting the {} top level failed: {why}", build.name)
             })?;
         let verilog = emitted.with_context(|| format!("emitting the {} top level", build.name))?;
-        let options = VirtualBoardOptions {
-            timing: build.bit_timing()?,
-            ..Default::default()
-        };
-        let board = VirtualBoard::start(&verilog, options)
-            .with_context(|| format!("starting the virtual {} board", build.name))?;
-        Ok(VirtualDevice { board, build })
+        let design = Design::build(&verilog, &ModelOptions::default())
+            .with_context(|| format!("building the virtual {} board", build.name))?;
+        (0..n)
+            .map(|_| {
+                let options = VirtualBoardOptions {
+                    timing: build.bit_timing()?,
+                    ..Default::default()
+                };
+                let board = VirtualBoard::start_design(&design, options)
+                    .with_context(|| format!("starting the virtual {} board", build.name))?;
+                Ok(VirtualDevice { board, build })
+            })
+            .collect()
     }
 
     /// The pseudo-terminal to open.

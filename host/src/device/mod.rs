@@ -8,15 +8,16 @@
 //! cycle, reconfiguration), resuming from the input that failed.
 
 pub mod board;
+pub mod connect;
 pub mod link;
+#[cfg(test)]
+pub(crate) mod mock;
 pub mod serial;
 
-use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::Args;
 use revspike_golden::Model;
 use revspike_proto::build::{self, Build, Excess, FitError};
 use revspike_proto::protocol::{
@@ -25,43 +26,34 @@ use revspike_proto::protocol::{
     MAX_WRITE_WORDS, SLIP_END,
 };
 
+pub use connect::{Board, Boards, ConnectOptions};
 pub use link::{Faults, LinkCounters, LinkTransport};
 
-/// How to reach a device; shared by every subcommand that talks to one.
-#[derive(Debug, Clone, Args)]
-pub struct ConnectArgs {
-    /// Serial port of the board (e.g. /dev/ttyUSB1) or of a running virtual board
-    /// (the pty `revspike-vboard` prints). Without it a virtual board is started.
-    #[arg(long, value_name = "PATH")]
-    pub port: Option<PathBuf>,
-    /// Start a virtual board (the emitted Verilog in Verilator behind a pty) for this
-    /// command and stop it at the end; the default when --port is not given.
-    #[arg(long = "virtual", conflicts_with = "port")]
-    pub virtual_board: bool,
-    /// Build the virtual board simulates (cu, small, wide).
-    #[arg(long = "board-build", value_name = "NAME", default_value = "cu")]
-    pub board_build: String,
-    /// Baud rate to open --port at (a pty ignores it). Default: the rate of the
-    /// build behind the port, found by trying the named builds' rates (12 Mbaud, then
-    /// 4 Mbaud) until the device answers IDENTIFY.
-    #[arg(long)]
-    pub baud: Option<u32>,
-    /// How long to wait for a response before resynchronizing, in milliseconds
-    /// (default 2000 on a port, 20000 on a virtual board, which simulates slowly).
-    #[arg(long, value_name = "MS")]
-    pub timeout_ms: Option<u64>,
-    /// Attempts per request (and per input) after the first before giving up.
-    #[arg(long, default_value_t = 8)]
-    pub retries: usize,
-    /// INFER frames kept in flight (1 = ping-pong); docs/protocol.md, flow control.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
-    pub window: u16,
-    /// Testing: flip a bit in every Nth frame sent (exercises recovery).
-    #[arg(long, hide = true, default_value_t = 0)]
-    pub corrupt_sent_every: u32,
-    /// Testing: flip a bit in every Nth chunk received (exercises recovery).
-    #[arg(long, hide = true, default_value_t = 0)]
-    pub corrupt_received_every: u32,
+/// The INFER encoding of inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum InputEncoding {
+    /// INFER or INFER_PACKED, whichever is shorter on the wire for each input.
+    #[default]
+    Smallest,
+    /// Always INFER with the raw values.
+    Raw,
+    /// Always INFER_PACKED.
+    Packed,
+}
+
+impl InputEncoding {
+    /// The INFER command for `input`.
+    pub fn command(self, input: &[u8]) -> Command {
+        match self {
+            InputEncoding::Smallest => Command::infer_smallest(input),
+            InputEncoding::Raw => Command::Infer {
+                bytes: input.to_vec(),
+            },
+            InputEncoding::Packed => Command::InferPacked {
+                packed: zero_run::encode(input),
+            },
+        }
+    }
 }
 
 /// Retry and pipelining settings of a [`Device`].
@@ -70,6 +62,7 @@ pub struct LinkOptions {
     pub timeout: Duration,
     pub retries: usize,
     pub window: usize,
+    pub encoding: InputEncoding,
 }
 
 /// What recovery the host had to do; every event is also reported on stderr.
@@ -107,6 +100,8 @@ pub struct Device {
     last_cycles: Option<u32>,
     pub recovery: Recovery,
     quiet: bool,
+    /// The port this device is on, for messages when several boards run at once.
+    pub label: String,
 }
 
 /// The Build a device describes in its IDENTIFY answer. A named build with the same
@@ -215,16 +210,34 @@ pub fn infer_wire_bytes(input_len: usize, classes: usize) -> (usize, usize) {
 /// The outcome of one input of a batch.
 pub type InferOutcome = RunResult;
 
+/// What a batch makes of a result the device returned (see [`Device::infer_stream`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Take it.
+    Accept,
+    /// Distrust it: reload the model (the reason is reported) and run the input again.
+    Retry(String),
+}
+
+/// Why a batch reloads the model.
+enum Reload {
+    /// The device lost it (power cycle, reset, reconfiguration).
+    Lost(String),
+    /// Its results stopped agreeing with the golden model: it may have been changed.
+    Disagree(String),
+}
+
 /// Whether `REVSPIKE_TRACE` asks for a line per link event on stderr.
 fn tracing() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("REVSPIKE_TRACE").is_some_and(|v| !v.is_empty()))
 }
 
+/// A trace line naming the device's port: `revspike trace /dev/pts/3: ...`.
 macro_rules! trace {
-    ($($t:tt)*) => {
+    ($label:expr, $($t:tt)*) => {
         if tracing() {
-            eprintln!("revspike trace: {}", format!($($t)*));
+            crate::note!("revspike trace {}: {}", $label, format!($($t)*));
         }
     };
 }
@@ -235,11 +248,14 @@ fn ce(e: ClientError) -> anyhow::Error {
 
 impl Device {
     /// Opens a device on `transport`: flushes any half frame with END bytes and
-    /// identifies it.
-    pub fn connect(transport: LinkTransport, opts: LinkOptions) -> Result<Device> {
+    /// identifies it. `label` names the port in messages.
+    ///
+    /// IDENTIFY gets three tries within `opts.timeout` in all, not three full
+    /// timeouts: a port with nothing revspike behind it fails quickly, with a message
+    /// that says whether anything came back at all.
+    pub fn connect(transport: LinkTransport, opts: LinkOptions, label: &str) -> Result<Device> {
+        const TRIES: u32 = 3;
         let mut client = Client::new(transport);
-        let slice = serial::READ_SLICE.as_millis().max(1) as usize;
-        client.patience = (opts.timeout.as_millis() as usize).div_ceil(slice).max(2);
         client.send_raw(&[SLIP_END; 4]).map_err(ce)?;
         let mut dev = Device {
             client,
@@ -250,11 +266,11 @@ impl Device {
             last_cycles: None,
             recovery: Recovery::default(),
             quiet: false,
+            label: label.to_string(),
         };
-        // A few attempts only: a port with no revspike device behind it should fail
-        // quickly, not after the full retry budget.
+        dev.set_patience((opts.timeout / TRIES).max(Duration::from_millis(50)));
         let mut answer = Err(ClientError::Timeout("IDENTIFY"));
-        for _ in 0..3 {
+        for _ in 0..TRIES {
             answer = dev.client.identify();
             match &answer {
                 Err(e) if is_retryable(e) => {
@@ -263,10 +279,26 @@ impl Device {
                 _ => break,
             }
         }
-        let info = answer.map_err(ce).context(
-            "the device does not identify itself (is this a revspike board, at the right \
-             baud, with the bitstream loaded?)",
-        )?;
+        dev.set_patience(opts.timeout);
+        let info = match answer {
+            Ok(info) => info,
+            Err(e @ ClientError::Transport(_)) => return Err(ce(e)),
+            Err(e) => {
+                let got = dev.client.transport.counters.bytes_received;
+                let secs = opts.timeout.as_secs_f64();
+                if got == 0 {
+                    bail!(
+                        "nothing answered IDENTIFY within {secs:.1} s ({TRIES} tries): no revspike \
+                         device is answering on this port (a board: is it powered, with the \
+                         revspike bitstream? a virtual board: is it still running?)"
+                    );
+                }
+                bail!(
+                    "no valid answer to IDENTIFY within {secs:.1} s ({TRIES} tries; {got} bytes \
+                     came back, last: {e}): not a revspike device, or not at this baud"
+                );
+            }
+        };
         if info.protocol_version != protocol::PROTOCOL_VERSION {
             bail!(
                 "the device speaks protocol version {}, this host version {}",
@@ -279,6 +311,13 @@ impl Device {
         Ok(dev)
     }
 
+    /// How long a request waits for its answer, counted in the transport's
+    /// empty reads of [`serial::READ_SLICE`].
+    fn set_patience(&mut self, wait: Duration) {
+        let slice = serial::READ_SLICE.as_millis().max(1) as usize;
+        self.client.patience = (wait.as_millis() as usize).div_ceil(slice).max(2);
+    }
+
     /// Suppresses the stderr reports of recovery events (they are still counted).
     pub fn set_quiet(&mut self, quiet: bool) {
         self.quiet = quiet;
@@ -286,8 +325,13 @@ impl Device {
 
     fn report(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("revspike: {msg}");
+            crate::note!("revspike: {}: {msg}", self.label);
         }
+    }
+
+    /// INFER frames kept in flight once the first result is in.
+    pub fn window(&self) -> usize {
+        self.opts.window
     }
 
     /// Byte counters of the link.
@@ -493,15 +537,21 @@ impl Device {
         }
     }
 
-    /// After the device lost its model: identify it afresh (it may have been
-    /// reconfigured with another build) and load the model again.
-    fn recover_model(&mut self, at_input: usize, why: &str) -> Result<()> {
-        let msg = format!(
-            "device lost its model ({why}) at input #{at_input}: reloading it and \
-             resuming from input #{at_input}"
-        );
+    /// Loads the model again after the device lost it or its results stopped
+    /// agreeing with the golden model: identify it afresh (it may have been
+    /// reconfigured with another build), then load.
+    fn recover_model(&mut self, at_input: usize, why: &Reload) -> Result<()> {
+        let msg = match why {
+            Reload::Lost(why) => format!(
+                "device lost its model ({why}) at input #{at_input}: reloading it and \
+                 resuming from input #{at_input}"
+            ),
+            Reload::Disagree(why) => {
+                format!("{why}: reloading the model and running input #{at_input} again")
+            }
+        };
         self.report(&msg);
-        self.recovery.events.push(msg);
+        self.recovery.events.push(format!("{}: {msg}", self.label));
         self.recovery.reloads += 1;
         let info = match self.request(&Command::Identify)? {
             Response::Identify(i) => i,
@@ -518,6 +568,21 @@ impl Device {
         self.reload()
     }
 
+    /// The INFER request for one input. The one place a request's encoding is
+    /// chosen, so the wire bytes and the padding below follow it.
+    fn infer_command(&self, input: &[u8]) -> Command {
+        self.opts.encoding.command(input)
+    }
+
+    /// Whether `frame` can be the answer to an INFER: its response, or an error
+    /// frame. Anything else with a matching sequence number is a stale answer to
+    /// another request (or another host's), not a result.
+    fn answers_infer(frame: &protocol::Frame) -> bool {
+        frame.cmd == protocol::ERROR_CMD
+            || frame.cmd == (CommandCode::Infer.code() | 0x80)
+            || frame.cmd == (CommandCode::InferPacked.code() | 0x80)
+    }
+
     /// Runs every input through the loaded model, keeping up to `window` INFER
     /// frames in flight. Calls `each(index, result)` once per input, in completion
     /// order, with a result from a response that passed its CRC. Damaged or missing
@@ -527,15 +592,39 @@ impl Device {
     where
         F: FnMut(usize, &RunResult),
     {
+        let mut next = 0..inputs.len();
+        self.infer_stream(
+            inputs,
+            || next.next(),
+            |i, r| {
+                each(i, r);
+                Verdict::Accept
+            },
+        )
+    }
+
+    /// As [`Device::infer_batch`], for the inputs `next` hands out one at a time
+    /// (indices into `inputs`) until it returns `None`; it is asked again whenever
+    /// there is room in the window, so several devices can share one queue. Each
+    /// result goes to `each`, which accepts it or asks for the model to be reloaded
+    /// and that input run again ([`Verdict::Retry`]). Returns when `next` has no more
+    /// and every input taken is answered; on an error, the inputs taken and not
+    /// accepted are the caller's to give to another device.
+    pub fn infer_stream<N, F>(&mut self, inputs: &[Vec<u8>], mut next: N, mut each: F) -> Result<()>
+    where
+        N: FnMut() -> Option<usize>,
+        F: FnMut(usize, &RunResult) -> Verdict,
+    {
         let classes = match &self.loaded {
             Some(l) => l.model.classes,
             None => bail!("no model loaded"),
         };
         let timing = self.info.bit_timing()?;
-        let mut queue: VecDeque<usize> = (0..inputs.len()).collect();
+        // Inputs taken from `next` that must be sent (again) before new ones.
+        let mut queue: VecDeque<usize> = VecDeque::new();
         let mut inflight: VecDeque<(u8, usize)> = VecDeque::new();
-        let mut attempts = vec![0usize; inputs.len()];
-        let mut reload_at: Option<(usize, String)> = None;
+        let mut attempts: HashMap<usize, usize> = HashMap::new();
+        let mut reload_at: Option<(usize, Reload)> = None;
         // A CORE refusal waiting for STATUS: (input, core status).
         let mut refused: Option<(usize, u16)> = None;
         let requeue = |queue: &mut VecDeque<usize>, lost: Vec<usize>| {
@@ -552,22 +641,28 @@ impl Device {
                 1
             };
             while reload_at.is_none() && refused.is_none() && inflight.len() < window {
-                let Some(i) = queue.pop_front() else { break };
-                attempts[i] += 1;
-                if attempts[i] > self.opts.retries + 1 {
+                let Some(i) = queue.pop_front().or_else(&mut next) else {
+                    break;
+                };
+                if i >= inputs.len() {
+                    bail!("input #{i} is past the batch's {} inputs", inputs.len());
+                }
+                let tries = attempts.entry(i).or_insert(0);
+                *tries += 1;
+                if *tries > self.opts.retries + 1 {
                     bail!(
                         "input #{i}: no good answer after {} attempts",
                         self.opts.retries + 1
                     );
                 }
-                if attempts[i] > 1 {
+                if *tries > 1 {
                     self.recovery.resent += 1;
                 }
-                // INFER or INFER_PACKED, whichever is shorter on the wire.
-                let cmd = Command::infer_smallest(&inputs[i]);
-                let seq = self.client.send(&cmd).map_err(ce)?;
+                let tries = *tries;
+                let request = self.infer_command(&inputs[i]);
+                let req = request.to_frame(0).map_err(|e| anyhow!(e))?.len();
+                let seq = self.client.send(&request).map_err(ce)?;
                 let (_, resp) = infer_wire_bytes(inputs[i].len(), classes);
-                let req = 2 + protocol::FRAME_OVERHEAD + zero_run::wire_len(&cmd.payload());
                 // The run time varies with the input's activity: pad for the
                 // longest seen so far plus a quarter, and for a response longer
                 // than the request (END bytes take no room in the device's FIFO).
@@ -575,8 +670,8 @@ impl Device {
                 let pad = padding_ends(cycles + cycles / 4, timing) + resp.saturating_sub(req);
                 self.client.send_raw(&vec![SLIP_END; pad]).map_err(ce)?;
                 trace!(
-                    "INFER input #{i} seq {seq} (attempt {}), {pad} END",
-                    attempts[i]
+                    self.label,
+                    "INFER input #{i} seq {seq} (attempt {tries}), {pad} END"
                 );
                 inflight.push_back((seq, i));
             }
@@ -588,7 +683,9 @@ impl Device {
                     }
                     reload_at.get_or_insert((
                         i,
-                        format!("the core refused the input ({why}) and STATUS says not loaded"),
+                        Reload::Lost(format!(
+                            "the core refused the input ({why}) and STATUS says not loaded"
+                        )),
                     ));
                 }
                 match reload_at.take() {
@@ -609,7 +706,7 @@ impl Device {
                     // request now rather than after a timeout. (Were it noise, the
                     // real answer arrives later and is ignored as stale; INFER may
                     // run twice.)
-                    trace!("damaged frame: {e}");
+                    trace!(self.label, "damaged frame: {e}");
                     self.recovery.damaged += 1;
                     if let Some((_, i)) = inflight.pop_front() {
                         queue.push_front(i);
@@ -617,24 +714,31 @@ impl Device {
                     continue;
                 }
                 Err(ClientError::Timeout(_)) => {
-                    trace!("timeout with {} in flight", inflight.len());
+                    trace!(self.label, "timeout with {} in flight", inflight.len());
                     let lost: Vec<usize> = inflight.drain(..).map(|(_, i)| i).collect();
                     let first = lost[0];
                     requeue(&mut queue, lost);
                     let s = self.resync()?;
                     if !s.loaded && reload_at.is_none() {
-                        reload_at = Some((first, "no answer, then STATUS: not loaded".into()));
+                        reload_at = Some((
+                            first,
+                            Reload::Lost("no answer, then STATUS: not loaded".into()),
+                        ));
                     }
                     continue;
                 }
                 Err(e) => return Err(ce(e)),
             };
             trace!(
+                self.label,
                 "frame cmd 0x{:02x} seq {} ({} payload bytes)",
                 frame.cmd,
                 frame.seq,
                 frame.payload.len()
             );
+            if !Self::answers_infer(&frame) {
+                continue;
+            }
             let Some(pos) = inflight.iter().position(|&(s, _)| s == frame.seq) else {
                 continue; // a late answer to a request already given up on
             };
@@ -644,10 +748,7 @@ impl Device {
             let (_, i) = inflight.pop_front().expect("position found above");
             // Resent in input order: this one (if it must be) first, then the lost.
             let resend = match Response::parse(&frame) {
-                Ok(Response::Run(r))
-                    if frame.cmd == (CommandCode::Infer.code() | 0x80)
-                        || frame.cmd == (CommandCode::InferPacked.code() | 0x80) =>
-                {
+                Ok(Response::Run(r)) => {
                     if r.logits.len() != classes {
                         bail!(
                             "input #{i}: the device returned {} logits for a {classes}-class model",
@@ -655,14 +756,20 @@ impl Device {
                         );
                     }
                     self.last_cycles = Some(self.last_cycles.unwrap_or(0).max(r.cycles));
-                    each(i, &r);
-                    false
+                    match each(i, &r) {
+                        Verdict::Accept => false,
+                        Verdict::Retry(why) => {
+                            reload_at.get_or_insert((i, Reload::Disagree(why)));
+                            true
+                        }
+                    }
                 }
                 Ok(Response::Error { code, detail, .. }) => match ErrorCode::from_code(code) {
                     Some(ErrorCode::BadCrc | ErrorCode::Length | ErrorCode::Overrun) => true,
                     Some(ErrorCode::NotLoaded) => {
                         if reload_at.is_none() {
-                            reload_at = Some((i, "the device answered NOT_LOADED".into()));
+                            reload_at =
+                                Some((i, Reload::Lost("the device answered NOT_LOADED".into())));
                         }
                         true
                     }
@@ -769,112 +876,9 @@ impl Device {
     }
 }
 
-/// An open connection: the device, and the virtual board behind it when this
-/// command started one.
-pub struct Connection {
-    pub device: Device,
-    pub board: Option<board::VirtualDevice>,
-}
-
-impl ConnectArgs {
-    fn faults(&self) -> Faults {
-        Faults {
-            corrupt_sent_every: self.corrupt_sent_every,
-            corrupt_received_every: self.corrupt_received_every,
-        }
-    }
-
-    /// Opens --port, or starts a virtual board and opens its pty.
-    pub fn connect(&self) -> Result<Connection> {
-        let (path, board) = match &self.port {
-            Some(p) => (p.clone(), None),
-            None => {
-                let b = build::by_name(&self.board_build).ok_or_else(|| {
-                    anyhow!(
-                        "unknown build '{}' (known: {})",
-                        self.board_build,
-                        build::BUILDS.map(|b| b.name).join(", ")
-                    )
-                })?;
-                let vb = board::VirtualDevice::start(b)?;
-                eprintln!(
-                    "revspike: virtual board ({} build) on {}",
-                    b.name,
-                    vb.path().display()
-                );
-                (vb.path().to_path_buf(), Some(vb))
-            }
-        };
-        // The rates to try: the one asked for, the virtual board's, or every named
-        // build's (the device reports its own in IDENTIFY).
-        let mut bauds: Vec<u32> = Vec::new();
-        match (self.baud, &board) {
-            (Some(b), _) => bauds.push(b),
-            (None, Some(vb)) => bauds.push(vb.build.baud),
-            (None, None) => {
-                for b in build::BUILDS {
-                    if !bauds.contains(&b.baud) {
-                        bauds.push(b.baud);
-                    }
-                }
-            }
-        }
-        let default_ms = if board.is_some() || is_virtual_path(&path) {
-            20_000
-        } else {
-            2_000
-        };
-        let opts = LinkOptions {
-            timeout: Duration::from_millis(self.timeout_ms.unwrap_or(default_ms)),
-            retries: self.retries,
-            window: self.window as usize,
-        };
-        let mut tried = 0;
-        let device = loop {
-            let baud = bauds[tried];
-            tried += 1;
-            let (mut serial, latency) = serial::SerialTransport::open(&path, baud)?;
-            // Answers a previous host left unread would otherwise be taken for ours.
-            serial.discard_input();
-            if tried == 1 && self.port.is_some() && latency != serial::Latency::NotUsbSerial {
-                eprintln!("revspike: {latency}");
-            }
-            let transport = LinkTransport::new(Box::new(serial), self.faults());
-            match Device::connect(transport, opts) {
-                Ok(d) => break d,
-                Err(e) if tried < bauds.len() => {
-                    eprintln!(
-                        "revspike: {}: no answer at {baud} baud ({e:#}); trying {} baud",
-                        path.display(),
-                        bauds[tried]
-                    );
-                }
-                Err(e) => return Err(e.context(format!("{}", path.display()))),
-            }
-        };
-        Ok(Connection { device, board })
-    }
-}
-
-fn is_virtual_path(p: &std::path::Path) -> bool {
-    std::fs::canonicalize(p)
-        .unwrap_or_else(|_| p.to_path_buf())
-        .starts_with("/dev/pts")
-}
-
-impl Connection {
-    /// Stops the virtual board, if this command started one, and returns its figures.
-    pub fn finish(self) -> Result<Option<revspike_sim::vboard::VboardStats>> {
-        drop(self.device);
-        match self.board {
-            Some(b) => Ok(Some(b.stop()?)),
-            None => Ok(None),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::mock::{mock_device, mock_model, Mock};
     use super::*;
 
     #[test]
@@ -949,150 +953,6 @@ mod tests {
         assert_eq!(c[1].1[0], 2048);
     }
 
-    /// A device model speaking the protocol, with scripted faults, so the batch
-    /// logic (pipelining, loss detection, resync, reload-and-resume) is checked
-    /// without a simulator. Its answers come back at once; a missing answer is
-    /// noticed after `patience` empty reads.
-    struct Mock {
-        model: Model,
-        rx: protocol::FrameDecoder,
-        tx: Vec<u8>,
-        loaded: bool,
-        words: u32,
-        infers: usize,
-        /// Answer nothing to these INFERs (by count, from 1).
-        drop_infer: Vec<usize>,
-        /// Lose the model just before this INFER (by count, from 1).
-        power_cycle_at: Option<usize>,
-        /// Most requests received between two reads of the host: > 1 when it pipelines.
-        max_in_flight_seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-        unanswered: usize,
-    }
-
-    impl Mock {
-        fn new(model: &Model) -> Mock {
-            Mock {
-                model: model.clone(),
-                rx: protocol::FrameDecoder::new(),
-                tx: Vec::new(),
-                loaded: false,
-                words: 0,
-                infers: 0,
-                drop_infer: Vec::new(),
-                power_cycle_at: None,
-                max_in_flight_seen: Default::default(),
-                unanswered: 0,
-            }
-        }
-        fn answer(&mut self, cmd: &Command) -> Option<Response> {
-            let err = |code: ErrorCode| Response::Error {
-                cmd: cmd.code().code(),
-                code: code.code(),
-                detail: 0,
-            };
-            Some(match cmd {
-                Command::Identify => Response::Identify(build::SMALL.info()),
-                Command::LoadBegin => {
-                    self.loaded = false;
-                    self.words = 0;
-                    Response::LoadBegun
-                }
-                Command::Write { words, .. } => {
-                    self.words += words.len() as u32;
-                    Response::Written
-                }
-                Command::LoadEnd { expected_words } => {
-                    self.loaded = *expected_words == self.words;
-                    Response::LoadEnded {
-                        words: self.words,
-                        loaded: self.loaded,
-                        dirty: false,
-                    }
-                }
-                Command::Status => Response::Status(DeviceStatus {
-                    loaded: self.loaded,
-                    words_written: self.words,
-                    ..Default::default()
-                }),
-                Command::Infer { .. } | Command::InferPacked { .. } => {
-                    let bytes = &match cmd {
-                        Command::InferPacked { packed } => zero_run::decode(packed).unwrap(),
-                        Command::Infer { bytes } => bytes.clone(),
-                        _ => unreachable!(),
-                    };
-                    self.infers += 1;
-                    if self.power_cycle_at == Some(self.infers) {
-                        self.loaded = false;
-                        self.words = 0;
-                    }
-                    if self.drop_infer.contains(&self.infers) {
-                        return None;
-                    }
-                    if !self.loaded {
-                        return Some(err(ErrorCode::NotLoaded));
-                    }
-                    let g = revspike_golden::infer(&self.model, bytes).unwrap();
-                    Response::Run(RunResult {
-                        timesteps: self.model.timesteps as u16,
-                        prediction: g.prediction as u16,
-                        cycles: 500,
-                        status: 0,
-                        logits: g.logits.iter().map(|&x| x as i32).collect(),
-                    })
-                }
-                _ => err(ErrorCode::UnknownCommand),
-            })
-        }
-    }
-
-    impl protocol::Transport for Mock {
-        fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-            self.rx.push(bytes);
-            while let Some(f) = self.rx.next_frame() {
-                let Ok(f) = f else { continue };
-                let cmd = Command::parse(&f).map_err(|e| e.to_string())?;
-                self.unanswered += 1;
-                self.max_in_flight_seen
-                    .fetch_max(self.unanswered, std::sync::atomic::Ordering::SeqCst);
-                if let Some(r) = self.answer(&cmd) {
-                    self.tx.extend(r.to_frame(f.cmd, f.seq).unwrap());
-                }
-            }
-            Ok(())
-        }
-        fn recv(&mut self) -> Result<Vec<u8>, String> {
-            self.unanswered = 0;
-            Ok(std::mem::take(&mut self.tx))
-        }
-    }
-
-    fn mock_model() -> Model {
-        let opts = revspike_golden::GenOptions {
-            max_width: 8,
-            max_classes: 8,
-            max_stages: 1,
-            max_group_len: 40,
-            max_timesteps: 2,
-            ..revspike_golden::GenOptions::default()
-        };
-        (1..200u64)
-            .map(|seed| revspike_golden::gen_model(seed, &opts))
-            .find(|m| build::SMALL.check(m).is_ok())
-            .expect("a generated model fits SMALL")
-    }
-
-    fn mock_device(mock: Mock) -> Device {
-        let t = LinkTransport::new(Box::new(mock), Faults::default());
-        let opts = LinkOptions {
-            timeout: Duration::from_millis(30),
-            retries: 4,
-            window: 4,
-        };
-        let mut d = Device::connect(t, opts).expect("the mock identifies");
-        d.set_quiet(true);
-        d
-    }
-
     fn run_all(dev: &mut Device, model: &Model, xs: &[Vec<u8>]) -> Vec<Option<Vec<i32>>> {
         dev.load(model).expect("load");
         let mut got = vec![None; xs.len()];
@@ -1119,7 +979,7 @@ mod tests {
         let xs: Vec<Vec<u8>> = (0..10).map(|i| revspike_golden::gen_input(&m, i)).collect();
         let mock = Mock::new(&m);
         let seen = mock.max_in_flight_seen.clone();
-        let mut dev = mock_device(mock);
+        let mut dev = mock_device(mock, "mock");
         assert_eq!(run_all(&mut dev, &m, &xs), expected(&m, &xs));
         assert_eq!(dev.recovery, Recovery::default());
         assert_eq!(
@@ -1138,7 +998,7 @@ mod tests {
         // the 4th answers); the 11th (10 inputs and one resend) is the last one
         // sent, so only the timeout notices it.
         mock.drop_infer = vec![3, 11];
-        let mut dev = mock_device(mock);
+        let mut dev = mock_device(mock, "mock");
         assert_eq!(run_all(&mut dev, &m, &xs), expected(&m, &xs));
         assert!(dev.recovery.resent >= 2, "{:?}", dev.recovery);
         assert!(dev.recovery.resyncs >= 1, "{:?}", dev.recovery);
@@ -1151,12 +1011,73 @@ mod tests {
         let xs: Vec<Vec<u8>> = (0..10).map(|i| revspike_golden::gen_input(&m, i)).collect();
         let mut mock = Mock::new(&m);
         mock.power_cycle_at = Some(6);
-        let mut dev = mock_device(mock);
+        let mut dev = mock_device(mock, "mock");
         assert_eq!(run_all(&mut dev, &m, &xs), expected(&m, &xs));
         assert_eq!(dev.recovery.reloads, 1, "{:?}", dev.recovery);
         assert_eq!(dev.recovery.events.len(), 1);
         let e = &dev.recovery.events[0];
         assert!(e.contains("NOT_LOADED"), "{e}");
         assert!(e.ends_with("resuming from input #5"), "{e}");
+    }
+
+    #[test]
+    fn a_retry_verdict_reloads_the_model_and_runs_that_input_again() {
+        let m = mock_model();
+        let xs: Vec<Vec<u8>> = (0..8).map(|i| revspike_golden::gen_input(&m, i)).collect();
+        let mock = Mock::new(&m);
+        let loads = mock.loads.clone();
+        let infers = mock.infers.clone();
+        let mut dev = mock_device(mock, "mock");
+        dev.load(&m).expect("load");
+        let mut seen = vec![0usize; xs.len()];
+        let mut next = 0..xs.len();
+        dev.infer_stream(
+            &xs,
+            || next.next(),
+            |i, _| {
+                seen[i] += 1;
+                if i == 3 && seen[i] == 1 {
+                    Verdict::Retry("input #3 looks wrong".into())
+                } else {
+                    Verdict::Accept
+                }
+            },
+        )
+        .expect("batch");
+        assert_eq!(seen, vec![1, 1, 1, 2, 1, 1, 1, 1]);
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(infers.load(std::sync::atomic::Ordering::SeqCst), 9);
+        assert_eq!(dev.recovery.reloads, 1);
+        let e = &dev.recovery.events[0];
+        assert!(
+            e.ends_with("input #3 looks wrong: reloading the model and running input #3 again"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_port_that_never_answers_fails_with_a_clear_message() {
+        struct Silent;
+        impl protocol::Transport for Silent {
+            fn send(&mut self, _: &[u8]) -> Result<(), String> {
+                Ok(())
+            }
+            fn recv(&mut self) -> Result<Vec<u8>, String> {
+                Ok(Vec::new())
+            }
+        }
+        let t = LinkTransport::new(Box::new(Silent), Faults::default());
+        let opts = LinkOptions {
+            timeout: Duration::from_millis(2000),
+            retries: 8,
+            window: 4,
+            encoding: InputEncoding::Smallest,
+        };
+        let e = Device::connect(t, opts, "silent").err().expect("no answer");
+        let msg = format!("{e:#}");
+        assert!(
+            msg.starts_with("nothing answered IDENTIFY within 2.0 s (3 tries)"),
+            "{msg}"
+        );
     }
 }

@@ -4,10 +4,8 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use revspike_sim::vboard::{Reset, VirtualBoard, VirtualBoardOptions};
-use std::io::{Read, Write};
+use revspike_sim::vboard::{serve, Reset, ServeOptions, VirtualBoard, VirtualBoardOptions};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
@@ -16,7 +14,7 @@ use std::time::Duration;
     about = "Simulate a revspike top-level design behind a pseudo-terminal",
     long_about = "Builds the Verilog (top module `top`) with Verilator, opens a pseudo-terminal, \
 prints `revspike virtual board on /dev/pts/N`, and bridges the terminal to the design's UART \
-pins at the simulated baud. Runs until killed, until stdin reaches end of file (unless \
+pins at the simulated baud. Runs until SIGINT/SIGTERM, until stdin reaches end of file (unless \
 --ignore-stdin), or for --for seconds."
 )]
 struct Args {
@@ -114,21 +112,13 @@ fn run() -> Result<()> {
         ..Default::default()
     };
     let board = VirtualBoard::start(&verilog, options)?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "revspike virtual board on {}", board.path().display())?;
-        out.flush()?;
-    }
-    if !args.ignore_stdin {
-        let stop = board.stop_flag();
-        std::thread::spawn(move || {
-            let mut sink = [0u8; 256];
-            let mut stdin = std::io::stdin();
-            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-            stop.store(true, Ordering::SeqCst);
-        });
-    }
-    let stats = board.wait()?;
+    let stats = serve(
+        board,
+        &mut std::io::stdout(),
+        ServeOptions {
+            stop_on_stdin_eof: !args.ignore_stdin,
+        },
+    )?;
     eprintln!(
         "revspike-vboard: {} cycles, {} bytes in, {} bytes out, {} framing errors",
         stats.cycles, stats.bytes_to_design, stats.bytes_from_design, stats.framing_errors
