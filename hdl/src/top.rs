@@ -19,6 +19,11 @@ use crate::builds::memories;
 use crate::link::{Link, LinkConfig};
 use crate::spiking_core::SpikingCore;
 
+/// The bit of `leds` lit while the core or the link's command engine works (the
+/// busy LED above). The virtual board watches it to tell the board's own time from
+/// time spent waiting for its host.
+pub const BUSY_LED: u32 = 1;
+
 #[derive(LogicBlock)]
 pub struct Top<const P: usize, const W: usize> {
     pub clock: Signal<In, Clock>,

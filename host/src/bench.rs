@@ -2,12 +2,14 @@
 //! window size (frames in flight), on one board or several.
 //!
 //! On virtual boards the figure that means something is board time: each board's
-//! clock runs only with its own simulation (sim/src/vboard.rs), so a batch's board
-//! cycles are what the Alchitry Cu itself would take with this host. Each board
-//! starts on the inputs as soon as its own load is done and is stopped as soon as no
-//! input is left for it, so its clock neither idles while the others load nor while
-//! they finish; what identifying and loading cost is measured on boards that only
-//! do that (each stopped right after its load) and subtracted board by board. The
+//! clock runs only with its own simulation (sim/src/vboard.rs), and of that clock
+//! only the busy cycles count: those in which a byte moves on the UART either way
+//! or the board's busy LED is lit. A simulated board also idles while this host,
+//! slowed by the simulations beside it, prepares the next frame; those cycles
+//! depend on the machine's load, not on the board, and are left out. So a batch's
+//! board cycles are what the Alchitry Cu itself would take with a host that keeps
+//! it fed. What identifying and loading cost is measured on boards that only do
+//! that (each stopped right after its load) and subtracted board by board. The
 //! boards run side by side, so the batch's board time is the longest board's, and
 //! total board-time throughput is all inferences over that time
 //! ([`crate::batch::Summary::set_board_cycles`]). Wall time is the simulation's
@@ -61,7 +63,7 @@ pub fn bench(
             boards
                 .finish()?
                 .into_iter()
-                .map(|s| s.map_or(0, |s| s.cycles))
+                .map(|s| s.map_or(0, |s| s.busy_cycles.unwrap_or(s.cycles)))
                 .collect(),
         )
     } else {
@@ -91,7 +93,9 @@ pub fn bench(
             .into_iter()
             .enumerate()
             .map(|(k, c)| match (c, &baseline) {
-                (Some(c), Some(base)) => Some(c.cycles.saturating_sub(base[k])),
+                (Some(c), Some(base)) => {
+                    Some(c.busy_cycles.unwrap_or(c.cycles).saturating_sub(base[k]))
+                }
                 _ => None,
             })
             .collect();

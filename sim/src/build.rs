@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Version of the generated shim's C interface; part of the cache key.
-const SHIM_ABI: u32 = 2;
+const SHIM_ABI: u32 = 3;
 
 /// Verilator arguments of every build (part of the cache key).
 const VERILATOR_ARGS: &[&str] = &[
@@ -135,6 +135,7 @@ type GetFn = unsafe extern "C" fn(*mut c_void, u32) -> u64;
 type EvalFn = unsafe extern "C" fn(*mut c_void);
 type TicksFn = unsafe extern "C" fn(*mut c_void, u32, u64);
 type TicksWhileFn = unsafe extern "C" fn(*mut c_void, u32, u32, u64, u64) -> u64;
+type TicksWhileBothFn = unsafe extern "C" fn(*mut c_void, u32, u32, u64, u32, u64, u64, u64) -> u64;
 type TraceOpenFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> i32;
 type TraceCloseFn = unsafe extern "C" fn(*mut c_void);
 type CountFn = unsafe extern "C" fn() -> u32;
@@ -150,6 +151,7 @@ pub(crate) struct ShimFns {
     pub eval: EvalFn,
     pub ticks: TicksFn,
     pub ticks_while: TicksWhileFn,
+    pub ticks_while_both: TicksWhileBothFn,
     pub trace_open: TraceOpenFn,
     pub trace_close: TraceCloseFn,
 }
@@ -679,6 +681,17 @@ RS_EXPORT uint64_t rs_ticks_while(void* p, uint32_t clk, uint32_t port, uint64_t
     }}
     return max;
 }}
+
+// As rs_ticks_while, while `a` reads `va` and the bits `mb` of `b` read `vb`.
+RS_EXPORT uint64_t rs_ticks_while_both(void* p, uint32_t clk, uint32_t a, uint64_t va,
+                                       uint32_t b, uint64_t mb, uint64_t vb, uint64_t max) {{
+    RsModel* m = static_cast<RsModel*>(p);
+    for (uint64_t k = 0; k < max; k++) {{
+        tick(m, clk);
+        if (get_port(m->top, a) != va || (get_port(m->top, b) & mb) != vb) return k + 1;
+    }}
+    return max;
+}}
 "#
     )
 }
@@ -719,6 +732,9 @@ fn load(so_path: &Path, port_count: usize) -> Result<(libloading::Library, ShimF
             ticks: std::mem::transmute::<*const c_void, TicksFn>(sym(b"rs_ticks\0")?),
             ticks_while: std::mem::transmute::<*const c_void, TicksWhileFn>(sym(
                 b"rs_ticks_while\0",
+            )?),
+            ticks_while_both: std::mem::transmute::<*const c_void, TicksWhileBothFn>(sym(
+                b"rs_ticks_while_both\0",
             )?),
             trace_open: std::mem::transmute::<*const c_void, TraceOpenFn>(sym(b"rs_trace_open\0")?),
             trace_close: std::mem::transmute::<*const c_void, TraceCloseFn>(sym(

@@ -228,6 +228,33 @@ impl Model {
         Ok(done)
     }
 
+    /// Ticks while `a` reads `va` and the bits `mask` of `b` read `vb` after each
+    /// tick, at most `max` times; returns the ticks done.
+    pub fn ticks_while_both(
+        &mut self,
+        (a, va): (PortId, u64),
+        (b, mask, vb): (PortId, u64, u64),
+        max: u64,
+    ) -> Result<u64> {
+        let clk = self.clock_id()?;
+        // SAFETY: as in `ticks`; `a` and `b` came from this model's port table.
+        let done = unsafe {
+            (self.design.inner.fns.ticks_while_both)(
+                self.handle.as_ptr(),
+                clk.0,
+                a.0,
+                va,
+                b.0,
+                mask,
+                vb,
+                max,
+            )
+        };
+        self.cycles += done;
+        self.dirty = false;
+        Ok(done)
+    }
+
     /// Clock periods run so far.
     pub fn cycles(&self) -> u64 {
         self.cycles

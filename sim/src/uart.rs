@@ -40,6 +40,9 @@ pub struct UartBridge {
     bytes_sent: u64,
     bytes_received: u64,
     last_activity: u64,
+    // Busy accounting: a design output bit that is 1 while the design works.
+    busy_pin: Option<(PortId, u64)>,
+    busy_cycles: u64,
 }
 
 impl std::fmt::Debug for UartBridge {
@@ -93,6 +96,8 @@ impl UartBridge {
             bytes_sent: 0,
             bytes_received: 0,
             last_activity: start,
+            busy_pin: None,
+            busy_cycles: 0,
         })
     }
 
@@ -147,6 +152,27 @@ impl UartBridge {
         self.framing_errors
     }
 
+    /// Counts busy cycles from now on: cycles in which a byte moves either way on
+    /// the UART or bit `bit` of the design output `pin` is 1 (a busy light), so
+    /// that the time a design spends waiting for its host can be told from its
+    /// own ([`UartBridge::busy_cycles`]).
+    pub fn watch_busy(&mut self, pin: &str, bit: u32) -> Result<()> {
+        let id = self.model.output(pin)?;
+        let width = self.model.port_info(id).width;
+        if bit >= width.min(64) {
+            return Err(Error::Uart(format!(
+                "busy bit {bit} is outside `{pin}`, which is {width} bits wide"
+            )));
+        }
+        self.busy_pin = Some((id, 1u64 << bit));
+        Ok(())
+    }
+
+    /// Cycles counted busy since [`UartBridge::watch_busy`] (0 without it).
+    pub fn busy_cycles(&self) -> u64 {
+        self.busy_cycles
+    }
+
     /// Bytes fully sent and fully received since the bridge was made.
     pub fn totals(&self) -> (u64, u64) {
         (self.bytes_sent, self.bytes_received)
@@ -194,7 +220,27 @@ impl UartBridge {
             }
             match self.state {
                 RxState::Idle => {
-                    let done = self.model.ticks_while(self.tx_pin, 1, span)?;
+                    let done = match self.busy_pin {
+                        // Only the busy light can tell work from waiting here.
+                        Some((pin, mask)) if self.frame_bits == 0 => {
+                            let lit = self.model.get_id(pin) & mask;
+                            let done = self.model.ticks_while_both(
+                                (self.tx_pin, 1),
+                                (pin, mask, lit),
+                                span,
+                            )?;
+                            if lit != 0 {
+                                self.busy_cycles += done;
+                            }
+                            done
+                        }
+                        Some(_) => {
+                            let done = self.model.ticks_while(self.tx_pin, 1, span)?;
+                            self.busy_cycles += done;
+                            done
+                        }
+                        None => self.model.ticks_while(self.tx_pin, 1, span)?,
+                    };
                     self.advance_sender(done);
                     if self.model.get_id(self.tx_pin) == 0 {
                         // Start bit first seen at this cycle: sample mid-bit from here.
@@ -210,6 +256,9 @@ impl UartBridge {
                 RxState::Frame { at, bit, shift } => {
                     let span = span.min(at - now);
                     self.model.ticks(span)?;
+                    if self.busy_pin.is_some() {
+                        self.busy_cycles += span;
+                    }
                     self.advance_sender(span);
                     if self.model.cycles() == at {
                         let level = self.model.get_id(self.tx_pin) as u8 & 1;

@@ -90,6 +90,10 @@ pub struct VirtualBoardOptions {
     /// reach the design before the power cycle; what it was still sending is lost.
     /// A VCD trace restarts with each power cycle.
     pub power_cycle_after_bytes: Option<u64>,
+    /// A design output and its bit that is 1 while the board works (a busy light):
+    /// with it, [`VboardStats::busy_cycles`] counts the board's own time apart from
+    /// the time it waits for its host.
+    pub busy_light: Option<(String, u32)>,
 }
 
 impl Default for VirtualBoardOptions {
@@ -104,6 +108,7 @@ impl Default for VirtualBoardOptions {
             reset: Reset::Auto,
             model: ModelOptions::default(),
             power_cycle_after_bytes: None,
+            busy_light: None,
         }
     }
 }
@@ -119,6 +124,10 @@ pub struct VboardStats {
     pub bytes_from_design: u64,
     /// Frames from the design with a low stop bit.
     pub framing_errors: u64,
+    /// With a busy light: cycles in which a byte moved either way on the UART or
+    /// the light was lit. Unlike `cycles`, these do not grow while the simulated
+    /// board waits for a slow host, so they are what the board itself took.
+    pub busy_cycles: Option<u64>,
 }
 
 /// A running virtual board. Dropping it stops the simulation.
@@ -208,12 +217,16 @@ impl VirtualBoard {
                         let _ = model.ticks(RESET_CYCLES);
                         model.set(name, u64::from(*active_low))?;
                     }
-                    UartBridge::new(
+                    let mut bridge = UartBridge::new(
                         model,
                         &options.rx_pin,
                         &options.tx_pin,
                         options.clocks_per_bit,
-                    )
+                    )?;
+                    if let Some((pin, bit)) = &options.busy_light {
+                        bridge.watch_busy(pin, *bit)?;
+                    }
+                    Ok(bridge)
                 };
                 let setup = power_up();
                 let bridge = match setup {
@@ -442,6 +455,7 @@ fn run_board(
     let (sent, received) = bridge.totals();
     let framing_errors = bridge.framing_errors();
     let cycles = bridge.model().cycles();
+    let busy = bridge.busy_cycles();
     let mut model = bridge.into_model();
     model.close_trace();
     let _ = pty.master.flush();
@@ -450,6 +464,10 @@ fn run_board(
         bytes_to_design: before.bytes_to_design + sent,
         bytes_from_design: before.bytes_from_design + received,
         framing_errors: before.framing_errors + framing_errors,
+        busy_cycles: options
+            .busy_light
+            .as_ref()
+            .map(|_| before.busy_cycles.unwrap_or(0) + busy),
     })
 }
 
@@ -464,6 +482,7 @@ fn power_cycle_bridge(
     out.extend(bridge.take_received());
     let (sent, received) = bridge.totals();
     before.cycles += bridge.model().cycles();
+    before.busy_cycles = Some(before.busy_cycles.unwrap_or(0) + bridge.busy_cycles());
     before.bytes_to_design += sent;
     before.bytes_from_design += received;
     before.framing_errors += bridge.framing_errors();

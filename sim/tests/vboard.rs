@@ -246,3 +246,61 @@ fn power_cycle_after_bytes_restarts_the_design_mid_stream() {
     );
     assert_eq!(stats.bytes_to_design, 10);
 }
+
+#[test]
+fn busy_cycles_count_traffic_and_the_busy_light_never_waits_for_the_host() {
+    // The echo's byte count stands in for a busy light: bit 0 is lit after an odd
+    // number of bytes.
+    let board = VirtualBoard::start(
+        &verilog_of(UartEcho::new(CPB as u16)),
+        VirtualBoardOptions {
+            busy_light: Some(("count".into(), 0)),
+            ..options()
+        },
+    )
+    .unwrap();
+    let mut port = serialport::new(board.path().to_string_lossy(), 4_000_000)
+        .timeout(Duration::from_millis(100))
+        .open()
+        .unwrap();
+    port.write_all(&[1, 2]).unwrap();
+    assert_eq!(read_n(port.as_mut(), 2, Duration::from_secs(30)), [1, 2]);
+    // The host waits: the clock runs on for idle_cycles, the light is dark.
+    std::thread::sleep(Duration::from_millis(300));
+    port.write_all(&[3]).unwrap();
+    assert_eq!(read_n(port.as_mut(), 1, Duration::from_secs(30)), [3]);
+    // Now the light stays lit through the whole quiet stretch.
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = board.stop().unwrap();
+    let byte = 10 * CPB as u64;
+    let busy = stats.busy_cycles.expect("a busy light was given");
+    assert!(
+        stats.cycles >= 2 * 100_000,
+        "{} cycles: two quiet stretches",
+        stats.cycles
+    );
+    assert!(
+        busy >= 100_000 && busy <= 100_000 + 6 * byte + 100,
+        "{busy} busy cycles: the lit stretch and six bytes' traffic, not the wait"
+    );
+}
+
+#[test]
+fn without_a_busy_light_there_are_no_busy_cycles() {
+    let board = VirtualBoard::start(&verilog_of(UartEcho::new(CPB as u16)), options()).unwrap();
+    assert_eq!(board.stop().unwrap().busy_cycles, None);
+}
+
+#[test]
+fn a_busy_light_outside_its_port_is_refused() {
+    let e = VirtualBoard::start(
+        &verilog_of(UartEcho::new(CPB as u16)),
+        VirtualBoardOptions {
+            busy_light: Some(("count".into(), 8)),
+            ..options()
+        },
+    )
+    .err()
+    .expect("bit 8 of an 8-bit port");
+    assert!(e.to_string().contains("busy bit 8"), "{e}");
+}

@@ -160,8 +160,11 @@ pub fn run(a: &RunArgs) -> Result<()> {
     }
     let clock = boards.boards[0].device.info.clock_hz;
     let stats = boards.finish()?;
-    // Each board's whole session, the load included.
-    let cycles: Vec<Option<u64>> = stats.iter().map(|s| s.map(|s| s.cycles)).collect();
+    // Each board's whole session, the load included, less its waits for this host.
+    let cycles: Vec<Option<u64>> = stats
+        .iter()
+        .map(|s| s.map(|s| s.busy_cycles.unwrap_or(s.cycles)))
+        .collect();
     summary.set_board_cycles(&cycles, clock);
     let text = if a.json {
         serde_json::to_string(&summary)? + "\n"

@@ -43,6 +43,7 @@ impl VirtualDevice {
             .map(|_| {
                 let options = VirtualBoardOptions {
                     clocks_per_bit: build.clocks_per_bit(),
+                    busy_light: Some(("leds".into(), revspike_hdl::top::BUSY_LED)),
                     ..Default::default()
                 };
                 let board = VirtualBoard::start_design(&design, options)
