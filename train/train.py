@@ -48,7 +48,7 @@ def parse_args(argv=None):
         "e.g. 16:3:2:1,32:3:2:1",
     )
     ap.add_argument("--shape", default="28,28,1", help="input shape H,W,C of one group when a stem is present")
-    ap.add_argument("--init", default="", help="start from this checkpoint's float parameters (same config)")
+    ap.add_argument("--init", default="", help="start from this checkpoint's float parameters (same config; T may differ, as no parameter depends on it)")
     ap.add_argument("--teacher", default="", help="checkpoint whose float logits are distilled (float phase)")
     ap.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the distillation loss")
     ap.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature")
@@ -222,7 +222,9 @@ def main(argv=None):
     model = RevSpikeNet(cfg).to(dev)
     if args.init:
         ick = torch.load(args.init, map_location="cpu", weights_only=False)
-        if ick["cfg"] != cfg:
+        # No parameter depends on T (every timestep shares them): a model trained at
+        # one T is a start for another; load_state_dict still checks every shape.
+        if {**ick["cfg"], "T": cfg["T"]} != cfg:
             raise SystemExit(f"error: --init {args.init}: its config {json.dumps(ick['cfg'])} differs")
         model.load_state_dict(ick["float_state"])
         print(f"init from {args.init} (float parameters)")

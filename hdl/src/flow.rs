@@ -743,6 +743,10 @@ pub struct BitstreamReport {
     pub build: String,
     /// Rust type of the top-level block.
     pub top: String,
+    /// SHA-256 of the Verilog that was synthesized ([`netlist_sha256`]), so a report
+    /// names the design it was made from; absent in reports written before it existed.
+    #[serde(default)]
+    pub netlist_sha256: Option<String>,
     pub git_commit: Option<String>,
     /// Whether the work tree had uncommitted changes.
     pub git_dirty: Option<bool>,
@@ -793,6 +797,9 @@ impl BitstreamReport {
             (None, _) => "unknown".into(),
         };
         let _ = writeln!(s, "commit:  {commit}");
+        if let Some(h) = &self.netlist_sha256 {
+            let _ = writeln!(s, "netlist: sha256 {h} (the emitted Verilog)");
+        }
         let _ = writeln!(
             s,
             "device:  {} {}, target {} MHz, seed {}",
@@ -1158,6 +1165,20 @@ fn describe_check_error(e: &CheckError) -> String {
     }
 }
 
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The hash a bitstream report records for the Verilog it was made from: compare it
+/// with the current design's (e.g. [`crate::top::top_verilog`]) to know whether a
+/// committed bitstream is still this design's.
+pub fn netlist_sha256(verilog: &str) -> String {
+    hex_sha256(verilog.as_bytes())
+}
+
 fn emit_verilog<B: Block>(top: &mut B) -> FlowResult<String> {
     top.connect_all();
     check_all(top).map_err(|e| FlowError::DesignCheck(describe_check_error(&e)))?;
@@ -1506,6 +1527,7 @@ fn run_flow(
         schema: REPORT_SCHEMA.to_string(),
         build: opts.build.clone(),
         top: top_name.to_string(),
+        netlist_sha256: Some(netlist_sha256(verilog)),
         git_commit,
         git_dirty,
         device: opts.device,
@@ -1573,11 +1595,10 @@ fn run_flow(
             log: pack_log_path,
         });
     }
-    let digest = Sha256::digest(&bin);
     report.bitstream = Some(BitstreamFile {
         path: display_path(&bin_path),
         bytes: bin.len() as u64,
-        sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: hex_sha256(&bin),
     });
     write_reports(&report, &report_json, &report_txt)?;
     progress(
