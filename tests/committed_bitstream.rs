@@ -69,3 +69,19 @@ fn the_readmes_quote_the_committed_figures() {
         }
     }
 }
+
+#[test]
+fn the_committed_bitstream_is_the_current_designs() {
+    let r = report();
+    let recorded = r["netlist_sha256"]
+        .as_str()
+        .expect("the report names its netlist (netlist_sha256)");
+    let now = revspike_hdl::top::top_verilog(&CU).expect("the Cu top level emits");
+    assert_eq!(
+        revspike_hdl::flow::netlist_sha256(&now),
+        recorded,
+        "the Cu design has changed since bitstreams/alchitry-cu was built: rebuild it \
+         (revspike bitstream --build cu --out bitstreams/alchitry-cu --seed N) and commit it \
+         with its report"
+    );
+}
