@@ -1,0 +1,110 @@
+//! The shipped conv model (models/fashion-conv.json, version 2) is what models/README.md
+//! says: inside the budget the Cu's conv memory plan is sized for, the golden integer
+//! model counts exactly the test images export.py counted on the file, the float to
+//! integer drop is at most 0.3 points, and no membrane wraps on any of the 70,000
+//! Fashion-MNIST images. (Its accuracy, 89.56 %, is below the 90.0 % a shipped conv
+//! model is meant to reach; models/README.md has the runs tried.)
+
+use std::io::Read;
+
+use revspike_golden::model::Model;
+use revspike_golden::sim::Engine;
+use revspike_golden::Info;
+
+const DATASET: &str = "/usr/share/datasets/fashion-mnist";
+
+fn idx(name: &str, header: usize) -> Vec<u8> {
+    let path = format!("{DATASET}/{name}");
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!("{path}: {e} (scripts/setup.sh installs dataset-fashion-mnist)")
+    });
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_end(&mut raw)
+        .expect("gzip");
+    raw.split_off(header)
+}
+
+fn model() -> Model {
+    Model::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/fashion-conv.json"
+    ))
+    .expect("shipped conv model loads")
+}
+
+fn metrics() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../models/fashion-conv.metrics.json"
+        ))
+        .expect("models/fashion-conv.metrics.json"),
+    )
+    .expect("metrics parse")
+}
+
+/// (right, wraps) over `images` (784 bytes each) against `labels`.
+fn score(m: &Model, images: &[u8], labels: &[u8]) -> (usize, u64) {
+    let engine = Engine::new(m);
+    let mut right = 0;
+    let mut wraps = 0;
+    for (img, &label) in images.chunks(784).zip(labels) {
+        let r = engine.classify(img).expect("input length matches");
+        right += usize::from(r.prediction == usize::from(label));
+        wraps += r.wraps;
+    }
+    (right, wraps)
+}
+
+#[test]
+fn conv_model_is_inside_the_budget() {
+    let m = model();
+    let info = Info::of(&m);
+    assert!(!info.stem.is_empty(), "a version 2 model with a stem");
+    assert!(
+        info.weight_bits <= 61_440,
+        "{} weight bits",
+        info.weight_bits
+    );
+    assert!(
+        info.largest_feature_map_bytes <= 3_136,
+        "{} bytes in the largest stem map",
+        info.largest_feature_map_bytes
+    );
+    let stage0_in = info.layers[0].inputs;
+    assert!(stage0_in <= 1_024, "stage 0 reads {stage0_in} values");
+}
+
+#[test]
+fn conv_model_golden_accuracy_is_the_exported_one_with_no_wraps_on_all_70000_images() {
+    let m = model();
+    let (right, wraps) = score(
+        &m,
+        &idx("t10k-images-idx3-ubyte.gz", 16),
+        &idx("t10k-labels-idx1-ubyte.gz", 8),
+    );
+    let metrics = metrics();
+    let int = metrics["int_test_accuracy"]
+        .as_f64()
+        .expect("int_test_accuracy");
+    let float = metrics["float_test_accuracy"]
+        .as_f64()
+        .expect("float_test_accuracy");
+    assert_eq!(
+        right,
+        (int * 10_000.0).round() as usize,
+        "golden model and export.py disagree on the test-set accuracy"
+    );
+    assert!(
+        float - int <= 0.003 + 1e-9,
+        "float {float} -> integer {int}: more than 0.3 points lost"
+    );
+    assert_eq!(wraps, 0, "wraps on the test set");
+    let (_, wraps) = score(
+        &m,
+        &idx("train-images-idx3-ubyte.gz", 16),
+        &idx("train-labels-idx1-ubyte.gz", 8),
+    );
+    assert_eq!(wraps, 0, "wraps on the training set");
+}
