@@ -174,7 +174,7 @@ fn small_board(power_cycle_after_bytes: Option<u64>) -> VirtualBoard {
     VirtualBoard::start(
         &verilog,
         VirtualBoardOptions {
-            clocks_per_bit: SMALL.clocks_per_bit(),
+            timing: SMALL.bit_timing().expect("the small build's bit timing"),
             power_cycle_after_bytes,
             ..Default::default()
         },

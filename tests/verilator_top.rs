@@ -127,4 +127,184 @@ fn the_shipped_model_on_the_cu_top_level_matches_golden() {
             r => panic!("image {k}: unexpected response {r:?}"),
         }
     }
+
+// ---- Hardening (issue #17, device and link items 1-3) ----------------------------
+
+use revspike_proto::protocol::{
+    addr, encode_frame, CommandCode, ErrorCode, ProtocolError, RunResult, Transport, SLIP_END,
+};
+
+/// A generated model that fits the small build, its image writes, and one input.
+fn small_model(seed: u64) -> (revspike_golden::Model, Vec<(u32, Vec<u16>)>) {
+    let opts = SMALL.small_gen_options();
+    let model = (seed..seed + 400)
+        .map(|s| gen_model(s, &opts))
+        .find(|m| SMALL.check(m).is_ok())
+        .expect("a generated model fits the small build");
+    let writes = compile(&model, &SMALL).writes();
+    (model, writes)
+}
+
+fn device_error(r: Result<Response, revspike_proto::protocol::ClientError>) -> (ErrorCode, u16) {
+    match r {
+        Err(revspike_proto::protocol::ClientError::Protocol(ProtocolError::Device {
+            code,
+            detail,
+            ..
+        })) => (code, detail),
+        other => panic!("expected a device error, got {other:?}"),
+    }
+}
+
+fn run_result(r: Response) -> RunResult {
+    match r {
+        Response::Run(r) => r,
+        other => panic!("expected a run result, got {other:?}"),
+    }
+}
+
+fn assert_golden(model: &revspike_golden::Model, input: &[u8], r: &RunResult) {
+    let gold = infer(model, input).unwrap();
+    let logits: Vec<i64> = r.logits.iter().map(|&v| v as i64).collect();
+    assert_eq!(logits, gold.logits, "logits");
+    assert_eq!(r.prediction as usize, gold.prediction, "prediction");
+}
+
+#[test]
+fn infer_without_a_model_is_not_loaded_and_leaves_the_input_alone() {
+    let mut c = client();
+    let (model, writes) = small_model(7100);
+    let x = gen_input(&model, 1);
+    // Nothing loaded yet: RUN and INFER answer NOT_LOADED, not CORE.
+    assert_eq!(
+        device_error(c.request(&Command::Run)).0,
+        ErrorCode::NotLoaded
+    );
+    assert_eq!(
+        device_error(c.request(&Command::Infer { bytes: x.clone() })).0,
+        ErrorCode::NotLoaded
+    );
+    assert!(c.load(&writes, 0).unwrap());
+    match c.request(&Command::Input { bytes: x.clone() }).unwrap() {
+        Response::InputAccepted { status: 0, .. } => {}
+        r => panic!("INPUT answered {r:?}"),
+    }
+    // A load in progress: INFER of another input is refused before its bytes reach
+    // the core, so the committed input survives it.
+    c.request(&Command::LoadBegin).unwrap();
+    let y: Vec<u8> = x.iter().map(|v| v.wrapping_add(1)).collect();
+    assert_eq!(
+        device_error(c.request(&Command::Infer { bytes: y })).0,
+        ErrorCode::NotLoaded
+    );
+    assert!(
+        c.status().unwrap().input_valid,
+        "the refused INFER touched the input"
+    );
+    assert!(c.load(&writes, 0).unwrap());
+    let r = run_result(c.request(&Command::Run).unwrap());
+    assert_golden(&model, &x, &r);
+}
+
+#[test]
+fn write_after_load_end_clears_loaded_and_bad_addresses_are_refused() {
+    let mut c = client();
+    let (model, writes) = small_model(7200);
+    let x = gen_input(&model, 2);
+    assert!(c.load(&writes, 0).unwrap());
+    let first = c.read(addr::MEMORY, 2).unwrap();
+    // Region 2 (turn-on state) is not part of the model: loaded stays.
+    c.write(addr::STATE, &[0]).unwrap();
+    assert!(c.status().unwrap().loaded);
+    // Unmapped regions, read-only regions and ranges that leave their region.
+    for (a, n) in [
+        (0xF_FFFEu32, 4usize),
+        (0x5_0000, 1),
+        (0xF_0000, 1),
+        (addr::LOGITS, 1),
+        (addr::STATUS, 1),
+        (0x0_FFFF, 2),
+        (0x1_FFFF, 2),
+    ] {
+        let mut p = a.to_le_bytes().to_vec();
+        p.extend(std::iter::repeat_n(0xA5, 2 * n));
+        c.send_raw(&encode_frame(CommandCode::Write.code(), 0x40, &p))
+            .unwrap();
+        match c.recv_response(0x40).unwrap() {
+            Response::Error { cmd: 2, code, .. } if code == ErrorCode::BadArguments.code() => {}
+            r => panic!("WRITE at 0x{a:05x} of {n} words answered {r:?}"),
+        }
+    }
+    for (a, n) in [(0x5_0000u32, 1u16), (0xF_0000, 1), (0x0_FFFF, 2)] {
+        let mut p = a.to_le_bytes().to_vec();
+        p.extend(n.to_le_bytes());
+        c.send_raw(&encode_frame(CommandCode::Read.code(), 0x41, &p))
+            .unwrap();
+        match c.recv_response(0x41).unwrap() {
+            Response::Error { cmd: 3, code, .. } if code == ErrorCode::BadArguments.code() => {}
+            r => panic!("READ at 0x{a:05x} of {n} words answered {r:?}"),
+        }
+    }
+    // Nothing wrapped onto region 0. A refused WRITE marks the load dirty, as every
+    // failed WRITE does (docs/protocol.md): the host reloads.
+    assert_eq!(c.read(addr::MEMORY, 2).unwrap(), first);
+    let s = c.status().unwrap();
+    assert!(
+        s.dirty && s.last_error == ErrorCode::BadArguments.code(),
+        "{s:?}"
+    );
+    assert!(c.load(&writes, 0).unwrap());
+    let r = run_result(c.request(&Command::Infer { bytes: x.clone() }).unwrap());
+    assert_golden(&model, &x, &r);
+    // A WRITE to the model after LOAD_END: no longer the model LOAD_END checked.
+    c.write(addr::MEMORY, &first[..1]).unwrap();
+    assert!(!c.status().unwrap().loaded);
+    assert_eq!(
+        device_error(c.request(&Command::Infer { bytes: x.clone() })).0,
+        ErrorCode::NotLoaded
+    );
+    c.write(addr::CONFIG, &[model.timesteps as u16]).unwrap();
+    assert!(c.load(&writes, 0).unwrap());
+    let r = run_result(c.request(&Command::Infer { bytes: x.clone() }).unwrap());
+    assert_golden(&model, &x, &r);
+}
+
+#[test]
+fn receive_fifo_overflow_answers_overrun_and_keeps_the_next_frame() {
+    let mut c = client();
+    let read = |seq: u8| {
+        Command::Read {
+            addr: 0x2_0011,
+            count: 2048,
+        }
+        .to_frame(seq)
+        .unwrap()
+    };
+    // Two long READs, a STATUS and an IDENTIFY back to back: the IDENTIFY arrives
+    // while the receive FIFO is full.
+    let mut wire = read(0x10);
+    wire.extend(read(0x11));
+    wire.extend(Command::Status.to_frame(0x12).unwrap());
+    wire.extend(Command::Identify.to_frame(0x13).unwrap());
+    c.send_raw(&wire).unwrap();
+    for seq in [0x10, 0x11] {
+        match c.recv_response(seq).unwrap() {
+            Response::Read(w) if w.len() == 2048 => {}
+            r => panic!("READ {seq} answered {r:?}"),
+        }
+    }
+    match c.recv_response(0x12).unwrap() {
+        Response::Status(_) => {}
+        r => panic!("STATUS answered {r:?}"),
+    }
+    match c.recv_response(0x13).unwrap() {
+        Response::Error { cmd: 1, code, .. } if code == ErrorCode::Overrun.code() => {}
+        r => panic!("the frame cut by the overflow answered {r:?}"),
+    }
+    // Later, a clean frame is answered.
+    c.transport.pause(3_000).unwrap();
+    let s = c.status().unwrap();
+    assert!(s.overruns > 0, "{s:?}");
+    assert_eq!(c.identify().unwrap(), SMALL.info());
+    let _ = SLIP_END;
 }

@@ -47,16 +47,16 @@ fn err_of(e: ClientError) -> Option<(ErrorCode, u16)> {
 }
 
 #[test]
-fn link_conformance_at_25_clocks_per_bit() {
-    let cfg = BenchConfig::new(25);
-    let info = test_info(25);
+fn link_conformance_at_12_mbaud() {
+    let cfg = BenchConfig::new(12_000_000);
+    let info = test_info(12_000_000);
     let timeout_us = (cfg.timeout_clocks as u64).div_ceil(100);
     run_bench(cfg, move |c| conformance::all(c, &info, timeout_us)).unwrap();
 }
 
 #[test]
 fn link_input_run_infer_rewind_reset_on_mock_core() {
-    run_bench(BenchConfig::new(25), |c| {
+    run_bench(BenchConfig::new(12_000_000), |c| {
         let ce = |e: ClientError| e.to_string();
         load_mock_model(c, 16)?;
         let input: Vec<u8> = (0..16).map(|i| (i * 13 + 0xB0) as u8).collect();
@@ -167,18 +167,18 @@ fn link_input_run_infer_rewind_reset_on_mock_core() {
 
 #[test]
 fn link_survives_glitches_framing_errors_and_breaks() {
-    run_bench(BenchConfig::new(25), |c| {
+    run_bench(BenchConfig::new(12_000_000), |c| {
         let ce = |e: ClientError| e.to_string();
-        let info = test_info(25);
+        let info = test_info(12_000_000);
         let before = c.status().map_err(ce)?;
         c.transport.send_events(&[
-            WireEvent::Glitch(5),
+            WireEvent::Glitch(2),
             WireEvent::Idle(100),
-            WireEvent::Glitch(11),
+            WireEvent::Glitch(3),
             WireEvent::Idle(100),
             WireEvent::BadStop(0x55),
             WireEvent::Idle(50),
-            WireEvent::Glitch(25 * 30), // a break of 30 bit times
+            WireEvent::Glitch(250), // a break of 30 bit times
             WireEvent::Idle(100),
             WireEvent::BadStop(0xC0),
         ])?;
@@ -211,8 +211,8 @@ fn link_survives_glitches_framing_errors_and_breaks() {
 
 #[test]
 fn link_pipelines_infer_frames_with_padding_and_reports_overrun() {
-    let mut cfg = BenchConfig::new(25);
-    cfg.run_cycles = 3000; // 12 byte times: more than the FIFO holds
+    let mut cfg = BenchConfig::new(12_000_000);
+    cfg.run_cycles = 3000; // 36 byte times: more than the FIFO holds
     run_bench(cfg, |c| {
         let ce = |e: ClientError| e.to_string();
         // Each INFER frame is longer on the wire than the previous frame's response
@@ -239,7 +239,7 @@ fn link_pipelines_infer_frames_with_padding_and_reports_overrun() {
             r => return Err(format!("INFER answered {r:?}")),
         };
         // Three frames back to back, each followed by END padding.
-        let pad = padding_ends(cycles + 100, 25);
+        let pad = padding_ends(cycles + 100, BenchConfig::new(12_000_000).timing);
         let mut wire = Vec::new();
         let mut seqs = Vec::new();
         for (k, input) in inputs.iter().enumerate() {
@@ -275,14 +275,14 @@ fn link_pipelines_infer_frames_with_padding_and_reports_overrun() {
         if s.overruns == 0 {
             return Err(format!("overrun not counted: {s:?}"));
         }
-        conformance::still_alive(c, &test_info(25))
+        conformance::still_alive(c, &test_info(12_000_000))
     })
     .unwrap();
 }
 
 #[test]
 fn link_verilog_passes_yosys() {
-    let mut uut = Link::new(&BenchConfig::new(25).link_config()).unwrap();
+    let mut uut = Link::new(&BenchConfig::new(12_000_000).link_config()).unwrap();
     uut.connect_all();
     let v = generate_verilog(&uut);
     yosys_validate("revspike_link", &v).unwrap();

@@ -306,7 +306,24 @@ fn build_info_round_trip_and_validation() {
     let b = info.to_bytes().unwrap();
     assert_eq!(b.len(), BUILD_INFO_LEN);
     assert_eq!(BuildInfo::from_bytes(&b).unwrap(), info);
-    assert_eq!(info.clocks_per_bit(), 25);
+    assert_eq!(
+        info.bit_timing().unwrap(),
+        BitTiming {
+            clocks: 25,
+            bits: 1
+        }
+    );
+    let mut fast = info.clone();
+    fast.baud = 12_000_000;
+    assert_eq!(
+        fast.bit_timing().unwrap(),
+        BitTiming {
+            clocks: 25,
+            bits: 3
+        }
+    );
+    fast.baud = 0;
+    assert!(fast.bit_timing().is_err());
     let mut long = info.clone();
     long.name = "much-too-long".into();
     assert!(long.to_bytes().is_err());
@@ -363,10 +380,26 @@ fn command_limits_are_enforced() {
 
 #[test]
 fn padding_covers_execution_time() {
-    assert_eq!(padding_ends(0, 25), 1);
-    assert_eq!(padding_ends(250, 25), 2);
-    assert_eq!(padding_ends(251, 25), 3);
-    assert!(padding_ends(100_000, 25) * 250 >= 100_000);
+    let t4 = BitTiming {
+        clocks: 25,
+        bits: 1,
+    };
+    assert_eq!(padding_ends(0, t4), 1);
+    assert_eq!(padding_ends(250, t4), 2);
+    assert_eq!(padding_ends(251, t4), 3);
+    assert!(padding_ends(100_000, t4) * 250 >= 100_000);
+    // 12 Mbaud: a byte is 250/3 = 83.3 clocks.
+    let t12 = BitTiming {
+        clocks: 25,
+        bits: 3,
+    };
+    assert_eq!(padding_ends(250, t12), 4);
+    assert_eq!(padding_ends(251, t12), 5);
+    for cycles in [1u64, 83, 84, 2450, 100_000] {
+        let pad = padding_ends(cycles, t12) as f64;
+        assert!((pad - 1.0) * 250.0 / 3.0 >= cycles as f64, "{cycles}");
+        assert!((pad - 2.0) * 250.0 / 3.0 < cycles as f64, "{cycles}");
+    }
 }
 
 /// A loopback "device" that answers with canned frames, to test the client.
