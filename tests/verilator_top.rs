@@ -127,6 +127,7 @@ fn the_shipped_model_on_the_cu_top_level_matches_golden() {
             r => panic!("image {k}: unexpected response {r:?}"),
         }
     }
+}
 
 // ---- Hardening (issue #17, device and link items 1-3) ----------------------------
 
@@ -307,4 +308,112 @@ fn receive_fifo_overflow_answers_overrun_and_keeps_the_next_frame() {
     assert!(s.overruns > 0, "{s:?}");
     assert_eq!(c.identify().unwrap(), SMALL.info());
     let _ = SLIP_END;
+}
+
+// ---- Bit timing on the emitted Verilog (issue #16) -------------------------------
+
+/// 256 words covering every byte value (and so every SLIP special), written and read
+/// back, then IDENTIFY: what a host whose rate is off would break first.
+fn every_byte_round_trip(c: &mut Client<BridgeTransport>) -> Result<(), String> {
+    let words: Vec<u16> = (0..256u16).map(|i| i | ((255 - i) << 8)).collect();
+    c.write(0x100, &words).map_err(|e| e.to_string())?;
+    let back = c.read(0x100, 256).map_err(|e| e.to_string())?;
+    if back != words {
+        return Err("read back differs".into());
+    }
+    match c.identify() {
+        Ok(i) if i == SMALL.info() => Ok(()),
+        r => Err(format!("IDENTIFY gave {r:?}")),
+    }
+}
+
+#[test]
+fn the_verilated_uart_takes_a_host_2_and_3_percent_off_at_12_mbaud() {
+    assert_eq!(SMALL.baud, 12_000_000);
+    for ppm in [0, -20_000, 20_000, -30_000, 30_000] {
+        let mut c = client();
+        c.transport.bridge.set_send_rate_ppm(ppm);
+        if let Err(e) = every_byte_round_trip(&mut c) {
+            panic!("host off by {ppm} ppm: {e}");
+        }
+        assert_eq!(c.status().unwrap().framing_errors, 0, "{ppm} ppm");
+    }
+    // 7 % off is beyond what any receiver can take: the check can tell.
+    for ppm in [-70_000, 70_000] {
+        let mut c = client();
+        c.transport.bridge.set_send_rate_ppm(ppm);
+        c.transport.patience_cycles = 1_000_000;
+        c.patience = 1;
+        assert!(
+            every_byte_round_trip(&mut c).is_err(),
+            "a host {ppm} ppm off went unnoticed"
+        );
+    }
+}
+
+#[test]
+fn infer_packed_over_the_uart_matches_golden() {
+    let mut c = client();
+    let (model, writes) = small_model(7300);
+    assert!(c.load(&writes, 0).unwrap());
+    for k in 0..6u64 {
+        let mut x = gen_input(&model, 40 + k);
+        // Sparse inputs (zero runs of every length), as real images are.
+        for (i, v) in x.iter_mut().enumerate() {
+            if !(i as u64 + k).is_multiple_of(3) {
+                *v = 0;
+            }
+        }
+        let packed = revspike_proto::protocol::zero_run::encode(&x);
+        let r = run_result(c.request(&Command::InferPacked { packed }).unwrap());
+        assert_golden(&model, &x, &r);
+        let r = run_result(c.request(&Command::infer_smallest(&x)).unwrap());
+        assert_golden(&model, &x, &r);
+    }
+}
+
+/// The watchdog bound against the longest runs the generator finds: big models that
+/// fit the small build (every stage, block and timestep it allows) with every input
+/// value nonzero, run on the Verilated core.
+#[test]
+fn the_watchdog_bound_is_far_above_the_longest_runs() {
+    use revspike_hdl::link::{watchdog_cycles, worst_run_cycles};
+    use revspike_proto::core_port::CoreDriver;
+    let info = SMALL.info();
+    let bound = worst_run_cycles(&info);
+    let watchdog = watchdog_cycles(&info);
+    assert!(watchdog >= 4 * bound && watchdog.is_power_of_two());
+    let opts = revspike_golden::GenOptions {
+        max_width: SMALL.max_width,
+        max_classes: SMALL.max_width,
+        max_group_len: 256,
+        ..revspike_golden::GenOptions::default()
+    };
+    let mut drv: CoreDriver<revspike_tests::VerilatedCore> =
+        revspike_tests::VerilatedCore::new(&SMALL)
+            .expect("verilator builds the core")
+            .driver();
+    let (mut longest, mut runs) = (0u64, 0);
+    for seed in 0..400u64 {
+        let model = gen_model(seed, &opts);
+        if SMALL.check(&model).is_err() || model.timesteps * model.stages.len() < 24 {
+            continue;
+        }
+        drv.load(&compile(&model, &SMALL));
+        let n = gen_input(&model, seed).len();
+        drv.send_input(&vec![255; n]).expect("input accepted");
+        let r = drv.run(model.classes).expect("run");
+        longest = longest.max(r.cycles);
+        runs += 1;
+        if runs == 12 {
+            break;
+        }
+    }
+    assert!(runs >= 4, "only {runs} big models fit");
+    println!(
+        "longest of {runs} big runs: {longest} clocks; bound {bound}, watchdog {watchdog} \
+         ({:.0}x the longest)",
+        watchdog as f64 / longest as f64
+    );
+    assert!(longest <= bound, "{longest} > {bound}");
 }

@@ -7,8 +7,8 @@
 //! timesteps done are config register 0 (T). It also counts host-port protocol
 //! violations (anything issued while `busy`, input values on consecutive cycles),
 //! which the tests assert to be zero. With config register 9 nonzero its runs never
-//! finish until `abort` (for the link's watchdog); an aborted command ends with
-//! status 5.
+//! finish (for the link's watchdog): until `abort` when it is 1 (an aborted command
+//! ends with status 5), at all when it is 2.
 //! Simulation only: its Verilog is empty.
 
 use rust_hdl::prelude::*;
@@ -182,9 +182,10 @@ impl Logic for MockCore {
                 m.violations += 1;
             }
             m.last_in_valid = self.in_valid.val();
+            let hang = *m.mem.get(&MOCK_HANG_REG).unwrap_or(&0);
             if self.abort.val() {
                 m.abort_pulses += 1;
-                if busy {
+                if busy && hang != 2 {
                     m.aborted += 1;
                     m.pending = 4;
                     m.busy_left = m.busy_left.min(2);
@@ -194,7 +195,7 @@ impl Logic for MockCore {
                 if issued {
                     m.violations += 1;
                 }
-                if !(m.pending == 1 && *m.mem.get(&MOCK_HANG_REG).unwrap_or(&0) != 0) {
+                if !(m.pending == 1 && hang != 0) {
                     m.busy_left -= 1;
                 }
                 if m.busy_left == 0 {

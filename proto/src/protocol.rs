@@ -1863,12 +1863,106 @@ pub mod conformance {
         Ok(())
     }
 
+    /// RUN, INFER and INFER_PACKED with no clean model answer NOT_LOADED.
+    pub fn not_loaded<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        c.request(&Command::LoadBegin).map_err(ce)?;
+        for (cmd, code) in [
+            (Command::Run, CommandCode::Run),
+            (Command::Infer { bytes: vec![1; 9] }, CommandCode::Infer),
+            (
+                Command::InferPacked {
+                    packed: vec![1, 0, 7],
+                },
+                CommandCode::InferPacked,
+            ),
+        ] {
+            let seq = c.send(&cmd).map_err(ce)?;
+            expect_error(c, seq, code.code(), ErrorCode::NotLoaded)?;
+        }
+        still_alive(c, info)
+    }
+
+    /// WRITE and READ outside the regions they may address, or running out of their
+    /// region, are refused; a WRITE to the model after LOAD_END clears `loaded`.
+    pub fn address_checks<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        let first = c.read(addr::MEMORY, 2).map_err(ce)?;
+        for (a, n) in [
+            (0xF_FFFEu32, 4usize),
+            (0x5_0000, 1),
+            (0xF_0000, 1),
+            (addr::LOGITS, 1),
+            (addr::STATUS, 1),
+            (0x0_FFFF, 2),
+        ] {
+            let mut p = a.to_le_bytes().to_vec();
+            p.extend(std::iter::repeat_n(0x5A, 2 * n));
+            c.send_raw(&encode_frame(CommandCode::Write.code(), 0x52, &p))
+                .map_err(ce)?;
+            expect_error(c, 0x52, CommandCode::Write.code(), ErrorCode::BadArguments)
+                .map_err(|e| format!("WRITE at 0x{a:05x} of {n} words: {e}"))?;
+        }
+        for (a, n) in [(0x5_0000u32, 1u16), (0xF_0000, 1), (0x3_FFFF, 2)] {
+            let mut p = a.to_le_bytes().to_vec();
+            p.extend(n.to_le_bytes());
+            c.send_raw(&encode_frame(CommandCode::Read.code(), 0x53, &p))
+                .map_err(ce)?;
+            expect_error(c, 0x53, CommandCode::Read.code(), ErrorCode::BadArguments)
+                .map_err(|e| format!("READ at 0x{a:05x} of {n} words: {e}"))?;
+        }
+        if c.read(addr::MEMORY, 2).map_err(ce)? != first {
+            return Err("a refused WRITE changed region 0".into());
+        }
+        // A clean load, then a WRITE to it.
+        if !c.load(&[(0x600, vec![1, 2, 3])], 0).map_err(ce)? {
+            return Err("a clean load was not reported loaded".into());
+        }
+        c.write(addr::STATE, &[0]).map_err(ce)?;
+        if !c.status().map_err(ce)?.loaded {
+            return Err("a WRITE to the turn-on state cleared loaded".into());
+        }
+        c.write(0x601, &[9]).map_err(ce)?;
+        let s = c.status().map_err(ce)?;
+        if s.loaded {
+            return Err(format!("a WRITE to the model after LOAD_END left {s:?}"));
+        }
+        still_alive(c, info)
+    }
+
+    /// Malformed INFER_PACKED payloads are refused before anything runs: one that
+    /// ends inside a run token, one that expands past [`MAX_PAYLOAD`] values, one with
+    /// a bad CRC.
+    pub fn packed_errors<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        // A clean load first, so NOT_LOADED does not answer before the payload counts.
+        if !c.load(&[(0x600, vec![1, 2, 3])], 0).map_err(ce)? {
+            return Err("a clean load was not reported loaded".into());
+        }
+        let code = CommandCode::InferPacked.code();
+        for (what, p) in [
+            ("ends inside a token", vec![5, 0, 3, 9, 0]),
+            // Runs of at most 80, so the expansion keeps pace with the line (longer
+            // runs may be answered OVERRUN first, see docs/protocol.md).
+            (
+                "expands past MAX_PAYLOAD",
+                zero_run::encode(&[0; MAX_PAYLOAD + 1]),
+            ),
+        ] {
+            c.send_raw(&encode_frame(code, 0x54, &p)).map_err(ce)?;
+            expect_error(c, 0x54, code, ErrorCode::BadArguments)
+                .map_err(|e| format!("INFER_PACKED that {what}: {e}"))?;
+        }
+        let mut body = frame_body(code, 0x55, &[3, 0, 9, 4]);
+        body[5] ^= 0x10;
+        c.send_raw(&slip_encode(&body)).map_err(ce)?;
+        expect_error(c, 0x55, code, ErrorCode::BadCrc)?;
+        still_alive(c, info)
+    }
+
     /// A named scenario step: client, build information, timeout in microseconds.
     type Step<T> = (&'static str, fn(&mut Client<T>, &BuildInfo, u64) -> Outcome);
 
     /// Every link scenario that needs nothing from the core but memory.
     pub fn all<T: Transport>(c: &mut Client<T>, info: &BuildInfo, timeout_micros: u64) -> Outcome {
-        let steps: [Step<T>; 10] = [
+        let steps: [Step<T>; 13] = [
             ("identify", |c, i, _| identify(c, i)),
             ("write_read_back", |c, _, _| write_read_back(c, 0x100)),
             ("bad_crc", |c, i, _| bad_crc(c, i)),
@@ -1878,6 +1972,9 @@ pub mod conformance {
                 garbage_between_frames(c, i)
             }),
             ("bad_requests", |c, i, _| bad_requests(c, i)),
+            ("not_loaded", |c, i, _| not_loaded(c, i)),
+            ("address_checks", |c, i, _| address_checks(c, i)),
+            ("packed_errors", |c, i, _| packed_errors(c, i)),
             ("load_cycle", |c, _, _| load_cycle(c)),
             ("reset_mid_load", |c, _, _| reset_mid_load(c)),
             ("half_frame_timeout", |c, i, t| half_frame_timeout(c, i, t)),

@@ -303,7 +303,6 @@ fn a_busy_light_outside_its_port_is_refused() {
             ..options()
         },
     )
-    .err()
-    .expect("bit 8 of an 8-bit port");
+    .expect_err("bit 8 of an 8-bit port");
     assert!(e.to_string().contains("busy bit 8"), "{e}");
 }

@@ -4,12 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::device::{Board, Boards, ConnectOptions, Faults, InputEncoding};
 use anyhow::Result;
 use clap::{ArgAction, Args};
 use revspike_golden::Model;
-use revspike_proto::build;
-
-use crate::device::{Board, Boards, ConnectOptions, Faults, InputEncoding};
 
 /// How to reach the devices; shared by every subcommand that talks to one.
 #[derive(Debug, Clone, Args)]
