@@ -140,6 +140,13 @@ fn open(path: &Path, opts: &ConnectOptions, started_here: bool) -> Result<Device
             }
         }
     }
+    // A pseudo-terminal (a virtual board's, or one with nothing behind it) ignores the
+    // rate, so another rate cannot help: one try, and one error line.
+    if std::fs::canonicalize(path)
+        .is_ok_and(|p| p.starts_with("/dev/pts") || p == Path::new("/dev/ptmx"))
+    {
+        bauds.truncate(1);
+    }
     let label = path.display().to_string();
     for (k, &baud) in bauds.iter().enumerate() {
         let (mut serial, latency) = serial::SerialTransport::open(path, baud)?;
@@ -150,11 +157,19 @@ fn open(path: &Path, opts: &ConnectOptions, started_here: bool) -> Result<Device
         }
         let transport = LinkTransport::new(Box::new(serial), opts.faults);
         match Device::connect(transport, opts.link_options(started_here), &label) {
-            Ok(d) => return Ok(d),
-            Err(e) if k + 1 < bauds.len() => crate::note!(
-                "revspike: {label}: no answer at {baud} baud ({e:#}); trying {} baud",
-                bauds[k + 1]
-            ),
+            Ok(d) => {
+                if k > 0 {
+                    crate::note!(
+                        "revspike: {label}: no answer at {} baud; the device answers at \
+                         {baud} baud",
+                        bauds[0]
+                    );
+                }
+                return Ok(d);
+            }
+            // Said only if a later rate answers: a port where nothing answers fails with
+            // one error line.
+            Err(_) if k + 1 < bauds.len() => {}
             Err(e) => return Err(e.context(label)),
         }
     }
