@@ -174,7 +174,7 @@ fn small_board(power_cycle_after_bytes: Option<u64>) -> VirtualBoard {
     VirtualBoard::start(
         &verilog,
         VirtualBoardOptions {
-            clocks_per_bit: SMALL.clocks_per_bit(),
+            timing: SMALL.bit_timing().expect("the small build's bit timing"),
             power_cycle_after_bytes,
             ..Default::default()
         },
@@ -273,7 +273,7 @@ fn batch_agrees_with_golden_and_reports_throughput() {
     assert_eq!(v["agree"].as_u64(), Some(12));
     assert_eq!(v["disagree"], serde_json::json!([]));
     assert!(v["inferences_per_second"].as_f64().unwrap() > 0.0);
-    assert_eq!(v["line_rate_bytes_per_second"].as_f64(), Some(400_000.0));
+    assert_eq!(v["line_rate_bytes_per_second"].as_f64(), Some(1_200_000.0));
     // Every inference sends at least its INFER frame.
     let per = v["bytes_sent_per_inference"].as_f64().unwrap();
     assert!(
@@ -686,7 +686,7 @@ fn a_batch_on_two_virtual_boards_is_shared_and_comes_back_in_input_order() {
     assert_eq!(total, n as u64);
     assert!(v["board_time_inferences_per_second"].as_f64().unwrap() > 0.0);
     // Two links: twice one board's line rate.
-    assert_eq!(v["line_rate_bytes_per_second"].as_f64(), Some(800_000.0));
+    assert_eq!(v["line_rate_bytes_per_second"].as_f64(), Some(2_400_000.0));
     let lines = results_file(&results);
     assert_eq!(
         lines.iter().map(|l| l.0).collect::<Vec<_>>(),
@@ -845,7 +845,7 @@ fn overwritten_head(m: &Model) -> (Model, u32, Vec<u16>) {
 }
 
 #[test]
-fn a_model_overwritten_mid_batch_is_caught_reloaded_and_its_inputs_run_again() {
+fn a_model_overwritten_mid_batch_is_refused_reloaded_and_its_inputs_run_again() {
     let dir = scratch("overwritten");
     let model = write_model(&dir);
     let m = &small_model().0;
@@ -898,14 +898,15 @@ fn a_model_overwritten_mid_batch_is_caught_reloaded_and_its_inputs_run_again() {
     );
     let v = json(ok(&o));
     assert_eq!(v["agree"].as_u64(), Some(n as u64), "{}", o.stderr);
-    assert!(v["golden_retries"].as_u64().unwrap() >= 1, "{v}");
     assert!(v["reloads"].as_u64().unwrap() >= 1, "{v}");
+    // A WRITE to the model after LOAD_END clears `loaded` on the device (issue #17),
+    // so the device refuses the next input rather than running the changed model.
     let events = v["recovery_events"].as_array().unwrap();
     assert!(
         events.iter().any(|e| e
             .as_str()
             .unwrap()
-            .contains("disagrees with the golden model")),
+            .contains("device lost its model (the device answered NOT_LOADED)")),
         "{v}"
     );
     drop(other);

@@ -71,9 +71,9 @@ impl BridgeTransport {
         let mut model =
             Model::new(&verilog, &ModelOptions::default()).map_err(|e| e.to_string())?;
         model.set("reset_n", 1).map_err(|e| e.to_string())?;
-        let bridge =
-            revspike_sim::UartBridge::new(model, "usb_rx", "usb_tx", build.clocks_per_bit())
-                .map_err(|e| e.to_string())?;
+        let timing = build.bit_timing().map_err(|e| e.to_string())?;
+        let bridge = revspike_sim::UartBridge::new(model, "usb_rx", "usb_tx", timing)
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             bridge,
             patience_cycles: 20_000_000,
@@ -90,7 +90,7 @@ impl revspike_proto::protocol::Transport for BridgeTransport {
     fn recv(&mut self) -> Result<Vec<u8>, String> {
         // Run until something arrived and the line has been quiet for two byte times,
         // or patience runs out.
-        let quiet = 20 * self.bridge.clocks_per_bit() as u64;
+        let quiet = self.bridge.timing().clocks_for_bits(20);
         let mut waited = 0;
         loop {
             self.bridge.run(quiet).map_err(|e| e.to_string())?;

@@ -24,11 +24,16 @@ use crate::slip_tx::SlipTx;
 use crate::uart_rx::UartRx;
 use crate::uart_tx::UartTx;
 use revspike_proto::protocol::{
-    BuildInfo, ProtocolError, BUILD_INFO_LEN, MAX_PAYLOAD, MAX_READ_WORDS,
+    BitTiming, BuildInfo, ProtocolError, BUILD_INFO_LEN, CORE_DETAIL_WATCHDOG, MAX_PAYLOAD,
+    MAX_READ_WORDS,
 };
 
 /// Width of the inter-byte timeout counter.
 pub const LINK_TIMER_BITS: usize = 17;
+/// Width of the watchdog counter on the core's commands.
+pub const WATCHDOG_BITS: usize = 26;
+// The CORE error's detail register is 8 bits wide.
+const _: () = assert!(CORE_DETAIL_WATCHDOG < 256);
 // The response engine samples `rdata` in the 4th cycle of Fetch / Classes: the link's
 // own `raddr` register plus the host port's read latency.
 const _: () = assert!(revspike_proto::core_port::READ_LATENCY == 3);
@@ -49,7 +54,9 @@ enum RxState {
     Rewind,
     RewindWait,
     RewindStatus,
+    ResetAbort,
     ClearWait,
+    AbortWait,
     Post,
 }
 
@@ -78,7 +85,9 @@ enum TxState {
 //   2 link status (link words 0..4);
 // - host-port addresses: 0x10003 classes, 0x30000 logits, 0x40000 status words;
 // - commands: 1 IDENTIFY, 2 WRITE, 3 READ, 4 INPUT, 5 RUN, 6 INFER, 7 REWIND,
-//   8 RESET, 9 STATUS, 10 LOAD_BEGIN, 11 LOAD_END (protocol::CommandCode);
+//   8 RESET, 9 STATUS, 10 LOAD_BEGIN, 11 LOAD_END, 12 INFER_PACKED
+//   (protocol::CommandCode);
+// - host-port regions: WRITE to 0..2, READ of 0..4 (docs/architecture.md);
 // - error codes: 1 CRC, 2 length, 3 oversize, 4 unknown, 5 arguments, 6 not loaded,
 //   7 core, 8 overrun (protocol::ErrorCode).
 
@@ -87,27 +96,59 @@ enum TxState {
 pub struct LinkConfig {
     /// IDENTIFY payload ([`BuildInfo::to_bytes`]).
     pub build_info: Vec<u8>,
-    /// UART divisor (clock / baud).
-    pub clocks_per_bit: u32,
+    /// UART bit period.
+    pub timing: BitTiming,
     /// Inter-byte timeout of a half frame, in clocks.
     pub timeout_clocks: u32,
+    /// Clocks the link waits for the core's `done` after a run, rewind or clear before
+    /// it aborts the command ([`watchdog_cycles`]).
+    pub watchdog_cycles: u32,
+}
+
+/// An upper bound on the clocks of the longest run a model that fits the build can
+/// take: every timestep of the most timesteps runs the longest program (every stage
+/// with every block, each layer in channel tiles of P lanes, plus the readout), and
+/// every descriptor streams the most events (the input memory or the widest layer),
+/// drains the widest layer twice and pays 32 clocks of fetch, decode and flush; plus
+/// clearing the turn-on state and the arg-max.
+pub fn worst_run_cycles(info: &BuildInfo) -> u64 {
+    let lanes = u64::from(info.lanes.max(1));
+    let width = u64::from(info.max_width.max(info.max_classes));
+    let tiles = width.div_ceil(lanes);
+    let descriptors = u64::from(info.max_stages) * (2 + u64::from(info.max_blocks)) * tiles + tiles;
+    let events = u64::from(info.input_entries).max(width);
+    let per_descriptor = events + 2 * width + 32;
+    u64::from(info.max_timesteps) * descriptors * per_descriptor
+        + u64::from(info.max_stages) * width
+        + 2 * width
+        + 64
+}
+
+/// The link's watchdog bound for a build: at least four times [`worst_run_cycles`],
+/// rounded up to a power of two (Cu: 2^22 clocks, 42 ms at 100 MHz, well inside the
+/// host's 2 s response timeout).
+pub fn watchdog_cycles(info: &BuildInfo) -> u64 {
+    (4 * worst_run_cycles(info)).next_power_of_two()
 }
 
 impl LinkConfig {
-    /// Configuration from a build description: divisor from clock and baud, a 1 ms timeout.
+    /// Configuration from a build description: the bit timing of its clock and baud, a
+    /// 1 ms half-frame timeout and the build's watchdog bound.
     pub fn from_build(info: &BuildInfo) -> Result<LinkConfig, ProtocolError> {
-        let cpb = info.clocks_per_bit();
-        if !(4..1024).contains(&cpb) {
+        let timing = info.bit_timing()?;
+        let timeout = u64::from(info.clock_hz / 1000)
+            .clamp(timing.clocks_for_bits(400), (1 << LINK_TIMER_BITS) - 1);
+        let watchdog = watchdog_cycles(info);
+        if watchdog >= 1 << WATCHDOG_BITS {
             return Err(ProtocolError::BadBuildInfo(format!(
-                "clock {} Hz / baud {} gives {cpb} clocks per bit; the UART needs 4..1023",
-                info.clock_hz, info.baud
+                "a watchdog bound of {watchdog} clocks does not fit {WATCHDOG_BITS} bits"
             )));
         }
-        let timeout = (info.clock_hz / 1000).clamp(40 * cpb, (1 << LINK_TIMER_BITS) - 1);
         Ok(LinkConfig {
             build_info: info.to_bytes()?,
-            clocks_per_bit: cpb,
-            timeout_clocks: timeout,
+            timing,
+            timeout_clocks: timeout as u32,
+            watchdog_cycles: watchdog as u32,
         })
     }
 }
@@ -133,6 +174,8 @@ pub struct Link {
     pub run: Signal<Out, Bit>,
     pub rewind: Signal<Out, Bit>,
     pub clear: Signal<Out, Bit>,
+    /// Pulse: stop the core's command (it then raises `done`).
+    pub abort: Signal<Out, Bit>,
     pub busy: Signal<In, Bit>,
     pub done: Signal<In, Bit>,
     pub status: Signal<In, Bits<8>>,
@@ -205,6 +248,27 @@ pub struct Link {
     run_r: DFF<Bit>,
     rewind_r: DFF<Bit>,
     clear_r: DFF<Bit>,
+    abort_r: DFF<Bit>,
+    // Watchdog on the core's commands: clocks waited, and the bound reached.
+    wd: DFF<Bits<WATCHDOG_BITS>>,
+    wd_exp_r: DFF<Bit>,
+    // INFER_PACKED: a 0x00 was taken and its count byte is due; zeros still to hand
+    // to the core; values handed to the core in this frame, and that count at
+    // MAX_PAYLOAD (registered; values come at most every second cycle).
+    zexp: DFF<Bit>,
+    zrun: DFF<Bits<9>>,
+    zcount: DFF<Bits<13>>,
+    zfull_r: DFF<Bit>,
+    // The address checks of WRITE and READ, registered in two steps from the address
+    // (and, for a WRITE, the word count its length implies; for a READ, the count):
+    // the sum of the in-region offset and the count, then the verdicts.
+    wsum_r: DFF<Bits<17>>,
+    w_bad_r: DFF<Bit>,
+    r_reg_bad_r: DFF<Bit>,
+    rsum_r: DFF<Bits<17>>,
+    r_cross_r: DFF<Bit>,
+    // INPUT, or a model is loaded and clean: an INFER may open an input.
+    in_ok_r: DFF<Bit>,
 
     // Response engine.
     tstate: DFF<TxState>,
@@ -256,9 +320,10 @@ pub struct Link {
     c_status: DFF<Bit>,
     c_begin: DFF<Bit>,
     c_end: DFF<Bit>,
-    // INPUT (0x04) and INFER (0x06) apart, for the response.
+    // INPUT (0x04) and INFER (0x06, 0x0C) apart, for the response; INFER_PACKED.
     c_in4: DFF<Bit>,
     c_infer: DFF<Bit>,
+    c_packed: DFF<Bit>,
     // Post takes two cycles: the first lets the registered error and command flags
     // settle (an error may be set as Post is entered), the second hands over.
     post_go: DFF<Bit>,
@@ -298,6 +363,7 @@ pub struct Link {
     mid_frame: Signal<Local, Bit>,
     tmo: Signal<Local, Bit>,
     abort_input: Signal<Local, Bit>,
+    watchdog_fire: Signal<Local, Bit>,
     t_len: Signal<Local, Bits<16>>,
     t_byte: Signal<Local, Bits<8>>,
     t_is_end: Signal<Local, Bit>,
@@ -306,6 +372,8 @@ pub struct Link {
     link_word: Signal<Local, Bits<16>>,
 
     timeout_clocks: Constant<Bits<LINK_TIMER_BITS>>,
+    watchdog: Constant<Bits<WATCHDOG_BITS>>,
+    max_values: Constant<Bits<13>>,
     max_hi: Constant<Bits<8>>,
     max_lo: Constant<Bits<8>>,
     max_read: Constant<Bits<16>>,
@@ -327,10 +395,17 @@ impl Link {
                 config.timeout_clocks
             )));
         }
-        if !(4..1024).contains(&config.clocks_per_bit) {
+        let t = config.timing;
+        if BitTiming::from_rates(t.clocks, t.bits) != Ok(t) {
             return Err(ProtocolError::BadBuildInfo(format!(
-                "{} clocks per bit; the UART needs 4..1023",
-                config.clocks_per_bit
+                "bit timing {}/{} clocks is not one the UART runs at",
+                t.clocks, t.bits
+            )));
+        }
+        if !(1..(1 << WATCHDOG_BITS)).contains(&config.watchdog_cycles) {
+            return Err(ProtocolError::BadBuildInfo(format!(
+                "watchdog of {} clocks does not fit {WATCHDOG_BITS} bits",
+                config.watchdog_cycles
             )));
         }
         let mut rom = BTreeMap::new();
@@ -355,14 +430,15 @@ impl Link {
             run: Default::default(),
             rewind: Default::default(),
             clear: Default::default(),
+            abort: Default::default(),
             busy: Default::default(),
             done: Default::default(),
             status: Default::default(),
             led_activity: Default::default(),
             led_busy: Default::default(),
             led_error: Default::default(),
-            urx: UartRx::new(config.clocks_per_bit),
-            utx: UartTx::new(config.clocks_per_bit),
+            urx: UartRx::new(config.timing),
+            utx: UartTx::new(config.timing),
             srx: Default::default(),
             stx: Default::default(),
             rcrc: Default::default(),
@@ -412,6 +488,19 @@ impl Link {
             run_r: Default::default(),
             rewind_r: Default::default(),
             clear_r: Default::default(),
+            abort_r: Default::default(),
+            wd: Default::default(),
+            wd_exp_r: Default::default(),
+            zexp: Default::default(),
+            zrun: Default::default(),
+            zcount: Default::default(),
+            zfull_r: Default::default(),
+            wsum_r: Default::default(),
+            w_bad_r: Default::default(),
+            r_reg_bad_r: Default::default(),
+            rsum_r: Default::default(),
+            r_cross_r: Default::default(),
+            in_ok_r: Default::default(),
             tstate: Default::default(),
             t_cmd: Default::default(),
             t_seq: Default::default(),
@@ -449,6 +538,7 @@ impl Link {
             c_end: Default::default(),
             c_in4: Default::default(),
             c_infer: Default::default(),
+            c_packed: Default::default(),
             post_go: Default::default(),
             go_r: Default::default(),
             done_q: Default::default(),
@@ -474,6 +564,7 @@ impl Link {
             mid_frame: Default::default(),
             tmo: Default::default(),
             abort_input: Default::default(),
+            watchdog_fire: Default::default(),
             t_len: Default::default(),
             t_byte: Default::default(),
             t_is_end: Default::default(),
@@ -481,6 +572,8 @@ impl Link {
             t_crc_byte: Default::default(),
             link_word: Default::default(),
             timeout_clocks: Constant::new((config.timeout_clocks as u64).to_bits()),
+            watchdog: Constant::new((config.watchdog_cycles as u64).to_bits()),
+            max_values: Constant::new((MAX_PAYLOAD as u64).to_bits()),
             max_hi: Constant::new((MAX_PAYLOAD as u64 >> 8).to_bits()),
             max_lo: Constant::new((MAX_PAYLOAD as u64 & 0xFF).to_bits()),
             max_read: Constant::new((MAX_READ_WORDS as u64).to_bits()),
@@ -540,6 +633,19 @@ impl Logic for Link {
             run_r,
             rewind_r,
             clear_r,
+            abort_r,
+            wd,
+            wd_exp_r,
+            zexp,
+            zrun,
+            zcount,
+            zfull_r,
+            wsum_r,
+            w_bad_r,
+            r_reg_bad_r,
+            rsum_r,
+            r_cross_r,
+            in_ok_r,
             tstate,
             t_cmd,
             t_seq,
@@ -579,6 +685,7 @@ impl Logic for Link {
             c_end,
             c_in4,
             c_infer,
+            c_packed,
             post_go,
             go_r,
             done_q,
@@ -617,6 +724,7 @@ impl Logic for Link {
         self.run.next = self.run_r.q.val();
         self.rewind.next = self.rewind_r.q.val();
         self.clear.next = self.clear_r.q.val();
+        self.abort.next = self.abort_r.q.val();
         self.led_activity.next = self.activity.q.val();
         self.led_error.next = self.error_seen.q.val();
         self.led_busy.next = self.busy.val()
@@ -636,6 +744,8 @@ impl Logic for Link {
         self.run_r.d.next = false;
         self.rewind_r.d.next = false;
         self.clear_r.d.next = false;
+        self.abort_r.d.next = false;
+        self.srx.lost_hdr_clear.next = false;
         self.rcrc.init.next = false;
         self.rcrc.strobe.next = self.rc_strobe.q.val();
         self.rcrc.data.next = self.rc_data.q.val();
@@ -644,13 +754,46 @@ impl Logic for Link {
         self.pop.next = false;
         self.frame_reset.next = false;
         self.abort_input.next = false;
+        self.watchdog_fire.next = false;
 
         // A written word advances the address and is counted on the cycle it is
         // presented, so neither waits on the receive engine's pop decision.
         if self.we_r.q.val() {
             self.waddr.d.next = self.waddr.q.val() + 1;
             self.wc.d.next = self.wc.q.val() + 1;
+            // A word of the model (regions 0 and 1) after LOAD_END: no longer the model
+            // LOAD_END checked.
+            if !self.waddr.q.val().get_bits::<3>(17).any() {
+                self.loaded.d.next = false;
+            }
         }
+
+        // ---- INFER_PACKED: zeros of a run, one every second cycle ----------------
+        if self.zrun.q.val().any() && !self.in_valid_r.q.val() && !self.busy_r.q.val() {
+            if self.zfull_r.q.val() {
+                self.pend.d.next = 5.into();
+                self.zrun.d.next = 0.into();
+            } else {
+                self.in_valid_r.d.next = true;
+                self.in_byte_r.d.next = 0.into();
+                self.zcount.d.next = self.zcount.q.val() + 1;
+                self.zrun.d.next = self.zrun.q.val() - 1;
+            }
+        }
+        self.zfull_r.d.next = self.zcount.q.val() == self.max_values.val();
+
+        // ---- watchdog ------------------------------------------------------------
+        if self.rstate.q.val() == RxState::RunWait
+            || self.rstate.q.val() == RxState::RewindWait
+            || self.rstate.q.val() == RxState::ClearWait
+            || self.rstate.q.val() == RxState::ResetAbort
+            || self.rstate.q.val() == RxState::AbortWait
+        {
+            self.wd.d.next = self.wd.q.val() + 1;
+        } else {
+            self.wd.d.next = 0.into();
+        }
+        self.wd_exp_r.d.next = self.wd.q.val() == self.watchdog.val();
 
         // ---- counters ----------------------------------------------------------
         if self.urx.framing_error.val() {
@@ -671,7 +814,7 @@ impl Logic for Link {
         // full_len > MAX_PAYLOAD, with the high byte at the FIFO head.
         self.too_big.next = self.hb.val() > self.max_hi.val()
             || (self.hb.val() == self.max_hi.val() && self.lo_gt.q.val());
-        self.known.next = self.cmd.q.val().any() && self.cmd.q.val() <= 0x0B;
+        self.known.next = self.cmd.q.val().any() && self.cmd.q.val() <= 0x0C;
         self.args_ok.next = false;
         match self.cmd.q.val().get_bits::<4>(0).index() {
             1 => self.args_ok.next = !self.full_len.val().any(),
@@ -685,13 +828,15 @@ impl Logic for Link {
             9 => self.args_ok.next = !self.full_len.val().any(),
             10 => self.args_ok.next = !self.full_len.val().any(),
             11 => self.args_ok.next = self.full_len.val() == 4,
+            12 => self.args_ok.next = true,
             _ => self.args_ok.next = false,
         }
         self.too_big_r.d.next = self.too_big.val();
         self.busy_r.d.next = self.busy.val();
         self.c_write.d.next = self.cmd.q.val() == 0x02;
         self.c_read.d.next = self.cmd.q.val() == 0x03;
-        self.c_input.d.next = self.cmd.q.val() == 0x04 || self.cmd.q.val() == 0x06;
+        self.c_input.d.next =
+            self.cmd.q.val() == 0x04 || self.cmd.q.val() == 0x06 || self.cmd.q.val() == 0x0C;
         self.c_rewind.d.next = self.cmd.q.val() == 0x07;
         self.c_addressed.d.next =
             self.cmd.q.val() == 0x02 || self.cmd.q.val() == 0x03 || self.cmd.q.val() == 0x0B;
@@ -702,10 +847,26 @@ impl Logic for Link {
         self.c_begin.d.next = self.cmd.q.val() == 0x0A;
         self.c_end.d.next = self.cmd.q.val() == 0x0B;
         self.c_in4.d.next = self.cmd.q.val() == 0x04;
-        self.c_infer.d.next = self.cmd.q.val() == 0x06;
+        self.c_infer.d.next = self.cmd.q.val() == 0x06 || self.cmd.q.val() == 0x0C;
+        self.c_packed.d.next = self.cmd.q.val() == 0x0C;
+        self.in_ok_r.d.next =
+            self.cmd.q.val() == 0x04 || (self.loaded.q.val() && !self.dirty.q.val());
+        // RESET goes ahead with the core busy: it aborts the core first.
         self.go_r.d.next = self.rstate.q.val() == RxState::Done
             && self.tstate.q.val() == TxState::Idle
-            && !self.busy_r.q.val();
+            && (!self.busy_r.q.val() || self.c_reset.q.val())
+            && !self.zrun.q.val().any();
+        // WRITE: offset plus words (the length's half, less the address's two) must
+        // stay within the region, which must be 0..2; READ: regions 0..4, and offset
+        // plus count within the region.
+        self.wsum_r.d.next = bit_cast::<17, 16>(self.waddr.q.val().get_bits::<16>(0))
+            + bit_cast::<17, 12>(self.len.q.val().get_bits::<12>(1));
+        self.w_bad_r.d.next =
+            self.waddr.q.val().get_bits::<4>(16) > 2 || self.wsum_r.q.val() > 0x10002;
+        self.r_reg_bad_r.d.next = self.waddr.q.val().get_bits::<4>(16) > 4;
+        self.rsum_r.d.next = bit_cast::<17, 16>(self.waddr.q.val().get_bits::<16>(0))
+            + bit_cast::<17, 16>(self.cnt.q.val());
+        self.r_cross_r.d.next = self.rsum_r.q.val() > 0x10000;
         self.err_any_r.d.next = self.err.q.val().any();
         self.done_q.d.next = self.done.val();
         self.cnt_zero.d.next = !self.cnt.q.val().any();
@@ -738,13 +899,15 @@ impl Logic for Link {
             self.end_err.next = 1.into();
         } else if self.pend.q.val().any() {
             self.end_err.next = self.pend.q.val();
-        } else if (self.c_read.q.val() && (self.hi_bad.q.val() || self.cnt_big.q.val()))
+        } else if (self.c_read.q.val()
+            && (self.hi_bad.q.val() || self.cnt_big.q.val() || self.r_cross_r.q.val()))
             || (self.c_write.q.val() && self.hi_bad.q.val())
         {
             self.end_err.next = 5.into();
         }
 
-        self.mid_frame.next = self.fcount.q.val().any()
+        // A frame under way, or one an overflow cut before its header was stored.
+        self.mid_frame.next = (self.fcount.q.val().any() || self.srx.lost_hdr.val())
             && (self.rstate.q.val() == RxState::Header
                 || self.rstate.q.val() == RxState::Payload
                 || self.rstate.q.val() == RxState::Crc
@@ -981,7 +1144,8 @@ impl Logic for Link {
                         self.pend.d.next = 3.into();
                         self.pop.next = true;
                         self.rstate.d.next = RxState::Drop;
-                    } else if self.c_input.q.val() && self.args_ok_r.q.val() {
+                    } else if self.c_input.q.val() && self.args_ok_r.q.val() && self.in_ok_r.q.val()
+                    {
                         // Open a new input sample once the core can take it.
                         if !self.busy_r.q.val() {
                             self.in_start_r.d.next = true;
@@ -994,6 +1158,10 @@ impl Logic for Link {
                             self.pend.d.next = 4.into();
                         } else if !self.args_ok_r.q.val() {
                             self.pend.d.next = 5.into();
+                        } else if self.c_input.q.val() {
+                            // INFER with no clean model: refused before the core's
+                            // input is touched.
+                            self.pend.d.next = 6.into();
                         }
                     }
                     if self.pop.val() {
@@ -1027,8 +1195,10 @@ impl Logic for Link {
                             self.waddr.d.next = (bit_cast::<24, 8>(self.hb.val()) << 16)
                                 | (self.waddr.q.val() >> 8);
                         } else if self.p_eq3.q.val() {
-                            self.hi_bad.d.next =
-                                self.waddr.q.val().get_bits::<4>(20).any() || self.hb.val().any();
+                            self.hi_bad.d.next = self.waddr.q.val().get_bits::<4>(20).any()
+                                || self.hb.val().any()
+                                || (self.c_write.q.val() && self.w_bad_r.q.val())
+                                || (self.c_read.q.val() && self.r_reg_bad_r.q.val());
                         } else if self.c_read.q.val() {
                             self.cnt.d.next =
                                 (bit_cast::<16, 8>(self.hb.val()) << 8) | (self.cnt.q.val() >> 8);
@@ -1045,11 +1215,25 @@ impl Logic for Link {
                     } else if self.c_rewind.q.val() {
                         self.cnt.d.next = bit_cast::<16, 8>(self.hb.val());
                     } else if self.in_started.q.val() {
-                        if self.busy_r.q.val() {
+                        // A value at most every second cycle, after a run's zeros.
+                        if self.busy_r.q.val() || self.zrun.q.val().any() || self.in_valid_r.q.val()
+                        {
                             self.pop.next = false;
+                        } else if self.c_packed.q.val() && self.zexp.q.val() {
+                            self.zexp.d.next = false;
+                            self.zrun.d.next = bit_cast::<9, 8>(self.hb.val()) + 1;
+                        } else if self.c_packed.q.val() && !self.hb.val().any() {
+                            self.zexp.d.next = true;
+                            if self.last_r.q.val() {
+                                // The payload ends inside a run token.
+                                self.pend.d.next = 5.into();
+                            }
+                        } else if self.zfull_r.q.val() {
+                            self.pend.d.next = 5.into();
                         } else {
                             self.in_valid_r.d.next = true;
                             self.in_byte_r.d.next = self.hb.val();
+                            self.zcount.d.next = self.zcount.q.val() + 1;
                         }
                     }
                     if self.pop.val() {
@@ -1101,12 +1285,23 @@ impl Logic for Link {
             }
             RxState::Done => {
                 // The frame's error is latched below, when its END is popped.
-                if self.fcount.q.val() != 6 {
-                    // Fewer than 6 bytes: line noise or an empty frame; no answer.
+                if self.fcount.q.val() != 6
+                    && !(self.overrun_f.q.val()
+                        && (self.fcount.q.val().get_bit(2) || self.srx.lost_hdr.val()))
+                {
+                    // Fewer than 6 bytes: line noise or an empty frame; no answer. (A
+                    // frame an overflow cut short is answered: with its own header
+                    // once that is in, else with the header the receiver kept.)
                     self.abort_input.next = self.in_started.q.val();
                     self.frame_reset.next = true;
+                    self.srx.lost_hdr_clear.next = self.overrun_f.q.val();
                     self.rstate.d.next = RxState::Header;
                 } else if self.go_r.q.val() {
+                    if !self.fcount.q.val().get_bit(2) {
+                        self.cmd.d.next = self.srx.lost_cmd.val();
+                        self.seq.d.next = self.srx.lost_seq.val();
+                        self.srx.lost_hdr_clear.next = true;
+                    }
                     if self.err_any_r.q.val() {
                         if self.err_crc_r.q.val() {
                             self.n_crc.d.next = self.n_crc.q.val() + 1;
@@ -1128,8 +1323,10 @@ impl Logic for Link {
                     } else if self.c_rewind.q.val() {
                         self.rstate.d.next = RxState::Rewind;
                     } else if self.c_reset.q.val() {
-                        self.clear_r.d.next = true;
-                        self.rstate.d.next = RxState::ClearWait;
+                        // A core still busy (after a failed abort, or the reset button) is
+                        // stopped first.
+                        self.abort_r.d.next = self.busy_r.q.val();
+                        self.rstate.d.next = RxState::ResetAbort;
                     } else {
                         if self.c_begin.q.val() {
                             self.loaded.d.next = false;
@@ -1177,6 +1374,8 @@ impl Logic for Link {
             RxState::RunWait => {
                 if self.done_q.q.val() {
                     self.rstate.d.next = RxState::RunStatus;
+                } else if self.wd_exp_r.q.val() {
+                    self.watchdog_fire.next = true;
                 }
             }
             RxState::RunStatus => {
@@ -1199,6 +1398,8 @@ impl Logic for Link {
             RxState::RewindWait => {
                 if self.done_q.q.val() {
                     self.rstate.d.next = RxState::RewindStatus;
+                } else if self.wd_exp_r.q.val() {
+                    self.watchdog_fire.next = true;
                 }
             }
             RxState::RewindStatus => {
@@ -1211,7 +1412,26 @@ impl Logic for Link {
                     self.rstate.d.next = RxState::Rewind;
                 }
             }
+            RxState::ResetAbort => {
+                // Two cycles after an abort the core's busy has dropped (or the watchdog
+                // answers for it).
+                if !self.busy_r.q.val() && !self.abort_r.q.val() {
+                    self.clear_r.d.next = true;
+                    self.rstate.d.next = RxState::ClearWait;
+                } else if self.wd_exp_r.q.val() {
+                    self.watchdog_fire.next = true;
+                }
+            }
+            RxState::AbortWait => {
+                // The aborted command's done, or about 1000 clocks.
+                if self.done_q.q.val() || self.wd.q.val().get_bit(10) {
+                    self.rstate.d.next = RxState::Post;
+                }
+            }
             RxState::ClearWait => {
+                if self.wd_exp_r.q.val() && !self.done_q.q.val() {
+                    self.watchdog_fire.next = true;
+                }
                 if self.done_q.q.val() {
                     self.n_crc.d.next = 0.into();
                     self.n_framing.d.next = 0.into();
@@ -1307,6 +1527,12 @@ impl Logic for Link {
                 } else {
                     self.err.d.next = 2.into();
                 }
+            } else if self.overrun_f.q.val() || self.srx.lost_pending.val() {
+                // Cut by an overflow before its header was in: Done answers it with the
+                // header the receiver kept, if it has one.
+                self.overrun_f.d.next = true;
+                self.err.d.next = 8.into();
+                self.rstate.d.next = RxState::Done;
             } else {
                 self.rstate.d.next = RxState::Hunt;
             }
@@ -1320,6 +1546,17 @@ impl Logic for Link {
             self.in_started.d.next = false;
             self.input_ok.d.next = false;
         }
+        // The core's command did not finish in time: stop it, answer CORE (watchdog)
+        // once it has, and drop the model, which may be what made it run away.
+        if self.watchdog_fire.val() {
+            self.abort_r.d.next = true;
+            self.err.d.next = 7.into();
+            self.err_code.d.next = 7.into();
+            self.err_detail.d.next = 0x80.into();
+            self.loaded.d.next = false;
+            self.wd.d.next = 0.into();
+            self.rstate.d.next = RxState::AbortWait;
+        }
         if self.frame_reset.val() {
             self.hidx.d.next = 0.into();
             self.fcount.d.next = 0.into();
@@ -1330,6 +1567,9 @@ impl Logic for Link {
             self.in_started.d.next = false;
             self.pend.d.next = 0.into();
             self.hi_bad.d.next = false;
+            self.zexp.d.next = false;
+            self.zrun.d.next = 0.into();
+            self.zcount.d.next = 0.into();
             self.rcrc.init.next = true;
         }
         self.srx.pop.next = self.pop.val();

@@ -5,7 +5,10 @@
 //! checkable results: after a RUN with a valid input of byte sum `s`, logit `j` is
 //! `s * (j + 1) - 1000 * j` (as i32), the prediction is the first arg-max, the
 //! timesteps done are config register 0 (T). It also counts host-port protocol
-//! violations (anything issued while `busy`), which the tests assert to be zero.
+//! violations (anything issued while `busy`, input values on consecutive cycles),
+//! which the tests assert to be zero. With config register 9 nonzero its runs never
+//! finish (for the link's watchdog): until `abort` when it is 1 (an aborted command
+//! ends with status 5), at all when it is 2.
 //! Simulation only: its Verilog is empty.
 
 use rust_hdl::prelude::*;
@@ -13,6 +16,8 @@ use std::collections::BTreeMap;
 
 /// Input length the mock expects, from config register 8 (0 = any length 1..=4096).
 pub const MOCK_INPUT_LEN_REG: u32 = 0x10008;
+/// Runs never finish (until `abort`) while this config register is nonzero.
+pub const MOCK_HANG_REG: u32 = 0x10009;
 
 #[derive(LogicBlock, Default)]
 pub struct MockCore {
@@ -30,6 +35,7 @@ pub struct MockCore {
     pub run: Signal<In, Bit>,
     pub rewind: Signal<In, Bit>,
     pub clear: Signal<In, Bit>,
+    pub abort: Signal<In, Bit>,
     pub busy: Signal<Out, Bit>,
     pub done: Signal<Out, Bit>,
     pub status: Signal<Out, Bits<8>>,
@@ -70,6 +76,10 @@ pub struct MockState {
     pub writes: u32,
     /// Busy cycles of a run (plus the input length).
     pub run_cycles: u32,
+    /// Abort pulses seen, and commands they stopped.
+    pub abort_pulses: u32,
+    pub aborted: u32,
+    last_in_valid: bool,
 }
 
 impl MockState {
@@ -134,6 +144,7 @@ impl MockState {
                 self.mem.retain(|a, _| a >> 16 != 2);
                 self.status = 0;
             }
+            4 => self.status = 5,
             _ => {}
         }
         self.pending = 0;
@@ -167,11 +178,26 @@ impl Logic for MockCore {
                 || self.run.val()
                 || self.rewind.val()
                 || self.clear.val();
+            if self.in_valid.val() && m.last_in_valid {
+                m.violations += 1;
+            }
+            m.last_in_valid = self.in_valid.val();
+            let hang = *m.mem.get(&MOCK_HANG_REG).unwrap_or(&0);
+            if self.abort.val() {
+                m.abort_pulses += 1;
+                if busy && hang != 2 {
+                    m.aborted += 1;
+                    m.pending = 4;
+                    m.busy_left = m.busy_left.min(2);
+                }
+            }
             if busy {
                 if issued {
                     m.violations += 1;
                 }
-                m.busy_left -= 1;
+                if !(m.pending == 1 && hang != 0) {
+                    m.busy_left -= 1;
+                }
                 if m.busy_left == 0 {
                     m.finish();
                     self.done.next = true;

@@ -3,10 +3,19 @@
 //! Bytes from the UART are un-escaped on the way in (ESC ESC_END -> 0xC0 data,
 //! ESC ESC_ESC -> 0xDB data; any other byte after ESC passes through raw and the
 //! frame's CRC rejects it) and stored as 10-bit entries: bit 8 marks a frame
-//! boundary (END), bit 9 marks bytes lost to a full FIFO just before the entry. Consecutive ENDs are stored once, so END padding that a host
-//! sends to cover execution time takes no room. The FIFO holds the bytes that arrive
-//! while the command engine waits for the core or for its previous response; it is
-//! built from flip-flops because the core needs every EBR.
+//! boundary (END), bit 9 marks bytes lost to a full FIFO just before the entry.
+//! Consecutive ENDs are stored once, so END padding that a host sends to cover
+//! execution time takes no room. The FIFO holds the bytes that arrive while the
+//! command engine waits for the core or for its previous response; it is built from
+//! flip-flops because the core needs every EBR.
+//!
+//! Overflow: once an entry is lost, every byte up to the next END that finds room is
+//! dropped, and that END carries the loss mark, so the engine always sees the cut
+//! frame end at a marked END (or time out) and the frame after it arrive whole. An
+//! END that is dropped does not count as the last END stored, so the next END is
+//! stored even right after it. The first frame an overflow cuts before its 4-byte
+//! header was stored is remembered by its command and sequence bytes (`lost_hdr`),
+//! which the engine names in its OVERRUN answer.
 
 use array_init::array_init;
 use rust_hdl::prelude::*;
@@ -40,6 +49,13 @@ pub struct SlipRx {
     pub overrun: Signal<Out, Bit>,
     /// Bytes were lost and no entry has been stored since.
     pub lost_pending: Signal<Out, Bit>,
+    /// The first frame cut by an overflow before its header was stored: its command
+    /// and sequence bytes, valid while `lost_hdr` is high (until `lost_hdr_clear`).
+    pub lost_hdr: Signal<Out, Bit>,
+    pub lost_cmd: Signal<Out, Bits<8>>,
+    pub lost_seq: Signal<Out, Bits<8>>,
+    /// Forget the remembered header (the engine answered or dropped its frame).
+    pub lost_hdr_clear: Signal<In, Bit>,
     mem: [DFF<Bits<10>>; SLIP_RX_DEPTH],
     rd: DFF<Bits<3>>,
     wr: DFF<Bits<3>>,
@@ -60,7 +76,17 @@ pub struct SlipRx {
     r_esc: DFF<Bit>,
     r_esc_end: DFF<Bit>,
     r_esc_esc: DFF<Bit>,
+    // Bytes of the frame arriving now, counted at the input (stored or not), up to 4.
+    ipos: DFF<Bits<3>>,
+    // The remembered header: held, belongs to the frame arriving now, both bytes seen.
+    sh_hold: DFF<Bit>,
+    sh_this: DFF<Bit>,
+    sh_full: DFF<Bit>,
+    sh_cmd: DFF<Bits<8>>,
+    sh_seq: DFF<Bits<8>>,
     push: Signal<Local, Bit>,
+    is_data: Signal<Local, Bit>,
+    room: Signal<Local, Bit>,
     entry: Signal<Local, Bits<10>>,
     head: Signal<Local, Bits<10>>,
     do_pop: Signal<Local, Bit>,
@@ -81,6 +107,10 @@ impl Default for SlipRx {
             out_lost: Default::default(),
             overrun: Default::default(),
             lost_pending: Default::default(),
+            lost_hdr: Default::default(),
+            lost_cmd: Default::default(),
+            lost_seq: Default::default(),
+            lost_hdr_clear: Default::default(),
             mem: array_init(|_| Default::default()),
             rd: Default::default(),
             wr: Default::default(),
@@ -97,7 +127,15 @@ impl Default for SlipRx {
             r_esc: Default::default(),
             r_esc_end: Default::default(),
             r_esc_esc: Default::default(),
+            ipos: Default::default(),
+            sh_hold: Default::default(),
+            sh_this: Default::default(),
+            sh_full: Default::default(),
+            sh_cmd: Default::default(),
+            sh_seq: Default::default(),
             push: Default::default(),
+            is_data: Default::default(),
+            room: Default::default(),
             entry: Default::default(),
             head: Default::default(),
             do_pop: Default::default(),
@@ -111,7 +149,8 @@ impl Logic for SlipRx {
     fn update(&mut self) {
         dff_setup!(
             self, clock, rd, wr, count, esc, last_end, overrun_r, lost, oval, ohead, r_valid,
-            r_byte, r_end, r_esc, r_esc_end, r_esc_esc
+            r_byte, r_end, r_esc, r_esc_end, r_esc_esc, ipos, sh_hold, sh_this, sh_full, sh_cmd,
+            sh_seq
         );
         for i in 0..SLIP_RX_DEPTH {
             self.mem[i].clock.next = self.clock.val();
@@ -125,19 +164,19 @@ impl Logic for SlipRx {
         self.r_esc_esc.d.next = self.in_byte.val() == 0xDD;
         // Un-escape on the way in.
         self.push.next = false;
+        self.is_data.next = false;
         self.entry.next = bit_cast::<10, 8>(self.r_byte.q.val());
         if self.r_valid.q.val() {
             if self.r_end.q.val() {
                 self.esc.d.next = false;
                 self.entry.next = 0x100.into();
                 self.push.next = !self.last_end.q.val();
-                self.last_end.d.next = true;
             } else if self.r_esc.q.val() && !self.esc.q.val() {
                 self.esc.d.next = true;
             } else {
                 self.esc.d.next = false;
-                self.last_end.d.next = false;
                 self.push.next = true;
+                self.is_data.next = true;
                 if self.esc.q.val() {
                     if self.r_esc_end.q.val() {
                         self.entry.next = 0xC0.into();
@@ -175,11 +214,14 @@ impl Logic for SlipRx {
         } else if self.pop.val() {
             self.oval.d.next = false;
         }
-        self.do_push.next = self.push.val()
-            && !(self.count.q.val() == 8 || (self.count.q.val() == 7 && self.oval.q.val()));
-        self.overrun_r.d.next = self.push.val() && !self.do_push.val();
+        self.room.next =
+            !(self.count.q.val() == 8 || (self.count.q.val() == 7 && self.oval.q.val()));
+        // After a loss only an END is stored (with the mark): the cut frame ends there.
+        self.do_push.next =
+            self.push.val() && self.room.val() && !(self.lost.q.val() && self.is_data.val());
+        self.overrun_r.d.next = self.push.val() && !self.room.val();
         self.overrun.next = self.overrun_r.q.val();
-        if self.push.val() && !self.do_push.val() {
+        if self.push.val() && !self.room.val() {
             self.lost.d.next = true;
         }
         if self.do_push.val() {
@@ -195,8 +237,49 @@ impl Logic for SlipRx {
                 }
             }
             self.lost.d.next = false;
+            self.last_end.d.next = !self.is_data.val();
             self.wr.d.next = self.wr.q.val() + 1;
         }
+        // The input-side view of the frame arriving now, for the remembered header.
+        if self.push.val() {
+            if self.is_data.val() {
+                if self.ipos.q.val() != 4 {
+                    self.ipos.d.next = self.ipos.q.val() + 1;
+                }
+                if !self.sh_hold.q.val() || self.sh_this.q.val() {
+                    if self.ipos.q.val() == 0 {
+                        self.sh_cmd.d.next = self.entry.val().get_bits::<8>(0);
+                    }
+                    if self.ipos.q.val() == 1 {
+                        self.sh_seq.d.next = self.entry.val().get_bits::<8>(0);
+                        self.sh_full.d.next = true;
+                    }
+                }
+                if self.ipos.q.val() == 0 && !self.sh_hold.q.val() {
+                    self.sh_full.d.next = false;
+                }
+            } else {
+                self.ipos.d.next = 0.into();
+                self.sh_this.d.next = false;
+            }
+        }
+        if self.lost_hdr_clear.val() {
+            self.sh_hold.d.next = false;
+        }
+        // The first loss of an overflow, inside a header that was not stored whole.
+        if self.push.val()
+            && self.is_data.val()
+            && !self.room.val()
+            && !self.lost.q.val()
+            && (self.ipos.q.val() != 4)
+            && !self.sh_hold.q.val()
+        {
+            self.sh_hold.d.next = true;
+            self.sh_this.d.next = true;
+        }
+        self.lost_hdr.next = self.sh_hold.q.val() && self.sh_full.q.val();
+        self.lost_cmd.next = self.sh_cmd.q.val();
+        self.lost_seq.next = self.sh_seq.q.val();
         if self.do_pop.val() {
             self.rd.d.next = self.rd.q.val() + 1;
         }

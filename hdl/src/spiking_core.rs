@@ -124,6 +124,13 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     cin_byte: DFF<Bits<8>>,
     cin_commit: DFF<bool>,
     cin_abort: DFF<bool>,
+    // The compactor's event writes, registered before the input-event memory: its
+    // per-value decisions (value, page marker, room left) then end at flip-flops,
+    // not at the far EBR's write enable. The memory is read only after the commit,
+    // which comes later than the last value.
+    ev_we_r: DFF<bool>,
+    ev_addr_r: DFF<Bits<RAM_ADDR_BITS>>,
+    ev_data_r: DFF<Bits<16>>,
     done_r: DFF<bool>,
     idx: DFF<Bits<RAM_ADDR_BITS>>,
     tail: DFF<Bits<2>>,
@@ -308,6 +315,9 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             cin_byte: Default::default(),
             cin_commit: Default::default(),
             cin_abort: Default::default(),
+            ev_we_r: Default::default(),
+            ev_addr_r: Default::default(),
+            ev_data_r: Default::default(),
             done_r: Default::default(),
             idx: Default::default(),
             tail: Default::default(),
@@ -415,6 +425,9 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             cin_byte,
             cin_commit,
             cin_abort,
+            ev_we_r,
+            ev_addr_r,
+            ev_data_r,
             done_r,
             idx,
             tail,
@@ -548,9 +561,12 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.compactor.value.next = self.cin_byte.q.val();
         self.compactor.commit.next = self.cin_commit.q.val();
         self.compactor.abort.next = self.cin_abort.q.val();
-        self.inmem.write_enable.next = self.compactor.ev_we.val();
-        self.inmem.write_address.next = self.compactor.ev_addr.val();
-        self.inmem.write_data.next = self.compactor.ev_data.val();
+        self.ev_we_r.d.next = self.compactor.ev_we.val();
+        self.ev_addr_r.d.next = self.compactor.ev_addr.val();
+        self.ev_data_r.d.next = self.compactor.ev_data.val();
+        self.inmem.write_enable.next = self.ev_we_r.q.val();
+        self.inmem.write_address.next = self.ev_addr_r.q.val();
+        self.inmem.write_data.next = self.ev_data_r.q.val();
         self.evmem.write_enable.next = self.compactor.gt_we.val() & self.idle.val();
         self.evmem.write_address.next =
             self.c_gt.val() + bit_cast::<RAM_ADDR_BITS, 5>(self.compactor.gt_index.val());

@@ -1,5 +1,7 @@
-//! UART receiver/transmitter at 25 clocks per bit (4 Mbaud at 100 MHz), the CRC
-//! block and the SLIP blocks, in rust-hdl's simulator, plus synthesis checks.
+//! UART receiver/transmitter at 12 Mbaud (25/3 clocks per bit at 100 MHz, fractional)
+//! and 4 Mbaud (25), their bit timing and their tolerance of a far end whose rate is
+//! off, the CRC block and the SLIP blocks, in rust-hdl's simulator, plus synthesis
+//! checks. (The same timing on the emitted Verilog: tests/verilator_top.rs.)
 
 mod link_support;
 
@@ -10,7 +12,8 @@ use revspike_hdl::slip_rx::SlipRx;
 use revspike_hdl::slip_tx::SlipTx;
 use revspike_hdl::uart_rx::UartRx;
 use revspike_hdl::uart_tx::UartTx;
-use revspike_proto::protocol::{crc16, crc16_step, slip_encode};
+use revspike_proto::build::BUILDS;
+use revspike_proto::protocol::{crc16, crc16_step, slip_encode, BitTiming};
 use rust_hdl::prelude::*;
 
 /// Records what the device-side blocks produce, clock by clock.
@@ -20,15 +23,22 @@ struct Recorder {
     rx_valid: Signal<In, Bit>,
     rx_data: Signal<In, Bits<8>>,
     rx_ferr: Signal<In, Bit>,
+    rx_sample: Signal<In, Bit>,
     tx_line: Signal<In, Bit>,
     _got: Vec<u8>,
     _ferr: u32,
     _line: Vec<bool>,
+    _cycle: u64,
+    _samples: Vec<u64>,
 }
 
 impl Logic for Recorder {
     fn update(&mut self) {
         if self.clock.pos_edge() {
+            self._cycle += 1;
+            if self.rx_sample.val() {
+                self._samples.push(self._cycle);
+            }
             if self.rx_valid.val() {
                 self._got.push(self.rx_data.val().to_u8());
             }
@@ -68,6 +78,7 @@ impl Logic for UartBench {
         self.rec.rx_valid.next = self.urx.valid.val();
         self.rec.rx_data.next = self.urx.data.val();
         self.rec.rx_ferr.next = self.urx.framing_error.val();
+        self.rec.rx_sample.next = self.urx.sample.val();
         self.rec.tx_line.next = self.utx.tx.val();
     }
 }
@@ -78,22 +89,30 @@ struct Outcome {
     host_got: Vec<u8>,
     host_framing: u32,
     line: Vec<bool>,
+    /// Cycles at which the receiver sampled, and at which the host's start bits began.
+    samples: Vec<u64>,
+    starts: Vec<u64>,
 }
 
-/// Play `events` at `host_cpb` clocks per bit into a 25-clock receiver, and send
-/// `tx_bytes` from the transmitter; return what both sides saw.
-fn run_uart(host_cpb: u32, events: Vec<WireEvent>, tx_bytes: Vec<u8>) -> Outcome {
+fn timing(baud: u32) -> BitTiming {
+    BitTiming::from_rates(100_000_000, baud).unwrap()
+}
+
+/// Play `events` into a receiver at `baud` from a host whose sending rate is off by
+/// `host_ppm`, and send `tx_bytes` from the transmitter; return what both sides saw.
+fn run_uart_at(baud: u32, host_ppm: i64, events: Vec<WireEvent>, tx_bytes: Vec<u8>) -> Outcome {
+    let t = timing(baud);
     let mut uut = UartBench {
         clock: Default::default(),
         send: Default::default(),
         send_data: Default::default(),
         ready: Default::default(),
         host: HostUart::default(),
-        urx: UartRx::new(25),
-        utx: UartTx::new(25),
+        urx: UartRx::new(t),
+        utx: UartTx::new(t),
         rec: Recorder::default(),
     };
-    uut.host._h.cpb = host_cpb;
+    uut.host._h.set_timing(t, host_ppm);
     uut.connect_all();
     let out = std::sync::Arc::new(std::sync::Mutex::new(None));
     let out2 = out.clone();
@@ -122,6 +141,8 @@ fn run_uart(host_cpb: u32, events: Vec<WireEvent>, tx_bytes: Vec<u8>) -> Outcome
             host_got: x.host._h.rx_log.clone(),
             host_framing: x.host._h.rx_framing,
             line: x.rec._line.clone(),
+            samples: x.rec._samples.clone(),
+            starts: x.host._h.starts.clone(),
         });
         sim.done(x)
     });
@@ -130,29 +151,159 @@ fn run_uart(host_cpb: u32, events: Vec<WireEvent>, tx_bytes: Vec<u8>) -> Outcome
     o
 }
 
-#[test]
-fn uart_rx_receives_every_byte_value() {
-    let bytes: Vec<u8> = (0..=255).collect();
-    let o = run_uart(
-        25,
-        bytes.iter().map(|&b| WireEvent::Byte(b)).collect(),
-        vec![],
-    );
-    assert_eq!(o.got, bytes);
-    assert_eq!(o.ferr, 0);
+/// At 4 Mbaud, the old default: 25 whole clocks per bit.
+fn run_uart(host_cpb: u32, events: Vec<WireEvent>, tx_bytes: Vec<u8>) -> Outcome {
+    assert_eq!(host_cpb, 25);
+    run_uart_at(4_000_000, 0, events, tx_bytes)
+}
+
+fn bytes_of(v: &[u8]) -> Vec<WireEvent> {
+    v.iter().map(|&b| WireEvent::Byte(b)).collect()
 }
 
 #[test]
-fn uart_rx_tolerates_baud_mismatch() {
-    let bytes: Vec<u8> = vec![0x00, 0xFF, 0x55, 0xAA, 0xC0, 0x01, 0x80];
-    for host_cpb in [24, 26] {
-        let o = run_uart(
-            host_cpb,
-            bytes.iter().map(|&b| WireEvent::Byte(b)).collect(),
-            vec![],
+fn uart_rx_receives_every_byte_value_at_12_and_4_mbaud() {
+    let bytes: Vec<u8> = (0..=255).collect();
+    for baud in [12_000_000, 4_000_000] {
+        let o = run_uart_at(baud, 0, bytes_of(&bytes), vec![]);
+        assert_eq!(o.got, bytes, "{baud} baud");
+        assert_eq!(o.ferr, 0, "{baud} baud");
+    }
+}
+
+/// Bytes whose bit patterns stress the sampling: alternating bits, long runs, and
+/// stop-bit neighbours.
+fn tolerance_pattern() -> Vec<u8> {
+    let mut v = vec![0x00, 0xFF, 0x55, 0xAA, 0xC0, 0x01, 0x80, 0x7F, 0xFE];
+    v.extend((0..48u32).map(|i| (i * 73 + 11) as u8));
+    v
+}
+
+#[test]
+fn uart_rx_tolerates_a_far_end_2_and_3_percent_off_and_not_7() {
+    let bytes = tolerance_pattern();
+    for baud in [12_000_000, 4_000_000] {
+        for ppm in [-30_000, -20_000, 20_000, 30_000] {
+            let o = run_uart_at(baud, ppm, bytes_of(&bytes), vec![]);
+            assert_eq!(o.got, bytes, "{baud} baud, host off by {ppm} ppm");
+            assert_eq!(o.ferr, 0, "{baud} baud, host off by {ppm} ppm");
+        }
+    }
+    // Far beyond: the test can tell.
+    for ppm in [-70_000, 70_000] {
+        let o = run_uart_at(12_000_000, ppm, bytes_of(&bytes), vec![]);
+        assert!(
+            o.got != bytes || o.ferr > 0,
+            "a host 7 % off went unnoticed ({ppm} ppm)"
         );
-        assert_eq!(o.got, bytes, "host at {host_cpb} clocks per bit");
-        assert_eq!(o.ferr, 0);
+    }
+}
+
+/// Where each sample falls in its bit, in bits from the bit's middle, for bytes sent
+/// back to back at the exact rate: `latency` is the synchronizer's delay in clocks.
+fn sample_offsets(o: &Outcome, t: BitTiming, latency: f64) -> Vec<f64> {
+    let period = t.clocks as f64 / t.bits as f64;
+    assert_eq!(o.samples.len(), 10 * o.starts.len(), "ten samples per byte");
+    let mut out = Vec::new();
+    for (i, &start) in o.starts.iter().enumerate() {
+        for k in 0..10 {
+            // The host's bit edges lie on its own fractional schedule: bit k of byte i
+            // begins at its start plus the whole clocks of k bits, counted from the
+            // burst's first start (the remainder carries across bytes).
+            let first = o.starts[0] as f64;
+            let byte_start = first + (10 * i) as f64 * period;
+            assert!((byte_start - start as f64).abs() < 1.0, "byte {i} start");
+            let lo = (byte_start + k as f64 * period).floor();
+            let hi = (byte_start + (k + 1) as f64 * period).floor();
+            let s = o.samples[10 * i + k] as f64 - latency;
+            out.push((s - (lo + hi) / 2.0) / (hi - lo));
+        }
+    }
+    out
+}
+
+#[test]
+fn uart_rx_samples_within_one_clock_of_mid_bit() {
+    let bytes: Vec<u8> = (0..64u32).map(|i| (i * 37 + 5) as u8).collect();
+    // At 4 Mbaud (whole clocks) the sample of bit k comes 25 k + 12 clocks after the
+    // cycle the start bit was seen: that gives the synchronizer's latency.
+    let o = run_uart_at(4_000_000, 0, bytes_of(&bytes), vec![]);
+    assert_eq!(o.got, bytes);
+    let latency = (o.samples[0] - o.starts[0]) as f64 - 12.0;
+    let worst4 = sample_offsets(&o, timing(4_000_000), latency)
+        .into_iter()
+        .fold(0.0f64, |w, x| w.max(x.abs()));
+    let o = run_uart_at(12_000_000, 0, bytes_of(&bytes), vec![]);
+    assert_eq!(o.got, bytes);
+    let offs = sample_offsets(&o, timing(12_000_000), latency);
+    let worst12 = offs.iter().fold(0.0f64, |w, x| w.max(x.abs()));
+    println!(
+        "worst sampling offset from mid-bit: {:.1} % of a bit at 12 Mbaud, {:.1} % at 4 Mbaud",
+        100.0 * worst12,
+        100.0 * worst4
+    );
+    // At most one clock from the middle of the bit as it arrives: of the 8 or 9
+    // clocks a 12 Mbaud bit lasts, of the 25 of a 4 Mbaud bit.
+    assert!(worst12 <= 1.0 / 8.0 + 1e-9, "{worst12}");
+    assert!(worst4 <= 1.0 / 25.0 + 1e-9, "{worst4}");
+}
+
+#[test]
+fn uart_tx_keeps_the_exact_fractional_rate_back_to_back() {
+    // 30 bytes of 0x55 (alternating bits) back to back at 12 Mbaud: every edge within
+    // one clock of k * 25/3 from the first, and 300 bits in exactly 1000 clocks.
+    let o = run_uart_at(12_000_000, 0, vec![], vec![0x55; 30]);
+    assert_eq!(o.host_got, vec![0x55; 30]);
+    let fall = o.line.iter().position(|&l| !l).unwrap();
+    let edges: Vec<usize> = (fall + 1..o.line.len())
+        .filter(|&i| o.line[i] != o.line[i - 1])
+        .collect();
+    // 0x55 framed is 0 1010 1010 1: every bit changes the line except stop-to-idle.
+    for &e in &edges {
+        let bits = (e - fall) as f64 * 3.0 / 25.0;
+        let k = bits.round();
+        let ideal = k * 25.0 / 3.0;
+        assert!(
+            ((e - fall) as f64 - ideal).abs() < 1.0,
+            "edge at {} clocks, bit {k}",
+            e - fall
+        );
+    }
+    // The last edge is the stop bit of byte 30 (bit 299, at 299 * 25 / 3 = 2491.67
+    // clocks): no clock was lost or gained over 30 bytes.
+    let last_stop = (*edges.last().unwrap() - fall) as f64;
+    assert!((last_stop - 299.0 * 25.0 / 3.0).abs() < 1.0, "{edges:?}");
+}
+
+#[test]
+fn every_build_has_bit_timing_within_half_a_percent() {
+    for b in BUILDS {
+        let t = b.bit_timing().unwrap();
+        let err = t.error_ppm(b.clock_hz, b.baud);
+        assert!(err <= 5_000, "{}: {err} ppm", b.name);
+        // The hardware transmitter's first 1000 edges, from its accumulator, stay
+        // within one clock of the ideal ones.
+        let mut acc = 0u64;
+        let mut edges = Vec::new();
+        for clock in 1..=(1000 * t.clocks as u64 / t.bits as u64 + 2) {
+            acc += t.bits as u64;
+            if acc >= t.clocks as u64 {
+                acc -= t.clocks as u64;
+                edges.push(clock);
+            }
+        }
+        for (k, &e) in edges.iter().enumerate().take(1000) {
+            let ideal = (k + 1) as f64 * b.clock_hz as f64 / b.baud as f64;
+            assert!(
+                (e as f64 - ideal).abs() < 1.0,
+                "{}: edge {k} at {e}, ideal {ideal}",
+                b.name
+            );
+        }
+        println!(
+            "{}: {} baud at {} Hz, {}/{} clocks per bit, rate error {err} ppm",
+            b.name, b.baud, b.clock_hz, t.clocks, t.bits
+        );
     }
 }
 
@@ -319,10 +470,10 @@ fn slip_tx_escapes_through_the_uart() {
         valid: Default::default(),
         ready: Default::default(),
         stx: Default::default(),
-        utx: UartTx::new(25),
+        utx: UartTx::new(timing(4_000_000)),
         host: HostUart::default(),
     };
-    uut.host._h.cpb = 25;
+    uut.host._h.set_timing(timing(4_000_000), 0);
     uut.connect_all();
     let body = vec![1, 0xC0, 2, 0xDB, 0xDC, 0xDD, 0xC0, 0xC0];
     let expect = slip_encode(&body);
@@ -365,8 +516,8 @@ fn uart_crc_slip_blocks_synthesize_without_latches() {
         assert_eq!(s.latches, 0, "{name}: {s}");
         assert!(s.flops > 0, "{name}: {s}");
     }
-    check("revspike_uart_rx", UartRx::new(25));
-    check("revspike_uart_tx", UartTx::new(25));
+    check("revspike_uart_rx", UartRx::new(timing(12_000_000)));
+    check("revspike_uart_tx", UartTx::new(timing(12_000_000)));
     check("revspike_crc16", Crc16::default());
     check("revspike_slip_rx", SlipRx::default());
     check("revspike_slip_tx", SlipTx::default());

@@ -9,6 +9,8 @@ use revspike_golden::gen::GenOptions;
 use revspike_golden::model::{Grouping, Model};
 use serde::Serialize;
 
+use crate::bit_timing::{BitTiming, TimingError};
+
 /// Stages, blocks per stage and timesteps the sequencer supports (SEMANTICS.md maxima).
 pub const MAX_STAGES: usize = 4;
 pub const MAX_BLOCKS: usize = 4;
@@ -37,8 +39,10 @@ pub struct Build {
 }
 
 impl Build {
-    pub const fn clocks_per_bit(&self) -> u32 {
-        self.clock_hz / self.baud
+    /// The UART bit period of this build's clock and baud rate (exact for every named
+    /// build, which `bit_timing` checks when the crate compiles).
+    pub const fn bit_timing(&self) -> Result<BitTiming, TimingError> {
+        BitTiming::from_rates(self.clock_hz, self.baud)
     }
     pub const fn max_width(&self) -> usize {
         self.max_width
@@ -70,6 +74,9 @@ impl Build {
 /// extra pass costs microseconds against milliseconds of UART per image), and the
 /// 1,150 logic cells 32 more lanes take filled the device to 94 %, where place and
 /// route reached 85 MHz instead of 100.
+///
+/// The link runs at 12 Mbaud (25/3 clocks per bit, a fractional bit timer in the
+/// 100 MHz domain: docs/protocol.md, bit timing).
 pub const CU: Build = Build {
     name: "cu",
     lanes: 32,
@@ -79,7 +86,15 @@ pub const CU: Build = Build {
     input_entries: 1024,
     state_buffer_entries: 512,
     clock_hz: 100_000_000,
+    baud: 12_000_000,
+};
+
+/// The Cu build with its link at 4 Mbaud, for hosts whose USB serial port cannot
+/// keep up with 12 Mbaud.
+pub const CU_4M: Build = Build {
+    name: "cu-4m",
     baud: 4_000_000,
+    ..CU
 };
 
 /// A small build that keeps simulation tests fast: 8 lanes, so layers wider than 8 run
@@ -93,7 +108,7 @@ pub const SMALL: Build = Build {
     input_entries: 256,
     state_buffer_entries: 256,
     clock_hz: 100_000_000,
-    baud: 4_000_000,
+    baud: 12_000_000,
 };
 
 /// Simulation-only: 128 lanes and large memories, for cycle benchmarks of wide models.
@@ -106,10 +121,10 @@ pub const WIDE: Build = Build {
     input_entries: 2048,
     state_buffer_entries: 2048,
     clock_hz: 100_000_000,
-    baud: 4_000_000,
+    baud: 12_000_000,
 };
 
-pub const BUILDS: [&Build; 3] = [&CU, &SMALL, &WIDE];
+pub const BUILDS: [&Build; 4] = [&CU, &CU_4M, &SMALL, &WIDE];
 
 pub fn by_name(name: &str) -> Option<&'static Build> {
     BUILDS.iter().copied().find(|b| b.name == name)

@@ -1,9 +1,11 @@
 //! revspike-proto: what the host and the hardware must agree on, defined once.
 //!
 //! - [`build`]: the named builds and their capacity;
+//! - [`bit_timing`]: the UART bit period as an exact fraction of the clock;
 //! - [`image`]: the compiler from a model to the core's memory image;
 //! - [`protocol`]: the link's frames and commands.
 
+pub mod bit_timing;
 pub mod build;
 pub mod core_port;
 pub mod image;

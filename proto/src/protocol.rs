@@ -24,8 +24,10 @@ use std::fmt;
 use crc::{Crc, CRC_16_IBM_3740};
 use thiserror::Error;
 
+pub use crate::bit_timing::BitTiming;
+
 /// Version of this protocol, reported by IDENTIFY.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// SLIP frame delimiter.
 pub const SLIP_END: u8 = 0xC0;
@@ -119,11 +121,13 @@ pub enum CommandCode {
     LoadBegin = 0x0A,
     /// Finish loading a model.
     LoadEnd = 0x0B,
+    /// INFER with the input zero-run encoded ([`zero_run`]); since protocol version 2.
+    InferPacked = 0x0C,
 }
 
 impl CommandCode {
     /// Every command, in code order.
-    pub const ALL: [CommandCode; 11] = [
+    pub const ALL: [CommandCode; 12] = [
         CommandCode::Identify,
         CommandCode::Write,
         CommandCode::Read,
@@ -135,6 +139,7 @@ impl CommandCode {
         CommandCode::Status,
         CommandCode::LoadBegin,
         CommandCode::LoadEnd,
+        CommandCode::InferPacked,
     ];
 
     /// The code byte.
@@ -161,6 +166,7 @@ impl CommandCode {
             CommandCode::Status => "STATUS",
             CommandCode::LoadBegin => "LOAD_BEGIN",
             CommandCode::LoadEnd => "LOAD_END",
+            CommandCode::InferPacked => "INFER_PACKED",
         }
     }
 }
@@ -231,7 +237,13 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// Core status codes (docs/architecture.md, `status` of the host port).
+/// Detail of a `CORE` error the link itself raises when the core's command did not
+/// finish within the link's watchdog bound (docs/protocol.md): the link stopped it
+/// and cleared `loaded`.
+pub const CORE_DETAIL_WATCHDOG: u16 = 0x80;
+
+/// Core status codes (docs/architecture.md, `status` of the host port), and the link's
+/// [`CORE_DETAIL_WATCHDOG`].
 pub fn core_status_message(status: u16) -> &'static str {
     match status {
         0 => "ok",
@@ -239,6 +251,10 @@ pub fn core_status_message(status: u16) -> &'static str {
         2 => "nothing to rewind (t = 0)",
         3 => "input length mismatch",
         4 => "input too large for the build",
+        CORE_DETAIL_WATCHDOG => {
+            "the run did not finish within the link's watchdog bound; the device stopped \
+             it and dropped the model (reload it)"
+        }
         _ => "unknown core status",
     }
 }
@@ -546,9 +562,15 @@ pub struct BuildInfo {
 }
 
 impl BuildInfo {
-    /// Clocks per UART bit.
-    pub fn clocks_per_bit(&self) -> u32 {
-        self.clock_hz.checked_div(self.baud).unwrap_or(0)
+    /// The UART bit period this build runs at (`clock_hz / baud` as an exact fraction,
+    /// or within 0.5 % of it).
+    pub fn bit_timing(&self) -> Result<BitTiming, ProtocolError> {
+        BitTiming::from_rates(self.clock_hz, self.baud).map_err(|e| {
+            ProtocolError::BadBuildInfo(format!(
+                "clock {} Hz, baud {}: {e}",
+                self.clock_hz, self.baud
+            ))
+        })
     }
 
     /// The IDENTIFY payload: version u8, 0 u8, name (8 bytes, NUL padded), then
@@ -687,6 +709,11 @@ pub enum Command {
         /// Words the host wrote since LOAD_BEGIN.
         expected_words: u32,
     },
+    /// INFER with a zero-run encoded input ([`zero_run::encode`]).
+    InferPacked {
+        /// The encoded sample, sent as it is (tests send malformed ones too).
+        packed: Vec<u8>,
+    },
 }
 
 impl Command {
@@ -704,6 +731,20 @@ impl Command {
             Command::Status => CommandCode::Status,
             Command::LoadBegin => CommandCode::LoadBegin,
             Command::LoadEnd { .. } => CommandCode::LoadEnd,
+            Command::InferPacked { .. } => CommandCode::InferPacked,
+        }
+    }
+
+    /// INFER of `input` in the encoding that puts fewer bytes on the wire: INFER with
+    /// the raw values, or INFER_PACKED with them zero-run encoded.
+    pub fn infer_smallest(input: &[u8]) -> Command {
+        let packed = zero_run::encode(input);
+        if zero_run::wire_len(&packed) < zero_run::wire_len(input) {
+            Command::InferPacked { packed }
+        } else {
+            Command::Infer {
+                bytes: input.to_vec(),
+            }
         }
     }
 
@@ -750,7 +791,11 @@ impl Command {
                     )));
                 }
             }
-            Command::Input { bytes } | Command::Infer { bytes } if bytes.len() > MAX_PAYLOAD => {
+            Command::Input { bytes }
+            | Command::Infer { bytes }
+            | Command::InferPacked { packed: bytes }
+                if bytes.len() > MAX_PAYLOAD =>
+            {
                 return Err(ProtocolError::OutOfRange(format!(
                     "input of {} bytes exceeds {MAX_PAYLOAD}",
                     bytes.len()
@@ -777,7 +822,9 @@ impl Command {
                 p.extend_from_slice(&count.to_le_bytes());
                 p
             }
-            Command::Input { bytes } | Command::Infer { bytes } => bytes.clone(),
+            Command::Input { bytes }
+            | Command::Infer { bytes }
+            | Command::InferPacked { packed: bytes } => bytes.clone(),
             Command::Rewind { steps } => vec![*steps],
             Command::LoadEnd { expected_words } => expected_words.to_le_bytes().to_vec(),
             Command::Identify
@@ -836,6 +883,7 @@ impl Command {
             }
             CommandCode::Input => Command::Input { bytes: p.clone() },
             CommandCode::Infer => Command::Infer { bytes: p.clone() },
+            CommandCode::InferPacked => Command::InferPacked { packed: p.clone() },
             CommandCode::Run => {
                 need(0)?;
                 Command::Run
@@ -1137,7 +1185,7 @@ impl Response {
                     entries: w[1],
                 }
             }
-            CommandCode::Run | CommandCode::Infer => {
+            CommandCode::Run | CommandCode::Infer | CommandCode::InferPacked => {
                 if w.len() < 5 || (w.len() - 5) % 2 != 0 {
                     return Err(bad(
                         name,
@@ -1228,16 +1276,101 @@ fn link_words(s: &DeviceStatus) -> [u16; 5] {
 }
 
 // ---------------------------------------------------------------------------------
+// Zero-run encoding of inputs (INFER_PACKED)
+// ---------------------------------------------------------------------------------
+
+/// The input encoding of INFER_PACKED (protocol version 2): a nonzero byte is a
+/// literal value; `0x00` followed by a count byte `L` stands for `L + 1` zero values
+/// (1..=256). A payload that ends right after a `0x00`, or that expands to more than
+/// [`MAX_PAYLOAD`] values, is refused with `BAD_ARGUMENTS`; one that expands to the
+/// wrong length for the model is refused by the core like a raw INFER of that length.
+///
+/// The device expands a run at one zero per two clocks (the input compactor's pace),
+/// so [`encode`] cuts runs at [`ENCODER_MAX_RUN`] zeros: a two-byte token then never
+/// takes longer to expand than to arrive at 12 Mbaud, and pipelined frames never back
+/// up in the receive FIFO. Longer runs are valid; a frame of many of them can outpace
+/// the expansion at 12 Mbaud and be answered OVERRUN.
+pub mod zero_run {
+    use super::{MAX_PAYLOAD, SLIP_END, SLIP_ESC};
+
+    /// Longest run one token of [`encode`] carries.
+    pub const ENCODER_MAX_RUN: usize = 80;
+    /// Longest run one token can carry.
+    pub const MAX_RUN: usize = 256;
+
+    /// Why an encoded payload does not decode.
+    #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+    pub enum Error {
+        /// The payload ends inside a run token (a `0x00` without its count byte).
+        #[error("payload ends inside a zero-run token (0x00 without its count)")]
+        Truncated,
+        /// More values than one input may have.
+        #[error("payload expands to more than {MAX_PAYLOAD} values")]
+        TooLong,
+    }
+
+    /// The zero-run encoding of `input`, runs cut at [`ENCODER_MAX_RUN`].
+    pub fn encode(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len());
+        let mut i = 0;
+        while i < input.len() {
+            if input[i] != 0 {
+                out.push(input[i]);
+                i += 1;
+                continue;
+            }
+            let run = input[i..]
+                .iter()
+                .take(ENCODER_MAX_RUN)
+                .take_while(|&&v| v == 0)
+                .count();
+            out.push(0);
+            out.push((run - 1) as u8);
+            i += run;
+        }
+        out
+    }
+
+    /// The values `packed` stands for (host-side check and tests; the device expands
+    /// the same way as the bytes arrive).
+    pub fn decode(packed: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(2 * packed.len());
+        let mut it = packed.iter();
+        while let Some(&b) = it.next() {
+            if b != 0 {
+                out.push(b);
+            } else {
+                let l = *it.next().ok_or(Error::Truncated)?;
+                out.extend(std::iter::repeat_n(0, l as usize + 1));
+            }
+            if out.len() > MAX_PAYLOAD {
+                return Err(Error::TooLong);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Bytes a payload takes on the wire after SLIP escaping.
+    pub fn wire_len(payload: &[u8]) -> usize {
+        payload.len()
+            + payload
+                .iter()
+                .filter(|&&b| b == SLIP_END || b == SLIP_ESC)
+                .count()
+    }
+}
+
+// ---------------------------------------------------------------------------------
 // Flow control
 // ---------------------------------------------------------------------------------
 
 /// END bytes to send after a frame whose execution takes `exec_cycles` core clocks,
 /// so that the next frame's bytes do not pile up in the device's receive FIFO while
-/// it executes (consecutive ENDs take no FIFO room). `clocks_per_bit` is the UART
-/// divisor (25 on the Cu). One spare byte covers the response start-up.
-pub fn padding_ends(exec_cycles: u64, clocks_per_bit: u32) -> usize {
-    let per_byte = 10 * clocks_per_bit.max(1) as u64;
-    (exec_cycles.div_ceil(per_byte) + 1) as usize
+/// it executes (consecutive ENDs take no FIFO room): the bytes the line carries in
+/// that time at the build's bit timing (25/3 clocks per bit on the Cu at 12 Mbaud),
+/// rounded up. One spare byte covers the response start-up.
+pub fn padding_ends(exec_cycles: u64, timing: BitTiming) -> usize {
+    (timing.bytes_in_cycles(exec_cycles) + 1) as usize
 }
 
 // ---------------------------------------------------------------------------------
@@ -1730,12 +1863,106 @@ pub mod conformance {
         Ok(())
     }
 
+    /// RUN, INFER and INFER_PACKED with no clean model answer NOT_LOADED.
+    pub fn not_loaded<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        c.request(&Command::LoadBegin).map_err(ce)?;
+        for (cmd, code) in [
+            (Command::Run, CommandCode::Run),
+            (Command::Infer { bytes: vec![1; 9] }, CommandCode::Infer),
+            (
+                Command::InferPacked {
+                    packed: vec![1, 0, 7],
+                },
+                CommandCode::InferPacked,
+            ),
+        ] {
+            let seq = c.send(&cmd).map_err(ce)?;
+            expect_error(c, seq, code.code(), ErrorCode::NotLoaded)?;
+        }
+        still_alive(c, info)
+    }
+
+    /// WRITE and READ outside the regions they may address, or running out of their
+    /// region, are refused; a WRITE to the model after LOAD_END clears `loaded`.
+    pub fn address_checks<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        let first = c.read(addr::MEMORY, 2).map_err(ce)?;
+        for (a, n) in [
+            (0xF_FFFEu32, 4usize),
+            (0x5_0000, 1),
+            (0xF_0000, 1),
+            (addr::LOGITS, 1),
+            (addr::STATUS, 1),
+            (0x0_FFFF, 2),
+        ] {
+            let mut p = a.to_le_bytes().to_vec();
+            p.extend(std::iter::repeat_n(0x5A, 2 * n));
+            c.send_raw(&encode_frame(CommandCode::Write.code(), 0x52, &p))
+                .map_err(ce)?;
+            expect_error(c, 0x52, CommandCode::Write.code(), ErrorCode::BadArguments)
+                .map_err(|e| format!("WRITE at 0x{a:05x} of {n} words: {e}"))?;
+        }
+        for (a, n) in [(0x5_0000u32, 1u16), (0xF_0000, 1), (0x3_FFFF, 2)] {
+            let mut p = a.to_le_bytes().to_vec();
+            p.extend(n.to_le_bytes());
+            c.send_raw(&encode_frame(CommandCode::Read.code(), 0x53, &p))
+                .map_err(ce)?;
+            expect_error(c, 0x53, CommandCode::Read.code(), ErrorCode::BadArguments)
+                .map_err(|e| format!("READ at 0x{a:05x} of {n} words: {e}"))?;
+        }
+        if c.read(addr::MEMORY, 2).map_err(ce)? != first {
+            return Err("a refused WRITE changed region 0".into());
+        }
+        // A clean load, then a WRITE to it.
+        if !c.load(&[(0x600, vec![1, 2, 3])], 0).map_err(ce)? {
+            return Err("a clean load was not reported loaded".into());
+        }
+        c.write(addr::STATE, &[0]).map_err(ce)?;
+        if !c.status().map_err(ce)?.loaded {
+            return Err("a WRITE to the turn-on state cleared loaded".into());
+        }
+        c.write(0x601, &[9]).map_err(ce)?;
+        let s = c.status().map_err(ce)?;
+        if s.loaded {
+            return Err(format!("a WRITE to the model after LOAD_END left {s:?}"));
+        }
+        still_alive(c, info)
+    }
+
+    /// Malformed INFER_PACKED payloads are refused before anything runs: one that
+    /// ends inside a run token, one that expands past [`MAX_PAYLOAD`] values, one with
+    /// a bad CRC.
+    pub fn packed_errors<T: Transport>(c: &mut Client<T>, info: &BuildInfo) -> Outcome {
+        // A clean load first, so NOT_LOADED does not answer before the payload counts.
+        if !c.load(&[(0x600, vec![1, 2, 3])], 0).map_err(ce)? {
+            return Err("a clean load was not reported loaded".into());
+        }
+        let code = CommandCode::InferPacked.code();
+        for (what, p) in [
+            ("ends inside a token", vec![5, 0, 3, 9, 0]),
+            // Runs of at most 80, so the expansion keeps pace with the line (longer
+            // runs may be answered OVERRUN first, see docs/protocol.md).
+            (
+                "expands past MAX_PAYLOAD",
+                zero_run::encode(&[0; MAX_PAYLOAD + 1]),
+            ),
+        ] {
+            c.send_raw(&encode_frame(code, 0x54, &p)).map_err(ce)?;
+            expect_error(c, 0x54, code, ErrorCode::BadArguments)
+                .map_err(|e| format!("INFER_PACKED that {what}: {e}"))?;
+        }
+        let mut body = frame_body(code, 0x55, &[3, 0, 9, 4]);
+        body[5] ^= 0x10;
+        c.send_raw(&slip_encode(&body)).map_err(ce)?;
+        expect_error(c, 0x55, code, ErrorCode::BadCrc)?;
+        still_alive(c, info)
+    }
+
     /// A named scenario step: client, build information, timeout in microseconds.
     type Step<T> = (&'static str, fn(&mut Client<T>, &BuildInfo, u64) -> Outcome);
 
     /// Every link scenario that needs nothing from the core but memory.
     pub fn all<T: Transport>(c: &mut Client<T>, info: &BuildInfo, timeout_micros: u64) -> Outcome {
-        let steps: [Step<T>; 10] = [
+        let steps: [Step<T>; 13] = [
             ("identify", |c, i, _| identify(c, i)),
             ("write_read_back", |c, _, _| write_read_back(c, 0x100)),
             ("bad_crc", |c, i, _| bad_crc(c, i)),
@@ -1745,6 +1972,9 @@ pub mod conformance {
                 garbage_between_frames(c, i)
             }),
             ("bad_requests", |c, i, _| bad_requests(c, i)),
+            ("not_loaded", |c, i, _| not_loaded(c, i)),
+            ("address_checks", |c, i, _| address_checks(c, i)),
+            ("packed_errors", |c, i, _| packed_errors(c, i)),
             ("load_cycle", |c, _, _| load_cycle(c)),
             ("reset_mid_load", |c, _, _| reset_mid_load(c)),
             ("half_frame_timeout", |c, i, t| half_frame_timeout(c, i, t)),

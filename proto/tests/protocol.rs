@@ -58,6 +58,9 @@ fn all_commands() -> Vec<Command> {
         Command::LoadEnd {
             expected_words: 0x12345,
         },
+        Command::InferPacked {
+            packed: vec![3, 0, 9, 0xC0, 0, 0],
+        },
     ]
 }
 
@@ -306,7 +309,24 @@ fn build_info_round_trip_and_validation() {
     let b = info.to_bytes().unwrap();
     assert_eq!(b.len(), BUILD_INFO_LEN);
     assert_eq!(BuildInfo::from_bytes(&b).unwrap(), info);
-    assert_eq!(info.clocks_per_bit(), 25);
+    assert_eq!(
+        info.bit_timing().unwrap(),
+        BitTiming {
+            clocks: 25,
+            bits: 1
+        }
+    );
+    let mut fast = info.clone();
+    fast.baud = 12_000_000;
+    assert_eq!(
+        fast.bit_timing().unwrap(),
+        BitTiming {
+            clocks: 25,
+            bits: 3
+        }
+    );
+    fast.baud = 0;
+    assert!(fast.bit_timing().is_err());
     let mut long = info.clone();
     long.name = "much-too-long".into();
     assert!(long.to_bytes().is_err());
@@ -363,10 +383,26 @@ fn command_limits_are_enforced() {
 
 #[test]
 fn padding_covers_execution_time() {
-    assert_eq!(padding_ends(0, 25), 1);
-    assert_eq!(padding_ends(250, 25), 2);
-    assert_eq!(padding_ends(251, 25), 3);
-    assert!(padding_ends(100_000, 25) * 250 >= 100_000);
+    let t4 = BitTiming {
+        clocks: 25,
+        bits: 1,
+    };
+    assert_eq!(padding_ends(0, t4), 1);
+    assert_eq!(padding_ends(250, t4), 2);
+    assert_eq!(padding_ends(251, t4), 3);
+    assert!(padding_ends(100_000, t4) * 250 >= 100_000);
+    // 12 Mbaud: a byte is 250/3 = 83.3 clocks.
+    let t12 = BitTiming {
+        clocks: 25,
+        bits: 3,
+    };
+    assert_eq!(padding_ends(250, t12), 4);
+    assert_eq!(padding_ends(251, t12), 5);
+    for cycles in [1u64, 83, 84, 2450, 100_000] {
+        let pad = padding_ends(cycles, t12) as f64;
+        assert!((pad - 1.0) * 250.0 / 3.0 >= cycles as f64, "{cycles}");
+        assert!((pad - 2.0) * 250.0 / 3.0 < cycles as f64, "{cycles}");
+    }
 }
 
 /// A loopback "device" that answers with canned frames, to test the client.
@@ -437,4 +473,102 @@ fn client_skips_stale_frames_and_retries_load_chunks() {
     let e = c.request(&Command::Run).unwrap_err();
     assert!(e.to_string().contains("unknown command"), "{e}");
     assert!(!is_retryable(&e));
+}
+
+#[test]
+fn zero_run_round_trips_and_cuts_runs() {
+    // Deterministic pseudo-random inputs with zero runs of every length up to 300.
+    let mut x = 0x1234_5678u32;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    for n in [0usize, 1, 2, 255, 256, 257, 784, 4100] {
+        let mut input = Vec::with_capacity(n);
+        while input.len() < n {
+            let r = next();
+            if r % 3 == 0 {
+                let run = (next() % 300) as usize;
+                input.extend(std::iter::repeat_n(0, run.min(n - input.len())));
+            } else {
+                input.push((r >> 8) as u8);
+            }
+        }
+        let packed = zero_run::encode(&input);
+        assert_eq!(zero_run::decode(&packed).unwrap(), input, "{n} values");
+        // Every token's run is at most the encoder's cut.
+        let mut i = 0;
+        while i < packed.len() {
+            if packed[i] == 0 {
+                assert!((packed[i + 1] as usize) < zero_run::ENCODER_MAX_RUN);
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    assert_eq!(zero_run::encode(&[0; 80]), vec![0, 79]);
+    assert_eq!(zero_run::encode(&[0; 81]), vec![0, 79, 0, 0]);
+    assert_eq!(zero_run::encode(&[7, 0, 0, 9]), vec![7, 0, 1, 9]);
+    assert_eq!(zero_run::decode(&[0, 255]).unwrap().len(), 256);
+}
+
+#[test]
+fn zero_run_refuses_truncated_and_overlong_payloads() {
+    assert_eq!(zero_run::decode(&[4, 0]), Err(zero_run::Error::Truncated));
+    assert_eq!(zero_run::decode(&[0]), Err(zero_run::Error::Truncated));
+    assert_eq!(
+        zero_run::decode(&[0u8, 255].repeat(17)),
+        Err(zero_run::Error::TooLong)
+    );
+    assert_eq!(
+        zero_run::decode(&[0u8, 255].repeat(16)).unwrap().len(),
+        4096
+    );
+    assert!(zero_run::decode(&[1; MAX_PAYLOAD + 1]).is_err());
+}
+
+#[test]
+fn infer_smallest_picks_the_shorter_wire_form() {
+    // Mostly zeros: packed.
+    let sparse: Vec<u8> = (0..784).map(|i| if i % 50 == 0 { 9 } else { 0 }).collect();
+    match Command::infer_smallest(&sparse) {
+        Command::InferPacked { packed } => {
+            assert!(packed.len() < 100);
+            assert_eq!(zero_run::decode(&packed).unwrap(), sparse);
+        }
+        c => panic!("{c:?}"),
+    }
+    // No zeros: raw (the encoding would be as long).
+    let dense: Vec<u8> = (0..784).map(|i| (i % 250) as u8 + 1).collect();
+    assert!(matches!(
+        Command::infer_smallest(&dense),
+        Command::Infer { .. }
+    ));
+    // Lone zeros cost two bytes each: raw again.
+    let lone: Vec<u8> = (0..100).map(|i| (i % 2) as u8).collect();
+    assert!(matches!(
+        Command::infer_smallest(&lone),
+        Command::Infer { .. }
+    ));
+    // SLIP escapes count: 0xC0 literals double in both forms, so a few zero runs
+    // still win.
+    assert_eq!(zero_run::wire_len(&[0xC0, 0xDB, 1]), 5);
+    // The response to INFER_PACKED is a run result.
+    let f = Frame {
+        cmd: CommandCode::InferPacked.code() | RESPONSE_BIT,
+        seq: 3,
+        payload: Response::Run(RunResult {
+            timesteps: 2,
+            prediction: 1,
+            cycles: 9,
+            status: 0,
+            logits: vec![-1, 5],
+        })
+        .payload()
+        .unwrap(),
+    };
+    assert!(matches!(Response::parse(&f), Ok(Response::Run(r)) if r.logits == [-1, 5]));
 }

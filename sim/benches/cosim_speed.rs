@@ -26,7 +26,7 @@ use revspike_hdl::core_sim::RustHdlCore;
 use revspike_proto::build::{Build, CU, SMALL};
 use revspike_proto::core_port::{CoreDriver, CorePort, Pin};
 use revspike_proto::image::compile;
-use revspike_proto::protocol::{Client, Command, Response, Transport, MAX_WRITE_WORDS};
+use revspike_proto::protocol::{BitTiming, Client, Command, Response, Transport, MAX_WRITE_WORDS};
 use revspike_sim::{Design, Model as VModel, ModelOptions, PortId, UartBridge};
 use rust_hdl::prelude::*;
 use std::time::Instant;
@@ -226,7 +226,7 @@ impl Transport for Bridge {
         Ok(())
     }
     fn recv(&mut self) -> Result<Vec<u8>, String> {
-        let quiet = 20 * self.0.clocks_per_bit() as u64;
+        let quiet = self.0.timing().clocks_for_bits(20);
         let mut waited = 0;
         loop {
             self.0.run(quiet).map_err(|e| e.to_string())?;
@@ -242,15 +242,19 @@ impl Transport for Bridge {
     }
 }
 
-/// UART levels (one per clock) of `bytes` at `cpb` clocks per bit, then idle.
-fn uart_levels(bytes: &[u8], cpb: usize, total: u64) -> Vec<bool> {
-    let mut v = vec![true; 4 * cpb];
+/// UART levels (one per clock) of `bytes` at the bit timing `t`, then idle.
+fn uart_levels(bytes: &[u8], t: BitTiming, total: u64) -> Vec<bool> {
+    let mut v = vec![true; t.clocks_for_bits(4) as usize];
+    // Bit j lasts from edge j to edge j + 1 of the exact fractional schedule.
+    let mut j = 0;
     for &b in bytes {
         let bits = std::iter::once(false)
             .chain((0..8).map(|k| (b >> k) & 1 == 1))
             .chain(std::iter::once(true));
         for bit in bits {
-            v.resize(v.len() + cpb, bit);
+            let d = t.edge(j + 1) - t.edge(j);
+            j += 1;
+            v.resize(v.len() + d as usize, bit);
         }
     }
     v.resize(total as usize, true);
@@ -263,8 +267,8 @@ fn bench_top(model: &Model, inputs: &[Vec<u8>], a: &Args) -> Result<(), String> 
     // The whole host session over the UART pins.
     let mut m = design.instantiate().map_err(|e| e.to_string())?;
     m.set("reset_n", 1).map_err(|e| e.to_string())?;
-    let bridge =
-        UartBridge::new(m, "usb_rx", "usb_tx", CU.clocks_per_bit()).map_err(|e| e.to_string())?;
+    let timing = CU.bit_timing().map_err(|e| e.to_string())?;
+    let bridge = UartBridge::new(m, "usb_rx", "usb_tx", timing).map_err(|e| e.to_string())?;
     let mut c = Client::new(Bridge(bridge));
     let t = Instant::now();
     c.identify().map_err(|e| e.to_string())?;
@@ -311,7 +315,7 @@ fn bench_top(model: &Model, inputs: &[Vec<u8>], a: &Args) -> Result<(), String> 
     }
     // Both simulators on the same bit stream: an IDENTIFY and its answer.
     let frame = Command::Identify.to_frame(0).map_err(|e| e.to_string())?;
-    let levels = uart_levels(&frame, CU.clocks_per_bit() as usize, a.top_cycles);
+    let levels = uart_levels(&frame, timing, a.top_cycles);
     let mut m = design.instantiate().map_err(|e| e.to_string())?;
     let (rx, tx) = (
         m.input("usb_rx").map_err(|e| e.to_string())?,

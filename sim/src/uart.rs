@@ -2,13 +2,19 @@
 //! receive pin and decoded from its transmit pin, in clock cycles.
 //!
 //! The bridge owns the [`Model`] and is the only thing that clocks it, so the bit
-//! timing is exact: each bit holds the receive pin for `clocks_per_bit` cycles, and
-//! the transmit pin is sampled in the middle of each bit, counted from the cycle
-//! its start bit was first seen. Long stretches where nothing changes (a bit in
-//! flight, an idle line) run inside the compiled model, not cycle by cycle.
+//! timing is exact: a bit lasts `clocks / bits` cycles ([`BitTiming`], 25/3 at 12 Mbaud
+//! and 100 MHz), the design's receive pin changing on the first cycle at or after
+//! each ideal edge with the remainder carried from bit to bit (back-to-back bytes keep
+//! the exact rate, as the FTDI bridge does), and the transmit pin is sampled on the
+//! first cycle at or after the middle of each bit, counted from the cycle its start
+//! bit was first seen. The sending rate may be set off by a few per cent
+//! ([`UartBridge::set_send_rate_ppm`]) to test the design's tolerance. Long stretches
+//! where nothing changes (a bit in flight, an idle line) run inside the compiled
+//! model, not cycle by cycle.
 
 use crate::model::{Model, PortId};
 use crate::{Error, Result};
+use revspike_proto::bit_timing::{BitTiming, MIN_CLOCKS_PER_BIT};
 use std::collections::VecDeque;
 
 /// Decoder state for the design's transmit pin.
@@ -16,9 +22,14 @@ use std::collections::VecDeque;
 enum RxState {
     /// Line idle (high); waiting for a start bit.
     Idle,
-    /// In a frame: the next sample is at cycle `at`, for bit `bit` (0 = start, 1..=8
-    /// data, 9 = stop).
-    Frame { at: u64, bit: u8, shift: u8 },
+    /// In a frame whose start bit was seen at cycle `start`: the next sample is at
+    /// cycle `at`, for bit `bit` (0 = start, 1..=8 data, 9 = stop).
+    Frame {
+        start: u64,
+        at: u64,
+        bit: u8,
+        shift: u8,
+    },
 }
 
 /// The host side of a UART wired to a [`Model`]'s pins.
@@ -26,7 +37,11 @@ pub struct UartBridge {
     model: Model,
     rx_pin: PortId,
     tx_pin: PortId,
-    clocks_per_bit: u64,
+    timing: BitTiming,
+    // The sender's bit period, `send_num / send_den` cycles, and the remainder carried.
+    send_num: u64,
+    send_den: u64,
+    send_frac: u64,
     idle_bits: u32,
     // Sender: the frame being shifted out (LSB first) and cycles left in its current bit.
     queue: VecDeque<u8>,
@@ -48,7 +63,7 @@ pub struct UartBridge {
 impl std::fmt::Debug for UartBridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UartBridge")
-            .field("clocks_per_bit", &self.clocks_per_bit)
+            .field("timing", &self.timing)
             .field("queued", &self.queue.len())
             .field("received", &self.received.len())
             .field("framing_errors", &self.framing_errors)
@@ -58,12 +73,14 @@ impl std::fmt::Debug for UartBridge {
 
 impl UartBridge {
     /// Wires a bridge to `model`: `rx_pin` is the design's UART input (the bridge
-    /// drives it), `tx_pin` its UART output (the bridge decodes it). The receive pin
-    /// is driven idle (high) at once.
-    pub fn new(mut model: Model, rx_pin: &str, tx_pin: &str, clocks_per_bit: u32) -> Result<Self> {
-        if clocks_per_bit < 4 {
+    /// drives it), `tx_pin` its UART output (the bridge decodes it), both at
+    /// `timing`. The receive pin is driven idle (high) at once.
+    pub fn new(mut model: Model, rx_pin: &str, tx_pin: &str, timing: BitTiming) -> Result<Self> {
+        if timing.bits == 0 || timing.clocks < MIN_CLOCKS_PER_BIT * timing.bits {
             return Err(Error::Uart(format!(
-                "clocks per bit must be at least 4 to sample mid-bit, got {clocks_per_bit}"
+                "a bit must last at least {MIN_CLOCKS_PER_BIT} clocks to sample mid-bit, got \
+                 {}/{}",
+                timing.clocks, timing.bits
             )));
         }
         let rx = model.input(rx_pin)?;
@@ -84,7 +101,10 @@ impl UartBridge {
             model,
             rx_pin: rx,
             tx_pin: tx,
-            clocks_per_bit: clocks_per_bit as u64,
+            timing,
+            send_num: timing.clocks as u64,
+            send_den: timing.bits as u64,
+            send_frac: 0,
             idle_bits: 0,
             queue: VecDeque::new(),
             frame: 0,
@@ -122,9 +142,32 @@ impl UartBridge {
         self.model
     }
 
-    /// Clocks per UART bit.
-    pub fn clocks_per_bit(&self) -> u32 {
-        self.clocks_per_bit as u32
+    /// The bit timing.
+    pub fn timing(&self) -> BitTiming {
+        self.timing
+    }
+
+    /// Sends at a rate off by `ppm` parts per million (positive: faster, shorter
+    /// bits); 0 sends at the exact rate. Receiving stays at the exact rate.
+    pub fn set_send_rate_ppm(&mut self, ppm: i32) {
+        let (c, b) = (self.timing.clocks as u64, self.timing.bits as u64);
+        self.send_num = c * 1_000_000;
+        self.send_den = (b as i64 * (1_000_000 + ppm as i64)).max(1) as u64;
+        self.send_frac = 0;
+    }
+
+    /// Cycles of the next bit sent.
+    fn next_bit(&mut self) -> u64 {
+        let total = self.send_frac + self.send_num;
+        self.send_frac = total % self.send_den;
+        total / self.send_den
+    }
+
+    /// Cycle, counted from a start bit seen at cycle 0, of the sample of bit `k`: the
+    /// first at or after its middle.
+    fn sample_at(&self, k: u64) -> u64 {
+        let (c, b) = (self.timing.clocks as u64, self.timing.bits as u64);
+        ((2 * k + 1) * c).div_ceil(2 * b)
     }
 
     /// Queues bytes to send to the design's receive pin.
@@ -209,7 +252,7 @@ impl UartBridge {
                     self.frame =
                         ((b as u32) << 1) | (1 << 9) | (((1u32 << self.idle_bits) - 1) << 10);
                     self.frame_bits = 10 + self.idle_bits;
-                    self.bit_left = self.clocks_per_bit;
+                    self.bit_left = self.next_bit();
                     self.drive_bit();
                 }
             }
@@ -246,14 +289,20 @@ impl UartBridge {
                         // Start bit first seen at this cycle: sample mid-bit from here.
                         let c = self.model.cycles();
                         self.state = RxState::Frame {
-                            at: c + self.clocks_per_bit / 2,
+                            start: c,
+                            at: c + self.sample_at(0),
                             bit: 0,
                             shift: 0,
                         };
                         self.last_activity = c;
                     }
                 }
-                RxState::Frame { at, bit, shift } => {
+                RxState::Frame {
+                    start,
+                    at,
+                    bit,
+                    shift,
+                } => {
                     let span = span.min(at - now);
                     self.model.ticks(span)?;
                     if self.busy_pin.is_some() {
@@ -266,7 +315,8 @@ impl UartBridge {
                         self.state = match bit {
                             0 if level == 1 => RxState::Idle, // a glitch, not a start bit
                             0..=8 => RxState::Frame {
-                                at: at + self.clocks_per_bit,
+                                start,
+                                at: start + self.sample_at(bit as u64 + 1),
                                 bit: bit + 1,
                                 shift: if bit == 0 {
                                     0
@@ -309,7 +359,7 @@ impl UartBridge {
                 self.bytes_sent += 1;
                 self.model.set_id(self.rx_pin, 1);
             } else {
-                self.bit_left = self.clocks_per_bit;
+                self.bit_left = self.next_bit();
                 self.drive_bit();
             }
         }
@@ -319,7 +369,7 @@ impl UartBridge {
     /// pass (an error naming how many arrived).
     pub fn recv_exact(&mut self, n: usize, max_cycles: u64) -> Result<Vec<u8>> {
         let deadline = self.model.cycles() + max_cycles;
-        let chunk = self.clocks_per_bit * 10;
+        let chunk = self.timing.clocks_for_bits(10);
         while self.received.len() < n {
             let now = self.model.cycles();
             if now >= deadline {
@@ -344,7 +394,7 @@ impl UartBridge {
                     self.pending_send()
                 )));
             }
-            self.run((self.clocks_per_bit * 10).min(deadline - now))?;
+            self.run(self.timing.clocks_for_bits(10).min(deadline - now))?;
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 //!
 //! The host opens the pty's slave path with the serialport crate exactly as it opens
 //! `/dev/ttyUSB1` on the real Alchitry Cu. Bytes it writes are fed to the design's
-//! receive pin bit by bit at `clocks_per_bit`; bytes the design transmits are decoded
-//! mid-bit and written back. Simulated time only moves with the clock: when the host
+//! receive pin bit by bit at the build's exact fractional bit timing (12 Mbaud on the
+//! Cu: 25/3 clocks per bit, see [`UartBridge`]); bytes the design transmits are
+//! decoded mid-bit and written back. Simulated time only moves with the clock: when the host
 //! has sent nothing and the design has been quiet for `idle_cycles`, the clock stops
 //! and the board sleeps on the pty until the host writes again (the design is then
 //! exactly as it was, as if the host had simply written later).
@@ -15,6 +16,7 @@ use crate::{io_err, Error, Result};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+use revspike_proto::bit_timing::BitTiming;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -72,8 +74,8 @@ pub struct VirtualBoardOptions {
     pub rx_pin: String,
     /// The design's UART output pin (FPGA transmit).
     pub tx_pin: String,
-    /// Clocks per UART bit: 25 for 4 Mbaud at 100 MHz.
-    pub clocks_per_bit: u32,
+    /// The UART bit period: 25/3 clocks for 12 Mbaud at 100 MHz.
+    pub timing: BitTiming,
     /// Write a VCD trace of the whole run here (builds the model with tracing).
     pub vcd: Option<PathBuf>,
     /// Quiet cycles (no UART traffic either way) after which the clock stops until
@@ -101,7 +103,10 @@ impl Default for VirtualBoardOptions {
         VirtualBoardOptions {
             rx_pin: "usb_rx".into(),
             tx_pin: "usb_tx".into(),
-            clocks_per_bit: 25,
+            timing: BitTiming {
+                clocks: 25,
+                bits: 3,
+            },
             vcd: None,
             idle_cycles: 2_000_000,
             run_for: None,
@@ -217,12 +222,8 @@ impl VirtualBoard {
                         let _ = model.ticks(RESET_CYCLES);
                         model.set(name, u64::from(*active_low))?;
                     }
-                    let mut bridge = UartBridge::new(
-                        model,
-                        &options.rx_pin,
-                        &options.tx_pin,
-                        options.clocks_per_bit,
-                    )?;
+                    let mut bridge =
+                        UartBridge::new(model, &options.rx_pin, &options.tx_pin, options.timing)?;
                     if let Some((pin, bit)) = &options.busy_light {
                         bridge.watch_busy(pin, *bit)?;
                     }
@@ -377,7 +378,7 @@ fn run_board(
     let mut cycle_at = options.power_cycle_after_bytes;
     let deadline = options.run_for.map(|d| Instant::now() + d);
     // Run in slices of a few bytes' time, checking the pty between slices.
-    let slice = u64::from(options.clocks_per_bit) * 10 * 16;
+    let slice = options.timing.clocks_for_bits(10 * 16);
     let mut buf = vec![0u8; 4096];
     let mut out: Vec<u8> = Vec::new();
     let mut host_gone = false;
@@ -397,7 +398,7 @@ fn run_board(
                     // threshold (shifted in completely), the fresh one the rest.
                     let k = at.saturating_sub(host_bytes) as usize;
                     bridge.send(&chunk[..k]);
-                    let frame = u64::from(options.clocks_per_bit) * 10;
+                    let frame = options.timing.clocks_for_bits(10);
                     bridge.flush(frame * (bridge.pending_send() as u64 + 1))?;
                     power_cycle_bridge(&mut bridge, &mut before, &mut out, power_up)?;
                     chunk = &chunk[k..];

@@ -4,7 +4,15 @@ mod common;
 
 use common::blocks::{verilog_of, UartEcho};
 use rand::{Rng, SeedableRng};
+use revspike_proto::bit_timing::BitTiming;
 use revspike_sim::{Error, Model, ModelOptions, UartBridge};
+
+fn whole(cpb: u32) -> BitTiming {
+    BitTiming {
+        clocks: cpb,
+        bits: 1,
+    }
+}
 
 fn echo_bridge(cpb: u32) -> UartBridge {
     let model = Model::new(
@@ -12,7 +20,7 @@ fn echo_bridge(cpb: u32) -> UartBridge {
         &ModelOptions::default(),
     )
     .unwrap();
-    UartBridge::new(model, "rx", "tx", cpb).unwrap()
+    UartBridge::new(model, "rx", "tx", whole(cpb)).unwrap()
 }
 
 #[test]
@@ -68,17 +76,17 @@ fn timeouts_and_bad_pins_are_errors() {
     assert!(e.to_string().contains("0 of 1"), "{e}");
     let model = bridge.into_model();
     assert!(matches!(
-        UartBridge::new(model, "tx", "rx", 8),
+        UartBridge::new(model, "tx", "rx", whole(8)),
         Err(Error::WrongDirection { .. })
     ));
     let model = Model::new(&verilog_of(UartEcho::new(8)), &ModelOptions::default()).unwrap();
     assert!(matches!(
-        UartBridge::new(model, "rx", "count", 8),
+        UartBridge::new(model, "rx", "count", whole(8)),
         Err(Error::Uart(_))
     ));
     let model = Model::new(&verilog_of(UartEcho::new(8)), &ModelOptions::default()).unwrap();
     assert!(matches!(
-        UartBridge::new(model, "rx", "tx", 2),
+        UartBridge::new(model, "rx", "tx", whole(2)),
         Err(Error::Uart(_))
     ));
 }

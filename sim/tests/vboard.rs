@@ -16,7 +16,10 @@ fn options() -> VirtualBoardOptions {
     VirtualBoardOptions {
         rx_pin: "rx".into(),
         tx_pin: "tx".into(),
-        clocks_per_bit: CPB,
+        timing: revspike_proto::bit_timing::BitTiming {
+            clocks: CPB,
+            bits: 1,
+        },
         idle_cycles: 100_000,
         ..Default::default()
     }

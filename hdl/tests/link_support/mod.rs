@@ -12,14 +12,14 @@ use std::sync::{Arc, Mutex};
 use revspike_hdl::link::{Link, LinkConfig};
 use revspike_hdl::mock_core::MockCore;
 use revspike_proto::protocol::{
-    BuildInfo, Client, Transport, MAX_PAYLOAD, PROTOCOL_VERSION, RX_FIFO_DEPTH, SLIP_END,
+    BitTiming, BuildInfo, Client, Transport, MAX_PAYLOAD, PROTOCOL_VERSION, RX_FIFO_DEPTH, SLIP_END,
 };
 use rust_hdl::prelude::*;
 
 /// One thing the host UART model puts on the line.
 #[derive(Clone, Debug)]
 pub enum WireEvent {
-    /// A well-formed 8N1 byte.
+    /// A well-formed 8N1 byte, at the host's bit period.
     Byte(u8),
     /// The line held low for this many clocks, then high for one bit.
     Glitch(u32),
@@ -40,7 +40,19 @@ pub struct HostUart {
 
 #[derive(Default)]
 pub struct HostState {
+    /// Nominal clocks per bit (glitch and break lengths are given in clocks).
     pub cpb: u32,
+    /// The host's bit period when it sends: `tx_num / tx_den` clocks (a rate off by a
+    /// few per cent is a different fraction); 0 means `cpb`.
+    pub tx_num: u64,
+    pub tx_den: u64,
+    tx_frac: u64,
+    /// The bit period the host samples the device's output at, `rx_num / rx_den`
+    /// clocks; 0 means `cpb`.
+    pub rx_num: u64,
+    pub rx_den: u64,
+    /// Clock at which each start bit the host sent began (for timing tests).
+    pub starts: Vec<u64>,
     pub queue: VecDeque<WireEvent>,
     levels: VecDeque<(bool, u32)>,
     pub clocks: u64,
@@ -49,6 +61,7 @@ pub struct HostState {
     pub last_activity: u64,
     rx_busy: bool,
     rx_t: u32,
+    rx_k: u32,
     rx_shift: u16,
 }
 
@@ -75,20 +88,44 @@ impl HostState {
         false
     }
 
+    /// Sets the host's bit period to `timing`, off by `ppm` parts per million in rate
+    /// when sending (positive: the host is faster).
+    pub fn set_timing(&mut self, timing: BitTiming, tx_rate_ppm: i64) {
+        self.cpb = (timing.clocks / timing.bits).max(1);
+        self.rx_num = timing.clocks as u64;
+        self.rx_den = timing.bits as u64;
+        self.tx_num = timing.clocks as u64 * 1_000_000;
+        self.tx_den = timing.bits as u64 * (1_000_000 + tx_rate_ppm) as u64;
+    }
+
+    /// Clocks of the next bit sent: the fractional period, with the remainder carried.
+    fn tx_bit(&mut self) -> u32 {
+        if self.tx_num == 0 {
+            return self.cpb;
+        }
+        let total = self.tx_frac + self.tx_num;
+        self.tx_frac = total % self.tx_den;
+        (total / self.tx_den) as u32
+    }
+
     fn expand(&mut self, ev: WireEvent) {
         let c = self.cpb;
-        let byte = |levels: &mut VecDeque<(bool, u32)>, b: u8, stop: bool| {
-            levels.push_back((false, c));
+        let byte = |h: &mut HostState, b: u8, stop: bool| {
+            let d = h.tx_bit();
+            h.levels.push_back((false, d));
             for i in 0..8 {
-                levels.push_back(((b >> i) & 1 == 1, c));
+                let d = h.tx_bit();
+                h.levels.push_back(((b >> i) & 1 == 1, d));
             }
-            levels.push_back((stop, c));
+            let d = h.tx_bit();
+            h.levels.push_back((stop, d));
         };
         match ev {
-            WireEvent::Byte(b) => byte(&mut self.levels, b, true),
+            WireEvent::Byte(b) => byte(self, b, true),
             WireEvent::BadStop(b) => {
-                byte(&mut self.levels, b, false);
-                self.levels.push_back((true, c));
+                byte(self, b, false);
+                let d = self.tx_bit();
+                self.levels.push_back((true, d));
             }
             WireEvent::Glitch(n) => {
                 self.levels.push_back((false, n.max(1)));
@@ -106,7 +143,11 @@ impl Logic for HostUart {
             h.clocks += 1;
             if h.levels.is_empty() {
                 if let Some(ev) = h.queue.pop_front() {
+                    let is_byte = matches!(ev, WireEvent::Byte(_) | WireEvent::BadStop(_));
                     h.expand(ev);
+                    if is_byte {
+                        h.starts.push(h.clocks);
+                    }
                 }
             }
             let level = match h.levels.front_mut() {
@@ -127,13 +168,21 @@ impl Logic for HostUart {
                 if !line {
                     h.rx_busy = true;
                     h.rx_t = 0;
+                    h.rx_k = 0;
                     h.rx_shift = 0;
                 }
             } else {
                 h.rx_t += 1;
-                let half = h.cpb / 2;
-                if h.rx_t >= half && (h.rx_t - half).is_multiple_of(h.cpb) {
-                    let k = (h.rx_t - half) / h.cpb;
+                let (num, den) = if h.rx_num == 0 {
+                    (h.cpb as u64, 1)
+                } else {
+                    (h.rx_num, h.rx_den)
+                };
+                // Sample k at (k + 1/2) bit periods after the falling edge, rounded down.
+                let at = ((2 * h.rx_k as u64 + 1) * num / (2 * den)) as u32;
+                if h.rx_t == at {
+                    let k = h.rx_k;
+                    h.rx_k += 1;
                     if k == 0 {
                         if line {
                             h.rx_busy = false;
@@ -194,14 +243,15 @@ impl Logic for Bench {
         self.core.run.next = self.link.run.val();
         self.core.rewind.next = self.link.rewind.val();
         self.core.clear.next = self.link.clear.val();
+        self.core.abort.next = self.link.abort.val();
         self.link.busy.next = self.core.busy.val();
         self.link.done.next = self.core.done.val();
         self.link.status.next = self.core.status.val();
     }
 }
 
-/// Build information of the test builds.
-pub fn test_info(clocks_per_bit: u32) -> BuildInfo {
+/// Build information of the test builds, at `baud` on a 100 MHz clock.
+pub fn test_info(baud: u32) -> BuildInfo {
     BuildInfo {
         protocol_version: PROTOCOL_VERSION,
         name: "linktest".into(),
@@ -218,31 +268,45 @@ pub fn test_info(clocks_per_bit: u32) -> BuildInfo {
         rx_fifo: RX_FIFO_DEPTH as u16,
         max_payload: MAX_PAYLOAD as u16,
         clock_hz: 100_000_000,
-        baud: 100_000_000 / clocks_per_bit,
+        baud,
     }
 }
 
 /// Bench parameters.
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
-    pub clocks_per_bit: u32,
+    pub baud: u32,
+    pub timing: BitTiming,
     pub timeout_clocks: u32,
     pub run_cycles: u32,
+    pub watchdog_cycles: u32,
+    /// The host's sending rate off by this many parts per million.
+    pub host_rate_ppm: i64,
 }
 
 impl BenchConfig {
-    pub fn new(clocks_per_bit: u32) -> Self {
+    /// A bench at `baud` on a 100 MHz clock.
+    pub fn new(baud: u32) -> Self {
+        let timing = BitTiming::from_rates(100_000_000, baud).unwrap();
         BenchConfig {
-            clocks_per_bit,
-            timeout_clocks: 60 * clocks_per_bit,
+            baud,
+            timing,
+            timeout_clocks: timing.clocks_for_bits(600) as u32,
             run_cycles: 200,
+            watchdog_cycles: 20_000,
+            host_rate_ppm: 0,
         }
+    }
+    /// Clocks per bit, rounded down (glitch lengths, patience).
+    pub fn cpb(&self) -> u32 {
+        self.timing.clocks / self.timing.bits
     }
     pub fn link_config(&self) -> LinkConfig {
         LinkConfig {
-            build_info: test_info(self.clocks_per_bit).to_bytes().unwrap(),
-            clocks_per_bit: self.clocks_per_bit,
+            build_info: test_info(self.baud).to_bytes().unwrap(),
+            timing: self.timing,
             timeout_clocks: self.timeout_clocks,
+            watchdog_cycles: self.watchdog_cycles,
         }
     }
 }
@@ -330,13 +394,13 @@ where
         core: MockCore::new(cfg.run_cycles),
         host: HostUart::default(),
     };
-    uut.host._h.cpb = cfg.clocks_per_bit;
+    uut.host._h.set_timing(cfg.timing, cfg.host_rate_ppm);
     uut.connect_all();
     let outcome = Arc::new(Mutex::new(Err::<(), String>(
         "scenario did not finish".into(),
     )));
     let result = outcome.clone();
-    let cpb = cfg.clocks_per_bit;
+    let cpb = cfg.cpb();
     // The scenario only runs on the testbench thread; a panic there fails the test anyway.
     let scenario = Arc::new(Mutex::new(Some(std::panic::AssertUnwindSafe(scenario))));
     let mut sim = Simulation::new();

@@ -4,12 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::device::{Board, Boards, ConnectOptions, Faults, InputEncoding};
 use anyhow::Result;
 use clap::{ArgAction, Args};
 use revspike_golden::Model;
-use revspike_proto::build;
-
-use crate::device::{Board, Boards, ConnectOptions, Faults};
 
 /// How to reach the devices; shared by every subcommand that talks to one.
 #[derive(Debug, Clone, Args)]
@@ -34,9 +32,11 @@ pub struct ConnectArgs {
     /// Build the virtual boards simulate (cu, small, wide).
     #[arg(long = "board-build", value_name = "NAME", default_value = "cu")]
     pub board_build: String,
-    /// Baud rate to open --port at (the Cu build's rate; a pty ignores it).
-    #[arg(long, default_value_t = build::CU.baud)]
-    pub baud: u32,
+    /// Baud rate to open --port at (a pty ignores it). Default: the rate of the build
+    /// behind the port, found by trying the named builds' rates (12 Mbaud, then
+    /// 4 Mbaud) until the device answers IDENTIFY.
+    #[arg(long)]
+    pub baud: Option<u32>,
     /// How long to wait for a response before resynchronizing, in milliseconds
     /// (default 2000 on --port, 20000 on a virtual board this command starts, which
     /// simulates slowly).
@@ -45,6 +45,10 @@ pub struct ConnectArgs {
     /// Attempts per request (and per input) after the first before giving up.
     #[arg(long, default_value_t = 8)]
     pub retries: usize,
+    /// How INFER frames carry inputs: the shorter of raw and zero-run packed per input
+    /// (INFER_PACKED, docs/protocol.md), or always one of them.
+    #[arg(long, value_enum, default_value_t = InputEncoding::Smallest)]
+    pub encoding: InputEncoding,
     /// INFER frames kept in flight per board (1 = ping-pong); docs/protocol.md, flow
     /// control.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
@@ -68,6 +72,7 @@ impl ConnectArgs {
             timeout: self.timeout_ms.map(Duration::from_millis),
             retries: self.retries,
             window: self.window as usize,
+            encoding: self.encoding,
             faults: Faults {
                 corrupt_sent_every: self.corrupt_sent_every,
                 corrupt_received_every: self.corrupt_received_every,

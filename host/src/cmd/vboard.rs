@@ -37,7 +37,7 @@ pub fn run(a: &VboardArgs) -> Result<()> {
     };
     let verilog = super::verilog::top_verilog(build)?;
     let options = VirtualBoardOptions {
-        clocks_per_bit: build.clocks_per_bit(),
+        timing: build.bit_timing()?,
         run_for,
         vcd: a.vcd.clone(),
         ..Default::default()

@@ -42,7 +42,7 @@ impl VirtualDevice {
         (0..n)
             .map(|_| {
                 let options = VirtualBoardOptions {
-                    clocks_per_bit: build.clocks_per_bit(),
+                    timing: build.bit_timing()?,
                     busy_light: Some(("leds".into(), revspike_hdl::top::BUSY_LED)),
                     ..Default::default()
                 };

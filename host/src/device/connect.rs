@@ -12,7 +12,7 @@ use revspike_proto::build;
 use revspike_sim::vboard::VboardStats;
 
 use super::board::VirtualDevice;
-use super::{serial, Device, Faults, LinkOptions, LinkTransport};
+use super::{serial, Device, Faults, InputEncoding, LinkOptions, LinkTransport};
 
 /// Response timeout on a serial port when none is given: a board answers within
 /// microseconds, so this only has to cover USB latency and a loaded host.
@@ -31,8 +31,9 @@ pub struct ConnectOptions {
     pub virtual_boards: usize,
     /// Build the virtual boards simulate (cu, small, wide).
     pub board_build: String,
-    /// Baud rate the ports are opened at (a pty ignores it).
-    pub baud: u32,
+    /// Baud rate the ports are opened at (a pty ignores it); `None`: the rates of the
+    /// named builds in turn (12 Mbaud, then 4 Mbaud) until the device answers.
+    pub baud: Option<u32>,
     /// Response timeout; `None`: [`PORT_TIMEOUT`] on a port, [`VIRTUAL_TIMEOUT`] on a
     /// virtual board this host started. Decided by what the host started, not by the
     /// port's path: a pty can be anything.
@@ -41,6 +42,8 @@ pub struct ConnectOptions {
     pub retries: usize,
     /// INFER frames kept in flight.
     pub window: usize,
+    /// How INFER frames carry inputs.
+    pub encoding: InputEncoding,
     /// Deliberate link damage, for tests of the recovery paths.
     pub faults: Faults,
 }
@@ -51,10 +54,11 @@ impl Default for ConnectOptions {
             ports: Vec::new(),
             virtual_boards: 1,
             board_build: build::CU.name.to_string(),
-            baud: build::CU.baud,
+            baud: None,
             timeout: None,
             retries: 8,
             window: 4,
+            encoding: InputEncoding::Smallest,
             faults: Faults::default(),
         }
     }
@@ -80,6 +84,7 @@ impl ConnectOptions {
             timeout: self.timeout.unwrap_or(default),
             retries: self.retries,
             window: self.window.max(1),
+            encoding: self.encoding,
         }
     }
 }
@@ -121,17 +126,54 @@ impl Board {
     }
 }
 
-/// Opens `path` as a device.
+/// Opens `path` as a device, at `opts.baud` or, without one, at each named build's
+/// rate in turn until the device answers IDENTIFY (which reports its rate).
 fn open(path: &Path, opts: &ConnectOptions, started_here: bool) -> Result<Device> {
-    let (mut serial, latency) = serial::SerialTransport::open(path, opts.baud)?;
-    // Answers a previous host left unread would otherwise be taken for ours.
-    serial.discard_input();
-    if !started_here && latency != serial::Latency::NotUsbSerial {
-        crate::note!("revspike: {}: {latency}", path.display());
+    let mut bauds: Vec<u32> = Vec::new();
+    match opts.baud {
+        Some(b) => bauds.push(b),
+        None => {
+            for b in build::BUILDS {
+                if !bauds.contains(&b.baud) {
+                    bauds.push(b.baud);
+                }
+            }
+        }
     }
-    let transport = LinkTransport::new(Box::new(serial), opts.faults);
+    // A pseudo-terminal (a virtual board's, or one with nothing behind it) ignores the
+    // rate, so another rate cannot help: one try, and one error line.
+    if std::fs::canonicalize(path)
+        .is_ok_and(|p| p.starts_with("/dev/pts") || p == Path::new("/dev/ptmx"))
+    {
+        bauds.truncate(1);
+    }
     let label = path.display().to_string();
-    Device::connect(transport, opts.link_options(started_here), &label).with_context(|| label)
+    for (k, &baud) in bauds.iter().enumerate() {
+        let (mut serial, latency) = serial::SerialTransport::open(path, baud)?;
+        // Answers a previous host left unread would otherwise be taken for ours.
+        serial.discard_input();
+        if k == 0 && !started_here && latency != serial::Latency::NotUsbSerial {
+            crate::note!("revspike: {}: {latency}", path.display());
+        }
+        let transport = LinkTransport::new(Box::new(serial), opts.faults);
+        match Device::connect(transport, opts.link_options(started_here), &label) {
+            Ok(d) => {
+                if k > 0 {
+                    crate::note!(
+                        "revspike: {label}: no answer at {} baud; the device answers at \
+                         {baud} baud",
+                        bauds[0]
+                    );
+                }
+                return Ok(d);
+            }
+            // Said only if a later rate answers: a port where nothing answers fails with
+            // one error line.
+            Err(_) if k + 1 < bauds.len() => {}
+            Err(e) => return Err(e.context(label)),
+        }
+    }
+    unreachable!("at least one baud rate is tried")
 }
 
 /// The devices of one command, in the order given.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use revspike_golden::Model;
 use revspike_proto::build;
 use revspike_proto::protocol::{
-    self, Command, DeviceStatus, ErrorCode, Response, RunResult, Transport,
+    self, zero_run, Command, DeviceStatus, ErrorCode, Response, RunResult, Transport,
 };
 
-use super::{Device, Faults, LinkOptions, LinkTransport};
+use super::{Device, Faults, InputEncoding, LinkOptions, LinkTransport};
 
 pub(crate) struct Mock {
     model: Model,
@@ -101,7 +101,12 @@ impl Mock {
                 words_written: self.words,
                 ..Default::default()
             }),
-            Command::Infer { bytes } => {
+            Command::Infer { .. } | Command::InferPacked { .. } => {
+                let bytes = &match cmd {
+                    Command::InferPacked { packed } => zero_run::decode(packed).ok()?,
+                    Command::Infer { bytes } => bytes.clone(),
+                    _ => unreachable!("matched above"),
+                };
                 let k = self.infers.fetch_add(1, Ordering::SeqCst) + 1;
                 if self.die_at == Some(k) {
                     self.dead = true;
@@ -188,6 +193,7 @@ pub(crate) fn mock_device(mock: Mock, label: &str) -> Device {
         timeout: Duration::from_millis(30),
         retries: 4,
         window: 4,
+        encoding: InputEncoding::Smallest,
     };
     let mut d = Device::connect(t, opts, label).expect("the mock identifies");
     d.set_quiet(true);

@@ -21,13 +21,40 @@ use anyhow::{anyhow, bail, Context, Result};
 use revspike_golden::Model;
 use revspike_proto::build::{self, Build, Excess, FitError};
 use revspike_proto::protocol::{
-    self, addr, is_retryable, padding_ends, BuildInfo, Client, ClientError, Command, CommandCode,
-    DeviceStatus, ErrorCode, FrameError, ProtocolError, Response, RunResult, MAX_WRITE_WORDS,
-    SLIP_END,
+    self, addr, is_retryable, padding_ends, zero_run, BuildInfo, Client, ClientError, Command,
+    CommandCode, DeviceStatus, ErrorCode, FrameError, ProtocolError, Response, RunResult,
+    MAX_WRITE_WORDS, SLIP_END,
 };
 
 pub use connect::{Board, Boards, ConnectOptions};
 pub use link::{Faults, LinkCounters, LinkTransport};
+
+/// The INFER encoding of inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum InputEncoding {
+    /// INFER or INFER_PACKED, whichever is shorter on the wire for each input.
+    #[default]
+    Smallest,
+    /// Always INFER with the raw values.
+    Raw,
+    /// Always INFER_PACKED.
+    Packed,
+}
+
+impl InputEncoding {
+    /// The INFER command for `input`.
+    pub fn command(self, input: &[u8]) -> Command {
+        match self {
+            InputEncoding::Smallest => Command::infer_smallest(input),
+            InputEncoding::Raw => Command::Infer {
+                bytes: input.to_vec(),
+            },
+            InputEncoding::Packed => Command::InferPacked {
+                packed: zero_run::encode(input),
+            },
+        }
+    }
+}
 
 /// Retry and pipelining settings of a [`Device`].
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +62,7 @@ pub struct LinkOptions {
     pub timeout: Duration,
     pub retries: usize,
     pub window: usize,
+    pub encoding: InputEncoding,
 }
 
 /// What recovery the host had to do; every event is also reported on stderr.
@@ -543,16 +571,16 @@ impl Device {
     /// The INFER request for one input. The one place a request's encoding is
     /// chosen, so the wire bytes and the padding below follow it.
     fn infer_command(&self, input: &[u8]) -> Command {
-        Command::Infer {
-            bytes: input.to_vec(),
-        }
+        self.opts.encoding.command(input)
     }
 
     /// Whether `frame` can be the answer to an INFER: its response, or an error
     /// frame. Anything else with a matching sequence number is a stale answer to
     /// another request (or another host's), not a result.
     fn answers_infer(frame: &protocol::Frame) -> bool {
-        frame.cmd == protocol::ERROR_CMD || frame.cmd == (CommandCode::Infer.code() | 0x80)
+        frame.cmd == protocol::ERROR_CMD
+            || frame.cmd == (CommandCode::Infer.code() | 0x80)
+            || frame.cmd == (CommandCode::InferPacked.code() | 0x80)
     }
 
     /// Runs every input through the loaded model, keeping up to `window` INFER
@@ -591,7 +619,7 @@ impl Device {
             Some(l) => l.model.classes,
             None => bail!("no model loaded"),
         };
-        let cpb = self.info.clocks_per_bit();
+        let timing = self.info.bit_timing()?;
         // Inputs taken from `next` that must be sent (again) before new ones.
         let mut queue: VecDeque<usize> = VecDeque::new();
         let mut inflight: VecDeque<(u8, usize)> = VecDeque::new();
@@ -639,7 +667,7 @@ impl Device {
                 // longest seen so far plus a quarter, and for a response longer
                 // than the request (END bytes take no room in the device's FIFO).
                 let cycles = self.last_cycles.unwrap_or(0) as u64;
-                let pad = padding_ends(cycles + cycles / 4, cpb) + resp.saturating_sub(req);
+                let pad = padding_ends(cycles + cycles / 4, timing) + resp.saturating_sub(req);
                 self.client.send_raw(&vec![SLIP_END; pad]).map_err(ce)?;
                 trace!(
                     self.label,
@@ -1043,6 +1071,7 @@ mod tests {
             timeout: Duration::from_millis(2000),
             retries: 8,
             window: 4,
+            encoding: InputEncoding::Smallest,
         };
         let e = Device::connect(t, opts, "silent").err().expect("no answer");
         let msg = format!("{e:#}");

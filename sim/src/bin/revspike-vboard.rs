@@ -30,7 +30,8 @@ struct Args {
     /// Named build (cu, small, wide) whose clock and baud give the clocks per bit.
     #[arg(long)]
     build: Option<String>,
-    /// Clocks per UART bit (default: from --build, else 25 = 4 Mbaud at 100 MHz).
+    /// Whole clocks per UART bit (default: the exact bit timing of --build, else that
+    /// of the Cu build: 12 Mbaud at 100 MHz, 25/3 clocks).
     #[arg(long)]
     clocks_per_bit: Option<u32>,
     /// Write a VCD trace of the run to this file.
@@ -81,23 +82,28 @@ fn run() -> Result<()> {
             active_low: name.ends_with("_n"),
         },
     };
-    let clocks_per_bit = match (&args.build, args.clocks_per_bit) {
-        (_, Some(cpb)) => cpb,
-        (Some(name), None) => {
+    let build = match &args.build {
+        Some(name) => {
             let names: Vec<&str> = revspike_proto::build::BUILDS
                 .iter()
                 .map(|b| b.name)
                 .collect();
             revspike_proto::build::by_name(name)
                 .with_context(|| format!("unknown build `{name}` (builds: {})", names.join(", ")))?
-                .clocks_per_bit()
         }
-        (None, None) => 25,
+        None => &revspike_proto::build::CU,
+    };
+    let timing = match args.clocks_per_bit {
+        Some(cpb) => revspike_proto::bit_timing::BitTiming {
+            clocks: cpb,
+            bits: 1,
+        },
+        None => build.bit_timing()?,
     };
     let options = VirtualBoardOptions {
         rx_pin: args.rx,
         tx_pin: args.tx,
-        clocks_per_bit,
+        timing,
         vcd: args.vcd,
         idle_cycles: args.idle_cycles,
         run_for,
