@@ -108,3 +108,20 @@ impl revspike_proto::protocol::Transport for BridgeTransport {
         self.bridge.run(micros * 100).map_err(|e| e.to_string())
     }
 }
+
+/// Where scripts/setup.sh installs the Fashion-MNIST files.
+pub const FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+
+/// One gzipped IDX file of Fashion-MNIST, without its `header` bytes.
+pub fn fashion_idx(name: &str, header: usize) -> Vec<u8> {
+    use std::io::Read;
+    let path = format!("{FASHION_MNIST}/{name}");
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| {
+        panic!("{path}: {e} (scripts/setup.sh installs dataset-fashion-mnist)")
+    });
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_end(&mut raw)
+        .expect("gzip");
+    raw.split_off(header)
+}

@@ -5,25 +5,10 @@
 //! Fashion-MNIST images. (Its accuracy, 89.56 %, is below the 90.0 % a shipped conv
 //! model is meant to reach; models/README.md has the runs tried.)
 
-use std::io::Read;
-
 use revspike_golden::model::Model;
 use revspike_golden::sim::Engine;
 use revspike_golden::Info;
-
-const DATASET: &str = "/usr/share/datasets/fashion-mnist";
-
-fn idx(name: &str, header: usize) -> Vec<u8> {
-    let path = format!("{DATASET}/{name}");
-    let f = std::fs::File::open(&path).unwrap_or_else(|e| {
-        panic!("{path}: {e} (scripts/setup.sh installs dataset-fashion-mnist)")
-    });
-    let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(f)
-        .read_to_end(&mut raw)
-        .expect("gzip");
-    raw.split_off(header)
-}
+use revspike_tests::fashion_idx;
 
 fn model() -> Model {
     Model::load(concat!(
@@ -81,8 +66,8 @@ fn conv_model_golden_accuracy_is_the_exported_one_with_no_wraps_on_all_70000_ima
     let m = model();
     let (right, wraps) = score(
         &m,
-        &idx("t10k-images-idx3-ubyte.gz", 16),
-        &idx("t10k-labels-idx1-ubyte.gz", 8),
+        &fashion_idx("t10k-images-idx3-ubyte.gz", 16),
+        &fashion_idx("t10k-labels-idx1-ubyte.gz", 8),
     );
     let metrics = metrics();
     let int = metrics["int_test_accuracy"]
@@ -103,8 +88,8 @@ fn conv_model_golden_accuracy_is_the_exported_one_with_no_wraps_on_all_70000_ima
     assert_eq!(wraps, 0, "wraps on the test set");
     let (_, wraps) = score(
         &m,
-        &idx("train-images-idx3-ubyte.gz", 16),
-        &idx("train-labels-idx1-ubyte.gz", 8),
+        &fashion_idx("train-images-idx3-ubyte.gz", 16),
+        &fashion_idx("train-labels-idx1-ubyte.gz", 8),
     );
     assert_eq!(wraps, 0, "wraps on the training set");
 }

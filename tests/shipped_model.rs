@@ -2,32 +2,16 @@
 //! build, the golden integer model keeps its accuracy on the whole test set, and the
 //! Verilated Cu core agrees with the golden model bit for bit on a sample of images.
 
-use std::io::Read;
-
 use revspike_golden::model::Model;
 use revspike_golden::sim::infer;
 use revspike_proto::build::CU;
 use revspike_proto::core_port::check_against_golden;
 use revspike_proto::image::compile;
-use revspike_tests::VerilatedCore;
-
-const DATASET: &str = "/usr/share/datasets/fashion-mnist";
-
-fn idx(name: &str, header: usize) -> Vec<u8> {
-    let path = format!("{DATASET}/{name}");
-    let f = std::fs::File::open(&path).unwrap_or_else(|e| {
-        panic!("{path}: {e} (scripts/setup.sh installs dataset-fashion-mnist)")
-    });
-    let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(f)
-        .read_to_end(&mut raw)
-        .expect("gzip");
-    raw.split_off(header)
-}
+use revspike_tests::{fashion_idx, VerilatedCore};
 
 fn test_set() -> (Vec<Vec<u8>>, Vec<u8>) {
-    let images = idx("t10k-images-idx3-ubyte.gz", 16);
-    let labels = idx("t10k-labels-idx1-ubyte.gz", 8);
+    let images = fashion_idx("t10k-images-idx3-ubyte.gz", 16);
+    let labels = fashion_idx("t10k-labels-idx1-ubyte.gz", 8);
     let images: Vec<Vec<u8>> = images.chunks(784).map(|c| c.to_vec()).collect();
     assert_eq!(images.len(), 10_000);
     assert_eq!(labels.len(), 10_000);
