@@ -126,6 +126,17 @@ row fuzz-hangs slow \
     'figure: fuzz_hangs \K[0-9]+'
 row fuzz-peak-rss-mib slow \
     'fuzz targets, [^|]*peak memory \K[0-9]+(?= MiB)' "$FUZZ" 'figure: fuzz_peak_rss_mib \K[0-9]+'
+LINKFUZZ='scripts/link-fuzz.sh 10000'
+row link-fuzz-fragments slow \
+    'link fuzz, [0-9,]+ chunks \(\K[0-9,]+(?= fragments)' "$LINKFUZZ" \
+    'link fuzz: [0-9]+ chunks \(\K[0-9]+(?= fragments)'
+row link-fuzz-answers slow \
+    'link fuzz, [0-9,]+ chunks \([0-9,]+ fragments\): \K[0-9,]+(?=\s+answers)' "$LINKFUZZ" \
+    'link fuzz: [^,]+, \K[0-9]+(?= answers)'
+row link-fuzz-lost slow \
+    'link fuzz, [^;]*promised, \K[0-9]+(?= lost)' "$LINKFUZZ" 'answers, \K[0-9]+(?= lost)'
+row link-fuzz-lockups slow \
+    'link fuzz, [^;]*lost, \K[0-9]+(?= lockups)' "$LINKFUZZ" 'lost, \K[0-9]+(?= lockups)'
 # ---------------------------------------------------------------------------
 
 selected() {

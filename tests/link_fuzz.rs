@@ -101,6 +101,15 @@ fn split(r: &mut Reference, wire: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
     (done, cur)
 }
 
+impl Reference {
+    /// The device saw a whole frame that the test itself sent (a reload or a probe):
+    /// it begins with END, which ends any hunt, and ends with END.
+    fn framed(&mut self) {
+        self.hunting = false;
+        self.esc = false;
+    }
+}
+
 fn declared(f: &[u8]) -> usize {
     u16::from_le_bytes([f[2], f[3]]) as usize
 }
@@ -533,6 +542,7 @@ fn check_answer(
 }
 
 fn load_golden(c: &mut Client<BridgeTransport>, r: &mut Reference, model: &Model) {
+    r.framed();
     let writes = compile(model, &SMALL).writes();
     assert!(
         c.load(&writes, 2).expect("load"),
@@ -558,7 +568,7 @@ fn fuzz(chunks: usize, seed: u64) -> Figures {
     };
     // Power-up: the device hunts for an END.
     c.send_raw(&[SLIP_END]).unwrap();
-    r.hunting = false;
+    r.framed();
     load_golden(&mut c, &mut r, &model);
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(seed),
@@ -626,6 +636,7 @@ fn fuzz(chunks: usize, seed: u64) -> Figures {
             // The device still answers, and nothing unexpected came first.
             c.send_raw(&Command::Identify.to_frame(0xEE).unwrap())
                 .unwrap();
+            r.framed();
             match c.recv_frame() {
                 Ok(Ok(f)) if f.seq == 0xEE => match Response::parse(&f) {
                     Ok(Response::Identify(i)) if i == SMALL.info() => {}
@@ -689,4 +700,60 @@ fn link_fuzz_on_the_verilated_top_level() {
     assert_eq!(fig.chunks, n);
     assert!(fig.answered > n / 2, "{fig:?}");
     assert!(fig.golden_runs >= 8, "{fig:?}");
+}
+
+/// The rule the reference follows after a fragment too short to answer is cut by the
+/// timeout (docs/protocol.md, "Timeouts and noise"): the device drops what follows
+/// up to the next END, and any frame, beginning with END, ends that hunt.
+#[test]
+fn a_timed_out_short_fragment_drops_bytes_up_to_the_next_end() {
+    let timeout_us = 1_100;
+    // Random bytes that parse as an OVERSIZE header once the device is not hunting.
+    let noise = [0xF9, 0xC3, 0xCB, 0x27, 0xD0, 0x00, 0x78, SLIP_END];
+    let mut c = Client::new(BridgeTransport::new(&SMALL).expect("the small top level"));
+    c.transport.patience_cycles = 600_000;
+    c.patience = 2;
+    let cut = |c: &mut Client<BridgeTransport>| {
+        c.send_raw(&[SLIP_END, 0x03]).unwrap();
+        c.transport.bridge.flush(u64::MAX / 2).unwrap();
+        c.transport.pause(timeout_us).unwrap();
+    };
+    // The first frame back must be STATUS's answer: nothing came to dropped bytes.
+    let status = |c: &mut Client<BridgeTransport>| {
+        c.send_raw(&Command::Status.to_frame(0x55).unwrap())
+            .unwrap();
+        match c.recv_frame() {
+            Ok(Ok(f)) if f.seq == 0x55 => match Response::parse(&f) {
+                Ok(Response::Status(s)) => s,
+                other => panic!("STATUS answered {other:?}"),
+            },
+            other => panic!("before STATUS's answer: {other:?}"),
+        }
+    };
+    c.send_raw(&[SLIP_END]).unwrap();
+
+    // Hunting: the noise is dropped, with its END; the next frame is answered.
+    cut(&mut c);
+    c.send_raw(&noise).unwrap();
+    let s = status(&mut c);
+    assert_eq!((s.timeouts, s.last_error), (1, 0), "{s:?}");
+
+    // A frame ends the hunt: the same noise after it is a frame (OVERSIZE).
+    cut(&mut c);
+    c.send_raw(&Command::Identify.to_frame(0x44).unwrap())
+        .unwrap();
+    match c.recv_response(0x44) {
+        Ok(Response::Identify(i)) => assert_eq!(i, SMALL.info()),
+        other => panic!("IDENTIFY answered {other:?}"),
+    }
+    c.send_raw(&noise).unwrap();
+    match c.recv_frame() {
+        Ok(Ok(f)) => match Response::parse(&f) {
+            Ok(Response::Error { cmd, code, .. }) => {
+                assert_eq!((f.seq, cmd, code), (0xC3, 0xF9, OVERSIZE))
+            }
+            other => panic!("the noise was answered {other:?}"),
+        },
+        other => panic!("no answer to the noise after a frame: {other:?}"),
+    }
 }
