@@ -17,12 +17,8 @@ use revspike_proto::build::SMALL;
 
 /// rust-hdl's own design checks (open inputs, combinational loops, writes to inputs),
 /// then the Verilog.
-fn emit<B: Block>(mut b: B) -> String {
-    b.connect_all();
-    if let Err(e) = rust_hdl::core::check_error::check_all(&b) {
-        panic!("rust-hdl design check: {e:?}");
-    }
-    generate_verilog(&b)
+fn emit<B: Block>(b: B) -> String {
+    revspike_hdl::emit::verilog(b).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn check(name: &str, verilog: &str) {

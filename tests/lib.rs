@@ -13,8 +13,8 @@ pub struct VerilatedCore {
 }
 
 impl VerilatedCore {
-    pub fn new(build: &Build) -> Result<Self, revspike_sim::Error> {
-        let verilog = revspike_hdl::builds::core_verilog(build);
+    pub fn new(build: &Build) -> Result<Self, Box<dyn std::error::Error>> {
+        let verilog = revspike_hdl::builds::core_verilog(build)?;
         let model = Model::new(&verilog, &ModelOptions::default())?;
         let ids = Pin::ALL
             .iter()

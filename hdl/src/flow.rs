@@ -14,13 +14,9 @@
 //! [`synth_check`] / [`synth_check_block`] run the synthesis half only, for the
 //! "synthesis sanity check" of hardware unit tests.
 
-use rust_hdl::core::check_error::{CheckError, PathedName};
-use rust_hdl::core::prelude::{
-    check_all, generate_verilog_unchecked, Atom, AtomKind, Constraint, Probe,
-};
+use rust_hdl::core::prelude::{Atom, AtomKind, Constraint, Probe};
 use rust_hdl::fpga::toolchains::icestorm::generate_pcf;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
@@ -148,6 +144,17 @@ impl Ice40Device {
     }
 }
 
+impl Ice40Device {
+    /// The part a board carries (a board naming a part nextpnr-ice40 does not know is
+    /// a bug in its description, which a test of every board catches).
+    pub fn of_board(board: &revspike_proto::board::Board) -> Ice40Device {
+        board
+            .device
+            .parse()
+            .unwrap_or_else(|e| panic!("board {}: {e}", board.name))
+    }
+}
+
 impl fmt::Display for Ice40Device {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "iCE40-{}", self.name().to_uppercase())
@@ -217,10 +224,11 @@ pub struct FlowOptions {
 
 impl Default for FlowOptions {
     fn default() -> Self {
+        let board = &revspike_proto::board::ALCHITRY_CU;
         FlowOptions {
             build: "cu".to_string(),
-            device: Ice40Device::Hx8k,
-            package: "cb132".to_string(),
+            device: Ice40Device::of_board(board),
+            package: board.package.to_string(),
             freq_mhz: 100.0,
             seed: 1,
             tools: Tools::default(),
@@ -1139,50 +1147,15 @@ pub fn synth_check_with(verilog: &str, tools: &Tools) -> FlowResult<SynthStats> 
     Ok(stats)
 }
 
-/// rust-hdl's check error as one line naming the signals (`uut$neuron.d`).
-fn describe_check_error(e: &CheckError) -> String {
-    let names = |list: Vec<&PathedName>| {
-        let mut v: Vec<String> = list
-            .into_iter()
-            .map(|p| format!("{}.{}", p.path, p.name))
-            .collect();
-        v.sort();
-        v.join(", ")
-    };
-    match e {
-        CheckError::OpenSignal(map) => format!(
-            "signals read but never driven: {}",
-            names(map.values().collect())
-        ),
-        CheckError::LogicLoops(list) => format!(
-            "combinational loops through: {}",
-            names(list.iter().collect())
-        ),
-        CheckError::WritesToInputs(list) => format!(
-            "inputs written inside their own block: {}",
-            names(list.iter().collect())
-        ),
-    }
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The hash a bitstream report records for the Verilog it was made from: compare it
-/// with the current design's (e.g. [`crate::top::top_verilog`]) to know whether a
-/// committed bitstream is still this design's.
-pub fn netlist_sha256(verilog: &str) -> String {
-    hex_sha256(verilog.as_bytes())
-}
+use crate::emit::hex_sha256;
+/// The flow's hash of a netlist ([`crate::emit::netlist_sha256`]).
+pub use crate::emit::netlist_sha256;
 
 fn emit_verilog<B: Block>(top: &mut B) -> FlowResult<String> {
-    top.connect_all();
-    check_all(top).map_err(|e| FlowError::DesignCheck(describe_check_error(&e)))?;
-    Ok(generate_verilog_unchecked(top))
+    crate::emit::verilog_of_connected(top).map_err(|e| match e {
+        crate::emit::HdlError::DesignCheck(d) => FlowError::DesignCheck(d),
+        other => FlowError::DesignCheck(other.to_string()),
+    })
 }
 
 /// [`synth_check`] of a rust-hdl block (connects it, runs rust-hdl's checks,
@@ -1663,11 +1636,13 @@ pub use board_check::BoardCheckTop;
 /// The board check design (see [`BoardCheckTop`]).
 pub mod board_check {
     use rust_hdl::prelude::*;
-    use rust_hdl_bsp_alchitry_cu::pins;
+
+    use crate::board_io;
+    use revspike_proto::board::ALCHITRY_CU;
 
     /// Board bring-up design for the Alchitry Cu: the LEDs count (the top LED
     /// toggles about every 0.7 s at 100 MHz) and the UART is looped back
-    /// (usb_rx P14 -> usb_tx M9), so a terminal on the FT2232H's second port
+    /// (`usb_rx` -> `usb_tx`), so a terminal on the FT2232H's second port
     /// echoes what it sends. It proves the clock, LED and UART pins and is the
     /// flow's own end-to-end test design.
     #[derive(LogicBlock)]
@@ -1681,16 +1656,13 @@ pub mod board_check {
 
     impl Default for BoardCheckTop {
         fn default() -> Self {
-            let mut usb_rx = Signal::<In, Bit>::default();
-            usb_rx.add_location(0, "P14");
+            let mut usb_rx = board_io::input(&ALCHITRY_CU, "usb_rx");
             usb_rx.connect();
-            let mut usb_tx = Signal::<Out, Bit>::default();
-            usb_tx.add_location(0, "M9");
             BoardCheckTop {
-                clock: pins::clock(),
-                leds: pins::leds(),
+                clock: board_io::clock(&ALCHITRY_CU),
+                leds: board_io::output(&ALCHITRY_CU, "leds"),
                 usb_rx,
-                usb_tx,
+                usb_tx: board_io::output(&ALCHITRY_CU, "usb_tx"),
                 counter: Default::default(),
             }
         }
@@ -1710,6 +1682,52 @@ pub mod board_check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pin constraints of both board top levels come from the board's one
+    /// description: every pad it lists for a port, and nothing else.
+    #[test]
+    fn the_top_levels_pins_are_the_boards() {
+        use revspike_proto::board::{ALCHITRY_CU, BOARDS};
+        let board = &ALCHITRY_CU;
+        let want = |names: &[&str]| -> Vec<String> {
+            let mut v: Vec<String> = std::iter::once(&board.clock)
+                .chain(board.pins)
+                .filter(|p| names.contains(&p.name))
+                .flat_map(|p| {
+                    p.pads.iter().enumerate().map(move |(i, pad)| {
+                        if p.pads.len() == 1 {
+                            format!("set_io {} {pad}", p.name)
+                        } else {
+                            format!("set_io {}[{i}] {pad}", p.name)
+                        }
+                    })
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let lines = |pcf: String| -> Vec<String> {
+            let mut v: Vec<String> = pcf.lines().map(str::to_string).collect();
+            v.sort();
+            v
+        };
+        let mut top = crate::top::cu_top();
+        crate::emit::verilog_of_connected(&mut top).unwrap();
+        assert_eq!(
+            lines(emit_pcf(&top).unwrap()),
+            want(&["clock", "reset_n", "usb_rx", "usb_tx", "leds"])
+        );
+        let mut check = board_check::BoardCheckTop::default();
+        crate::emit::verilog_of_connected(&mut check).unwrap();
+        assert_eq!(
+            lines(emit_pcf(&check).unwrap()),
+            want(&["clock", "usb_rx", "usb_tx", "leds"])
+        );
+        for b in BOARDS {
+            assert_eq!(Ice40Device::of_board(b).name(), b.device, "{}", b.name);
+        }
+        assert_eq!(FlowOptions::default().package, board.package);
+    }
 
     #[test]
     fn clock_names_lose_buffer_suffixes() {

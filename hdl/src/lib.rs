@@ -4,9 +4,11 @@
 //! rust-hdl's simulator and its emitted Verilog is also checked by yosys and run in
 //! Verilator (see `sim/`).
 
+pub mod board_io;
 pub mod builds;
 pub mod core_sim;
 pub mod crc16;
+pub mod emit;
 pub mod flow;
 pub mod input_compactor;
 pub mod link;

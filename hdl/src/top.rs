@@ -1,21 +1,20 @@
-//! The board top level: the link in front of the spiking core, on the Alchitry Cu's
-//! pins.
+//! The board top level: the link in front of the spiking core, on the pins of the
+//! build's board (`revspike_proto::board`, where the pads are listed; the Alchitry Cu):
 //!
-//! - clock: the 100 MHz oscillator on P7 (rust-hdl-bsp-alchitry-cu);
-//! - reset button (P8, active low): synchronized, then clears the core's turn-on state
-//!   and lights LED 3 while held;
-//! - USB-UART of the FT2232H interface B: `usb_rx` = P14 (FPGA input), `usb_tx` = M9
-//!   (FPGA output), per the vendor pinout;
-//! - LEDs: 0 link activity, 1 core busy, 2 link error, 3 reset held, 7 heartbeat (the
+//! - `clock`: the board's oscillator;
+//! - `reset_n` (the reset button, active low): synchronized, then clears the core's
+//!   turn-on state and lights LED 3 while held;
+//! - `usb_rx` / `usb_tx`: the USB-UART (FT2232H interface B on the Cu);
+//! - `leds`: 0 link activity, 1 core busy, 2 link error, 3 reset held, 7 heartbeat (the
 //!   bitstream is alive), 4-6 off.
 
 use rust_hdl::prelude::*;
-use rust_hdl_bsp_alchitry_cu::pins;
 
 use revspike_proto::build::{Build, CU, SMALL};
-use revspike_proto::protocol::ProtocolError;
 
-use crate::builds::memories;
+use crate::board_io;
+use crate::builds::{memories, with_core, WithCore};
+use crate::emit::{self, HdlError};
 use crate::link::{Link, LinkConfig};
 use crate::spiking_core::SpikingCore;
 
@@ -42,20 +41,15 @@ pub struct Top<const P: usize, const W: usize> {
 }
 
 impl<const P: usize, const W: usize> Top<P, W> {
-    pub fn new(build: &Build) -> Result<Self, ProtocolError> {
+    pub fn new(build: &Build) -> Result<Self, HdlError> {
         let link = Link::new(&LinkConfig::from_build(&build.info())?)?;
-        let mut reset_n = Signal::default();
-        reset_n.add_location(0, "P8");
-        let mut usb_rx = Signal::default();
-        usb_rx.add_location(0, "P14");
-        let mut usb_tx = Signal::default();
-        usb_tx.add_location(0, "M9");
+        let board = build.board();
         Ok(Self {
-            clock: pins::clock(),
-            reset_n,
-            usb_rx,
-            usb_tx,
-            leds: pins::leds(),
+            clock: board_io::clock(board),
+            reset_n: board_io::input(board, "reset_n"),
+            usb_rx: board_io::input(board, "usb_rx"),
+            usb_tx: board_io::output(board, "usb_tx"),
+            leds: board_io::output(board, "leds"),
             link,
             core: SpikingCore::new(memories(build)),
             reset_sync: Default::default(),
@@ -132,14 +126,13 @@ pub fn small_top() -> SmallTop {
 }
 
 /// Verilog of a named build's board top level.
-pub fn top_verilog(build: &Build) -> Result<String, ProtocolError> {
-    fn emit<B: Block>(mut b: B) -> String {
-        b.connect_all();
-        generate_verilog(&b)
+pub fn top_verilog(build: &Build) -> Result<String, HdlError> {
+    struct Emit;
+    impl WithCore for Emit {
+        type Output = Result<String, HdlError>;
+        fn with<const P: usize, const W: usize>(self, build: &Build) -> Self::Output {
+            emit::verilog(Top::<P, W>::new(build)?)
+        }
     }
-    Ok(match build.lanes {
-        8 => emit(SmallTop::new(build)?),
-        32 => emit(CuTop::new(build)?),
-        _ => emit(Top::<128, 128>::new(build)?),
-    })
+    with_core(build, Emit)?
 }

@@ -282,9 +282,8 @@ fn link_pipelines_infer_frames_with_padding_and_reports_overrun() {
 
 #[test]
 fn link_verilog_passes_yosys() {
-    let mut uut = Link::new(&BenchConfig::new(12_000_000).link_config()).unwrap();
-    uut.connect_all();
-    let v = generate_verilog(&uut);
+    let uut = Link::new(&BenchConfig::new(12_000_000).link_config()).unwrap();
+    let v = revspike_hdl::emit::verilog(uut).unwrap();
     yosys_validate("revspike_link", &v).unwrap();
     link_support::synth::verilator_lint("revspike_link", &v).unwrap();
     let stats = link_support::synth::ice40_stats("revspike_link_synth", &v).unwrap();

@@ -506,9 +506,8 @@ fn slip_tx_escapes_through_the_uart() {
 
 #[test]
 fn uart_crc_slip_blocks_synthesize_without_latches() {
-    fn check<U: Block>(name: &str, mut uut: U) {
-        uut.connect_all();
-        let v = generate_verilog(&uut);
+    fn check<U: Block>(name: &str, uut: U) {
+        let v = revspike_hdl::emit::verilog(uut).unwrap();
         yosys_validate(name, &v).unwrap();
         link_support::synth::verilator_lint(name, &v).unwrap();
         let s = ice40_stats(name, &v).unwrap();

@@ -37,7 +37,7 @@ fn verilog_writes_the_top_level_or_the_core_the_simulators_use() {
     );
     assert_eq!(
         std::fs::read_to_string(&core).unwrap(),
-        revspike_hdl::builds::core_verilog(&SMALL)
+        revspike_hdl::builds::core_verilog(&SMALL).unwrap()
     );
     // The top level is the default, and stdout the default output.
     let out = bin()

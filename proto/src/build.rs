@@ -10,6 +10,7 @@ use revspike_golden::model::{Grouping, Model};
 use serde::Serialize;
 
 use crate::bit_timing::{BitTiming, TimingError};
+use crate::board::{Board, ALCHITRY_CU};
 
 /// Stages, blocks per stage and timesteps the sequencer supports (SEMANTICS.md maxima).
 pub const MAX_STAGES: usize = 4;
@@ -34,11 +35,24 @@ pub struct Build {
     pub input_entries: usize,
     /// Entries of the reversible state buffer: (T-1) * sum of widths must fit.
     pub state_buffer_entries: usize,
+    /// The board's clock ([`Build::board`]).
     pub clock_hz: u32,
     pub baud: u32,
 }
 
+/// The Cu's oscillator, as the builds' clock field holds it.
+const CU_CLOCK_HZ: u32 = {
+    assert!(ALCHITRY_CU.clock_hz <= u32::MAX as u64);
+    ALCHITRY_CU.clock_hz as u32
+};
+
 impl Build {
+    /// The board the build's top level is placed on: the Alchitry Cu, the only board
+    /// (the simulation builds that do not fit it run on a simulated one).
+    pub const fn board(&self) -> &'static Board {
+        &ALCHITRY_CU
+    }
+
     /// The UART bit period of this build's clock and baud rate (exact for every named
     /// build, which `bit_timing` checks when the crate compiles).
     pub const fn bit_timing(&self) -> Result<BitTiming, TimingError> {
@@ -85,7 +99,7 @@ pub const CU: Build = Build {
     rows: 1280,
     input_entries: 1024,
     state_buffer_entries: 512,
-    clock_hz: 100_000_000,
+    clock_hz: CU_CLOCK_HZ,
     baud: 12_000_000,
 };
 
@@ -107,7 +121,7 @@ pub const SMALL: Build = Build {
     rows: 512,
     input_entries: 256,
     state_buffer_entries: 256,
-    clock_hz: 100_000_000,
+    clock_hz: CU_CLOCK_HZ,
     baud: 12_000_000,
 };
 
@@ -120,7 +134,7 @@ pub const WIDE: Build = Build {
     rows: 4096,
     input_entries: 2048,
     state_buffer_entries: 2048,
-    clock_hz: 100_000_000,
+    clock_hz: CU_CLOCK_HZ,
     baud: 12_000_000,
 };
 
@@ -129,6 +143,16 @@ pub const BUILDS: [&Build; 4] = [&CU, &CU_4M, &SMALL, &WIDE];
 pub fn by_name(name: &str) -> Option<&'static Build> {
     BUILDS.iter().copied().find(|b| b.name == name)
 }
+
+/// The named build, or an error that lists the known ones.
+pub fn named(name: &str) -> Result<&'static Build, UnknownBuild> {
+    by_name(name).ok_or_else(|| UnknownBuild(name.to_string()))
+}
+
+/// A build name that names no build.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown build '{0}' (builds: {names})", names = BUILDS.map(|b| b.name).join(", "))]
+pub struct UnknownBuild(pub String);
 
 /// One capacity a model exceeds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,5 +269,23 @@ impl Build {
             clock_hz: self.clock_hz,
             baud: self.baud,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_is_found_by_name_or_the_error_lists_the_builds() {
+        for b in BUILDS {
+            assert_eq!(named(b.name), Ok(b));
+            // Every build's clock is its board's oscillator.
+            assert_eq!(u64::from(b.clock_hz), b.board().clock_hz, "{}", b.name);
+        }
+        assert_eq!(
+            named("cu2").unwrap_err().to_string(),
+            "unknown build 'cu2' (builds: cu, cu-4m, small, wide)"
+        );
     }
 }

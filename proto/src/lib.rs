@@ -1,11 +1,13 @@
 //! revspike-proto: what the host and the hardware must agree on, defined once.
 //!
+//! - [`board`]: the boards (device, package, pins, clock, programmer), as data;
 //! - [`build`]: the named builds and their capacity;
 //! - [`bit_timing`]: the UART bit period as an exact fraction of the clock;
 //! - [`image`]: the compiler from a model to the core's memory image;
 //! - [`protocol`]: the link's frames and commands.
 
 pub mod bit_timing;
+pub mod board;
 pub mod build;
 pub mod core_port;
 pub mod image;

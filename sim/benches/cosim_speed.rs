@@ -191,7 +191,8 @@ fn bench_core<const P: usize, const W: usize>(
         .iter()
         .map(|x| infer(model, x).map(|r| r.logits).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
-    let design = verilate(name, &revspike_hdl::builds::core_verilog(build))?;
+    let verilog = revspike_hdl::builds::core_verilog(build).map_err(|e| e.to_string())?;
+    let design = verilate(name, &verilog)?;
     let (c, s, logits) = core_work(VCore::new(&design)?, build, model, inputs, 1.0)?;
     if logits != gold {
         return Err(format!("{name}: Verilator's logits differ from golden"));

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use revspike_hdl::flow::{self, BitstreamReport, FlowOptions, Ice40Device};
 use revspike_hdl::logic_depth::DepthReport;
+use revspike_proto::build::CU;
 use std::path::{Path, PathBuf};
 
 /// Builds with a board top level, and what each one is.
@@ -13,7 +14,7 @@ pub const BOARD_BUILDS: [(&str, &str); 2] = [
     ("cu", "the revspike accelerator on the Alchitry Cu"),
     (
         "board-check",
-        "Alchitry Cu bring-up: LEDs count, UART (P14 -> M9) echoes",
+        "Alchitry Cu bring-up: LEDs count, the USB-UART echoes",
     ),
 ];
 
@@ -24,8 +25,8 @@ pub struct BitstreamArgs {
     /// (LED counter + UART echo, for bring-up).
     #[arg(long, default_value = "cu")]
     pub build: String,
-    /// Output directory [default: bitstreams/alchitry-cu, or
-    /// bitstreams/alchitry-cu/<build> for other builds].
+    /// Output directory [default: bitstreams/<board>, e.g. bitstreams/alchitry-cu, or
+    /// bitstreams/<board>/<build> for other builds].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// nextpnr placer seed.
@@ -48,8 +49,10 @@ impl BitstreamArgs {
     pub fn out_dir(&self) -> PathBuf {
         match &self.out {
             Some(p) => p.clone(),
-            None if self.build == "cu" => PathBuf::from("bitstreams/alchitry-cu"),
-            None => PathBuf::from("bitstreams/alchitry-cu").join(&self.build),
+            None if self.build == "cu" => PathBuf::from("bitstreams").join(CU.board().name),
+            None => PathBuf::from("bitstreams")
+                .join(CU.board().name)
+                .join(&self.build),
         }
     }
 }
@@ -136,8 +139,8 @@ pub fn run(args: &BitstreamArgs) -> Result<()> {
     let out = args.out_dir();
     let opts = FlowOptions {
         build: args.build.clone(),
-        device: Ice40Device::Hx8k,
-        package: "cb132".into(),
+        device: Ice40Device::of_board(CU.board()),
+        package: CU.board().package.into(),
         freq_mhz: args.freq,
         seed: args.seed,
         command_line: Some(command_line()),

@@ -12,7 +12,7 @@ pub struct FlashArgs {
     /// Bitstream (.bin from icepack, e.g. bitstreams/alchitry-cu/revspike-cu.bin).
     pub bitstream: PathBuf,
     /// The iceprog program to run.
-    #[arg(long, default_value = "iceprog")]
+    #[arg(long, default_value = revspike_proto::board::ALCHITRY_CU.programmer)]
     pub iceprog: PathBuf,
     /// FTDI device for iceprog's -d (default: iceprog's own choice, the first FT2232H).
     #[arg(long, value_name = "DEVSTR")]

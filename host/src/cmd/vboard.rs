@@ -27,7 +27,7 @@ pub struct VboardArgs {
 }
 
 pub fn run(a: &VboardArgs) -> Result<()> {
-    let build = super::verilog::build_named(&a.build)?;
+    let build = revspike_proto::build::named(&a.build)?;
     let run_for = match a.run_for {
         Some(s) if !(s.is_finite() && s > 0.0) => {
             bail!("--for: expected a positive number of seconds, found {s}")
@@ -35,7 +35,8 @@ pub fn run(a: &VboardArgs) -> Result<()> {
         Some(s) => Some(Duration::from_secs_f64(s)),
         None => None,
     };
-    let verilog = super::verilog::top_verilog(build)?;
+    let verilog = revspike_hdl::top::top_verilog(build)
+        .with_context(|| format!("emitting the {} top level", build.name))?;
     let options = VirtualBoardOptions {
         timing: build.bit_timing()?,
         run_for,

@@ -6,9 +6,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
-use revspike_proto::build::{self, Build};
+use revspike_proto::build;
 
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("part").args(["top", "core"])))]
@@ -27,47 +27,14 @@ pub struct VerilogArgs {
     pub output: Option<PathBuf>,
 }
 
-/// The named build, or an error listing the known ones.
-pub fn build_named(name: &str) -> Result<&'static Build> {
-    build::by_name(name).ok_or_else(|| {
-        let names: Vec<&str> = build::BUILDS.iter().map(|b| b.name).collect();
-        anyhow!("unknown build '{name}' (builds: {})", names.join(", "))
-    })
-}
-
-/// The board top level's Verilog of `build`. rust-hdl reports some design errors
-/// (logic loops) by panicking while it emits: that becomes an error naming the build.
-pub fn top_verilog(build: &Build) -> Result<String> {
-    emit(build, "top level", || {
-        revspike_hdl::top::top_verilog(build).map_err(|e| anyhow!(e))
-    })
-}
-
-/// The core's Verilog of `build`.
-pub fn core_verilog(build: &Build) -> Result<String> {
-    emit(build, "core", || {
-        Ok(revspike_hdl::builds::core_verilog(build))
-    })
-}
-
-fn emit(build: &Build, what: &str, f: impl FnOnce() -> Result<String>) -> Result<String> {
-    let emitted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
-        let why = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panic".into());
-        anyhow!("emitting the {} {what} failed: {why}", build.name)
-    })?;
-    emitted.with_context(|| format!("emitting the {} {what}", build.name))
-}
-
 pub fn run(a: &VerilogArgs) -> Result<()> {
-    let build = build_named(&a.build)?;
+    let build = build::named(&a.build)?;
     let text = if a.core {
-        core_verilog(build)?
+        revspike_hdl::builds::core_verilog(build)
     } else {
-        top_verilog(build)?
+        revspike_hdl::top::top_verilog(build)
     };
+    let what = if a.core { "core" } else { "top level" };
+    let text = text.with_context(|| format!("emitting the {} {what}", build.name))?;
     super::write_out(a.output.as_deref(), &text)
 }

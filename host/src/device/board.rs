@@ -25,18 +25,8 @@ impl VirtualDevice {
     /// Starts `n` independent boards of `build`, each its own simulation on its own
     /// thread behind its own pty; the Verilog is emitted and built once.
     pub fn start_many(build: &'static Build, n: usize) -> Result<Vec<VirtualDevice>> {
-        // rust-hdl reports some design errors (logic loops) by panicking while it
-        // emits Verilog: turn that into an error naming the build.
-        let emitted =
-            std::panic::catch_unwind(|| revspike_hdl::top::top_verilog(build)).map_err(|p| {
-                let why = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "panic".into());
-                anyhow::anyhow!("emitting the {} top level failed: {why}", build.name)
-            })?;
-        let verilog = emitted.with_context(|| format!("emitting the {} top level", build.name))?;
+        let verilog = revspike_hdl::top::top_verilog(build)
+            .with_context(|| format!("emitting the {} top level", build.name))?;
         let design = Design::build(&verilog, &ModelOptions::default())
             .with_context(|| format!("building the virtual {} board", build.name))?;
         (0..n)

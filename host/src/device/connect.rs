@@ -188,13 +188,7 @@ impl Boards {
     pub fn connect(opts: &ConnectOptions) -> Result<Boards> {
         let mut boards = Vec::new();
         if opts.ports.is_empty() {
-            let b = build::by_name(&opts.board_build).ok_or_else(|| {
-                anyhow!(
-                    "unknown build '{}' (known: {})",
-                    opts.board_build,
-                    build::BUILDS.map(|b| b.name).join(", ")
-                )
-            })?;
+            let b = build::named(&opts.board_build)?;
             for vb in VirtualDevice::start_many(b, opts.virtual_boards.max(1))? {
                 crate::note!(
                     "revspike: virtual board ({} build) on {}",

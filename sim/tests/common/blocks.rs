@@ -168,7 +168,6 @@ impl Logic for UartEcho {
 }
 
 /// Verilog text of a block, as the rest of revspike produces it.
-pub fn verilog_of<B: Block>(mut block: B) -> String {
-    block.connect_all();
-    generate_verilog(&block)
+pub fn verilog_of<B: Block>(block: B) -> String {
+    revspike_hdl::emit::verilog(block).unwrap_or_else(|e| panic!("{e}"))
 }
