@@ -507,7 +507,7 @@ fn check_answer(
             };
             if r.golden {
                 let gold = infer(model, &x).map_err(|e| format!("golden refused: {e}"))?;
-                let logits: Vec<i64> = run.logits.iter().map(|&v| v as i64).collect();
+                let logits = run.logits_i64();
                 if logits != gold.logits {
                     return Err(format!(
                         "INFER of {} values: logits differ from golden",
@@ -660,7 +660,7 @@ fn fuzz(chunks: usize, seed: u64) -> Figures {
             match c.request(&cmd) {
                 Ok(Response::Run(run)) => {
                     let gold = infer(&model, &x).unwrap();
-                    let logits: Vec<i64> = run.logits.iter().map(|&v| v as i64).collect();
+                    let logits = run.logits_i64();
                     assert_eq!(logits, gold.logits, "final run {s}");
                     fig.golden_runs += 1;
                 }

@@ -51,7 +51,7 @@ fn generated_models_over_the_uart_match_golden() {
                 .expect("infer")
             {
                 Response::Run(r) => {
-                    let logits: Vec<i64> = r.logits.iter().map(|&v| v as i64).collect();
+                    let logits = r.logits_i64();
                     assert_eq!(logits, gold.logits, "seed {seed} input {k}: logits");
                     assert_eq!(
                         r.prediction as usize, gold.prediction,
@@ -118,7 +118,7 @@ fn the_shipped_model_on_the_cu_top_level_matches_golden() {
         let gold = infer(&model, &input).unwrap();
         match c.request(&Command::Infer { bytes: input }).expect("infer") {
             Response::Run(r) => {
-                let logits: Vec<i64> = r.logits.iter().map(|&v| v as i64).collect();
+                let logits = r.logits_i64();
                 assert_eq!(logits, gold.logits, "image {k}: logits");
                 assert_eq!(r.prediction as usize, gold.prediction, "image {k}");
                 assert_eq!(r.timesteps as usize, model.timesteps, "image {k}");
@@ -166,7 +166,7 @@ fn run_result(r: Response) -> RunResult {
 
 fn assert_golden(model: &revspike_golden::Model, input: &[u8], r: &RunResult) {
     let gold = infer(model, input).unwrap();
-    let logits: Vec<i64> = r.logits.iter().map(|&v| v as i64).collect();
+    let logits = r.logits_i64();
     assert_eq!(logits, gold.logits, "logits");
     assert_eq!(r.prediction as usize, gold.prediction, "prediction");
 }
@@ -403,7 +403,7 @@ fn the_watchdog_bound_is_far_above_the_longest_runs() {
         let n = gen_input(&model, seed).len();
         drv.send_input(&vec![255; n]).expect("input accepted");
         let r = drv.run(model.classes).expect("run");
-        longest = longest.max(r.cycles);
+        longest = longest.max(u64::from(r.cycles));
         runs += 1;
         if runs == 12 {
             break;

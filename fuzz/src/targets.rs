@@ -9,8 +9,8 @@ use std::path::Path;
 use revspike_golden::{gen_input, gen_model, GenOptions, Model};
 use revspike_proto::build::CU;
 use revspike_proto::protocol::{
-    BuildInfo, Client, Command, CoreStatus, DeviceStatus, Frame, FrameDecoder, Response, RunResult,
-    Transport,
+    BuildInfo, Client, Command, CoreStatusWords, DeviceStatus, Frame, FrameDecoder, Response,
+    RunResult, Transport,
 };
 
 /// A fuzz target.
@@ -314,7 +314,7 @@ fn sample_commands() -> Vec<Command> {
 
 fn sample_responses() -> Vec<(u8, Response)> {
     let info: BuildInfo = CU.info();
-    let core = CoreStatus {
+    let core = CoreStatusWords {
         timesteps: 2,
         prediction: 3,
         cycles: 2454,

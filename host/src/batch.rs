@@ -502,7 +502,7 @@ where
                             return Verdict::Accept;
                         }
                     };
-                    let logits: Vec<i64> = r.logits.iter().map(|&x| x as i64).collect();
+                    let logits = r.logits_i64();
                     let prediction = r.prediction as usize;
                     let agrees = logits == g.logits && prediction == g.prediction;
                     let mut guard = lock();

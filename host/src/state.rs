@@ -30,7 +30,7 @@ pub fn prelude(dev: &mut Device, model: &Model, input: Option<&[u8]>) -> Result<
     if let Some(x) = input {
         let r = dev.infer(x)?;
         let g = revspike_golden::infer(model, x)?;
-        let logits: Vec<i64> = r.logits.iter().map(|&v| v as i64).collect();
+        let logits = r.logits_i64();
         if logits != g.logits || r.prediction as usize != g.prediction {
             bail!(
                 "the device result disagrees with the golden model: device logits {logits:?} \

@@ -62,7 +62,7 @@ pub fn check_rewinds(
     };
     let r = dev.infer(input)?;
     let g = revspike_golden::infer(model, input)?;
-    let logits: Vec<i64> = r.logits.iter().map(|&x| x as i64).collect();
+    let logits = r.logits_i64();
     if logits != g.logits || r.prediction as usize != g.prediction {
         mismatch(
             "result (before rewinding)".into(),

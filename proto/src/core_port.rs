@@ -96,7 +96,9 @@ pub trait CorePort {
     fn tick(&mut self);
 }
 
-/// Status codes of the core (docs/architecture.md).
+/// The core's failure status codes (`status` of the host port, status word 4, and the
+/// detail of a link `CORE` error; docs/architecture.md), with their messages: the one
+/// definition the driver, the protocol layer and the host read. 0 is success.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CoreStatus {
     #[error("no valid input sample was committed")]
@@ -107,19 +109,57 @@ pub enum CoreStatus {
     InputLength,
     #[error("the input sample needs more entries than the input memory holds")]
     InputTooLarge,
+    /// The link's own detail ([`crate::protocol::CORE_DETAIL_WATCHDOG`]): the
+    /// command did not finish within the watchdog bound.
+    #[error(
+        "the run did not finish within the link's watchdog bound; the device stopped it \
+         and dropped the model (reload it)"
+    )]
+    Watchdog,
     #[error("unknown core status {0}")]
-    Other(u8),
+    Other(u16),
 }
 
 impl CoreStatus {
+    /// Every named status, for tables and tests.
+    pub const ALL: [CoreStatus; 5] = [
+        CoreStatus::NoInput,
+        CoreStatus::NothingToRewind,
+        CoreStatus::InputLength,
+        CoreStatus::InputTooLarge,
+        CoreStatus::Watchdog,
+    ];
+
+    /// The status of a code: `None` for 0 (success).
+    pub const fn from_code(code: u16) -> Option<CoreStatus> {
+        Some(match code {
+            0 => return None,
+            1 => CoreStatus::NoInput,
+            2 => CoreStatus::NothingToRewind,
+            3 => CoreStatus::InputLength,
+            4 => CoreStatus::InputTooLarge,
+            crate::protocol::CORE_DETAIL_WATCHDOG => CoreStatus::Watchdog,
+            c => CoreStatus::Other(c),
+        })
+    }
+
+    /// The code on the wire and the host port.
+    pub const fn code(self) -> u16 {
+        match self {
+            CoreStatus::NoInput => 1,
+            CoreStatus::NothingToRewind => 2,
+            CoreStatus::InputLength => 3,
+            CoreStatus::InputTooLarge => 4,
+            CoreStatus::Watchdog => crate::protocol::CORE_DETAIL_WATCHDOG,
+            CoreStatus::Other(c) => c,
+        }
+    }
+
+    /// The host port's `status` output: success, or the failure it names.
     pub fn check(code: u64) -> Result<(), CoreStatus> {
-        match code {
-            0 => Ok(()),
-            1 => Err(CoreStatus::NoInput),
-            2 => Err(CoreStatus::NothingToRewind),
-            3 => Err(CoreStatus::InputLength),
-            4 => Err(CoreStatus::InputTooLarge),
-            c => Err(CoreStatus::Other(c as u8)),
+        match u16::try_from(code) {
+            Ok(c) => CoreStatus::from_code(c).map_or(Ok(()), Err),
+            Err(_) => Err(CoreStatus::Other(u16::MAX)),
         }
     }
 }
@@ -132,14 +172,8 @@ pub enum DriveError {
     Timeout(u64),
 }
 
-/// What a run leaves readable.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunResult {
-    pub logits: Vec<i64>,
-    pub prediction: usize,
-    pub cycles: u64,
-    pub timesteps_done: usize,
-}
+/// What a run leaves readable: the same result the link returns for RUN and INFER.
+pub use crate::protocol::RunResult;
 
 pub struct CoreDriver<C: CorePort> {
     pub port: C,
@@ -243,13 +277,14 @@ impl<C: CorePort> CoreDriver<C> {
         let raw = self.read(image::REGION_LOGITS, 2 * classes);
         let logits = raw
             .chunks(2)
-            .map(|w| (w[0] as u32 | (w[1] as u32) << 16) as i32 as i64)
+            .map(|w| (w[0] as u32 | (w[1] as u32) << 16) as i32)
             .collect();
         Ok(RunResult {
+            timesteps: st[0],
+            prediction: st[1],
+            cycles: st[2] as u32 | (st[3] as u32) << 16,
+            status: 0,
             logits,
-            prediction: st[1] as usize,
-            cycles: st[2] as u64 | (st[3] as u64) << 16,
-            timesteps_done: st[0] as usize,
         })
     }
 
@@ -325,9 +360,13 @@ pub fn check_against_golden<C: CorePort>(
     let gold = infer(model, input).map_err(|e| Mismatch::Golden(e.to_string()))?;
     drv.send_input(input)?;
     let res = drv.run(model.classes)?;
-    same("logits", &res.logits, &gold.logits)?;
-    same("prediction", res.prediction, gold.prediction)?;
-    same("timesteps done", res.timesteps_done, model.timesteps)?;
+    same("logits", &res.logits_i64(), &gold.logits)?;
+    same("prediction", usize::from(res.prediction), gold.prediction)?;
+    same(
+        "timesteps done",
+        usize::from(res.timesteps),
+        model.timesteps,
+    )?;
     let widths: Vec<usize> = model.stages.iter().map(|s| s.width).collect();
     let mut m = Machine::new(model, input).map_err(|e| Mismatch::Golden(e.to_string()))?;
     while m.step() {}
@@ -356,4 +395,35 @@ pub fn check_against_golden<C: CorePort>(
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{core_status_message, CORE_DETAIL_WATCHDOG};
+
+    #[test]
+    fn status_codes_round_trip_and_carry_one_message_each() {
+        let mut codes = Vec::new();
+        for s in CoreStatus::ALL {
+            assert_eq!(CoreStatus::from_code(s.code()), Some(s));
+            assert_eq!(CoreStatus::check(u64::from(s.code())), Err(s));
+            assert_eq!(core_status_message(s.code()), s.to_string());
+            codes.push(s.code());
+        }
+        codes.sort();
+        codes.dedup();
+        assert_eq!(
+            codes.len(),
+            CoreStatus::ALL.len(),
+            "two statuses share a code"
+        );
+        assert_eq!(CoreStatus::from_code(0), None);
+        assert_eq!(CoreStatus::check(0), Ok(()));
+        assert_eq!(core_status_message(0), "ok");
+        assert_eq!(CoreStatus::from_code(9), Some(CoreStatus::Other(9)));
+        assert_eq!(CoreStatus::Other(9).code(), 9);
+        assert_eq!(CoreStatus::Watchdog.code(), CORE_DETAIL_WATCHDOG);
+        assert_eq!(CoreStatus::check(1 << 20), Err(CoreStatus::Other(u16::MAX)));
+    }
 }

@@ -242,21 +242,10 @@ impl fmt::Display for ErrorCode {
 /// and cleared `loaded`.
 pub const CORE_DETAIL_WATCHDOG: u16 = 0x80;
 
-/// Core status codes (docs/architecture.md, `status` of the host port), and the link's
-/// [`CORE_DETAIL_WATCHDOG`].
-pub fn core_status_message(status: u16) -> &'static str {
-    match status {
-        0 => "ok",
-        1 => "no valid input",
-        2 => "nothing to rewind (t = 0)",
-        3 => "input length mismatch",
-        4 => "input too large for the build",
-        CORE_DETAIL_WATCHDOG => {
-            "the run did not finish within the link's watchdog bound; the device stopped \
-             it and dropped the model (reload it)"
-        }
-        _ => "unknown core status",
-    }
+/// The message of a core status code (the detail of a `CORE` error):
+/// [`crate::core_port::CoreStatus`], or "ok" for 0.
+pub fn core_status_message(status: u16) -> String {
+    crate::core_port::CoreStatus::from_code(status).map_or_else(|| "ok".into(), |s| s.to_string())
 }
 
 /// Errors of the host-side protocol layer.
@@ -936,9 +925,16 @@ pub struct RunResult {
     pub logits: Vec<i32>,
 }
 
+impl RunResult {
+    /// The logits as the golden model gives them.
+    pub fn logits_i64(&self) -> Vec<i64> {
+        self.logits.iter().map(|&v| i64::from(v)).collect()
+    }
+}
+
 /// The core's status words 0..4, as carried by RUN and STATUS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct CoreStatus {
+pub struct CoreStatusWords {
     /// Timesteps done.
     pub timesteps: u16,
     /// Last prediction.
@@ -963,7 +959,7 @@ pub mod flags {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct DeviceStatus {
     /// The core's status words.
-    pub core: CoreStatus,
+    pub core: CoreStatusWords,
     /// Words written since LOAD_BEGIN (20 bits).
     pub words_written: u32,
     /// `flags::LOADED`.
@@ -1048,9 +1044,9 @@ fn push_words(out: &mut Vec<u8>, words: &[u16]) {
     }
 }
 
-impl CoreStatus {
-    fn from_words(w: &[u16]) -> CoreStatus {
-        CoreStatus {
+impl CoreStatusWords {
+    fn from_words(w: &[u16]) -> CoreStatusWords {
+        CoreStatusWords {
             timesteps: w[0],
             prediction: w[1],
             cycles: w[2] as u32 | (w[3] as u32) << 16,
@@ -1100,7 +1096,7 @@ impl Response {
             Response::Run(r) => {
                 push_words(
                     &mut p,
-                    &CoreStatus {
+                    &CoreStatusWords {
                         timesteps: r.timesteps,
                         prediction: r.prediction,
                         cycles: r.cycles,
@@ -1192,7 +1188,7 @@ impl Response {
                         format!("{} words; need 5 status words and 2 per logit", w.len()),
                     ));
                 }
-                let s = CoreStatus::from_words(&w);
+                let s = CoreStatusWords::from_words(&w);
                 Response::Run(RunResult {
                     timesteps: s.timesteps,
                     prediction: s.prediction,
@@ -1216,7 +1212,7 @@ impl Response {
                 need(10)?;
                 let l = &w[5..];
                 Response::Status(DeviceStatus {
-                    core: CoreStatus::from_words(&w),
+                    core: CoreStatusWords::from_words(&w),
                     words_written: l[0] as u32 | (l[1] as u32) << 16,
                     loaded: l[2] & flags::LOADED != 0,
                     dirty: l[2] & flags::DIRTY != 0,

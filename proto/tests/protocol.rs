@@ -123,7 +123,7 @@ fn every_response_round_trips() {
         (
             CommandCode::Status,
             Response::Status(DeviceStatus {
-                core: CoreStatus {
+                core: CoreStatusWords {
                     timesteps: 3,
                     prediction: 2,
                     cycles: 70000,

@@ -167,7 +167,7 @@ fn core_work<C: CorePort>(
             drv.send_input(x).map_err(|e| e.to_string())?;
             let r = drv.run(model.classes).map_err(|e| e.to_string())?;
             if logits.len() < inputs.len() {
-                logits.push(r.logits);
+                logits.push(r.logits_i64());
             }
         }
         if t.elapsed().as_secs_f64() >= min_secs {
@@ -295,7 +295,7 @@ fn bench_top(model: &Model, inputs: &[Vec<u8>], a: &Args) -> Result<(), String> 
             .request(&Command::Infer { bytes: x.clone() })
             .map_err(|e| e.to_string())?
         {
-            Response::Run(r) if r.logits.iter().map(|&v| v as i64).eq(gold.logits) => {}
+            Response::Run(r) if r.logits_i64() == gold.logits => {}
             r => return Err(format!("cu top: {r:?} is not the golden answer")),
         }
     }

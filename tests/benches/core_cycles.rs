@@ -74,7 +74,7 @@ fn main() {
             }
         };
         let gold = infer(&model, input).unwrap();
-        cycles += res.cycles;
+        cycles += u64::from(res.cycles);
         for &(nz, out) in &gold.layer_events {
             let tiles = out.div_ceil(p) as u64;
             ideal += tiles * nz as u64;

@@ -47,7 +47,7 @@ pub struct ConnectArgs {
     pub retries: usize,
     /// How INFER frames carry inputs: the shorter of raw and zero-run packed per input
     /// (INFER_PACKED, docs/protocol.md), or always one of them.
-    #[arg(long, value_enum, default_value_t = InputEncoding::Smallest)]
+    #[arg(long, default_value = InputEncoding::Smallest.name(), value_parser = encoding_parser())]
     pub encoding: InputEncoding,
     /// INFER frames kept in flight per board (1 = ping-pong); docs/protocol.md, flow
     /// control.
@@ -104,4 +104,11 @@ pub fn connect_and_prelude(
         crate::state::prelude(&mut board.device, m, input.as_deref())?;
     }
     Ok((board, model, input))
+}
+
+/// `--encoding`'s values, from the device layer's own names (it knows no clap).
+fn encoding_parser() -> impl clap::builder::TypedValueParser<Value = InputEncoding> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(InputEncoding::ALL.map(|e| e.name()))
+        .try_map(|s: String| s.parse::<InputEncoding>())
 }

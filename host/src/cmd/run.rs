@@ -59,7 +59,7 @@ fn single(a: &RunArgs, model: &Model, input_path: &Path) -> Result<()> {
     let dev = &mut board.device;
     dev.load(model)?;
     let r = dev.infer(&input)?;
-    let logits: Vec<i64> = r.logits.iter().map(|&x| x as i64).collect();
+    let logits = r.logits_i64();
     let agrees = logits == g.logits && r.prediction as usize == g.prediction;
     #[derive(Serialize)]
     struct Out<'a> {

@@ -30,7 +30,7 @@ pub use connect::{Board, Boards, ConnectOptions};
 pub use link::{Faults, LinkCounters, LinkTransport};
 
 /// The INFER encoding of inputs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum InputEncoding {
     /// INFER or INFER_PACKED, whichever is shorter on the wire for each input.
     #[default]
@@ -42,6 +42,22 @@ pub enum InputEncoding {
 }
 
 impl InputEncoding {
+    /// Every encoding, by the name [`InputEncoding::name`] gives it.
+    pub const ALL: [InputEncoding; 3] = [
+        InputEncoding::Smallest,
+        InputEncoding::Raw,
+        InputEncoding::Packed,
+    ];
+
+    /// The name a command line or a configuration uses.
+    pub const fn name(self) -> &'static str {
+        match self {
+            InputEncoding::Smallest => "smallest",
+            InputEncoding::Raw => "raw",
+            InputEncoding::Packed => "packed",
+        }
+    }
+
     /// The INFER command for `input`.
     pub fn command(self, input: &[u8]) -> Command {
         match self {
@@ -53,6 +69,19 @@ impl InputEncoding {
                 packed: zero_run::encode(input),
             },
         }
+    }
+}
+
+impl std::str::FromStr for InputEncoding {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        InputEncoding::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = InputEncoding::ALL.iter().map(|e| e.name()).collect();
+                format!("unknown encoding '{s}' (encodings: {})", names.join(", "))
+            })
     }
 }
 
@@ -880,6 +909,17 @@ impl Device {
 mod tests {
     use super::mock::{mock_device, mock_model, Mock};
     use super::*;
+
+    #[test]
+    fn encodings_parse_by_their_names_and_nothing_else() {
+        for e in InputEncoding::ALL {
+            assert_eq!(e.name().parse::<InputEncoding>(), Ok(e));
+        }
+        assert_eq!(
+            "zip".parse::<InputEncoding>(),
+            Err("unknown encoding 'zip' (encodings: smallest, raw, packed)".into())
+        );
+    }
 
     #[test]
     fn named_builds_come_back_from_their_identify_answer() {
