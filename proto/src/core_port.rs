@@ -4,7 +4,8 @@
 //! Verilator (the co-simulation fast path): each only implements [`CorePort`]. The
 //! link in hardware does the same sequence of port operations for each frame.
 
-use crate::image::{self, Image};
+use crate::contract::{self, StatusReg};
+use crate::image::Image;
 
 /// Cycles from a read address on `raddr` to its word on `rdata` (docs/architecture.md).
 pub const READ_LATENCY: usize = 3;
@@ -273,8 +274,8 @@ impl<C: CorePort> CoreDriver<C> {
     }
 
     pub fn result(&mut self, classes: usize) -> Result<RunResult, DriveError> {
-        let st = self.read(image::REGION_STATUS, 4);
-        let raw = self.read(image::REGION_LOGITS, 2 * classes);
+        let st = self.read(StatusReg::TimestepsDone.address(), 4);
+        let raw = self.read(contract::logit_address(0, 0), 2 * classes);
         let logits = raw
             .chunks(2)
             .map(|w| (w[0] as u32 | (w[1] as u32) << 16) as i32)
@@ -297,7 +298,7 @@ impl<C: CorePort> CoreDriver<C> {
     }
 
     pub fn timesteps_done(&mut self) -> usize {
-        self.read(image::REGION_STATUS + image::STATUS_T_DONE, 1)[0] as usize
+        self.read(StatusReg::TimestepsDone.address(), 1)[0] as usize
     }
 
     /// Turn-on membranes c_l of each stage (widths as given; region 2 holds
@@ -307,7 +308,7 @@ impl<C: CorePort> CoreDriver<C> {
             .iter()
             .enumerate()
             .map(|(l, &w)| {
-                self.read(image::REGION_STATE + (l * max_width) as u32, w)
+                self.read(contract::state_address(max_width, l, 0), w)
                     .into_iter()
                     .map(|v| v as i16)
                     .collect()

@@ -5,64 +5,27 @@
 //! per layer evaluation of a timestep, head last), the rewind program (stages top-down,
 //! the last layer of each stage undoing the turn-on update), one weight row per layer
 //! input and one parameter row per layer output, and computes the configuration
-//! registers. Formats are bit-exact contracts with `revspike_hdl::spiking_core` and
-//! `revspike_hdl::neuron_unit`; they are documented in docs/architecture.md.
+//! registers. The formats are [`crate::contract`]'s tables, which the hardware decodes
+//! with; docs/architecture.md describes them.
 
 use revspike_golden::model::{Grouping, Layer, Model, Readout, Spike};
 
 use crate::build::Build;
 
-/// Row addresses are this wide in the core.
-pub const ROW_ADDR_BITS: usize = 12;
-
-pub const KIND_FIRST: u64 = 0;
-pub const KIND_RESIDUAL: u64 = 1;
-pub const KIND_HEAD: u64 = 2;
-pub const POST_NONE: u64 = 0;
-pub const POST_SPIKE: u64 = 1;
-pub const POST_TURN_ON: u64 = 2;
-pub const POST_REWIND: u64 = 3;
-/// Event sources: 0..=3 the output list of that stage, 4 and 6 the two block scratch
-/// lists, 5 the input group of the current timestep.
-pub const SRC_SCRATCH: u64 = 4;
-pub const SRC_INPUT: u64 = 5;
-pub const SRC_SCRATCH_B: u64 = 6;
-/// Channel tiles per layer the descriptor format holds.
-pub const MAX_TILES: usize = 4;
-
-/// Word addresses of the host port (docs/architecture.md).
-pub const REGION_ROWS: u32 = 0x0_0000;
-pub const REGION_CONFIG: u32 = 0x1_0000;
-pub const REGION_STATE: u32 = 0x2_0000;
-pub const REGION_LOGITS: u32 = 0x3_0000;
-pub const REGION_STATUS: u32 = 0x4_0000;
-
-pub const CFG_T: u32 = 0;
-pub const CFG_G: u32 = 1;
-pub const CFG_FLAGS: u32 = 2;
-pub const CFG_CLASSES: u32 = 3;
-pub const CFG_FWD: u32 = 4;
-pub const CFG_REV: u32 = 5;
-pub const CFG_STRIDE: u32 = 6;
-pub const CFG_STAGES: u32 = 7;
-
-pub const STATUS_T_DONE: u32 = 0;
-pub const STATUS_PREDICTION: u32 = 1;
-pub const STATUS_CYCLES_LO: u32 = 2;
-pub const STATUS_CYCLES_HI: u32 = 3;
-pub const STATUS_CODE: u32 = 4;
-pub const STATUS_ENTRIES: u32 = 5;
+use crate::contract::{self, desc, param, ConfigReg, FieldOverflow, Region};
+pub use crate::contract::{Kind, Post, Source, MAX_TILES, ROW_ADDR_BITS};
 
 /// One layer descriptor (a 64-bit row): one channel tile of one layer evaluation.
+/// Its format is [`contract::desc`].
 ///
 /// A layer with more outputs than the build has lanes runs as tiles of P outputs: each
 /// tile streams the layer's events again, its lanes taking the weight-row bits of its
 /// own channels, and its post operation appends to the same output list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Descriptor {
-    pub kind: u64,
+    pub kind: Kind,
     pub skip_first_step: bool,
-    pub src: u64,
+    pub src: Source,
     pub weight_base: usize,
     /// Parameter row of the tile's first channel.
     pub param_base: usize,
@@ -73,7 +36,7 @@ pub struct Descriptor {
     /// Outputs of this tile.
     pub outputs: usize,
     pub shift_r: u8,
-    pub post: u64,
+    pub post: Post,
     pub spike_k: u8,
     pub stage: usize,
     pub state_offset: usize,
@@ -82,72 +45,190 @@ pub struct Descriptor {
     pub last: bool,
 }
 
+/// A descriptor or parameter row that the format cannot hold, or a row that is no
+/// descriptor.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error(transparent)]
+    Overflow(#[from] FieldOverflow),
+    #[error("a descriptor needs at least one output")]
+    NoOutputs,
+    #[error("{field} code {code} names nothing")]
+    BadCode { field: &'static str, code: u64 },
+    #[error("last channel {last} is below the tile's first channel {first}")]
+    EmptyTile { first: usize, last: usize },
+}
+
 impl Descriptor {
+    /// The descriptor's row. Panics if a field does not fit: the compiler only lays
+    /// out models [`Build::check`] accepted.
     pub fn encode(&self) -> u64 {
+        self.try_encode()
+            .unwrap_or_else(|e| panic!("descriptor format: {e}"))
+    }
+
+    pub fn try_encode(&self) -> Result<u64, FormatError> {
+        if self.outputs == 0 {
+            return Err(FormatError::NoOutputs);
+        }
         let last_channel = self.first_channel + self.outputs - 1;
-        assert!(self.outputs >= 1 && last_channel < 256);
-        assert!(self.tile < MAX_TILES && self.state_offset < 512);
-        self.kind
-            | (self.skip_first_step as u64) << 2
-            | self.src << 3
-            | (self.weight_base as u64) << 6
-            | (self.param_base as u64) << 18
-            | (last_channel as u64) << 30
-            | (self.shift_r as u64) << 38
-            | self.post << 43
-            | (self.spike_k as u64) << 45
-            | (self.stage as u64) << 49
-            | (self.state_offset as u64) << 51
-            | (self.tile as u64) << 60
-            | (self.spikes_to_b as u64) << 62
-            | (self.last as u64) << 63
+        let fields = [
+            (desc::KIND, self.kind.code()),
+            (desc::SKIP_FIRST_STEP, self.skip_first_step as u64),
+            (desc::SRC, self.src.code()),
+            (desc::WEIGHT_BASE, self.weight_base as u64),
+            (desc::PARAM_BASE, self.param_base as u64),
+            (desc::LAST_CHANNEL, last_channel as u64),
+            (desc::SHIFT_R, self.shift_r as u64),
+            (desc::POST, self.post.code()),
+            (desc::SPIKE_K, self.spike_k as u64),
+            (desc::STAGE, self.stage as u64),
+            (desc::STATE_OFFSET, self.state_offset as u64),
+            (desc::TILE, self.tile as u64),
+            (desc::SPIKES_TO_B, self.spikes_to_b as u64),
+            (desc::LAST, self.last as u64),
+        ];
+        fields
+            .into_iter()
+            .try_fold(0, |w, (f, v)| f.put(w, v))
+            .map_err(FormatError::from)
+    }
+
+    /// The descriptor a row holds on a build of `lanes` lanes (a tile's first channel
+    /// is `tile * lanes`).
+    pub fn decode(row: u64, lanes: usize) -> Result<Descriptor, FormatError> {
+        let get = |f: contract::Field| f.get(row);
+        let kind = Kind::from_code(get(desc::KIND)).ok_or(FormatError::BadCode {
+            field: desc::KIND.name,
+            code: get(desc::KIND),
+        })?;
+        let src = Source::from_code(get(desc::SRC)).ok_or(FormatError::BadCode {
+            field: desc::SRC.name,
+            code: get(desc::SRC),
+        })?;
+        let post = Post::from_code(get(desc::POST)).ok_or(FormatError::BadCode {
+            field: desc::POST.name,
+            code: get(desc::POST),
+        })?;
+        let tile = get(desc::TILE) as usize;
+        let first_channel = tile * lanes;
+        let last = get(desc::LAST_CHANNEL) as usize;
+        if last < first_channel {
+            return Err(FormatError::EmptyTile {
+                first: first_channel,
+                last,
+            });
+        }
+        Ok(Descriptor {
+            kind,
+            skip_first_step: get(desc::SKIP_FIRST_STEP) != 0,
+            src,
+            weight_base: get(desc::WEIGHT_BASE) as usize,
+            param_base: get(desc::PARAM_BASE) as usize,
+            tile,
+            first_channel,
+            outputs: last - first_channel + 1,
+            shift_r: get(desc::SHIFT_R) as u8,
+            post,
+            spike_k: get(desc::SPIKE_K) as u8,
+            stage: get(desc::STAGE) as usize,
+            state_offset: get(desc::STATE_OFFSET) as usize,
+            spikes_to_b: get(desc::SPIKES_TO_B) != 0,
+            last: get(desc::LAST) != 0,
+        })
     }
 }
 
-/// One parameter row: the layer's requantization of a channel and the post operation's
-/// threshold and leak for it.
-pub fn param_row(m: i8, b: i32, threshold: i16, negative_leak: bool, h: u8) -> u64 {
-    (m as u8 as u64)
-        | ((b as u64) & ((1 << 26) - 1)) << 8
-        | (threshold as u16 as u64) << 34
-        | (negative_leak as u64) << 50
-        | ((h as u64) & 15) << 51
+/// One parameter row ([`contract::param`]): the layer's requantization of a channel and
+/// the post operation's threshold and leak for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ParamRow {
+    pub m: i8,
+    /// Bias, 26-bit two's complement.
+    pub b: i32,
+    pub threshold: i16,
+    pub negative_leak: bool,
+    pub h: u8,
+}
+
+impl ParamRow {
+    pub fn encode(&self) -> u64 {
+        self.try_encode()
+            .unwrap_or_else(|e| panic!("parameter row format: {e}"))
+    }
+
+    pub fn try_encode(&self) -> Result<u64, FormatError> {
+        let b_bits = param::B.width;
+        if !(-(1i64 << (b_bits - 1))..1i64 << (b_bits - 1)).contains(&(self.b as i64)) {
+            return Err(FieldOverflow {
+                field: param::B.name,
+                value: self.b as u64,
+                width: b_bits,
+            }
+            .into());
+        }
+        let w = param::M.put(0, self.m as u8 as u64)?;
+        let w = param::B.put_wrapping(w, self.b as u64);
+        let w = param::THRESHOLD.put(w, self.threshold as u16 as u64)?;
+        let w = param::NEGATIVE_LEAK.put(w, self.negative_leak as u64)?;
+        Ok(param::H.put(w, self.h as u64)?)
+    }
+
+    pub fn decode(row: u64) -> ParamRow {
+        let b = param::B.get(row);
+        let sign = 1 << (param::B.width - 1);
+        ParamRow {
+            m: param::M.get(row) as u8 as i8,
+            b: ((b ^ sign).wrapping_sub(sign)) as i64 as i32,
+            threshold: param::THRESHOLD.get(row) as u16 as i16,
+            negative_leak: param::NEGATIVE_LEAK.get(row) != 0,
+            h: param::H.get(row) as u8,
+        }
+    }
 }
 
 /// What follows a layer of a stage, per channel.
-enum Post<'a> {
+enum After<'a> {
     None,
     /// Spikes for block `.1`, written to its scratch list.
     Spike(&'a Spike, usize),
     TurnOn(usize),
 }
 
+/// One layer evaluation of a timestep.
 struct Eval<'a> {
     layer: &'a Layer,
-    kind: u64,
+    /// The layer's place in the forward program (stage, layer of the stage): where its
+    /// weight and parameter rows are.
+    key: (usize, usize),
+    kind: Kind,
     skip: bool,
-    src: u64,
-    post: Post<'a>,
+    src: Source,
+    after: After<'a>,
     stage: usize,
 }
 
 fn stage_evals(model: &Model, l: usize) -> Vec<Eval<'_>> {
     let st = &model.stages[l];
-    let mut layers: Vec<(&Layer, u64, bool, u64)> = Vec::new();
-    let src_down = if l == 0 { SRC_INPUT } else { (l - 1) as u64 };
-    layers.push((&st.down, KIND_FIRST, false, src_down));
+    let mut layers: Vec<(&Layer, Kind, bool, Source)> = Vec::new();
+    let src_down = if l == 0 {
+        Source::Input
+    } else {
+        Source::Stage((l - 1) as u8)
+    };
+    layers.push((&st.down, Kind::First, false, src_down));
     if let Some(up) = &st.up {
-        layers.push((up, KIND_RESIDUAL, true, (l + 1) as u64));
+        layers.push((up, Kind::Residual, true, Source::Stage((l + 1) as u8)));
     }
     // Block b reads scratch list b % 2 and the layer before it writes that list, so
     // no tile of a layer overwrites the list its later tiles still stream.
     for (b, blk) in st.blocks.iter().enumerate() {
         let src = if b % 2 == 0 {
-            SRC_SCRATCH
+            Source::ScratchA
         } else {
-            SRC_SCRATCH_B
+            Source::ScratchB
         };
-        layers.push((&blk.layer, KIND_RESIDUAL, false, src));
+        layers.push((&blk.layer, Kind::Residual, false, src));
     }
     let n = layers.len();
     let first_block = n - st.blocks.len();
@@ -155,19 +236,20 @@ fn stage_evals(model: &Model, l: usize) -> Vec<Eval<'_>> {
         .into_iter()
         .enumerate()
         .map(|(i, (layer, kind, skip, src))| {
-            let post = if i + 1 == n {
-                Post::TurnOn(l)
+            let after = if i + 1 == n {
+                After::TurnOn(l)
             } else if i + 1 >= first_block {
-                Post::Spike(&st.blocks[i + 1 - first_block].spike, i + 1 - first_block)
+                After::Spike(&st.blocks[i + 1 - first_block].spike, i + 1 - first_block)
             } else {
-                Post::None
+                After::None
             };
             Eval {
                 layer,
+                key: (l, i),
                 kind,
                 skip,
                 src,
-                post,
+                after,
                 stage: l,
             }
         })
@@ -198,8 +280,9 @@ fn descriptors_needed(model: &Model, build: &Build) -> usize {
 pub struct Image {
     /// Row r, as `words_per_row` 16-bit words (word k = bits 16k..16k+15).
     pub rows: Vec<Vec<u16>>,
-    /// (register index, value) of region 1.
-    pub config: Vec<(u32, u16)>,
+    /// Configuration registers (region 1) and their values.
+    pub config: Vec<(ConfigReg, u16)>,
+    /// Row of the forward program's first descriptor (the programs lead the image).
     pub forward_program: usize,
     pub rewind_program: usize,
     pub descriptors: Vec<Descriptor>,
@@ -210,9 +293,9 @@ impl Image {
     pub fn writes(&self) -> Vec<(u32, Vec<u16>)> {
         let mut out = Vec::new();
         let words: Vec<u16> = self.rows.iter().flatten().copied().collect();
-        out.push((REGION_ROWS, words));
+        out.push((Region::Rows.base(), words));
         for &(reg, v) in &self.config {
-            out.push((REGION_CONFIG + reg, vec![v]));
+            out.push((reg.address(), vec![v]));
         }
         out
     }
@@ -239,14 +322,15 @@ pub fn compile(model: &Model, build: &Build) -> Image {
     let fwd: Vec<Eval> = (0..s).flat_map(|l| stage_evals(model, l)).collect();
     let rev: Vec<Eval> = (0..s).rev().flat_map(|l| stage_evals(model, l)).collect();
     let n_desc = descriptors_needed(model, build);
+    let forward_program = 0;
+    let head_key = (s, 0);
 
-    // Weight and parameter rows of every distinct layer, in model order.
+    // Weight and parameter rows of every distinct layer, in model order, after the
+    // descriptors: (weight base, parameter base) by the layer's place.
     let mut rows: Vec<u128> = vec![0; n_desc];
-    let mut weight_base = std::collections::HashMap::new();
-    let mut param_base = std::collections::HashMap::new();
-    let mut add_layer = |layer: &Layer, post: &Post, rows: &mut Vec<u128>| {
-        let key = layer as *const Layer as usize;
-        weight_base.insert(key, rows.len());
+    let mut bases = std::collections::HashMap::new();
+    let mut add_layer = |key, layer: &Layer, after: &After, rows: &mut Vec<u128>| {
+        let weight_base = rows.len();
         for i in 0..layer.inputs {
             let mut r: u128 = 0;
             for o in 0..layer.outputs {
@@ -256,12 +340,12 @@ pub fn compile(model: &Model, build: &Build) -> Image {
             }
             rows.push(r);
         }
-        param_base.insert(key, rows.len());
+        bases.insert(key, (weight_base, rows.len()));
         for o in 0..layer.outputs {
-            let (thr, neg, h) = match post {
-                Post::None => (0, false, 0),
-                Post::Spike(sp, _) => (sp.threshold[o], false, 0),
-                Post::TurnOn(l) => {
+            let (threshold, negative_leak, h) = match after {
+                After::None => (0, false, 0),
+                After::Spike(sp, _) => (sp.threshold[o], false, 0),
+                After::TurnOn(l) => {
                     let st = &model.stages[*l];
                     (
                         st.out_spike.threshold[o],
@@ -270,19 +354,25 @@ pub fn compile(model: &Model, build: &Build) -> Image {
                     )
                 }
             };
-            rows.push(param_row(layer.multiplier[o], layer.bias[o], thr, neg, h) as u128);
+            let row = ParamRow {
+                m: layer.multiplier[o],
+                b: layer.bias[o],
+                threshold,
+                negative_leak,
+                h,
+            };
+            rows.push(row.encode() as u128);
         }
     };
     for e in &fwd {
-        add_layer(e.layer, &e.post, &mut rows);
+        add_layer(e.key, e.layer, &e.after, &mut rows);
     }
-    add_layer(&model.head, &Post::None, &mut rows);
-    let key = |l: &Layer| l as *const Layer as usize;
+    add_layer(head_key, &model.head, &After::None, &mut rows);
 
-    let spike_k = |p: &Post| match p {
-        Post::None => 0,
-        Post::Spike(sp, _) => sp.shift,
-        Post::TurnOn(l) => model.stages[*l].out_spike.shift,
+    let spike_k = |a: &After| match a {
+        After::None => 0,
+        After::Spike(sp, _) => sp.shift,
+        After::TurnOn(l) => model.stages[*l].out_spike.shift,
     };
     let p = build.lanes;
     // One descriptor per channel tile of a layer evaluation.
@@ -299,36 +389,36 @@ pub fn compile(model: &Model, build: &Build) -> Image {
         kind: e.kind,
         skip_first_step: e.skip,
         src: e.src,
-        weight_base: weight_base[&key(e.layer)],
-        param_base: param_base[&key(e.layer)],
+        weight_base: bases[&e.key].0,
+        param_base: bases[&e.key].1,
         tile: 0,
         first_channel: 0,
         outputs: e.layer.outputs,
         shift_r: e.layer.shift,
-        post: match e.post {
-            Post::None => POST_NONE,
-            Post::Spike(..) => POST_SPIKE,
-            Post::TurnOn(_) if rewind => POST_REWIND,
-            Post::TurnOn(_) => POST_TURN_ON,
+        post: match e.after {
+            After::None => Post::None,
+            After::Spike(..) => Post::Spike,
+            After::TurnOn(_) if rewind => Post::Rewind,
+            After::TurnOn(_) => Post::TurnOn,
         },
-        spike_k: spike_k(&e.post),
+        spike_k: spike_k(&e.after),
         stage: e.stage,
         state_offset: offsets[e.stage],
-        spikes_to_b: matches!(e.post, Post::Spike(_, b) if b % 2 == 1),
+        spikes_to_b: matches!(e.after, After::Spike(_, b) if b % 2 == 1),
         last: false,
     };
     let mut descriptors: Vec<Descriptor> = fwd.iter().flat_map(|e| tiled(desc(e, false))).collect();
     descriptors.extend(tiled(Descriptor {
-        kind: KIND_HEAD,
+        kind: Kind::Head,
         skip_first_step: false,
-        src: (s - 1) as u64,
-        weight_base: weight_base[&key(&model.head)],
-        param_base: param_base[&key(&model.head)],
+        src: Source::Stage((s - 1) as u8),
+        weight_base: bases[&head_key].0,
+        param_base: bases[&head_key].1,
         tile: 0,
         first_channel: 0,
         outputs: model.classes,
         shift_r: model.head.shift,
-        post: POST_NONE,
+        post: Post::None,
         spike_k: 0,
         stage: s - 1,
         state_offset: offsets[s - 1],
@@ -338,7 +428,7 @@ pub fn compile(model: &Model, build: &Build) -> Image {
     if let Some(d) = descriptors.last_mut() {
         d.last = true;
     }
-    let rewind_program = descriptors.len();
+    let rewind_program = forward_program + descriptors.len();
     descriptors.extend(rev.iter().flat_map(|e| tiled(desc(e, true))));
     if let Some(d) = descriptors.last_mut() {
         d.last = true;
@@ -349,29 +439,30 @@ pub fn compile(model: &Model, build: &Build) -> Image {
         "rows reserved for the descriptors"
     );
     for (r, d) in descriptors.iter().enumerate() {
-        rows[r] = d.encode() as u128;
+        rows[forward_program + r] = d.encode() as u128;
     }
 
     let rows = rows
         .into_iter()
         .map(|r| (0..k).map(|w| (r >> (16 * w)) as u16).collect())
         .collect();
-    let flags = (model.input.grouping == Grouping::Repeat) as u16
-        | ((model.readout == Readout::Sum) as u16) << 1;
+    let flags = contract::config_flags::REPEAT
+        .put_wrapping(0, (model.input.grouping == Grouping::Repeat) as u64)
+        | contract::config_flags::SUM.put_wrapping(0, (model.readout == Readout::Sum) as u64);
     let stride: usize = model.stages.iter().map(|s| s.width).sum();
     Image {
         rows,
         config: vec![
-            (CFG_T, model.timesteps as u16),
-            (CFG_G, model.input.group_len as u16),
-            (CFG_FLAGS, flags),
-            (CFG_CLASSES, model.classes as u16),
-            (CFG_FWD, 0),
-            (CFG_REV, rewind_program as u16),
-            (CFG_STRIDE, stride as u16),
-            (CFG_STAGES, s as u16),
+            (ConfigReg::T, model.timesteps as u16),
+            (ConfigReg::G, model.input.group_len as u16),
+            (ConfigReg::Flags, flags as u16),
+            (ConfigReg::Classes, model.classes as u16),
+            (ConfigReg::ForwardProgram, forward_program as u16),
+            (ConfigReg::RewindProgram, rewind_program as u16),
+            (ConfigReg::Stride, stride as u16),
+            (ConfigReg::Stages, s as u16),
         ],
-        forward_program: 0,
+        forward_program,
         rewind_program,
         descriptors,
     }

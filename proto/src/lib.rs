@@ -1,5 +1,7 @@
 //! revspike-proto: what the host and the hardware must agree on, defined once.
 //!
+//! - [`contract`]: the descriptor and parameter-row formats, their codes and the host
+//!   port's address map, bit by bit;
 //! - [`board`]: the boards (device, package, pins, clock, programmer), as data;
 //! - [`build`]: the named builds and their capacity;
 //! - [`bit_timing`]: the UART bit period as an exact fraction of the clock;
@@ -9,6 +11,7 @@
 pub mod bit_timing;
 pub mod board;
 pub mod build;
+pub mod contract;
 pub mod core_port;
 pub mod image;
 pub mod protocol;

@@ -59,22 +59,25 @@ pub const BUILD_INFO_LEN: usize = 42;
 /// Length of the build name field in [`BuildInfo`].
 pub const BUILD_NAME_LEN: usize = 8;
 
-/// Word addresses of the core's host port used by the link (docs/architecture.md).
+/// Word addresses of the core's host port used by the link: the region bases of
+/// [`crate::contract::Region`], named for the link's users.
 pub mod addr {
+    use crate::contract::{self, ConfigReg, Region};
+
     /// Region 0: unified memory.
-    pub const MEMORY: u32 = 0x00000;
+    pub const MEMORY: u32 = Region::Rows.base();
     /// Region 1: configuration registers.
-    pub const CONFIG: u32 = 0x10000;
+    pub const CONFIG: u32 = Region::Config.base();
     /// Configuration register 3: number of classes.
-    pub const CONFIG_CLASSES: u32 = CONFIG + 3;
+    pub const CONFIG_CLASSES: u32 = ConfigReg::Classes.address();
     /// Region 2: turn-on membrane state, `l * P + c`.
-    pub const STATE: u32 = 0x20000;
+    pub const STATE: u32 = Region::State.base();
     /// Region 3: logits, two words each.
-    pub const LOGITS: u32 = 0x30000;
+    pub const LOGITS: u32 = Region::Logits.base();
     /// Region 4: status words (timesteps, prediction, cycles lo/hi, status code, input entries).
-    pub const STATUS: u32 = 0x40000;
+    pub const STATUS: u32 = Region::Status.base();
     /// Host-port addresses are 20 bits wide.
-    pub const LIMIT: u32 = 1 << 20;
+    pub const LIMIT: u32 = 1 << contract::addr::BITS;
 }
 
 /// The standard CRC of the protocol.

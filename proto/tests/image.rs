@@ -3,9 +3,8 @@
 use revspike_golden::gen::{gen_model_shaped, Shape, ValueOptions};
 use revspike_golden::model::{Grouping, Readout};
 use revspike_proto::build::{BUILDS, CU, SMALL};
-use revspike_proto::image::{
-    compile, rows_needed, MAX_TILES, POST_SPIKE, POST_TURN_ON, SRC_SCRATCH, SRC_SCRATCH_B,
-};
+use revspike_proto::contract::{Post, Source, MAX_TILES};
+use revspike_proto::image::{compile, rows_needed};
 
 #[test]
 fn every_build_holds_its_channels_in_at_most_four_tiles_of_one_row() {
@@ -107,12 +106,12 @@ fn a_layer_wider_than_the_lanes_runs_as_tiles_of_p_channels() {
     assert!(image.descriptors[13].last);
     // No layer streams the scratch list it writes: block b reads list b % 2.
     let fwd = &image.descriptors[..6];
-    assert_eq!((fwd[0].post, fwd[0].spikes_to_b), (POST_SPIKE, false));
+    assert_eq!((fwd[0].post, fwd[0].spikes_to_b), (Post::Spike, false));
     assert_eq!(
         (fwd[2].src, fwd[2].post, fwd[2].spikes_to_b),
-        (SRC_SCRATCH, POST_SPIKE, true)
+        (Source::ScratchA, Post::Spike, true)
     );
-    assert_eq!((fwd[4].src, fwd[4].post), (SRC_SCRATCH_B, POST_TURN_ON));
+    assert_eq!((fwd[4].src, fwd[4].post), (Source::ScratchB, Post::TurnOn));
 }
 
 #[test]

@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use revspike_golden::Model;
 use revspike_proto::build::{self, Build, Excess, FitError};
+use revspike_proto::contract::ConfigReg;
 use revspike_proto::protocol::{
     self, addr, is_retryable, padding_ends, zero_run, BuildInfo, Client, ClientError, Command,
     CommandCode, DeviceStatus, ErrorCode, FrameError, ProtocolError, Response, RunResult,
@@ -888,7 +889,7 @@ impl Device {
 
     /// The stage count of the model in the device (configuration register 7).
     pub fn configured_stages(&mut self) -> Result<usize> {
-        Ok(self.read(addr::CONFIG + 7, 1)?[0] as usize)
+        Ok(self.read(ConfigReg::Stages.address(), 1)?[0] as usize)
     }
 
     /// RESET: turn-on state to zero, t = 0, counters cleared; the model stays.
