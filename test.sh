@@ -7,6 +7,8 @@ cd "$(dirname "$0")"
 ./scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Broken intra-doc links and stray HTML in doc comments fail too.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace --release
 # The trainer's torch-free checks (intref.py, and intref against the golden model on
 # generated models), with Debian's python3 and numpy; the tests that need torch skip.

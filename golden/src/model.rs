@@ -158,7 +158,7 @@ pub struct Layer {
 }
 
 impl Layer {
-    /// `true` when W[o][i] = +1.
+    /// `true` when `W[o][i] = +1`.
     #[inline]
     pub fn weight(&self, o: usize, i: usize) -> bool {
         (self.weights[o][i / 8] >> (i % 8)) & 1 == 1

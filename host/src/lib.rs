@@ -2,7 +2,7 @@
 //! subcommand under [`cmd`], each parsing its arguments and calling the library)
 //! and the library itself: the device driver ([`device`], no command-line types),
 //! the batch engine `run`, `verify` and `bench` share ([`batch`]), and what those
-//! commands compute ([`verify`], [`bench`], [`state`]).
+//! commands compute ([`verify`], [`mod@bench`], [`state`]).
 
 pub mod batch;
 pub mod bench;

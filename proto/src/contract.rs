@@ -403,7 +403,7 @@ pub enum StatusReg {
     CyclesLo = 2,
     /// Cycles of the last command, bits 31..16.
     CyclesHi = 3,
-    /// [`StatusCode`] of the last command.
+    /// [`CoreStatus`] code of the last command (0: success).
     Code = 4,
     /// Input entries the committed sample uses.
     Entries = 5,

@@ -1285,7 +1285,7 @@ fn link_words(s: &DeviceStatus) -> [u16; 5] {
 /// wrong length for the model is refused by the core like a raw INFER of that length.
 ///
 /// The device expands a run at one zero per two clocks (the input compactor's pace),
-/// so [`encode`] cuts runs at [`ENCODER_MAX_RUN`] zeros: a two-byte token then never
+/// so [`zero_run::encode`] cuts runs at [`zero_run::ENCODER_MAX_RUN`] zeros: a two-byte token then never
 /// takes longer to expand than to arrive at 12 Mbaud, and pipelined frames never back
 /// up in the receive FIFO. Longer runs are valid; a frame of many of them can outpace
 /// the expansion at 12 Mbaud and be answered OVERRUN.

@@ -4,7 +4,7 @@
 //!   ports read from the text and accessed by name ([`Model::set`], [`Model::get`],
 //!   [`Model::tick`], VCD tracing). Builds are cached on disk, keyed by a hash of the
 //!   text, the shim and the Verilator version.
-//! - [`lint`]: `verilator --lint-only -Wall` as a library call for hardware tests.
+//! - [`mod@lint`]: `verilator --lint-only -Wall` as a library call for hardware tests.
 //! - [`UartBridge`]: drives a UART receive pin and decodes a transmit pin, bit by bit,
 //!   at a given number of clocks per bit.
 //! - [`vboard::VirtualBoard`]: a pseudo-terminal bridged to a simulated design's UART

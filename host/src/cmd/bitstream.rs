@@ -25,8 +25,8 @@ pub struct BitstreamArgs {
     /// (LED counter + UART echo, for bring-up).
     #[arg(long, default_value = "cu")]
     pub build: String,
-    /// Output directory [default: bitstreams/<board>, e.g. bitstreams/alchitry-cu, or
-    /// bitstreams/<board>/<build> for other builds].
+    /// Output directory [default: bitstreams/BOARD, e.g. bitstreams/alchitry-cu, or
+    /// bitstreams/BOARD/BUILD for other builds].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// nextpnr placer seed.
