@@ -16,10 +16,23 @@ impl VerilatedCore {
     pub fn new(build: &Build) -> Result<Self, Box<dyn std::error::Error>> {
         let verilog = revspike_hdl::builds::core_verilog(build)?;
         let model = Model::new(&verilog, &ModelOptions::default())?;
-        let ids = Pin::ALL
+        let ids: Vec<(Pin, PortId)> = Pin::ALL
             .iter()
             .map(|&p| model.port(p.name()).map(|id| (p, id)))
             .collect::<Result<_, _>>()?;
+        // The driver's idea of each pin's direction is the emitted core's.
+        for &(p, id) in &ids {
+            let input = model.port_info(id).direction == revspike_sim::Direction::Input;
+            if input != p.is_input() {
+                return Err(format!(
+                    "host-port pin `{}` is an {} of the core, the driver takes it for an {}",
+                    p.name(),
+                    if input { "input" } else { "output" },
+                    if p.is_input() { "input" } else { "output" },
+                )
+                .into());
+            }
+        }
         Ok(Self { model, ids })
     }
 

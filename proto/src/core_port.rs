@@ -51,7 +51,8 @@ impl Pin {
         Pin::Status,
     ];
 
-    pub const INPUTS: [Pin; 13] = [
+    /// The pins the driver drives (the core's inputs).
+    pub const INPUTS: [Pin; 12] = [
         Pin::We,
         Pin::Addr,
         Pin::Wdata,
@@ -64,8 +65,15 @@ impl Pin {
         Pin::Run,
         Pin::Rewind,
         Pin::Clear,
-        Pin::Busy,
     ];
+
+    /// The pins the core drives.
+    pub const OUTPUTS: [Pin; 4] = [Pin::Rdata, Pin::Busy, Pin::Done, Pin::Status];
+
+    /// Whether the core reads this pin (else it drives it).
+    pub const fn is_input(self) -> bool {
+        !matches!(self, Pin::Rdata | Pin::Busy | Pin::Done | Pin::Status)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -189,9 +197,7 @@ impl<C: CorePort> CoreDriver<C> {
             max_cycles: 50_000_000,
         };
         for pin in Pin::INPUTS {
-            if pin != Pin::Busy {
-                d.port.poke(pin, 0);
-            }
+            d.port.poke(pin, 0);
         }
         d.port.tick();
         d
@@ -402,6 +408,18 @@ pub fn check_against_golden<C: CorePort>(
 mod tests {
     use super::*;
     use crate::protocol::{core_status_message, CORE_DETAIL_WATCHDOG};
+
+    #[test]
+    fn every_pin_is_an_input_or_an_output_once() {
+        for p in Pin::ALL {
+            let inputs = Pin::INPUTS.iter().filter(|&&q| q == p).count();
+            let outputs = Pin::OUTPUTS.iter().filter(|&&q| q == p).count();
+            assert_eq!(
+                (inputs, outputs),
+                (p.is_input() as usize, !p.is_input() as usize)
+            );
+        }
+    }
 
     #[test]
     fn status_codes_round_trip_and_carry_one_message_each() {
