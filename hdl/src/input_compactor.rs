@@ -16,6 +16,13 @@ use rust_hdl::prelude::*;
 
 use crate::sync_ram::RAM_ADDR_BITS;
 
+// The status codes set on commit (`#[hdl_gen]` cannot name Rust constants): tied to
+// their one definition at compile time.
+const _: () = {
+    use revspike_proto::contract::CoreStatus;
+    assert!(CoreStatus::InputLength.code() == 3 && CoreStatus::InputTooLarge.code() == 4);
+};
+
 #[derive(LogicBlock, Default)]
 pub struct InputCompactor {
     pub clock: Signal<In, Clock>,

@@ -28,6 +28,27 @@ use revspike_proto::protocol::{
     MAX_READ_WORDS,
 };
 
+// `#[hdl_gen]` kernels cannot name Rust constants, so the command engine compares
+// command codes, sets error codes and addresses the core with literals. Each is tied
+// here to its one definition in `revspike_proto` (the protocol's codes, the
+// contract's address map): a change there that this file does not follow fails to
+// compile.
+const _: () = {
+    use revspike_proto::contract::{ConfigReg, Region};
+    use revspike_proto::protocol::{CommandCode as C, ErrorCode as E};
+    assert!(C::Identify as u8 == 0x01 && C::Write as u8 == 0x02 && C::Read as u8 == 0x03);
+    assert!(C::Input as u8 == 0x04 && C::Run as u8 == 0x05 && C::Infer as u8 == 0x06);
+    assert!(C::Rewind as u8 == 0x07 && C::Reset as u8 == 0x08 && C::Status as u8 == 0x09);
+    assert!(C::LoadBegin as u8 == 0x0A && C::LoadEnd as u8 == 0x0B);
+    // The highest code `known` accepts.
+    assert!(C::InferPacked as u8 == 0x0C && C::ALL.len() == 0x0C);
+    assert!(E::BadCrc as u8 == 1 && E::Length as u8 == 2 && E::Oversize as u8 == 3);
+    assert!(E::UnknownCommand as u8 == 4 && E::BadArguments as u8 == 5);
+    assert!(E::NotLoaded as u8 == 6 && E::Core as u8 == 7 && E::Overrun as u8 == 8);
+    assert!(ConfigReg::Classes.address() == 0x1_0003);
+    assert!(Region::Logits.base() == 0x3_0000 && Region::Status.base() == 0x4_0000);
+};
+
 /// Width of the inter-byte timeout counter.
 pub const LINK_TIMER_BITS: usize = 17;
 /// Width of the watchdog counter on the core's commands.

@@ -25,8 +25,19 @@ use crate::pe_lane::ACC_BITS;
 
 pub const LATENCY: usize = 11;
 
-// `kind` and `post` take the codes of `revspike_proto::image` (KIND_*, POST_*); the
-// literals below are those codes, since #[hdl_gen] cannot name Rust constants.
+// `kind` and `post` take the codes of `revspike_proto::contract`, and the parameter row
+// is unpacked by its fields there; `#[hdl_gen]` cannot name Rust constants, so the
+// literals below are tied to those definitions at compile time.
+const _: () = {
+    use revspike_proto::contract::{param, Kind, Post};
+    assert!(Kind::First.code() == 0);
+    assert!(Post::Spike.code() == 1 && Post::Rewind.code() == 3);
+    assert!(param::M.offset == 0 && param::M.width == 8);
+    assert!(param::B.offset == 8 && param::B.width == 26);
+    assert!(param::THRESHOLD.offset == 34 && param::THRESHOLD.width == 16);
+    assert!(param::NEGATIVE_LEAK.offset == 50 && param::NEGATIVE_LEAK.width == 1);
+    assert!(param::H.offset == 51 && param::H.width == 4);
+};
 
 #[derive(LogicBlock)]
 pub struct NeuronUnit {

@@ -20,6 +20,52 @@ use crate::row_memory::RowMemory;
 use crate::state_buffer::StateBuffer;
 use crate::sync_ram::{SyncRam, RAM_ADDR_BITS};
 
+// `#[hdl_gen]` kernels cannot name a Rust constant, so the core unpacks descriptors
+// and decodes host-port addresses with bit positions and codes written as literals.
+// Each literal is tied here to its one definition in `revspike_proto::contract`: a
+// change there that this file does not follow fails to compile.
+const _: () = {
+    use revspike_proto::contract::{
+        config_flags, desc, ConfigReg, CoreStatus, Kind, Post, Region, Source, StatusReg,
+        ROW_ADDR_BITS,
+    };
+    assert!(RAM_ADDR_BITS == ROW_ADDR_BITS);
+    // Decode: the get_bits/get_bit offsets and widths below.
+    assert!(desc::KIND.offset == 0 && desc::KIND.width == 2);
+    assert!(desc::SKIP_FIRST_STEP.offset == 2 && desc::SKIP_FIRST_STEP.width == 1);
+    assert!(desc::SRC.offset == 3 && desc::SRC.width == 3);
+    assert!(desc::WEIGHT_BASE.offset == 6 && desc::WEIGHT_BASE.width == RAM_ADDR_BITS);
+    assert!(desc::PARAM_BASE.offset == 18 && desc::PARAM_BASE.width == RAM_ADDR_BITS);
+    assert!(desc::LAST_CHANNEL.offset == 30 && desc::LAST_CHANNEL.width == 8);
+    assert!(desc::SHIFT_R.offset == 38 && desc::SHIFT_R.width == 5);
+    assert!(desc::POST.offset == 43 && desc::POST.width == 2);
+    assert!(desc::SPIKE_K.offset == 45 && desc::SPIKE_K.width == 4);
+    assert!(desc::STAGE.offset == 49 && desc::STAGE.width == 2);
+    assert!(desc::STATE_OFFSET.offset == 51 && desc::STATE_OFFSET.width == 9);
+    assert!(desc::TILE.offset == 60 && desc::TILE.width == 2);
+    assert!(desc::SPIKES_TO_B.offset == 62 && desc::SPIKES_TO_B.width == 1);
+    assert!(desc::LAST.offset == 63 && desc::LAST.width == 1);
+    // The codes compared: kind 2, post 0 / 1 / 2, src 5.
+    assert!(Kind::Head.code() == 2);
+    assert!(Post::None.code() == 0 && Post::Spike.code() == 1 && Post::TurnOn.code() == 2);
+    assert!(Source::Input.code() == 5);
+    // Configuration flags: bit 0 repeat grouping, bit 1 sum readout.
+    assert!(config_flags::REPEAT.offset == 0 && config_flags::SUM.offset == 1);
+    // Host-port address map: region in bits 16..19, registers in bits 0..3.
+    assert!(Region::Rows.base() == 0 && Region::Config.base() == 1 << 16);
+    assert!(Region::State.base() == 2 << 16 && Region::Logits.base() == 3 << 16);
+    assert!(Region::Status.base() == 4 << 16);
+    assert!(ConfigReg::T.index() == 0 && ConfigReg::G.index() == 1);
+    assert!(ConfigReg::Flags.index() == 2 && ConfigReg::Classes.index() == 3);
+    assert!(ConfigReg::ForwardProgram.index() == 4 && ConfigReg::RewindProgram.index() == 5);
+    assert!(ConfigReg::Stride.index() == 6 && ConfigReg::Stages.index() == 7);
+    assert!(StatusReg::TimestepsDone.index() == 0 && StatusReg::Prediction.index() == 1);
+    assert!(StatusReg::CyclesLo.index() == 2 && StatusReg::CyclesHi.index() == 3);
+    assert!(StatusReg::Code.index() == 4 && StatusReg::Entries.index() == 5);
+    // Status codes the sequencer sets: 1 no input, 2 nothing to rewind.
+    assert!(CoreStatus::NoInput.code() == 1 && CoreStatus::NothingToRewind.code() == 2);
+};
+
 /// Memory sizes of one core instance (entries; all powers of two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CoreMemories {
