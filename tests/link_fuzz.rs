@@ -27,9 +27,9 @@ use revspike_golden::Model;
 use revspike_proto::build::SMALL;
 use revspike_proto::image::compile;
 use revspike_proto::protocol::{
-    crc16, frame_body, slip_encode, zero_run, Client, Command, Frame, Response, Transport,
-    CORE_DETAIL_WATCHDOG, ERROR_CMD, MAX_PAYLOAD, MAX_READ_WORDS, RESPONSE_BIT, SLIP_END, SLIP_ESC,
-    SLIP_ESC_END, SLIP_ESC_ESC,
+    crc16, frame_body, slip_encode, zero_run, Client, Command, CommandCode, Frame, Response,
+    Transport, CORE_DETAIL_WATCHDOG, ERROR_CMD, MAX_PAYLOAD, MAX_READ_WORDS, RESPONSE_BIT,
+    SLIP_END, SLIP_ESC, SLIP_ESC_END, SLIP_ESC_ESC,
 };
 use revspike_tests::BridgeTransport;
 
@@ -115,15 +115,7 @@ fn declared(f: &[u8]) -> usize {
 }
 
 fn args_ok(cmd: u8, len: usize) -> bool {
-    match cmd {
-        1 | 5 | 8 | 9 | 10 => len == 0,
-        2 => len >= 4 && len.is_multiple_of(2),
-        3 => len == 6,
-        4 | 6 | 12 => true,
-        7 => len == 1,
-        11 => len == 4,
-        _ => false,
-    }
+    CommandCode::from_code(cmd).is_some_and(|c| c.payload_rule().allows(len))
 }
 
 /// WRITE's and READ's address checks (docs/protocol.md, commands).

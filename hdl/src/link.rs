@@ -45,6 +45,21 @@ const _: () = {
     assert!(E::BadCrc as u8 == 1 && E::Length as u8 == 2 && E::Oversize as u8 == 3);
     assert!(E::UnknownCommand as u8 == 4 && E::BadArguments as u8 == 5);
     assert!(E::NotLoaded as u8 == 6 && E::Core as u8 == 7 && E::Overrun as u8 == 8);
+    // The payload-length table `args_ok` decodes (`Command::parse`'s rule).
+    use revspike_proto::protocol::PayloadRule as P;
+    const fn is(c: C, rule: P) -> bool {
+        match (c.payload_rule(), rule) {
+            (P::Exactly(a), P::Exactly(b)) => a == b,
+            (P::AddressAndWords, P::AddressAndWords) | (P::Any, P::Any) => true,
+            _ => false,
+        }
+    }
+    assert!(is(C::Identify, P::Exactly(0)) && is(C::Write, P::AddressAndWords));
+    assert!(is(C::Read, P::Exactly(6)) && is(C::Input, P::Any) && is(C::Run, P::Exactly(0)));
+    assert!(is(C::Infer, P::Any) && is(C::Rewind, P::Exactly(1)));
+    assert!(is(C::Reset, P::Exactly(0)) && is(C::Status, P::Exactly(0)));
+    assert!(is(C::LoadBegin, P::Exactly(0)) && is(C::LoadEnd, P::Exactly(4)));
+    assert!(is(C::InferPacked, P::Any));
     assert!(ConfigReg::Classes.address() == 0x1_0003);
     assert!(Region::Logits.base() == 0x3_0000 && Region::Status.base() == 0x4_0000);
 };

@@ -98,6 +98,28 @@ pub fn crc16_step(crc: u16, byte: u8) -> u16 {
     (crc << 8) ^ (x << 12) ^ (x << 5) ^ x
 }
 
+/// The payload lengths a command accepts ([`CommandCode::payload_rule`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadRule {
+    /// Exactly this many bytes.
+    Exactly(usize),
+    /// A 4-byte address and whole 16-bit words: at least 4 bytes, an even count.
+    AddressAndWords,
+    /// Any length up to [`MAX_PAYLOAD`] (the frame's own limit).
+    Any,
+}
+
+impl PayloadRule {
+    /// Whether a payload of `len` bytes follows the rule.
+    pub const fn allows(self, len: usize) -> bool {
+        match self {
+            PayloadRule::Exactly(n) => len == n,
+            PayloadRule::AddressAndWords => len >= 4 && len.is_multiple_of(2),
+            PayloadRule::Any => true,
+        }
+    }
+}
+
 /// Command codes (requests). Responses carry `code | 0x80`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -153,6 +175,23 @@ impl CommandCode {
     /// The command with code `code`, if any.
     pub fn from_code(code: u8) -> Option<CommandCode> {
         CommandCode::ALL.iter().copied().find(|c| c.code() == code)
+    }
+
+    /// The payload length the command takes (docs/protocol.md, commands): the one
+    /// rule [`Command::parse`] and the device's link apply (`BAD_ARGUMENTS` otherwise).
+    pub const fn payload_rule(self) -> PayloadRule {
+        match self {
+            CommandCode::Identify
+            | CommandCode::Run
+            | CommandCode::Reset
+            | CommandCode::Status
+            | CommandCode::LoadBegin => PayloadRule::Exactly(0),
+            CommandCode::Write => PayloadRule::AddressAndWords,
+            CommandCode::Read => PayloadRule::Exactly(6),
+            CommandCode::Rewind => PayloadRule::Exactly(1),
+            CommandCode::LoadEnd => PayloadRule::Exactly(4),
+            CommandCode::Input | CommandCode::Infer | CommandCode::InferPacked => PayloadRule::Any,
+        }
     }
 
     /// Command name as used in messages and docs.
@@ -838,70 +877,43 @@ impl Command {
         let code =
             CommandCode::from_code(frame.cmd).ok_or(ProtocolError::UnknownCommand(frame.cmd))?;
         let p = &frame.payload;
-        let need = |n: usize| -> Result<(), ProtocolError> {
-            if p.len() == n {
-                Ok(())
-            } else {
-                Err(bad(code.name(), format!("{} bytes, expected {n}", p.len())))
+        match code.payload_rule() {
+            rule if rule.allows(p.len()) => {}
+            PayloadRule::Exactly(n) => {
+                return Err(bad(code.name(), format!("{} bytes, expected {n}", p.len())))
             }
-        };
+            _ => {
+                return Err(bad(
+                    code.name(),
+                    format!("{} bytes; need a 4-byte address and whole words", p.len()),
+                ))
+            }
+        }
         let u32_at = |o: usize| u32::from_le_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]]);
         let cmd = match code {
-            CommandCode::Identify => {
-                need(0)?;
-                Command::Identify
-            }
-            CommandCode::Write => {
-                if p.len() < 4 || p.len() & 1 != 0 {
-                    return Err(bad(
-                        "WRITE",
-                        format!("{} bytes; need a 4-byte address and whole words", p.len()),
-                    ));
-                }
-                Command::Write {
-                    addr: u32_at(0),
-                    words: p[4..]
-                        .chunks_exact(2)
-                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                        .collect(),
-                }
-            }
-            CommandCode::Read => {
-                need(6)?;
-                Command::Read {
-                    addr: u32_at(0),
-                    count: u16::from_le_bytes([p[4], p[5]]),
-                }
-            }
+            CommandCode::Identify => Command::Identify,
+            CommandCode::Write => Command::Write {
+                addr: u32_at(0),
+                words: p[4..]
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect(),
+            },
+            CommandCode::Read => Command::Read {
+                addr: u32_at(0),
+                count: u16::from_le_bytes([p[4], p[5]]),
+            },
             CommandCode::Input => Command::Input { bytes: p.clone() },
             CommandCode::Infer => Command::Infer { bytes: p.clone() },
             CommandCode::InferPacked => Command::InferPacked { packed: p.clone() },
-            CommandCode::Run => {
-                need(0)?;
-                Command::Run
-            }
-            CommandCode::Rewind => {
-                need(1)?;
-                Command::Rewind { steps: p[0] }
-            }
-            CommandCode::Reset => {
-                need(0)?;
-                Command::Reset
-            }
-            CommandCode::Status => {
-                need(0)?;
-                Command::Status
-            }
-            CommandCode::LoadBegin => {
-                need(0)?;
-                Command::LoadBegin
-            }
-            CommandCode::LoadEnd => {
-                need(4)?;
-                Command::LoadEnd {
-                    expected_words: u32_at(0),
-                }
-            }
+            CommandCode::Run => Command::Run,
+            CommandCode::Rewind => Command::Rewind { steps: p[0] },
+            CommandCode::Reset => Command::Reset,
+            CommandCode::Status => Command::Status,
+            CommandCode::LoadBegin => Command::LoadBegin,
+            CommandCode::LoadEnd => Command::LoadEnd {
+                expected_words: u32_at(0),
+            },
         };
         cmd.validate()
             .map_err(|e| bad(code.name(), e.to_string()))?;

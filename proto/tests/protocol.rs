@@ -572,3 +572,29 @@ fn infer_smallest_picks_the_shorter_wire_form() {
     };
     assert!(matches!(Response::parse(&f), Ok(Response::Run(r)) if r.logits == [-1, 5]));
 }
+
+#[test]
+fn every_command_parses_exactly_the_payload_lengths_its_rule_allows() {
+    for code in CommandCode::ALL {
+        let rule = code.payload_rule();
+        for len in 0..12 {
+            let frame = Frame {
+                cmd: code.code(),
+                seq: 1,
+                payload: vec![0; len],
+            };
+            let parsed = Command::parse(&frame);
+            assert_eq!(
+                parsed.is_ok(),
+                rule.allows(len),
+                "{} with {len} bytes: {parsed:?}",
+                code.name()
+            );
+            if let Ok(c) = parsed {
+                assert_eq!(c.code(), code);
+            }
+        }
+    }
+    assert!(PayloadRule::AddressAndWords.allows(4) && !PayloadRule::AddressAndWords.allows(5));
+    assert!(!PayloadRule::AddressAndWords.allows(2) && PayloadRule::Any.allows(0));
+}
