@@ -119,6 +119,9 @@ row cu-estimate-worst-ns slow \
 row conv-model-accuracy fast \
     'golden integer model \| \K[0-9.]+(?= % \(10,000 test images; 0 wraps on all 70,000)' \
     "$REV eval --model models/fashion-conv.json --dataset fashion-mnist" 'accuracy +\K[0-9.]+'
+row conv-model-eval-inferences-per-s fast \
+    'golden model speed on it \| \K[0-9,]+-[0-9,]+(?= inferences/s on 2 threads)' \
+    "$REV eval --model models/fashion-conv.json --dataset fashion-mnist:train" 'throughput +\K[0-9]+'
 FUZZ='cargo run --release -p revspike-fuzz -- --execs 1000000'
 row fuzz-executions slow \
     'fuzz targets, \K[0-9,]+(?= executions)' "$FUZZ" 'figure: fuzz_execs \K[0-9]+'
