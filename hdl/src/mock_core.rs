@@ -14,10 +14,19 @@
 use rust_hdl::prelude::*;
 use std::collections::BTreeMap;
 
+use revspike_proto::contract::{ConfigReg, CoreStatus, Region, StatusReg};
+
 /// Input length the mock expects, from config register 8 (0 = any length 1..=4096).
-pub const MOCK_INPUT_LEN_REG: u32 = 0x10008;
+pub const MOCK_INPUT_LEN_REG: u32 = Region::Config.base() + 8;
 /// Runs never finish (until `abort`) while this config register is nonzero.
-pub const MOCK_HANG_REG: u32 = 0x10009;
+pub const MOCK_HANG_REG: u32 = Region::Config.base() + 9;
+/// The status of a command the link aborted (the mock's own; the core has none).
+const MOCK_ABORTED: u8 = 5;
+
+/// A core status code as the mock's 8-bit status register holds it.
+const fn code(s: CoreStatus) -> u8 {
+    s.code() as u8
+}
 
 #[derive(LogicBlock, Default)]
 pub struct MockCore {
@@ -84,9 +93,10 @@ pub struct MockState {
 
 impl MockState {
     fn read(&self, a: u32) -> u16 {
-        match a >> 16 {
-            0..=2 => *self.mem.get(&a).unwrap_or(&0),
-            3 => {
+        let reg = |r: StatusReg| a == r.address();
+        match Region::of(a) {
+            Some(Region::Rows | Region::Config | Region::State) => *self.mem.get(&a).unwrap_or(&0),
+            Some(Region::Logits) => {
                 let j = ((a & 0xFFFF) / 2) as usize;
                 let v = *self.logits.get(j).unwrap_or(&0) as u32;
                 if a & 1 == 0 {
@@ -95,16 +105,24 @@ impl MockState {
                     (v >> 16) as u16
                 }
             }
-            4 => match a & 0xFFFF {
-                0 => self.timesteps,
-                1 => self.prediction,
-                2 => self.cycles as u16,
-                3 => (self.cycles >> 16) as u16,
-                4 => self.status as u16,
-                5 => self.entries,
-                _ => 0,
-            },
-            _ => 0,
+            Some(Region::Status) => {
+                if reg(StatusReg::TimestepsDone) {
+                    self.timesteps
+                } else if reg(StatusReg::Prediction) {
+                    self.prediction
+                } else if reg(StatusReg::CyclesLo) {
+                    self.cycles as u16
+                } else if reg(StatusReg::CyclesHi) {
+                    (self.cycles >> 16) as u16
+                } else if reg(StatusReg::Code) {
+                    self.status as u16
+                } else if reg(StatusReg::Entries) {
+                    self.entries
+                } else {
+                    0
+                }
+            }
+            None => 0,
         }
     }
 
@@ -112,9 +130,10 @@ impl MockState {
         match self.pending {
             1 => {
                 if !self.input_valid {
-                    self.status = 1;
+                    self.status = code(CoreStatus::NoInput);
                 } else {
-                    let classes = *self.mem.get(&0x10003).unwrap_or(&0) as usize;
+                    let classes =
+                        *self.mem.get(&ConfigReg::Classes.address()).unwrap_or(&0) as usize;
                     let s = self.input_sum as i64;
                     self.logits = (0..classes)
                         .map(|j| (s * (j as i64 + 1) - 1000 * j as i64) as i32)
@@ -126,14 +145,14 @@ impl MockState {
                         }
                     }
                     self.prediction = best as u16;
-                    self.timesteps = *self.mem.get(&0x10000).unwrap_or(&0);
+                    self.timesteps = *self.mem.get(&ConfigReg::T.address()).unwrap_or(&0);
                     self.cycles = self.run_cycles + self.input_count;
                     self.status = 0;
                 }
             }
             2 => {
                 if self.timesteps == 0 {
-                    self.status = 2;
+                    self.status = code(CoreStatus::NothingToRewind);
                 } else {
                     self.timesteps -= 1;
                     self.status = 0;
@@ -141,10 +160,11 @@ impl MockState {
             }
             3 => {
                 self.timesteps = 0;
-                self.mem.retain(|a, _| a >> 16 != 2);
+                self.mem
+                    .retain(|&a, _| Region::of(a) != Some(Region::State));
                 self.status = 0;
             }
-            4 => self.status = 5,
+            4 => self.status = MOCK_ABORTED,
             _ => {}
         }
         self.pending = 0;
@@ -223,9 +243,9 @@ impl Logic for MockCore {
                     m.commits += 1;
                     let want = *m.mem.get(&MOCK_INPUT_LEN_REG).unwrap_or(&0) as u32;
                     m.status = if m.input_count > 4096 {
-                        4
+                        code(CoreStatus::InputTooLarge)
                     } else if (want != 0 && m.input_count != want) || m.input_count == 0 {
-                        3
+                        code(CoreStatus::InputLength)
                     } else {
                         0
                     };
