@@ -13,8 +13,6 @@ use crate::spiking_core::{CoreMemories, SpikingCore};
 pub type CuCore = SpikingCore<32, 64>;
 /// Small build for fast simulation tests: 8 lanes, small memories.
 pub type SmallCore = SpikingCore<8, 64>;
-/// Simulation-only build with 128 lanes and large memories, for cycle benchmarks.
-pub type WideCore = SpikingCore<128, 128>;
 
 /// The (lanes, row bits) shapes [`with_core`] instantiates.
 pub const CORE_SHAPES: [(usize, usize); 3] = [(8, 64), (32, 64), (128, 128)];
