@@ -62,6 +62,32 @@ fn memories() {
 }
 
 #[test]
+fn control_blocks() {
+    use revspike_hdl::sequencer::{Sequencer, SequencerLayout};
+    check(
+        "sequencer",
+        &emit(Sequencer::new(SequencerLayout {
+            lanes: 8,
+            group_table: 96,
+            state_entries: 64,
+        })),
+    );
+    check(
+        "descriptor_decoder",
+        &emit(revspike_hdl::descriptor_decoder::DescriptorDecoder::default()),
+    );
+    check(
+        "host_registers",
+        &emit(revspike_hdl::host_registers::HostRegisters::<64>::default()),
+    );
+    check(
+        "event_lists",
+        &emit(revspike_hdl::event_lists::EventLists::new(16)),
+    );
+    check("argmax", &emit(revspike_hdl::argmax::Argmax::default()));
+}
+
+#[test]
 fn spiking_core_small_build() {
     check(
         "spiking_core",

@@ -18,7 +18,7 @@ impl VerilatedCore {
         let model = Model::new(&verilog, &ModelOptions::default())?;
         let ids: Vec<(Pin, PortId)> = Pin::ALL
             .iter()
-            .map(|&p| model.port(p.name()).map(|id| (p, id)))
+            .map(|&p| model.port(&p.verilog_name()).map(|id| (p, id)))
             .collect::<Result<_, _>>()?;
         // The driver's idea of each pin's direction is the emitted core's.
         for &(p, id) in &ids {

@@ -34,31 +34,31 @@ impl<const P: usize, const W: usize> RustHdlCore<P, W> {
 
 impl<const P: usize, const W: usize> CorePort for RustHdlCore<P, W> {
     fn poke(&mut self, pin: Pin, v: u64) {
-        let u = &mut self.uut;
+        let h = &mut self.uut.host;
         match pin {
-            Pin::We => u.we.next = v != 0,
-            Pin::Addr => u.addr.next = v.into(),
-            Pin::Wdata => u.wdata.next = v.into(),
-            Pin::Raddr => u.raddr.next = v.into(),
-            Pin::InStart => u.in_start.next = v != 0,
-            Pin::InValid => u.in_valid.next = v != 0,
-            Pin::InByte => u.in_byte.next = v.into(),
-            Pin::InCommit => u.in_commit.next = v != 0,
-            Pin::InAbort => u.in_abort.next = v != 0,
-            Pin::Run => u.run.next = v != 0,
-            Pin::Rewind => u.rewind.next = v != 0,
-            Pin::Clear => u.clear.next = v != 0,
+            Pin::We => h.we.next = v != 0,
+            Pin::Addr => h.addr.next = v.into(),
+            Pin::Wdata => h.wdata.next = v.into(),
+            Pin::Raddr => h.raddr.next = v.into(),
+            Pin::InStart => h.in_start.next = v != 0,
+            Pin::InValid => h.in_valid.next = v != 0,
+            Pin::InByte => h.in_byte.next = v.into(),
+            Pin::InCommit => h.in_commit.next = v != 0,
+            Pin::InAbort => h.in_abort.next = v != 0,
+            Pin::Run => h.run.next = v != 0,
+            Pin::Rewind => h.rewind.next = v != 0,
+            Pin::Clear => h.clear.next = v != 0,
             Pin::Rdata | Pin::Busy | Pin::Done | Pin::Status => {}
         }
     }
 
     fn peek(&mut self, pin: Pin) -> u64 {
-        let u = &self.uut;
+        let h = &self.uut.host;
         match pin {
-            Pin::Rdata => u.rdata.val().to_u64(),
-            Pin::Busy => u.busy.val() as u64,
-            Pin::Done => u.done.val() as u64,
-            Pin::Status => u.status.val().to_u64(),
+            Pin::Rdata => h.rdata.val().to_u64(),
+            Pin::Busy => h.busy.val() as u64,
+            Pin::Done => h.done.val() as u64,
+            Pin::Status => h.status.val().to_u64(),
             _ => 0,
         }
     }

@@ -14,16 +14,12 @@
 
 use rust_hdl::prelude::*;
 
+use revspike_proto::contract::CoreStatus;
+
+use crate::host_port::STATUS_BITS;
 use crate::sync_ram::RAM_ADDR_BITS;
 
-// The status codes set on commit (`#[hdl_gen]` cannot name Rust constants): tied to
-// their one definition at compile time.
-const _: () = {
-    use revspike_proto::contract::CoreStatus;
-    assert!(CoreStatus::InputLength.code() == 3 && CoreStatus::InputTooLarge.code() == 4);
-};
-
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct InputCompactor {
     pub clock: Signal<In, Clock>,
     /// Values per group (G) and groups expected in the sample (T for split, 1 for repeat).
@@ -47,8 +43,8 @@ pub struct InputCompactor {
     pub gt_data: Signal<Out, Bits<RAM_ADDR_BITS>>,
     /// The last committed sample is complete and usable.
     pub input_ok: Signal<Out, bool>,
-    /// Status of the last commit: 0 ok, 3 wrong length, 4 too many entries.
-    pub status: Signal<Out, Bits<8>>,
+    /// Status of the last commit: ok, InputLength or InputTooLarge.
+    pub status: Signal<Out, Bits<STATUS_BITS>>,
     pub entries: Signal<Out, Bits<RAM_ADDR_BITS>>,
     wptr: DFF<Bits<RAM_ADDR_BITS>>,
     in_group: DFF<Bits<11>>,
@@ -58,7 +54,7 @@ pub struct InputCompactor {
     pending: DFF<bool>,
     pending_data: DFF<Bits<16>>,
     ok: DFF<bool>,
-    stat: DFF<Bits<8>>,
+    stat: DFF<Bits<STATUS_BITS>>,
     receiving: DFF<bool>,
     // Tests of in_group / total_groups, registered: they settle the cycle after a value,
     // and the next value (or the commit) comes no sooner than the cycle after that.
@@ -68,6 +64,52 @@ pub struct InputCompactor {
     glast_r: DFF<bool>,
     // A commit now would find a partial group or the wrong number of groups.
     len_bad_r: DFF<bool>,
+    sc_ok: Constant<Bits<STATUS_BITS>>,
+    sc_length: Constant<Bits<STATUS_BITS>>,
+    sc_too_large: Constant<Bits<STATUS_BITS>>,
+}
+
+impl Default for InputCompactor {
+    fn default() -> Self {
+        let code = |s: CoreStatus| Constant::new((s.code() as u64).into());
+        Self {
+            clock: Default::default(),
+            group_len: Default::default(),
+            groups: Default::default(),
+            capacity: Default::default(),
+            start: Default::default(),
+            value_valid: Default::default(),
+            value: Default::default(),
+            commit: Default::default(),
+            abort: Default::default(),
+            ev_we: Default::default(),
+            ev_addr: Default::default(),
+            ev_data: Default::default(),
+            gt_we: Default::default(),
+            gt_index: Default::default(),
+            gt_data: Default::default(),
+            input_ok: Default::default(),
+            status: Default::default(),
+            entries: Default::default(),
+            wptr: Default::default(),
+            in_group: Default::default(),
+            group: Default::default(),
+            total_groups: Default::default(),
+            overflow: Default::default(),
+            pending: Default::default(),
+            pending_data: Default::default(),
+            ok: Default::default(),
+            stat: Default::default(),
+            receiving: Default::default(),
+            page_r: Default::default(),
+            glast_r: Default::default(),
+            len_bad_r: Default::default(),
+            // Success is code 0 (`CoreStatus::check`).
+            sc_ok: Constant::new(0.into()),
+            sc_length: code(CoreStatus::InputLength),
+            sc_too_large: code(CoreStatus::InputTooLarge),
+        }
+    }
 }
 
 impl Logic for InputCompactor {
@@ -174,13 +216,13 @@ impl Logic for InputCompactor {
         } else if self.commit.val() {
             self.receiving.d.next = false;
             if self.overflow.q.val() {
-                self.stat.d.next = 4.into();
+                self.stat.d.next = self.sc_too_large.val();
                 self.ok.d.next = false;
             } else if self.len_bad_r.q.val() {
-                self.stat.d.next = 3.into();
+                self.stat.d.next = self.sc_length.val();
                 self.ok.d.next = false;
             } else {
-                self.stat.d.next = 0.into();
+                self.stat.d.next = self.sc_ok.val();
                 self.ok.d.next = true;
             }
         } else if self.abort.val() {

@@ -4,12 +4,17 @@
 //! rust-hdl's simulator and its emitted Verilog is also checked by yosys and run in
 //! Verilator (see `sim/`).
 
+pub mod argmax;
 pub mod board_io;
 pub mod builds;
 pub mod core_sim;
 pub mod crc16;
+pub mod descriptor_decoder;
 pub mod emit;
+pub mod event_lists;
 pub mod flow;
+pub mod host_port;
+pub mod host_registers;
 pub mod input_compactor;
 pub mod link;
 pub mod logic_depth;
@@ -18,6 +23,7 @@ pub mod neuron_unit;
 pub mod pe_array;
 pub mod pe_lane;
 pub mod row_memory;
+pub mod sequencer;
 pub mod slip_rx;
 pub mod slip_tx;
 pub mod spiking_core;

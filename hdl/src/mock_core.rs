@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 
 use revspike_proto::contract::{ConfigReg, CoreStatus, Region, StatusReg};
 
+use crate::host_port::HostPort;
+
 /// Input length the mock expects, from config register 8 (0 = any length 1..=4096).
 pub const MOCK_INPUT_LEN_REG: u32 = Region::Config.base() + 8;
 /// Runs never finish (until `abort`) while this config register is nonzero.
@@ -31,23 +33,10 @@ const fn code(s: CoreStatus) -> u8 {
 #[derive(LogicBlock, Default)]
 pub struct MockCore {
     pub clock: Signal<In, Clock>,
-    pub we: Signal<In, Bit>,
-    pub addr: Signal<In, Bits<20>>,
-    pub wdata: Signal<In, Bits<16>>,
-    pub raddr: Signal<In, Bits<20>>,
-    pub rdata: Signal<Out, Bits<16>>,
-    pub in_start: Signal<In, Bit>,
-    pub in_valid: Signal<In, Bit>,
-    pub in_byte: Signal<In, Bits<8>>,
-    pub in_commit: Signal<In, Bit>,
-    pub in_abort: Signal<In, Bit>,
-    pub run: Signal<In, Bit>,
-    pub rewind: Signal<In, Bit>,
-    pub clear: Signal<In, Bit>,
+    /// The core's host port, as the spiking core has it.
+    pub host: HostPort,
+    /// The link's abort pulse (the spiking core has none: its commands always end).
     pub abort: Signal<In, Bit>,
-    pub busy: Signal<Out, Bit>,
-    pub done: Signal<Out, Bit>,
-    pub status: Signal<Out, Bits<8>>,
     /// Behavioural state, inspected by tests.
     pub _m: MockState,
 }
@@ -186,22 +175,22 @@ impl Logic for MockCore {
             let m = &mut self._m;
             // The edge that takes raddr, then two register stages: data 3 cycles after
             // raddr, as the core's.
-            self.rdata.next = (m.read(m.read_pipe[1]) as u64).into();
+            self.host.rdata.next = (m.read(m.read_pipe[1]) as u64).into();
             m.read_pipe[1] = m.read_pipe[0];
-            m.read_pipe[0] = self.raddr.val().to_u32();
-            self.done.next = false;
+            m.read_pipe[0] = self.host.raddr.val().to_u32();
+            self.host.done.next = false;
             let busy = m.busy_left > 0;
-            let issued = self.we.val()
-                || self.in_valid.val()
-                || self.in_start.val()
-                || self.in_commit.val()
-                || self.run.val()
-                || self.rewind.val()
-                || self.clear.val();
-            if self.in_valid.val() && m.last_in_valid {
+            let issued = self.host.we.val()
+                || self.host.in_valid.val()
+                || self.host.in_start.val()
+                || self.host.in_commit.val()
+                || self.host.run.val()
+                || self.host.rewind.val()
+                || self.host.clear.val();
+            if self.host.in_valid.val() && m.last_in_valid {
                 m.violations += 1;
             }
-            m.last_in_valid = self.in_valid.val();
+            m.last_in_valid = self.host.in_valid.val();
             let hang = *m.mem.get(&MOCK_HANG_REG).unwrap_or(&0);
             if self.abort.val() {
                 m.abort_pulses += 1;
@@ -220,26 +209,26 @@ impl Logic for MockCore {
                 }
                 if m.busy_left == 0 {
                     m.finish();
-                    self.done.next = true;
+                    self.host.done.next = true;
                 }
             } else {
-                if self.we.val() {
-                    let a = self.addr.val().to_u32();
+                if self.host.we.val() {
+                    let a = self.host.addr.val().to_u32();
                     if a >> 16 <= 2 {
-                        m.mem.insert(a, self.wdata.val().to_u16());
+                        m.mem.insert(a, self.host.wdata.val().to_u16());
                     }
                     m.writes += 1;
                 }
-                if self.in_start.val() {
+                if self.host.in_start.val() {
                     m.input_count = 0;
                     m.input_sum = 0;
                     m.input_valid = false;
                 }
-                if self.in_valid.val() {
+                if self.host.in_valid.val() {
                     m.input_count += 1;
-                    m.input_sum += self.in_byte.val().to_u64();
+                    m.input_sum += self.host.in_byte.val().to_u64();
                 }
-                if self.in_commit.val() {
+                if self.host.in_commit.val() {
                     m.commits += 1;
                     let want = *m.mem.get(&MOCK_INPUT_LEN_REG).unwrap_or(&0) as u32;
                     m.status = if m.input_count > 4096 {
@@ -256,34 +245,34 @@ impl Logic for MockCore {
                         0
                     };
                 }
-                if self.in_abort.val() {
+                if self.host.in_abort.val() {
                     m.aborts += 1;
                     m.input_valid = false;
                 }
-                if self.run.val() {
+                if self.host.run.val() {
                     m.runs += 1;
                     m.pending = 1;
                     m.busy_left = m.run_cycles + m.input_count;
-                } else if self.rewind.val() {
+                } else if self.host.rewind.val() {
                     m.rewinds += 1;
                     m.pending = 2;
                     m.busy_left = 5;
-                } else if self.clear.val() {
+                } else if self.host.clear.val() {
                     m.clears += 1;
                     m.pending = 3;
                     m.busy_left = 3;
                 }
             }
-            self.busy.next = m.busy_left > 0;
-            self.status.next = (m.status as u64).into();
+            self.host.busy.next = m.busy_left > 0;
+            self.host.status.next = (m.status as u64).into();
         }
     }
 
     fn connect(&mut self) {
-        self.rdata.connect();
-        self.busy.connect();
-        self.done.connect();
-        self.status.connect();
+        self.host.rdata.connect();
+        self.host.busy.connect();
+        self.host.done.connect();
+        self.host.status.connect();
     }
 
     fn hdl(&self) -> Verilog {

@@ -21,31 +21,31 @@
 
 use rust_hdl::prelude::*;
 
+use revspike_proto::contract::param;
+
 use crate::pe_lane::ACC_BITS;
 
 pub const LATENCY: usize = 11;
 
-// `kind` and `post` take the codes of `revspike_proto::contract`, and the parameter row
-// is unpacked by its fields there; `#[hdl_gen]` cannot name Rust constants, so the
-// literals below are tied to those definitions at compile time.
-const _: () = {
-    use revspike_proto::contract::{param, Kind, Post};
-    assert!(Kind::First.code() == 0);
-    assert!(Post::Spike.code() == 1 && Post::Rewind.code() == 3);
-    assert!(param::M.offset == 0 && param::M.width == 8);
-    assert!(param::B.offset == 8 && param::B.width == 26);
-    assert!(param::THRESHOLD.offset == 34 && param::THRESHOLD.width == 16);
-    assert!(param::NEGATIVE_LEAK.offset == 50 && param::NEGATIVE_LEAK.width == 1);
-    assert!(param::H.offset == 51 && param::H.width == 4);
-};
+// The parameter row is unpacked by its fields in `revspike_proto::contract::param`,
+// through `Constant` offsets (a `#[hdl_gen]` kernel cannot name a Rust constant).
+// Field widths for the kernel (a turbofish cannot take a braced expression there).
+const B_W: usize = param::B.width;
+const H_W: usize = param::H.width;
+const M_W: usize = param::M.width;
+const THRESHOLD_W: usize = param::THRESHOLD.width;
 
 #[derive(LogicBlock)]
 pub struct NeuronUnit {
     pub clock: Signal<In, Clock>,
     // Per-layer settings, stable for the whole drain.
     pub sum_x: Signal<In, Bits<ACC_BITS>>,
-    pub kind: Signal<In, Bits<2>>,
-    pub post: Signal<In, Bits<2>>,
+    /// The first layer of a stage (`Kind::First`): z = sat16(y).
+    pub first: Signal<In, bool>,
+    /// `Post::Spike`: the spike looks at z.
+    pub post_spike: Signal<In, bool>,
+    /// `Post::Rewind`: the inverse turn-on update.
+    pub post_rewind: Signal<In, bool>,
     pub shift_r: Signal<In, Bits<5>>,
     pub spike_k: Signal<In, Bits<4>>,
     /// The layer contributes nothing (an up-connection at t = 0).
@@ -161,6 +161,13 @@ pub struct NeuronUnit {
     hmask: DFF<Bits<16>>,
     ones28: Constant<Bits<28>>,
     ones16: Constant<Bits<16>>,
+    // Parameter-row field offsets (revspike_proto::contract::param).
+    o_m: Constant<Bits<8>>,
+    o_b: Constant<Bits<8>>,
+    o_b_sign: Constant<Bits<8>>,
+    o_thr: Constant<Bits<8>>,
+    o_neg: Constant<Bits<8>>,
+    o_h: Constant<Bits<8>>,
 }
 
 impl Default for NeuronUnit {
@@ -168,8 +175,9 @@ impl Default for NeuronUnit {
         Self {
             clock: Default::default(),
             sum_x: Default::default(),
-            kind: Default::default(),
-            post: Default::default(),
+            first: Default::default(),
+            post_spike: Default::default(),
+            post_rewind: Default::default(),
             shift_r: Default::default(),
             spike_k: Default::default(),
             mask_y: Default::default(),
@@ -254,6 +262,12 @@ impl Default for NeuronUnit {
             hmask: Default::default(),
             ones28: Constant::new(Bits::<28>::mask()),
             ones16: Constant::new(Bits::<16>::mask()),
+            o_m: Constant::new((param::M.offset as u64).into()),
+            o_b: Constant::new((param::B.offset as u64).into()),
+            o_b_sign: Constant::new(((param::B.end() - 1) as u64).into()),
+            o_thr: Constant::new((param::THRESHOLD.offset as u64).into()),
+            o_neg: Constant::new((param::NEGATIVE_LEAK.offset as u64).into()),
+            o_h: Constant::new((param::H.offset as u64).into()),
         }
     }
 }
@@ -303,17 +317,23 @@ impl Logic for NeuronUnit {
         } else {
             self.s1_full.d.next = bit_cast::<24, 20>(self.full20.val());
         }
-        self.s1_m.d.next = self.param.val().get_bits::<8>(0);
-        if self.param.val().get_bit(33) {
-            self.s1_b.d.next = bit_cast::<28, 26>(self.param.val().get_bits::<26>(8)) | 0xC00_0000;
+        self.s1_m.d.next = self.param.val().get_bits::<M_W>(self.o_m.val().index());
+        if self.param.val().get_bit(self.o_b_sign.val().index()) {
+            self.s1_b.d.next =
+                bit_cast::<28, B_W>(self.param.val().get_bits::<B_W>(self.o_b.val().index()))
+                    | 0xC00_0000;
         } else {
-            self.s1_b.d.next = bit_cast::<28, 26>(self.param.val().get_bits::<26>(8));
+            self.s1_b.d.next =
+                bit_cast::<28, B_W>(self.param.val().get_bits::<B_W>(self.o_b.val().index()));
         }
         self.v[0].d.next = self.s0_valid.q.val();
         self.chn[0].d.next = self.s0_ch.q.val();
-        self.thr[0].d.next = self.param.val().get_bits::<16>(34);
-        self.neg[0].d.next = self.param.val().get_bit(50);
-        self.hh[0].d.next = self.param.val().get_bits::<4>(51);
+        self.thr[0].d.next = self
+            .param
+            .val()
+            .get_bits::<THRESHOLD_W>(self.o_thr.val().index());
+        self.neg[0].d.next = self.param.val().get_bit(self.o_neg.val().index());
+        self.hh[0].d.next = self.param.val().get_bits::<H_W>(self.o_h.val().index());
         // The state words join at stage 5 (see `late_ch`).
         self.cold[0].d.next = 0.into();
         self.low[0].d.next = 0.into();
@@ -410,9 +430,7 @@ impl Logic for NeuronUnit {
         if self.s6_y16.q.val().get_bit(15) {
             self.sum17.next = self.sum17.val() ^ 0x1_0000;
         }
-        if self.kind.val() == 0
-        /* KIND_FIRST */
-        {
+        if self.first.val() {
             self.z7.next = self.s6_y16.q.val();
         } else if self.sum17.val().get_bit(16) != self.sum17.val().get_bit(15) {
             if self.sum17.val().get_bit(16) {
@@ -461,20 +479,14 @@ impl Logic for NeuronUnit {
         }
         // Stage 9: the inverse c(t-1) = (sigma*d) * 2^h + low; pick what the spike sees.
         self.q.next = self.s8_diff.q.val();
-        if self.post.val() == 3
-        /* POST_REWIND */
-        {
+        if self.post_rewind.val() {
             self.s9_c.d.next = (self.q.val() << self.hh[7].q.val()) | self.low[7].q.val();
         } else {
             self.s9_c.d.next = self.s8_fwd.q.val();
         }
-        if self.post.val() == 1
-        /* POST_SPIKE */
-        {
+        if self.post_spike.val() {
             self.s9_sin.d.next = self.zfin[7].q.val();
-        } else if self.post.val() == 3
-        /* POST_REWIND */
-        {
+        } else if self.post_rewind.val() {
             self.s9_sin.d.next = (self.q.val() << self.hh[7].q.val()) | self.low[7].q.val();
         } else {
             self.s9_sin.d.next = self.s8_fwd.q.val();

@@ -74,23 +74,23 @@ impl<const P: usize, const W: usize> Logic for Top<P, W> {
             (self.reset_sync.q.val() << 1) | bit_cast::<3, 1>((!self.reset_n.val()).into());
         self.heartbeat.d.next = self.heartbeat.q.val() + 1;
 
-        self.core.we.next = self.link.we.val();
-        self.core.addr.next = self.link.addr.val();
-        self.core.wdata.next = self.link.wdata.val();
-        self.core.raddr.next = self.link.raddr.val();
-        self.link.rdata.next = self.core.rdata.val();
-        self.core.in_start.next = self.link.in_start.val();
-        self.core.in_valid.next = self.link.in_valid.val();
-        self.core.in_byte.next = self.link.in_byte.val();
-        self.core.in_commit.next = self.link.in_commit.val();
-        self.core.in_abort.next = self.link.in_abort.val();
-        self.core.run.next = self.link.run.val();
-        self.core.rewind.next = self.link.rewind.val();
-        self.core.clear.next = self.link.clear.val()
+        self.core.host.we.next = self.link.we.val();
+        self.core.host.addr.next = self.link.addr.val();
+        self.core.host.wdata.next = self.link.wdata.val();
+        self.core.host.raddr.next = self.link.raddr.val();
+        self.link.rdata.next = self.core.host.rdata.val();
+        self.core.host.in_start.next = self.link.in_start.val();
+        self.core.host.in_valid.next = self.link.in_valid.val();
+        self.core.host.in_byte.next = self.link.in_byte.val();
+        self.core.host.in_commit.next = self.link.in_commit.val();
+        self.core.host.in_abort.next = self.link.in_abort.val();
+        self.core.host.run.next = self.link.run.val();
+        self.core.host.rewind.next = self.link.rewind.val();
+        self.core.host.clear.next = self.link.clear.val()
             | (self.reset_sync.q.val().get_bit(1) & !self.reset_sync.q.val().get_bit(2));
-        self.link.busy.next = self.core.busy.val();
-        self.link.done.next = self.core.done.val();
-        self.link.status.next = self.core.status.val();
+        self.link.busy.next = self.core.host.busy.val();
+        self.link.done.next = self.core.host.done.val();
+        self.link.status.next = self.core.host.status.val();
 
         self.leds.next = self.led_r.q.val();
         self.led_w.next = 0.into();

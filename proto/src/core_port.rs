@@ -10,7 +10,7 @@ use crate::image::Image;
 /// Cycles from a read address on `raddr` to its word on `rdata` (docs/architecture.md).
 pub const READ_LATENCY: usize = 3;
 
-/// Host-port signals, named as the core's Verilog ports.
+/// Host-port signals, named as the fields of the core's host-port interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pin {
     We,
@@ -73,6 +73,13 @@ impl Pin {
     /// Whether the core reads this pin (else it drives it).
     pub const fn is_input(self) -> bool {
         !matches!(self, Pin::Rdata | Pin::Busy | Pin::Done | Pin::Status)
+    }
+
+    /// The port's name in the core's Verilog: the core's host port is one interface
+    /// (`revspike_hdl::host_port::HostPort`, field `host`), and rust-hdl names an
+    /// interface's signals `FIELD$SIGNAL`.
+    pub fn verilog_name(self) -> String {
+        format!("host${}", self.name())
     }
 
     pub fn name(self) -> &'static str {

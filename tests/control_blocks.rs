@@ -1,0 +1,436 @@
+//! The core's control blocks on their own, each in rust-hdl's simulator and on its
+//! emitted Verilog in Verilator, driven by the same test through its ports by name:
+//! the host register file against the contract's address map, and the sequencer
+//! against a datapath the test stands in for (descriptor programs, event counts,
+//! a neuron unit that stays busy a while after each drain).
+
+use rust_hdl::prelude::*;
+
+use revspike_hdl::host_registers::HostRegisters;
+use revspike_hdl::sequencer::{Sequencer, SequencerLayout};
+use revspike_proto::contract::{logit_address, ConfigReg, CoreStatus, Region, StatusReg};
+use revspike_sim::{Model, ModelOptions};
+
+/// A block's ports by name, clocked.
+trait Pins {
+    fn set(&mut self, name: &str, value: u64);
+    fn get(&mut self, name: &str) -> u64;
+    fn tick(&mut self);
+}
+
+struct Verilated(Model);
+
+impl Verilated {
+    fn new<B: Block>(block: B) -> Self {
+        let verilog = revspike_hdl::emit::verilog(block).expect("the block emits");
+        Verilated(Model::new(&verilog, &ModelOptions::default()).expect("verilator builds"))
+    }
+}
+
+impl Pins for Verilated {
+    fn set(&mut self, name: &str, value: u64) {
+        self.0
+            .set(name, value)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    fn get(&mut self, name: &str) -> u64 {
+        self.0.get(name).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+    fn tick(&mut self) {
+        self.0.tick().unwrap();
+    }
+}
+
+/// A signal value as a u64 and back.
+trait Word: Sized {
+    fn of(v: u64) -> Self;
+    fn word(&self) -> u64;
+}
+
+impl Word for bool {
+    fn of(v: u64) -> Self {
+        v != 0
+    }
+    fn word(&self) -> u64 {
+        *self as u64
+    }
+}
+
+impl<const N: usize> Word for Bits<N> {
+    fn of(v: u64) -> Self {
+        v.into()
+    }
+    fn word(&self) -> u64 {
+        self.to_u64()
+    }
+}
+
+struct RustHdl<B: Block>(Box<B>);
+
+impl<B: Block> RustHdl<B> {
+    fn new(mut block: B) -> Self {
+        block.connect_all();
+        let mut s = RustHdl(Box::new(block));
+        s.settle();
+        s
+    }
+    fn settle(&mut self) {
+        assert!(simulate(&mut *self.0, 1_000), "the block did not settle");
+    }
+}
+
+/// `Pins` for a rust-hdl block: its inputs and outputs listed by field name.
+macro_rules! rust_hdl_pins {
+    ($ty:ty, in: [$($i:ident),* $(,)?], out: [$($o:ident),* $(,)?]) => {
+        impl Pins for RustHdl<$ty> {
+            fn set(&mut self, name: &str, value: u64) {
+                match name {
+                    $(stringify!($i) => self.0.$i.next = Word::of(value),)*
+                    _ => panic!("no input {name}"),
+                }
+            }
+            fn get(&mut self, name: &str) -> u64 {
+                self.settle();
+                match name {
+                    $(stringify!($o) => self.0.$o.val().word(),)*
+                    _ => panic!("no output {name}"),
+                }
+            }
+            fn tick(&mut self) {
+                self.settle();
+                self.0.clock.next = Clock { clk: true };
+                self.settle();
+                self.0.clock.next = Clock { clk: false };
+                self.settle();
+            }
+        }
+    };
+}
+
+rust_hdl_pins!(
+    HostRegisters<64>,
+    in: [idle, we, addr, wdata, raddr, t_done, prediction, cycles, status, entries, row_data,
+        state_data, logit_data],
+    out: [rdata, cfg_t, cfg_g, cfg_repeat, cfg_sum, cfg_classes, cfg_fwd, cfg_rev, cfg_stride,
+        row_we, row_waddr, row_wword, row_wdata, rd_row, rd_row_addr, rd_state, rd_state_addr,
+        rd_logit, rd_logit_addr]
+);
+
+rust_hdl_pins!(
+    Sequencer,
+    in: [run, rewind, clear, input_commit, input_abort, input_ok, input_status, cfg_t,
+        cfg_repeat, cfg_classes, cfg_fwd, cfg_rev, cfg_stride, last, skip_first_step,
+        src_input, tile, param_base, last_channel, src_base, src_count, list_data,
+        neuron_busy],
+    out: [busy, idle, done, status, t, t_done, first_step, cycles, push_base, rev_base, pc,
+        decode, tile_start, retire, list_read, list_addr, ev_ptr, ev_fetch, draining, ch,
+        param_read, param_addr, state_clear, argmax, index]
+);
+
+// ---------------------------------------------------------------------------------
+// The host register file
+// ---------------------------------------------------------------------------------
+
+/// Bits the core keeps of each configuration register.
+const CONFIG_BITS: [(ConfigReg, u32); 8] = [
+    (ConfigReg::T, 5),
+    (ConfigReg::G, 11),
+    (ConfigReg::Flags, 2),
+    (ConfigReg::Classes, 9),
+    (ConfigReg::ForwardProgram, 12),
+    (ConfigReg::RewindProgram, 12),
+    (ConfigReg::Stride, 12),
+    (ConfigReg::Stages, 3),
+];
+
+/// Stand-in memories: a word of each, one cycle after its address (as a block RAM).
+fn row_word(row: u64) -> u64 {
+    row.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+fn state_word(a: u64) -> u64 {
+    (a * 7 + 3) & 0xFFFF
+}
+
+fn logit_word(a: u64) -> u64 {
+    (a * 0x0101_0001 + 0x8000_0000) & 0xFFFF_FFFF
+}
+
+/// One cycle of the register file with its memories.
+fn regs_tick(p: &mut impl Pins) {
+    let (row, state, logit) = (
+        p.get("rd_row_addr"),
+        p.get("rd_state_addr"),
+        p.get("rd_logit_addr"),
+    );
+    p.tick();
+    p.set("row_data", row_word(row));
+    p.set("state_data", state_word(state));
+    p.set("logit_data", logit_word(logit));
+}
+
+/// A write, and the cycle it takes to land.
+fn regs_write(p: &mut impl Pins, addr: u32, v: u16) {
+    p.set("we", 1);
+    p.set("addr", addr as u64);
+    p.set("wdata", v as u64);
+    regs_tick(p);
+    p.set("we", 0);
+    regs_tick(p);
+}
+
+/// The word at `addr`, three cycles after the address.
+fn regs_read(p: &mut impl Pins, addr: u32) -> u64 {
+    p.set("raddr", addr as u64);
+    for _ in 0..3 {
+        regs_tick(p);
+    }
+    p.get("rdata")
+}
+
+fn host_registers_follow_the_address_map(mut p: impl Pins) {
+    p.set("idle", 1);
+    for (k, &(reg, bits)) in CONFIG_BITS.iter().enumerate() {
+        let v = 0xA5C3u16.rotate_left(k as u32);
+        regs_write(&mut p, reg.address(), v);
+        assert_eq!(
+            regs_read(&mut p, reg.address()),
+            v as u64 & ((1 << bits) - 1),
+            "{reg:?}"
+        );
+    }
+    regs_write(&mut p, ConfigReg::Flags.address(), 0b10);
+    assert_eq!((p.get("cfg_repeat"), p.get("cfg_sum")), (0, 1));
+    regs_write(&mut p, ConfigReg::T.address(), 9);
+    regs_write(&mut p, ConfigReg::RewindProgram.address(), 345);
+    assert_eq!((p.get("cfg_t"), p.get("cfg_rev")), (9, 345));
+    // Not idle: writes are dropped and the memories are the sequencer's.
+    p.set("idle", 0);
+    regs_write(&mut p, ConfigReg::T.address(), 3);
+    p.set("raddr", Region::Rows.base() as u64);
+    assert_eq!((p.get("cfg_t"), p.get("rd_row")), (9, 0));
+    p.set("idle", 1);
+    // Row words: word k of row r is at r * 4 + k; the write lands the cycle after.
+    p.set("we", 1);
+    p.set("addr", (Region::Rows.base() + 37 * 4 + 2) as u64);
+    p.set("wdata", 0xBEEF);
+    regs_tick(&mut p);
+    p.set("we", 0);
+    assert_eq!(
+        (
+            p.get("row_we"),
+            p.get("row_waddr"),
+            p.get("row_wword"),
+            p.get("row_wdata")
+        ),
+        (1, 37, 2, 0xBEEF)
+    );
+    regs_tick(&mut p);
+    assert_eq!(p.get("row_we"), 0);
+    for k in 0..4 {
+        let got = regs_read(&mut p, Region::Rows.base() + 11 * 4 + k);
+        assert_eq!(got, (row_word(11) >> (16 * k)) & 0xFFFF, "row word {k}");
+    }
+    assert_eq!(regs_read(&mut p, Region::State.base() + 70), state_word(70));
+    for half in 0..2 {
+        let got = regs_read(&mut p, logit_address(5, half));
+        assert_eq!(
+            got,
+            (logit_word(5) >> (16 * half)) & 0xFFFF,
+            "logit half {half}"
+        );
+    }
+    // Status registers show their sources.
+    for (name, v) in [
+        ("t_done", 7),
+        ("prediction", 3),
+        ("cycles", 0x1234_5678),
+        ("status", CoreStatus::InputTooLarge.code() as u64),
+        ("entries", 1000),
+    ] {
+        p.set(name, v);
+    }
+    for (reg, want) in [
+        (StatusReg::TimestepsDone, 7),
+        (StatusReg::Prediction, 3),
+        (StatusReg::CyclesLo, 0x5678),
+        (StatusReg::CyclesHi, 0x1234),
+        (StatusReg::Code, CoreStatus::InputTooLarge.code() as u64),
+        (StatusReg::Entries, 1000),
+    ] {
+        assert_eq!(regs_read(&mut p, reg.address()), want, "{reg:?}");
+    }
+    // Unmapped regions and registers read as 0.
+    assert_eq!(regs_read(&mut p, 0x5_0000), 0);
+    assert_eq!(regs_read(&mut p, Region::Config.base() + 9), 0);
+    assert_eq!(regs_read(&mut p, Region::Status.base() + 6), 0);
+}
+
+#[test]
+fn host_registers_in_rust_hdl_sim() {
+    host_registers_follow_the_address_map(RustHdl::new(HostRegisters::<64>::default()));
+}
+
+#[test]
+fn host_registers_in_verilator() {
+    host_registers_follow_the_address_map(Verilated::new(HostRegisters::<64>::default()));
+}
+
+// ---------------------------------------------------------------------------------
+// The sequencer
+// ---------------------------------------------------------------------------------
+
+const LAYOUT: SequencerLayout = SequencerLayout {
+    lanes: 8,
+    group_table: 96,
+    state_entries: 64,
+};
+/// Events each tile streams and outputs each drains.
+const EVENTS: u64 = 5;
+const OUTPUTS: u64 = 4;
+/// Cycles the stand-in neuron unit stays busy after a drain.
+const NEURON_TAIL: u32 = 12;
+
+fn sequencer() -> Sequencer {
+    Sequencer::new(LAYOUT)
+}
+
+/// What the sequencer did during one command.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Trace {
+    /// Rows of the descriptors it decoded, in order.
+    decoded: Vec<u64>,
+    fetched: u64,
+    drained: Vec<u64>,
+    cleared: Vec<u64>,
+    argmax_cycles: u64,
+    dones: u64,
+    busy_cycles: u64,
+    cycles: u64,
+}
+
+/// A datapath around the sequencer: `program(row)` says whether the descriptor at
+/// `row` is a program's last. Pulses `command` and runs until `done` or `limit`.
+fn command(p: &mut impl Pins, command: &str, program: &dyn Fn(u64) -> bool, limit: u64) -> Trace {
+    let mut tr = Trace::default();
+    let mut neuron = 0u32;
+    let mut last = false;
+    p.set(command, 1);
+    for _ in 0..limit {
+        // What the datapath sees of this cycle's outputs.
+        if p.get("decode") == 1 {
+            tr.decoded.push(p.get("pc"));
+            last = program(p.get("pc"));
+        }
+        tr.fetched += p.get("ev_fetch");
+        if p.get("draining") == 1 {
+            tr.drained.push(p.get("ch"));
+            neuron = NEURON_TAIL;
+        }
+        if p.get("state_clear") == 1 {
+            tr.cleared.push(p.get("index"));
+        }
+        tr.argmax_cycles += p.get("argmax");
+        tr.busy_cycles += p.get("busy");
+        let done = p.get("done") == 1;
+        tr.dones += done as u64;
+        p.tick();
+        p.set(command, 0);
+        p.set("last", last as u64);
+        p.set("neuron_busy", (neuron > 0) as u64);
+        neuron = neuron.saturating_sub(1);
+        if done {
+            break;
+        }
+    }
+    // A second `done` would come within a few cycles.
+    for _ in 0..8 {
+        tr.dones += p.get("done");
+        p.tick();
+    }
+    tr.cycles = p.get("cycles");
+    tr
+}
+
+fn status(p: &mut impl Pins) -> Result<(), CoreStatus> {
+    CoreStatus::check(p.get("status"))
+}
+
+fn the_sequencer_runs_programs_and_every_command_ends(mut p: impl Pins) {
+    let (t, classes) = (3u64, 4u64);
+    for (name, v) in [
+        ("cfg_t", t),
+        ("cfg_classes", classes),
+        ("cfg_fwd", 0),
+        ("cfg_rev", 3),
+        ("cfg_stride", 10),
+        ("input_ok", 1),
+        ("src_base", 20),
+        ("src_count", EVENTS),
+        ("last_channel", OUTPUTS - 1),
+        ("param_base", 100),
+    ] {
+        p.set(name, v);
+    }
+    p.tick();
+    // Forward program rows 0..=2, rewind program rows 3..=5.
+    let programs = |row: u64| row == 2 || row == 5;
+    let run = command(&mut p, "run", &programs, 10_000);
+    assert_eq!(status(&mut p), Ok(()));
+    assert_eq!(run.decoded, [0, 1, 2].repeat(t as usize));
+    assert_eq!(run.fetched, EVENTS * 3 * t);
+    assert_eq!(
+        run.drained,
+        (0..OUTPUTS).collect::<Vec<_>>().repeat(3 * t as usize)
+    );
+    assert_eq!(run.argmax_cycles, 2 * classes + 2);
+    assert_eq!(run.dones, 1);
+    assert_eq!(run.cycles, run.busy_cycles, "cycles counts the busy cycles");
+    assert_eq!((p.get("t_done"), p.get("busy")), (t, 0));
+    // Rewinds: the rewind program per step, then clearing the state, then refused.
+    for k in 1..t {
+        let rw = command(&mut p, "rewind", &programs, 10_000);
+        assert_eq!((rw.decoded, rw.dones), (vec![3, 4, 5], 1));
+        assert_eq!((p.get("t_done"), status(&mut p)), (t - k, Ok(())));
+    }
+    let rw = command(&mut p, "rewind", &programs, 10_000);
+    assert_eq!(
+        rw.cleared,
+        (0..LAYOUT.state_entries as u64).collect::<Vec<_>>()
+    );
+    assert_eq!((p.get("t_done"), rw.dones), (0, 1));
+    let rw = command(&mut p, "rewind", &programs, 100);
+    assert_eq!((rw.decoded.len(), rw.busy_cycles, rw.dones), (0, 0, 1));
+    assert_eq!(status(&mut p), Err(CoreStatus::NothingToRewind));
+    // No valid input: refused.
+    p.set("input_ok", 0);
+    let r = command(&mut p, "run", &programs, 100);
+    assert_eq!(
+        (r.decoded.len(), r.dones, status(&mut p)),
+        (0, 1, Err(CoreStatus::NoInput))
+    );
+    p.set("input_ok", 1);
+    let run2 = command(&mut p, "run", &programs, 10_000);
+    assert_eq!((run2.decoded, run2.dones), (run.decoded, 1));
+    // Input verdicts: the compactor's status a cycle after the commit; an input abort.
+    p.set("input_status", CoreStatus::InputLength.code() as u64);
+    p.set("input_commit", 1);
+    p.tick();
+    p.set("input_commit", 0);
+    p.tick();
+    assert_eq!(status(&mut p), Err(CoreStatus::InputLength));
+    p.set("input_abort", 1);
+    p.tick();
+    p.set("input_abort", 0);
+    assert_eq!(status(&mut p), Err(CoreStatus::NoInput));
+}
+
+#[test]
+fn sequencer_in_rust_hdl_sim() {
+    the_sequencer_runs_programs_and_every_command_ends(RustHdl::new(sequencer()));
+}
+
+#[test]
+fn sequencer_in_verilator() {
+    the_sequencer_runs_programs_and_every_command_ends(Verilated::new(sequencer()));
+}
