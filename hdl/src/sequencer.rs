@@ -160,9 +160,18 @@ pub struct Sequencer {
     c0: DFF<Bits<9>>,
     ev_ptr_r: DFF<Bits<RAM_ADDR_BITS>>,
     ev_end: DFF<Bits<RAM_ADDR_BITS>>,
+    // ev_ptr == ev_end, registered: set in Group2 and after every fetch, so Stream's
+    // decision is one flip-flop, not a 12-bit compare feeding the phase enable.
+    at_end: DFF<Bit>,
+    // ev_ptr + 1 at the pointer's width (a compare against the sum itself would be at
+    // the sum's width in Verilog, and miss the wrap).
+    ev_next: Signal<Local, Bits<RAM_ADDR_BITS>>,
     // d.param_base + ch, counted beside ch: the parameter row address without an adder.
     paddr: DFF<Bits<RAM_ADDR_BITS>>,
     ch_r: DFF<Bits<9>>,
+    // ch == the layer's last channel, registered the same way as `at_end`.
+    ch_at_last: DFF<Bit>,
+    ch_next: Signal<Local, Bits<9>>,
     // Set exactly while the phase is Drain: the lanes' shift (every accumulator bit) and
     // the neuron unit's valid then come from one flip-flop, not a phase decode.
     draining_r: DFF<Bit>,
@@ -254,8 +263,12 @@ impl Sequencer {
             c0: Default::default(),
             ev_ptr_r: Default::default(),
             ev_end: Default::default(),
+            at_end: Default::default(),
+            ev_next: Default::default(),
             paddr: Default::default(),
             ch_r: Default::default(),
+            ch_at_last: Default::default(),
+            ch_next: Default::default(),
             draining_r: Default::default(),
             group: Default::default(),
             am_last: Default::default(),
@@ -291,8 +304,10 @@ impl Logic for Sequencer {
             c0,
             ev_ptr_r,
             ev_end,
+            at_end,
             paddr,
             ch_r,
+            ch_at_last,
             draining_r
         );
         self.busy.next = self.active.q.val();
@@ -327,6 +342,8 @@ impl Logic for Sequencer {
         self.list_read.next = false;
         self.list_addr.next = self.c_gt.val() + self.group.val();
         self.ev_fetch.next = false;
+        self.ev_next.next = self.ev_ptr_r.q.val() + 1;
+        self.ch_next.next = self.ch_r.q.val() + 1;
 
         self.run_q.d.next = self.run.val() & !self.active.q.val();
         self.rewind_q.d.next = self.rewind.val() & !self.active.q.val();
@@ -433,6 +450,10 @@ impl Logic for Sequencer {
             Phase::Group2 => {
                 if self.src_input.val() {
                     self.ev_end.d.next = self.list_data.val().get_bits::<RAM_ADDR_BITS>(0);
+                    self.at_end.d.next =
+                        self.ev_ptr_r.q.val() == self.list_data.val().get_bits::<RAM_ADDR_BITS>(0);
+                } else {
+                    self.at_end.d.next = self.ev_ptr_r.q.val() == self.ev_end.q.val();
                 }
                 if self.skip_first_step.val() & self.first_step_r.q.val() {
                     // An up-connection at t = 0 contributes nothing; its post op still runs.
@@ -443,12 +464,13 @@ impl Logic for Sequencer {
                 }
             }
             Phase::Stream => {
-                if self.ev_ptr_r.q.val() == self.ev_end.q.val() {
+                self.at_end.d.next = self.ev_next.val() == self.ev_end.q.val();
+                if self.at_end.q.val() {
                     self.tail.d.next = 0.into();
                     self.phase.d.next = Phase::StreamTail;
                 } else {
                     self.ev_fetch.next = true;
-                    self.ev_ptr_r.d.next = self.ev_ptr_r.q.val() + 1;
+                    self.ev_ptr_r.d.next = self.ev_next.val();
                 }
             }
             Phase::StreamTail => {
@@ -458,6 +480,8 @@ impl Logic for Sequencer {
                 self.tail.d.next = self.tail.q.val() + 1;
                 if self.tail.q.val() == 2 {
                     self.ch_r.d.next = self.c0.q.val();
+                    self.ch_at_last.d.next =
+                        self.c0.q.val() == bit_cast::<9, 8>(self.last_channel.val());
                     self.paddr.d.next = self.param_base.val();
                     self.draining_r.d.next = true;
                     self.phase.d.next = Phase::Drain;
@@ -465,8 +489,10 @@ impl Logic for Sequencer {
             }
             Phase::Drain => {
                 self.paddr.d.next = self.paddr.q.val() + 1;
-                self.ch_r.d.next = self.ch_r.q.val() + 1;
-                if self.ch_r.q.val() == bit_cast::<9, 8>(self.last_channel.val()) {
+                self.ch_r.d.next = self.ch_next.val();
+                self.ch_at_last.d.next =
+                    self.ch_next.val() == bit_cast::<9, 8>(self.last_channel.val());
+                if self.ch_at_last.q.val() {
                     self.draining_r.d.next = false;
                     self.phase.d.next = Phase::Flush;
                 }
