@@ -6,17 +6,24 @@
 
 pub mod board_io;
 pub mod builds;
+pub mod command_engine;
 pub mod core_sim;
 pub mod crc16;
 pub mod emit;
 pub mod flow;
+pub mod frame_receiver;
+pub mod frame_timer;
+pub mod header_decoder;
 pub mod input_compactor;
 pub mod link;
+pub mod link_registers;
 pub mod logic_depth;
 pub mod mock_core;
 pub mod neuron_unit;
+pub mod payload_decoder;
 pub mod pe_array;
 pub mod pe_lane;
+pub mod response_engine;
 pub mod row_memory;
 pub mod slip_rx;
 pub mod slip_tx;
