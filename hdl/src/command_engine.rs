@@ -245,6 +245,7 @@ impl Logic for CommandEngine {
         self.clear_counts.next = false;
         self.error_sent.next = false;
         self.err_set.next = false;
+        // CORE, from every state that fails but RunCheck (NOT_LOADED).
         self.err_next.next = 7.into();
         self.abort_input.next = false;
         self.watchdog_fire.next = false;
