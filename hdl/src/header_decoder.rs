@@ -102,6 +102,9 @@ pub struct HeaderDecoder {
     lo_gt: DFF<Bit>,
     // The error decided before the frame's END (0: none).
     pend: DFF<Bits<4>>,
+    // Registered decisions: the receiver acts on a FIFO entry only from its second
+    // cycle at the head (`hv_q`), so each is computed in the cycle before it is used,
+    // from the same head byte.
     too_big_r: DFF<Bit>,
     args_ok_r: DFF<Bit>,
     known_r: DFF<Bit>,
@@ -122,6 +125,7 @@ pub struct HeaderDecoder {
     c_in4: DFF<Bit>,
     c_infer: DFF<Bit>,
     c_packed: DFF<Bit>,
+    // INPUT, or a model is loaded and clean: an INFER may open an input.
     in_ok_r: DFF<Bit>,
 
     hb: Signal<Local, Bits<8>>,
