@@ -1,19 +1,27 @@
-//! Every block of the core, emitted as Verilog: a synthesis sanity check (yosys
-//! `synth_ice40`: no latches, no undriven or implicitly declared wires) and Verilator
-//! `--lint-only` with no errors. The simulation half of each pair is in hdl/tests and in
-//! the Verilator co-simulation tests.
+//! Every block of the core and of the link, emitted as Verilog: a synthesis sanity
+//! check (yosys `synth_ice40`: no latches, no undriven or implicitly declared wires)
+//! and Verilator `--lint-only` with no errors. The simulation half of each pair is in
+//! hdl/tests and in the Verilator co-simulation tests.
 
 use rust_hdl::prelude::*;
 
+use revspike_hdl::command_engine::CommandEngine;
 use revspike_hdl::flow::synth_check;
+use revspike_hdl::frame_receiver::FrameReceiver;
+use revspike_hdl::frame_timer::FrameTimer;
+use revspike_hdl::header_decoder::HeaderDecoder;
 use revspike_hdl::input_compactor::InputCompactor;
+use revspike_hdl::link::LinkConfig;
+use revspike_hdl::link_registers::LinkRegisters;
 use revspike_hdl::neuron_unit::NeuronUnit;
+use revspike_hdl::payload_decoder::PayloadDecoder;
 use revspike_hdl::pe_array::PeArray;
 use revspike_hdl::pe_lane::PeLane;
+use revspike_hdl::response_engine::ResponseEngine;
 use revspike_hdl::row_memory::RowMemory;
 use revspike_hdl::state_buffer::StateBuffer;
 use revspike_hdl::sync_ram::SyncRam;
-use revspike_proto::build::SMALL;
+use revspike_proto::build::{CU, SMALL};
 
 /// rust-hdl's own design checks (open inputs, combinational loops, writes to inputs),
 /// then the Verilog.
@@ -59,6 +67,55 @@ fn state_buffer() {
 fn memories() {
     check("sync_ram", &emit(SyncRam::<Bits<16>>::new(256)));
     check("row_memory", &emit(RowMemory::<64>::new(320)));
+}
+
+/// The Cu build's link parameters (bit timing, timeout, watchdog, build information).
+fn cu_link() -> LinkConfig {
+    LinkConfig::from_build(&CU.info()).unwrap()
+}
+
+#[test]
+fn frame_receiver() {
+    check("frame_receiver", &emit(FrameReceiver::default()));
+}
+
+#[test]
+fn frame_timer() {
+    check(
+        "frame_timer",
+        &emit(FrameTimer::new(cu_link().timeout_clocks)),
+    );
+}
+
+#[test]
+fn header_decoder() {
+    check("header_decoder", &emit(HeaderDecoder::default()));
+}
+
+#[test]
+fn payload_decoder() {
+    check("payload_decoder", &emit(PayloadDecoder::default()));
+}
+
+#[test]
+fn command_engine() {
+    check(
+        "command_engine",
+        &emit(CommandEngine::new(cu_link().watchdog_cycles)),
+    );
+}
+
+#[test]
+fn link_registers() {
+    check("link_registers", &emit(LinkRegisters::default()));
+}
+
+#[test]
+fn response_engine() {
+    check(
+        "response_engine",
+        &emit(ResponseEngine::new(&cu_link().build_info).unwrap()),
+    );
 }
 
 #[test]

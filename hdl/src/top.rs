@@ -15,6 +15,7 @@ use revspike_proto::build::{Build, CU, SMALL};
 use crate::board_io;
 use crate::builds::{memories, with_core, WithCore};
 use crate::emit::{self, HdlError};
+use crate::host_port::HostPortDriver;
 use crate::link::{Link, LinkConfig};
 use crate::spiking_core::SpikingCore;
 
@@ -74,23 +75,9 @@ impl<const P: usize, const W: usize> Logic for Top<P, W> {
             (self.reset_sync.q.val() << 1) | bit_cast::<3, 1>((!self.reset_n.val()).into());
         self.heartbeat.d.next = self.heartbeat.q.val() + 1;
 
-        self.core.host.we.next = self.link.we.val();
-        self.core.host.addr.next = self.link.addr.val();
-        self.core.host.wdata.next = self.link.wdata.val();
-        self.core.host.raddr.next = self.link.raddr.val();
-        self.link.rdata.next = self.core.host.rdata.val();
-        self.core.host.in_start.next = self.link.in_start.val();
-        self.core.host.in_valid.next = self.link.in_valid.val();
-        self.core.host.in_byte.next = self.link.in_byte.val();
-        self.core.host.in_commit.next = self.link.in_commit.val();
-        self.core.host.in_abort.next = self.link.in_abort.val();
-        self.core.host.run.next = self.link.run.val();
-        self.core.host.rewind.next = self.link.rewind.val();
-        self.core.host.clear.next = self.link.clear.val()
-            | (self.reset_sync.q.val().get_bit(1) & !self.reset_sync.q.val().get_bit(2));
-        self.link.busy.next = self.core.host.busy.val();
-        self.link.done.next = self.core.host.done.val();
-        self.link.status.next = self.core.host.status.val();
+        HostPortDriver::join(&mut self.link.host, &mut self.core.host);
+        self.link.board_clear.next =
+            self.reset_sync.q.val().get_bit(1) & !self.reset_sync.q.val().get_bit(2);
 
         self.leds.next = self.led_r.q.val();
         self.led_w.next = 0.into();

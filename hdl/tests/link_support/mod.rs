@@ -9,6 +9,7 @@ pub mod synth;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use revspike_hdl::host_port::HostPortDriver;
 use revspike_hdl::link::{Link, LinkConfig};
 use revspike_hdl::mock_core::MockCore;
 use revspike_proto::protocol::{
@@ -230,23 +231,9 @@ impl Logic for Bench {
         clock!(self, clock, link, core, host);
         self.link.uart_rx.next = self.host.tx.val();
         self.host.rx.next = self.link.uart_tx.val();
-        self.core.host.we.next = self.link.we.val();
-        self.core.host.addr.next = self.link.addr.val();
-        self.core.host.wdata.next = self.link.wdata.val();
-        self.core.host.raddr.next = self.link.raddr.val();
-        self.link.rdata.next = self.core.host.rdata.val();
-        self.core.host.in_start.next = self.link.in_start.val();
-        self.core.host.in_valid.next = self.link.in_valid.val();
-        self.core.host.in_byte.next = self.link.in_byte.val();
-        self.core.host.in_commit.next = self.link.in_commit.val();
-        self.core.host.in_abort.next = self.link.in_abort.val();
-        self.core.host.run.next = self.link.run.val();
-        self.core.host.rewind.next = self.link.rewind.val();
-        self.core.host.clear.next = self.link.clear.val();
+        HostPortDriver::join(&mut self.link.host, &mut self.core.host);
+        self.link.board_clear.next = false;
         self.core.abort.next = self.link.abort.val();
-        self.link.busy.next = self.core.host.busy.val();
-        self.link.done.next = self.core.host.done.val();
-        self.link.status.next = self.core.host.status.val();
     }
 }
 
