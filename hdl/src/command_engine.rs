@@ -116,6 +116,11 @@ pub struct CommandEngine {
     // word-count check (LinkRegisters' `end_ok_r`) are registered too, and the
     // command's decisions start at flip-flops.
     go_r: DFF<Bit>,
+    // Done's noise test, registered the same way: Done was the state last cycle and
+    // the frame was too short to answer. Noise is then dropped in Done's second cycle,
+    // and the test (byte count, overflow, the receiver's kept header) no longer sits in
+    // front of every enable Done drives.
+    drop_r: DFF<Bit>,
     // The core's done pulse, registered here so the core-to-link route is one net
     // between flip-flops.
     done_q: DFF<Bit>,
@@ -196,6 +201,7 @@ impl CommandEngine {
             wd_exp_r: Default::default(),
             post_go: Default::default(),
             go_r: Default::default(),
+            drop_r: Default::default(),
             done_q: Default::default(),
             busy_r: Default::default(),
             err_any_r: Default::default(),
@@ -210,7 +216,7 @@ impl Logic for CommandEngine {
     fn update(&mut self) {
         dff_setup!(self, clock, err_code, err_detail, settle, post_go);
         dff_setup!(self, clock, in_commit_r, in_abort_r, run_r, rewind_r);
-        dff_setup!(self, clock, clear_r, abort_r, wd, wd_exp_r, go_r, done_q);
+        dff_setup!(self, clock, clear_r, abort_r, wd, wd_exp_r, go_r, drop_r, done_q);
         dff_setup!(self, clock, busy_r, err_any_r);
         self.in_commit.next = self.in_commit_r.q.val();
         self.in_abort.next = self.in_abort_r.q.val();
@@ -269,15 +275,16 @@ impl Logic for CommandEngine {
             && self.tx_idle.val()
             && (!self.busy_r.q.val() || self.is_reset.val())
             && !self.expanding.val();
+        self.drop_r.d.next = self.state.val() == RxState::Done
+            && self.bytes.val() != 6
+            && !(self.overrun.val() && (self.bytes.val().get_bit(2) || self.lost_hdr.val()));
         self.err_any_r.d.next = self.error.val().any();
         self.done_q.d.next = self.done.val();
 
         match self.state.val() {
             RxState::Done => {
                 // The frame's error was latched as its END was popped.
-                if self.bytes.val() != 6
-                    && !(self.overrun.val() && (self.bytes.val().get_bit(2) || self.lost_hdr.val()))
-                {
+                if self.drop_r.q.val() {
                     // Fewer than 6 bytes: line noise or an empty frame; no answer. (A
                     // frame an overflow cut short is answered: with its own header
                     // once that is in, else with the header the receiver kept.)
