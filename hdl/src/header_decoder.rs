@@ -9,37 +9,11 @@
 
 use rust_hdl::prelude::*;
 
-use revspike_proto::protocol::MAX_PAYLOAD;
+use revspike_proto::protocol::{CommandCode as C, ErrorCode as E, PayloadRule, MAX_PAYLOAD};
 
-// `#[hdl_gen]` kernels cannot name Rust constants, so the decoder compares command
-// codes and sets error codes with literals. Each is tied here to its one definition
-// in `revspike_proto`: a change there that this file does not follow fails to compile.
-const _: () = {
-    use revspike_proto::protocol::{CommandCode as C, ErrorCode as E};
-    assert!(C::Identify as u8 == 0x01 && C::Write as u8 == 0x02 && C::Read as u8 == 0x03);
-    assert!(C::Input as u8 == 0x04 && C::Run as u8 == 0x05 && C::Infer as u8 == 0x06);
-    assert!(C::Rewind as u8 == 0x07 && C::Reset as u8 == 0x08 && C::Status as u8 == 0x09);
-    assert!(C::LoadBegin as u8 == 0x0A && C::LoadEnd as u8 == 0x0B);
-    // The highest code `known` accepts.
-    assert!(C::InferPacked as u8 == 0x0C && C::ALL.len() == 0x0C);
-    assert!(E::Oversize as u8 == 3 && E::UnknownCommand as u8 == 4);
-    assert!(E::BadArguments as u8 == 5 && E::NotLoaded as u8 == 6);
-    // The payload-length table `args_ok` decodes (`Command::parse`'s rule).
-    use revspike_proto::protocol::PayloadRule as P;
-    const fn is(c: C, rule: P) -> bool {
-        match (c.payload_rule(), rule) {
-            (P::Exactly(a), P::Exactly(b)) => a == b,
-            (P::AddressAndWords, P::AddressAndWords) | (P::Any, P::Any) => true,
-            _ => false,
-        }
-    }
-    assert!(is(C::Identify, P::Exactly(0)) && is(C::Write, P::AddressAndWords));
-    assert!(is(C::Read, P::Exactly(6)) && is(C::Input, P::Any) && is(C::Run, P::Exactly(0)));
-    assert!(is(C::Infer, P::Any) && is(C::Rewind, P::Exactly(1)));
-    assert!(is(C::Reset, P::Exactly(0)) && is(C::Status, P::Exactly(0)));
-    assert!(is(C::LoadBegin, P::Exactly(0)) && is(C::LoadEnd, P::Exactly(4)));
-    assert!(is(C::InferPacked, P::Any));
-};
+// `#[hdl_gen]` kernels cannot name Rust constants, so every command code, payload
+// length and error code the decoder uses is a `Constant` field built from its one
+// definition in `revspike_proto::protocol` (`CommandCode`, `PayloadRule`, `ErrorCode`).
 
 #[derive(LogicBlock)]
 pub struct HeaderDecoder {
@@ -127,6 +101,44 @@ pub struct HeaderDecoder {
     c_packed: DFF<Bit>,
     // INPUT, or a model is loaded and clean: an INFER may open an input.
     in_ok_r: DFF<Bit>,
+    // Command codes (full byte) and their low nibbles (the payload rule's index).
+    k_ident: Constant<Bits<8>>,
+    k_write: Constant<Bits<8>>,
+    k_read: Constant<Bits<8>>,
+    k_input: Constant<Bits<8>>,
+    k_run: Constant<Bits<8>>,
+    k_infer: Constant<Bits<8>>,
+    k_rewind: Constant<Bits<8>>,
+    k_reset: Constant<Bits<8>>,
+    k_status: Constant<Bits<8>>,
+    k_begin: Constant<Bits<8>>,
+    k_end: Constant<Bits<8>>,
+    k_packed: Constant<Bits<8>>,
+    // The highest command code.
+    k_last: Constant<Bits<8>>,
+    nib: Signal<Local, Bits<4>>,
+    n_ident: Constant<Bits<4>>,
+    n_write: Constant<Bits<4>>,
+    n_read: Constant<Bits<4>>,
+    n_input: Constant<Bits<4>>,
+    n_run: Constant<Bits<4>>,
+    n_infer: Constant<Bits<4>>,
+    n_rewind: Constant<Bits<4>>,
+    n_reset: Constant<Bits<4>>,
+    n_status: Constant<Bits<4>>,
+    n_begin: Constant<Bits<4>>,
+    n_end: Constant<Bits<4>>,
+    n_packed: Constant<Bits<4>>,
+    // Payload lengths of the commands with an exact one, and WRITE's least.
+    l_read: Constant<Bits<16>>,
+    l_rewind: Constant<Bits<16>>,
+    l_end: Constant<Bits<16>>,
+    l_write_min: Constant<Bits<16>>,
+    // Error codes the header decides.
+    e_oversize: Constant<Bits<4>>,
+    e_unknown: Constant<Bits<4>>,
+    e_arguments: Constant<Bits<4>>,
+    e_not_loaded: Constant<Bits<4>>,
 
     hb: Signal<Local, Bits<8>>,
     full_len: Signal<Local, Bits<16>>,
@@ -140,7 +152,71 @@ pub struct HeaderDecoder {
 
 impl Default for HeaderDecoder {
     fn default() -> HeaderDecoder {
+        let cmd = |c: C| Constant::new((c as u64).into());
+        let nibble = |c: C| Constant::new((c as u64 & 0xF).into());
+        let exact = |c: C| match c.payload_rule() {
+            PayloadRule::Exactly(n) => Constant::new((n as u64).into()),
+            r => panic!("{c:?} has no exact payload length ({r:?})"),
+        };
+        let err = |e: E| Constant::new((e as u64).into());
+        // The rule table below has one row per command and tells them apart by the
+        // low nibble; every code above zero is one of them.
+        let mut nibbles: Vec<u64> = C::ALL.iter().map(|&c| c as u64 & 0xF).collect();
+        nibbles.sort_unstable();
+        nibbles.dedup();
+        assert_eq!(
+            nibbles.len(),
+            C::ALL.len(),
+            "command codes share a low nibble"
+        );
+        assert!(C::ALL.iter().all(|&c| (c as u64) < 16 && c as u64 != 0));
+        // The rules the table applies (`Command::parse`'s).
+        for c in C::ALL {
+            let expected = match c {
+                C::Write => PayloadRule::AddressAndWords,
+                C::Input | C::Infer | C::InferPacked => PayloadRule::Any,
+                C::Read | C::Rewind | C::LoadEnd => c.payload_rule(),
+                _ => PayloadRule::Exactly(0),
+            };
+            assert_eq!(c.payload_rule(), expected, "{c:?}'s payload rule");
+        }
         HeaderDecoder {
+            k_ident: cmd(C::Identify),
+            k_write: cmd(C::Write),
+            k_read: cmd(C::Read),
+            k_input: cmd(C::Input),
+            k_run: cmd(C::Run),
+            k_infer: cmd(C::Infer),
+            k_rewind: cmd(C::Rewind),
+            k_reset: cmd(C::Reset),
+            k_status: cmd(C::Status),
+            k_begin: cmd(C::LoadBegin),
+            k_end: cmd(C::LoadEnd),
+            k_packed: cmd(C::InferPacked),
+            k_last: Constant::new((C::ALL.iter().map(|&c| c as u64).max().unwrap_or(0)).into()),
+            nib: Default::default(),
+            n_ident: nibble(C::Identify),
+            n_write: nibble(C::Write),
+            n_read: nibble(C::Read),
+            n_input: nibble(C::Input),
+            n_run: nibble(C::Run),
+            n_infer: nibble(C::Infer),
+            n_rewind: nibble(C::Rewind),
+            n_reset: nibble(C::Reset),
+            n_status: nibble(C::Status),
+            n_begin: nibble(C::LoadBegin),
+            n_end: nibble(C::LoadEnd),
+            n_packed: nibble(C::InferPacked),
+            l_read: exact(C::Read),
+            l_rewind: exact(C::Rewind),
+            l_end: exact(C::LoadEnd),
+            // A 4-byte address, then words.
+            l_write_min: Constant::new(4.into()),
+            e_oversize: err(E::Oversize),
+            e_unknown: err(E::UnknownCommand),
+            e_arguments: err(E::BadArguments),
+            e_not_loaded: err(E::NotLoaded),
+
             clock: Default::default(),
             header_byte: Default::default(),
             header_index: Default::default(),
@@ -244,7 +320,7 @@ impl Logic for HeaderDecoder {
 
         // INFER_PACKED's zero runs are refused as they expand.
         if self.bad_input.val() {
-            self.pend.d.next = 5.into();
+            self.pend.d.next = self.e_arguments.val();
         }
         // Bytes 0..2 are stored; the 4th, the length's high byte, decides the error.
         if self.header_byte.val() {
@@ -256,16 +332,16 @@ impl Logic for HeaderDecoder {
                 self.len.d.next = bit_cast::<13, 8>(self.hb.val());
                 self.lo_gt.d.next = self.hb.val() > self.max_lo.val();
             } else if self.too_big_r.q.val() {
-                self.pend.d.next = 3.into();
+                self.pend.d.next = self.e_oversize.val();
             } else if !(self.c_input.q.val() && self.args_ok_r.q.val() && self.in_ok_r.q.val()) {
                 if !self.known_r.q.val() {
-                    self.pend.d.next = 4.into();
+                    self.pend.d.next = self.e_unknown.val();
                 } else if !self.args_ok_r.q.val() {
-                    self.pend.d.next = 5.into();
+                    self.pend.d.next = self.e_arguments.val();
                 } else if self.c_input.q.val() {
                     // INFER with no clean model: refused before the core's input is
                     // touched.
-                    self.pend.d.next = 6.into();
+                    self.pend.d.next = self.e_not_loaded.val();
                 }
             }
             if self.pop.val() && self.header_index.val() == 3 {
@@ -285,41 +361,48 @@ impl Logic for HeaderDecoder {
         // full_len > MAX_PAYLOAD, with the high byte at the FIFO head.
         self.too_big.next = self.hb.val() > self.max_hi.val()
             || (self.hb.val() == self.max_hi.val() && self.lo_gt.q.val());
-        self.known.next = self.cmd.q.val().any() && self.cmd.q.val() <= 0x0C;
-        self.args_ok.next = false;
-        match self.cmd.q.val().get_bits::<4>(0).index() {
-            1 => self.args_ok.next = !self.full_len.val().any(),
-            2 => self.args_ok.next = self.full_len.val() >= 4 && !self.full_len.val().get_bit(0),
-            3 => self.args_ok.next = self.full_len.val() == 6,
-            4 => self.args_ok.next = true,
-            5 => self.args_ok.next = !self.full_len.val().any(),
-            6 => self.args_ok.next = true,
-            7 => self.args_ok.next = self.full_len.val() == 1,
-            8 => self.args_ok.next = !self.full_len.val().any(),
-            9 => self.args_ok.next = !self.full_len.val().any(),
-            10 => self.args_ok.next = !self.full_len.val().any(),
-            11 => self.args_ok.next = self.full_len.val() == 4,
-            12 => self.args_ok.next = true,
-            _ => self.args_ok.next = false,
-        }
+        self.known.next = self.cmd.q.val().any() && self.cmd.q.val() <= self.k_last.val();
+        // The payload rule of each command (`CommandCode::payload_rule`), by the code's
+        // low nibble.
+        self.nib.next = self.cmd.q.val().get_bits::<4>(0);
+        self.args_ok.next = ((self.nib.val() == self.n_ident.val()
+            || self.nib.val() == self.n_run.val()
+            || self.nib.val() == self.n_reset.val()
+            || self.nib.val() == self.n_status.val()
+            || self.nib.val() == self.n_begin.val())
+            && !self.full_len.val().any())
+            || (self.nib.val() == self.n_write.val()
+                && self.full_len.val() >= self.l_write_min.val()
+                && !self.full_len.val().get_bit(0))
+            || (self.nib.val() == self.n_read.val() && self.full_len.val() == self.l_read.val())
+            || (self.nib.val() == self.n_rewind.val()
+                && self.full_len.val() == self.l_rewind.val())
+            || (self.nib.val() == self.n_end.val() && self.full_len.val() == self.l_end.val())
+            || self.nib.val() == self.n_input.val()
+            || self.nib.val() == self.n_infer.val()
+            || self.nib.val() == self.n_packed.val();
         self.too_big_r.d.next = self.too_big.val();
-        self.c_write.d.next = self.cmd.q.val() == 0x02;
-        self.c_read.d.next = self.cmd.q.val() == 0x03;
-        self.c_input.d.next =
-            self.cmd.q.val() == 0x04 || self.cmd.q.val() == 0x06 || self.cmd.q.val() == 0x0C;
-        self.c_rewind.d.next = self.cmd.q.val() == 0x07;
-        self.c_addressed.d.next =
-            self.cmd.q.val() == 0x02 || self.cmd.q.val() == 0x03 || self.cmd.q.val() == 0x0B;
-        self.c_ident.d.next = self.cmd.q.val() == 0x01;
-        self.c_run.d.next = self.cmd.q.val() == 0x05;
-        self.c_reset.d.next = self.cmd.q.val() == 0x08;
-        self.c_status.d.next = self.cmd.q.val() == 0x09;
-        self.c_begin.d.next = self.cmd.q.val() == 0x0A;
-        self.c_end.d.next = self.cmd.q.val() == 0x0B;
-        self.c_in4.d.next = self.cmd.q.val() == 0x04;
-        self.c_infer.d.next = self.cmd.q.val() == 0x06 || self.cmd.q.val() == 0x0C;
-        self.c_packed.d.next = self.cmd.q.val() == 0x0C;
-        self.in_ok_r.d.next = self.cmd.q.val() == 0x04 || (self.loaded.val() && !self.dirty.val());
+        self.c_write.d.next = self.cmd.q.val() == self.k_write.val();
+        self.c_read.d.next = self.cmd.q.val() == self.k_read.val();
+        self.c_input.d.next = self.cmd.q.val() == self.k_input.val()
+            || self.cmd.q.val() == self.k_infer.val()
+            || self.cmd.q.val() == self.k_packed.val();
+        self.c_rewind.d.next = self.cmd.q.val() == self.k_rewind.val();
+        self.c_addressed.d.next = self.cmd.q.val() == self.k_write.val()
+            || self.cmd.q.val() == self.k_read.val()
+            || self.cmd.q.val() == self.k_end.val();
+        self.c_ident.d.next = self.cmd.q.val() == self.k_ident.val();
+        self.c_run.d.next = self.cmd.q.val() == self.k_run.val();
+        self.c_reset.d.next = self.cmd.q.val() == self.k_reset.val();
+        self.c_status.d.next = self.cmd.q.val() == self.k_status.val();
+        self.c_begin.d.next = self.cmd.q.val() == self.k_begin.val();
+        self.c_end.d.next = self.cmd.q.val() == self.k_end.val();
+        self.c_in4.d.next = self.cmd.q.val() == self.k_input.val();
+        self.c_infer.d.next =
+            self.cmd.q.val() == self.k_infer.val() || self.cmd.q.val() == self.k_packed.val();
+        self.c_packed.d.next = self.cmd.q.val() == self.k_packed.val();
+        self.in_ok_r.d.next =
+            self.cmd.q.val() == self.k_input.val() || (self.loaded.val() && !self.dirty.val());
         self.args_ok_r.d.next = self.args_ok.val();
         self.known_r.d.next = self.known.val();
         self.full_len_r.d.next = self.full_len.val();
