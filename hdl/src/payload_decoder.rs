@@ -8,10 +8,12 @@
 
 use rust_hdl::prelude::*;
 
+use revspike_proto::contract::{addr, Region};
 use revspike_proto::protocol::{MAX_PAYLOAD, MAX_READ_WORDS};
 
-// Inside `update` (rust-hdl kernels take literals, not named constants): host-port
-// regions of 0x10000 words, WRITE to 0..2, READ of 0..4 (docs/architecture.md).
+// The address map's limits (`revspike_proto::contract`: regions of 2^16 words, WRITE to
+// rows, configuration and state, READ of every region) are `Constant` fields, since a
+// `#[hdl_gen]` kernel cannot name a Rust constant.
 
 #[derive(LogicBlock)]
 pub struct PayloadDecoder {
@@ -94,10 +96,27 @@ pub struct PayloadDecoder {
 
     max_values: Constant<Bits<13>>,
     max_read: Constant<Bits<16>>,
+    // The last region a WRITE may address, and the last a READ may.
+    last_write_region: Constant<Bits<4>>,
+    last_read_region: Constant<Bits<4>>,
+    // A region's words, and that plus the WRITE address's two words.
+    region_words: Constant<Bits<17>>,
+    write_limit: Constant<Bits<17>>,
 }
 
 impl Default for PayloadDecoder {
     fn default() -> PayloadDecoder {
+        // The regions are numbered in address order, the writable ones first, and the
+        // region sits right above a region's word offset.
+        assert!(Region::ALL
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.code() == i as u64));
+        assert_eq!(
+            Region::ALL[..3],
+            [Region::Rows, Region::Config, Region::State]
+        );
+        assert_eq!((addr::REGION.offset, addr::REGION.width), (16, 4));
         PayloadDecoder {
             clock: Default::default(),
             take: Default::default(),
@@ -149,6 +168,10 @@ impl Default for PayloadDecoder {
             hb: Default::default(),
             max_values: Constant::new((MAX_PAYLOAD as u64).to_bits()),
             max_read: Constant::new((MAX_READ_WORDS as u64).to_bits()),
+            last_write_region: Constant::new(Region::State.code().into()),
+            last_read_region: Constant::new(Region::Status.code().into()),
+            region_words: Constant::new((1u64 << addr::REGION.offset).into()),
+            write_limit: Constant::new(((1u64 << addr::REGION.offset) + 2).into()),
         }
     }
 }
@@ -225,12 +248,13 @@ impl Logic for PayloadDecoder {
         // plus count within the region.
         self.wsum_r.d.next = bit_cast::<17, 16>(self.waddr.q.val().get_bits::<16>(0))
             + bit_cast::<17, 12>(self.length.val().get_bits::<12>(1));
-        self.w_bad_r.d.next =
-            self.waddr.q.val().get_bits::<4>(16) > 2 || self.wsum_r.q.val() > 0x10002;
-        self.r_reg_bad_r.d.next = self.waddr.q.val().get_bits::<4>(16) > 4;
+        self.w_bad_r.d.next = self.waddr.q.val().get_bits::<4>(16) > self.last_write_region.val()
+            || self.wsum_r.q.val() > self.write_limit.val();
+        self.r_reg_bad_r.d.next =
+            self.waddr.q.val().get_bits::<4>(16) > self.last_read_region.val();
         self.rsum_r.d.next = bit_cast::<17, 16>(self.waddr.q.val().get_bits::<16>(0))
             + bit_cast::<17, 16>(self.cnt.q.val());
-        self.r_cross_r.d.next = self.rsum_r.q.val() > 0x10000;
+        self.r_cross_r.d.next = self.rsum_r.q.val() > self.region_words.val();
         self.cnt_zero.d.next = !self.cnt.q.val().any();
         self.cnt_big.d.next = self.cnt.q.val() > self.max_read.val();
         self.p_lt3.d.next = self.index.val() < 3;
