@@ -9,6 +9,8 @@
 
 use rust_hdl::prelude::*;
 
+use crate::contract_constants::{offset, value as code};
+
 use revspike_proto::contract::{desc, Kind, Post, Source};
 
 // A stage source names its stage in the code's low bits.
@@ -123,14 +125,6 @@ pub struct DescriptorDecoder {
     r_post_state: DFF<Bit>,
     r_post_turn_on: DFF<Bit>,
     r_post_rewind: DFF<Bit>,
-}
-
-fn offset(f: revspike_proto::contract::Field) -> Constant<Bits<8>> {
-    Constant::new((f.offset as u64).into())
-}
-
-fn code<const N: usize>(c: u64) -> Constant<Bits<N>> {
-    Constant::new(c.into())
 }
 
 impl Default for DescriptorDecoder {

@@ -9,6 +9,8 @@
 
 use rust_hdl::prelude::*;
 
+use crate::contract_constants::value;
+
 use revspike_proto::protocol::{CommandCode as C, ErrorCode as E, PayloadRule, MAX_PAYLOAD};
 
 // `#[hdl_gen]` kernels cannot name Rust constants, so every command code, payload
@@ -152,13 +154,13 @@ pub struct HeaderDecoder {
 
 impl Default for HeaderDecoder {
     fn default() -> HeaderDecoder {
-        let cmd = |c: C| Constant::new((c as u64).into());
-        let nibble = |c: C| Constant::new((c as u64 & 0xF).into());
+        let cmd = |c: C| value(c as u64);
+        let nibble = |c: C| value(c as u64 & 0xF);
         let exact = |c: C| match c.payload_rule() {
-            PayloadRule::Exactly(n) => Constant::new((n as u64).into()),
+            PayloadRule::Exactly(n) => value(n as u64),
             r => panic!("{c:?} has no exact payload length ({r:?})"),
         };
-        let err = |e: E| Constant::new((e as u64).into());
+        let err = |e: E| value(e as u64);
         // The rule table below has one row per command and tells them apart by the
         // low nibble; every code above zero is one of them.
         let mut nibbles: Vec<u64> = C::ALL.iter().map(|&c| c as u64 & 0xF).collect();

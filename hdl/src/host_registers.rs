@@ -12,6 +12,8 @@
 
 use rust_hdl::prelude::*;
 
+use crate::contract_constants::{offset, value as code};
+
 use revspike_proto::contract::{addr, config_flags, ConfigReg, Region, StatusReg};
 
 use crate::host_port::{ADDR_BITS, STATUS_BITS, WORD_BITS};
@@ -129,14 +131,6 @@ pub struct HostRegisters<const W: usize> {
     r_reg: Signal<Local, Bits<REGISTER_W>>,
     row_word: Signal<Local, Bits<RAM_ADDR_BITS>>,
     word_shift: Signal<Local, Bits<8>>,
-}
-
-fn offset(f: revspike_proto::contract::Field) -> Constant<Bits<8>> {
-    Constant::new((f.offset as u64).into())
-}
-
-fn code<const N: usize>(c: u64) -> Constant<Bits<N>> {
-    Constant::new(c.into())
 }
 
 impl<const W: usize> Default for HostRegisters<W> {

@@ -14,6 +14,8 @@
 
 use rust_hdl::prelude::*;
 
+use crate::contract_constants::core_status;
+
 use revspike_proto::contract::CoreStatus;
 
 use crate::host_port::STATUS_BITS;
@@ -71,7 +73,6 @@ pub struct InputCompactor {
 
 impl Default for InputCompactor {
     fn default() -> Self {
-        let code = |s: CoreStatus| Constant::new((s.code() as u64).into());
         Self {
             clock: Default::default(),
             group_len: Default::default(),
@@ -104,10 +105,9 @@ impl Default for InputCompactor {
             page_r: Default::default(),
             glast_r: Default::default(),
             len_bad_r: Default::default(),
-            // Success is code 0 (`CoreStatus::check`).
-            sc_ok: Constant::new(0.into()),
-            sc_length: code(CoreStatus::InputLength),
-            sc_too_large: code(CoreStatus::InputTooLarge),
+            sc_ok: core_status(None),
+            sc_length: core_status(Some(CoreStatus::InputLength)),
+            sc_too_large: core_status(Some(CoreStatus::InputTooLarge)),
         }
     }
 }

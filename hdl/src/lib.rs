@@ -8,6 +8,7 @@ pub mod argmax;
 pub mod board_io;
 pub mod builds;
 pub mod command_engine;
+pub mod contract_constants;
 pub mod core_sim;
 pub mod crc16;
 pub mod descriptor_decoder;

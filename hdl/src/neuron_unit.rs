@@ -21,6 +21,8 @@
 
 use rust_hdl::prelude::*;
 
+use crate::contract_constants::offset;
+
 use revspike_proto::contract::param;
 
 use crate::pe_lane::ACC_BITS;
@@ -262,12 +264,12 @@ impl Default for NeuronUnit {
             hmask: Default::default(),
             ones28: Constant::new(Bits::<28>::mask()),
             ones16: Constant::new(Bits::<16>::mask()),
-            o_m: Constant::new((param::M.offset as u64).into()),
-            o_b: Constant::new((param::B.offset as u64).into()),
+            o_m: offset(param::M),
+            o_b: offset(param::B),
             o_b_sign: Constant::new(((param::B.end() - 1) as u64).into()),
-            o_thr: Constant::new((param::THRESHOLD.offset as u64).into()),
-            o_neg: Constant::new((param::NEGATIVE_LEAK.offset as u64).into()),
-            o_h: Constant::new((param::H.offset as u64).into()),
+            o_thr: offset(param::THRESHOLD),
+            o_neg: offset(param::NEGATIVE_LEAK),
+            o_h: offset(param::H),
         }
     }
 }

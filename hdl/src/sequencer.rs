@@ -12,6 +12,8 @@
 
 use rust_hdl::prelude::*;
 
+use crate::contract_constants::core_status;
+
 use revspike_proto::contract::CoreStatus;
 
 use crate::host_port::STATUS_BITS;
@@ -183,7 +185,6 @@ pub struct Sequencer {
 impl Sequencer {
     pub fn new(layout: SequencerLayout) -> Self {
         assert!(layout.lanes.is_power_of_two());
-        let code = |s: CoreStatus| Constant::new((s.code() as u64).into());
         Self {
             clock: Default::default(),
             run: Default::default(),
@@ -237,10 +238,9 @@ impl Sequencer {
             c_plog: Constant::new((layout.lanes.trailing_zeros() as u64).into()),
             c_gt: Constant::new((layout.group_table as u64).into()),
             c_clast: Constant::new(((layout.state_entries - 1) as u64).into()),
-            // Success is code 0 (`CoreStatus::check`).
-            sc_ok: Constant::new(0.into()),
-            sc_no_input: code(CoreStatus::NoInput),
-            sc_nothing_to_rewind: code(CoreStatus::NothingToRewind),
+            sc_ok: core_status(None),
+            sc_no_input: core_status(Some(CoreStatus::NoInput)),
+            sc_nothing_to_rewind: core_status(Some(CoreStatus::NothingToRewind)),
             phase: Default::default(),
             active: Default::default(),
             run_q: Default::default(),

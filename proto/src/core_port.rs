@@ -137,6 +137,9 @@ pub enum CoreStatus {
 }
 
 impl CoreStatus {
+    /// The status code of a command that succeeded.
+    pub const SUCCESS: u16 = 0;
+
     /// Every named status, for tables and tests.
     pub const ALL: [CoreStatus; 5] = [
         CoreStatus::NoInput,
@@ -149,7 +152,7 @@ impl CoreStatus {
     /// The status of a code: `None` for 0 (success).
     pub const fn from_code(code: u16) -> Option<CoreStatus> {
         Some(match code {
-            0 => return None,
+            CoreStatus::SUCCESS => return None,
             1 => CoreStatus::NoInput,
             2 => CoreStatus::NothingToRewind,
             3 => CoreStatus::InputLength,
