@@ -12,17 +12,13 @@
 
 use rust_hdl::prelude::*;
 
+use crate::contract_constants::{error_code, value, ERROR_BITS};
 use crate::frame_receiver::RxState;
 use crate::link::WATCHDOG_BITS;
-use revspike_proto::protocol::CORE_DETAIL_WATCHDOG;
+use revspike_proto::protocol::{ErrorCode, CORE_DETAIL_WATCHDOG};
 
-// Error codes, literals inside `update` (protocol::ErrorCode): 6 not loaded, 7 core;
-// the CORE error's detail register is 8 bits wide.
-const _: () = {
-    use revspike_proto::protocol::ErrorCode as E;
-    assert!(E::NotLoaded as u8 == 6 && E::Core as u8 == 7);
-    assert!(CORE_DETAIL_WATCHDOG < 256);
-};
+// The CORE error's detail register is 8 bits wide.
+const _: () = assert!(CORE_DETAIL_WATCHDOG < 256);
 
 #[derive(LogicBlock)]
 pub struct CommandEngine {
@@ -48,9 +44,9 @@ pub struct CommandEngine {
     pub bytes: Signal<In, Bits<3>>,
     pub overrun: Signal<In, Bit>,
     pub started: Signal<In, Bit>,
-    pub error: Signal<In, Bits<4>>,
+    pub error: Signal<In, Bits<ERROR_BITS>>,
     pub err_set: Signal<Out, Bit>,
-    pub err_next: Signal<Out, Bits<4>>,
+    pub err_next: Signal<Out, Bits<ERROR_BITS>>,
     /// The receive FIFO kept the header of a frame an overflow cut (SlipRx).
     pub lost_hdr: Signal<In, Bit>,
     /// Forget it (SlipRx), and answer with it (HeaderDecoder).
@@ -81,7 +77,7 @@ pub struct CommandEngine {
     pub respond: Signal<Out, Bit>,
     pub err_any: Signal<Out, Bit>,
     /// The last error's code and detail (link words 5, 6).
-    pub error_code: Signal<Out, Bits<4>>,
+    pub error_code: Signal<Out, Bits<ERROR_BITS>>,
     pub error_detail: Signal<Out, Bits<8>>,
     // Events for the link registers: the frame failed, LOAD_BEGIN, LOAD_END, the input
     // is valid / invalid, RESET clears the counters, an error frame is handed over.
@@ -96,7 +92,7 @@ pub struct CommandEngine {
     pub watchdog_fire: Signal<Out, Bit>,
 
     settle: DFF<Bits<2>>,
-    err_code: DFF<Bits<4>>,
+    err_code: DFF<Bits<ERROR_BITS>>,
     err_detail: DFF<Bits<8>>,
     // Registered host-port outputs.
     in_commit_r: DFF<Bit>,
@@ -133,6 +129,11 @@ pub struct CommandEngine {
     abort_input: Signal<Local, Bit>,
 
     watchdog: Constant<Bits<WATCHDOG_BITS>>,
+    // The error codes the engine raises, and the CORE detail of a watchdog stop
+    // (revspike_proto::protocol).
+    e_not_loaded: Constant<Bits<ERROR_BITS>>,
+    e_core: Constant<Bits<ERROR_BITS>>,
+    detail_watchdog: Constant<Bits<8>>,
 }
 
 impl CommandEngine {
@@ -207,6 +208,9 @@ impl CommandEngine {
             err_any_r: Default::default(),
             abort_input: Default::default(),
             watchdog: Constant::new((watchdog_cycles as u64).to_bits()),
+            e_not_loaded: error_code(ErrorCode::NotLoaded),
+            e_core: error_code(ErrorCode::Core),
+            detail_watchdog: value(u64::from(CORE_DETAIL_WATCHDOG)),
         }
     }
 }
@@ -252,7 +256,7 @@ impl Logic for CommandEngine {
         self.error_sent.next = false;
         self.err_set.next = false;
         // CORE, from every state that fails but RunCheck (NOT_LOADED).
-        self.err_next.next = 7.into();
+        self.err_next.next = self.e_core.val();
         self.abort_input.next = false;
         self.watchdog_fire.next = false;
 
@@ -332,7 +336,7 @@ impl Logic for CommandEngine {
                     if self.status.val().any() {
                         self.input_invalid.next = true;
                         self.err_set.next = true;
-                        self.err_code.d.next = 7.into();
+                        self.err_code.d.next = self.e_core.val();
                         self.err_detail.d.next = self.status.val();
                         self.exec_next.next = RxState::Post;
                     } else {
@@ -348,8 +352,8 @@ impl Logic for CommandEngine {
             RxState::RunCheck => {
                 if !self.loaded.val() || self.dirty.val() {
                     self.err_set.next = true;
-                    self.err_next.next = 6.into();
-                    self.err_code.d.next = 6.into();
+                    self.err_next.next = self.e_not_loaded.val();
+                    self.err_code.d.next = self.e_not_loaded.val();
                     self.err_detail.d.next = 0.into();
                     self.exec_next.next = RxState::Post;
                 } else if !self.busy_r.q.val() {
@@ -367,7 +371,7 @@ impl Logic for CommandEngine {
             RxState::RunStatus => {
                 if self.status.val().any() {
                     self.err_set.next = true;
-                    self.err_code.d.next = 7.into();
+                    self.err_code.d.next = self.e_core.val();
                     self.err_detail.d.next = self.status.val();
                 }
                 self.exec_next.next = RxState::Post;
@@ -391,7 +395,7 @@ impl Logic for CommandEngine {
             RxState::RewindStatus => {
                 if self.status.val().any() {
                     self.err_set.next = true;
-                    self.err_code.d.next = 7.into();
+                    self.err_code.d.next = self.e_core.val();
                     self.err_detail.d.next = self.status.val();
                     self.exec_next.next = RxState::Post;
                 } else {
@@ -451,8 +455,8 @@ impl Logic for CommandEngine {
         // run away.
         if self.watchdog_fire.val() {
             self.abort_r.d.next = true;
-            self.err_code.d.next = 7.into();
-            self.err_detail.d.next = 0x80.into();
+            self.err_code.d.next = self.e_core.val();
+            self.err_detail.d.next = self.detail_watchdog.val();
             self.wd.d.next = 0.into();
         }
     }

@@ -8,6 +8,7 @@
 use rust_hdl::prelude::*;
 
 use revspike_proto::contract::{CoreStatus, Field};
+use revspike_proto::protocol::ErrorCode;
 
 use crate::host_port::STATUS_BITS;
 
@@ -24,4 +25,20 @@ pub fn value<const N: usize>(v: u64) -> Constant<Bits<N>> {
 /// A core status code; `None` is success.
 pub fn core_status(s: Option<CoreStatus>) -> Constant<Bits<STATUS_BITS>> {
     value(u64::from(s.map_or(CoreStatus::SUCCESS, CoreStatus::code)))
+}
+
+/// Width of the link's error-code registers and ports.
+pub const ERROR_BITS: usize = 4;
+
+const _: () = {
+    let mut i = 0;
+    while i < ErrorCode::ALL.len() {
+        assert!((ErrorCode::ALL[i] as u64) < 1 << ERROR_BITS);
+        i += 1;
+    }
+};
+
+/// A link error code (an error frame's code byte).
+pub fn error_code(e: ErrorCode) -> Constant<Bits<ERROR_BITS>> {
+    value(u64::from(e.code()))
 }

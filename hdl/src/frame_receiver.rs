@@ -12,6 +12,9 @@
 
 use rust_hdl::prelude::*;
 
+use crate::contract_constants::{error_code, ERROR_BITS};
+use revspike_proto::protocol::ErrorCode;
+
 /// The receive engine's states: the frame receiver's (Hunt to Drop), then the command
 /// engine's (Done to Post).
 #[derive(Copy, Clone, PartialEq, Eq, Debug, LogicState)]
@@ -36,15 +39,7 @@ pub enum RxState {
     Post,
 }
 
-// The frame's error codes, literals inside `update` (protocol::ErrorCode): 1 CRC,
-// 2 length, 3 oversize, 5 arguments, 7 core, 8 overrun.
-const _: () = {
-    use revspike_proto::protocol::ErrorCode as E;
-    assert!(E::BadCrc as u8 == 1 && E::Length as u8 == 2 && E::Oversize as u8 == 3);
-    assert!(E::BadArguments as u8 == 5 && E::Core as u8 == 7 && E::Overrun as u8 == 8);
-};
-
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct FrameReceiver {
     pub clock: Signal<In, Clock>,
     // The receive FIFO's head entry and its overflow record (SlipRx).
@@ -85,7 +80,7 @@ pub struct FrameReceiver {
     pub in_ok: Signal<In, Bit>,
     /// The error the header or the payload's zero runs decided (HeaderDecoder), and
     /// the payload's address or count is refused (PayloadDecoder).
-    pub pending_error: Signal<In, Bits<4>>,
+    pub pending_error: Signal<In, Bits<ERROR_BITS>>,
     pub bad_range: Signal<In, Bit>,
     /// The core's busy flag, registered (CommandEngine).
     pub busy_q: Signal<In, Bit>,
@@ -100,9 +95,9 @@ pub struct FrameReceiver {
     /// A half frame timed out (FrameTimer, one-cycle pulse).
     pub timeout: Signal<In, Bit>,
     /// The frame's error code (0: none); the command engine's own, when `err_set`.
-    pub error: Signal<Out, Bits<4>>,
+    pub error: Signal<Out, Bits<ERROR_BITS>>,
     pub err_set: Signal<In, Bit>,
-    pub err_next: Signal<In, Bits<4>>,
+    pub err_next: Signal<In, Bits<ERROR_BITS>>,
     /// The watchdog stopped the core's command: the state goes to AbortWait.
     pub watchdog: Signal<In, Bit>,
 
@@ -112,7 +107,7 @@ pub struct FrameReceiver {
     pidx: DFF<Bits<13>>,
     // pidx + 1, counted beside pidx: the last-byte compare then starts at flip-flops.
     pidx_next: DFF<Bits<13>>,
-    err: DFF<Bits<4>>,
+    err: DFF<Bits<ERROR_BITS>>,
     crc_bad: DFF<Bit>,
     overrun_f: DFF<Bit>,
     in_started: DFF<Bit>,
@@ -123,7 +118,7 @@ pub struct FrameReceiver {
     // decision below is computed in the cycle before it is used from the same state
     // and head byte.
     hv_q: DFF<Bit>,
-    end_err_r: DFF<Bits<4>>,
+    end_err_r: DFF<Bits<ERROR_BITS>>,
     last_r: DFF<Bit>,
     crc_lo_ne: DFF<Bit>,
     crc_hi_ne: DFF<Bit>,
@@ -134,7 +129,89 @@ pub struct FrameReceiver {
     hv: Signal<Local, Bit>,
     he: Signal<Local, Bit>,
     hb: Signal<Local, Bits<8>>,
-    end_err: Signal<Local, Bits<4>>,
+    end_err: Signal<Local, Bits<ERROR_BITS>>,
+
+    // The error codes a frame can end with (revspike_proto::protocol::ErrorCode).
+    e_crc: Constant<Bits<ERROR_BITS>>,
+    e_length: Constant<Bits<ERROR_BITS>>,
+    e_oversize: Constant<Bits<ERROR_BITS>>,
+    e_arguments: Constant<Bits<ERROR_BITS>>,
+    e_core: Constant<Bits<ERROR_BITS>>,
+    e_overrun: Constant<Bits<ERROR_BITS>>,
+}
+
+impl Default for FrameReceiver {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            head_valid: Default::default(),
+            head_end: Default::default(),
+            head_byte: Default::default(),
+            head_lost: Default::default(),
+            lost_pending: Default::default(),
+            pop: Default::default(),
+            crc: Default::default(),
+            crc_init: Default::default(),
+            crc_strobe: Default::default(),
+            crc_data: Default::default(),
+            state: Default::default(),
+            exec_next: Default::default(),
+            frame_reset: Default::default(),
+            exec_frame_reset: Default::default(),
+            header_byte: Default::default(),
+            header_index: Default::default(),
+            payload_byte: Default::default(),
+            stall: Default::default(),
+            index: Default::default(),
+            last: Default::default(),
+            length: Default::default(),
+            oversize: Default::default(),
+            args_valid: Default::default(),
+            length_field: Default::default(),
+            is_input: Default::default(),
+            in_ok: Default::default(),
+            pending_error: Default::default(),
+            bad_range: Default::default(),
+            busy_q: Default::default(),
+            in_start: Default::default(),
+            started: Default::default(),
+            close_input: Default::default(),
+            bytes: Default::default(),
+            overrun: Default::default(),
+            timeout: Default::default(),
+            error: Default::default(),
+            err_set: Default::default(),
+            err_next: Default::default(),
+            watchdog: Default::default(),
+            rstate: Default::default(),
+            hidx: Default::default(),
+            fcount: Default::default(),
+            pidx: Default::default(),
+            pidx_next: Default::default(),
+            err: Default::default(),
+            crc_bad: Default::default(),
+            overrun_f: Default::default(),
+            in_started: Default::default(),
+            in_start_r: Default::default(),
+            hv_q: Default::default(),
+            end_err_r: Default::default(),
+            last_r: Default::default(),
+            crc_lo_ne: Default::default(),
+            crc_hi_ne: Default::default(),
+            rc_strobe: Default::default(),
+            rc_data: Default::default(),
+            hv: Default::default(),
+            he: Default::default(),
+            hb: Default::default(),
+            end_err: Default::default(),
+            e_crc: error_code(ErrorCode::BadCrc),
+            e_length: error_code(ErrorCode::Length),
+            e_oversize: error_code(ErrorCode::Oversize),
+            e_arguments: error_code(ErrorCode::BadArguments),
+            e_core: error_code(ErrorCode::Core),
+            e_overrun: error_code(ErrorCode::Overrun),
+        }
+    }
 }
 
 impl Logic for FrameReceiver {
@@ -179,20 +256,20 @@ impl Logic for FrameReceiver {
         // Error of a frame ending now, in order of precedence.
         self.end_err.next = 0.into();
         if self.overrun_f.q.val() || self.head_lost.val() {
-            self.end_err.next = 8.into();
+            self.end_err.next = self.e_overrun.val();
         } else if self.rstate.q.val() == RxState::Drop {
-            self.end_err.next = 3.into();
+            self.end_err.next = self.e_oversize.val();
         } else if self.rstate.q.val() == RxState::Payload
             || self.rstate.q.val() == RxState::Excess
             || (self.rstate.q.val() == RxState::Crc && self.hidx.q.val() != 2)
         {
-            self.end_err.next = 2.into();
+            self.end_err.next = self.e_length.val();
         } else if self.crc_bad.q.val() {
-            self.end_err.next = 1.into();
+            self.end_err.next = self.e_crc.val();
         } else if self.pending_error.val().any() {
             self.end_err.next = self.pending_error.val();
         } else if self.bad_range.val() {
-            self.end_err.next = 5.into();
+            self.end_err.next = self.e_arguments.val();
         }
         self.end_err_r.d.next = self.end_err.val();
 
@@ -324,17 +401,17 @@ impl Logic for FrameReceiver {
                 self.fcount.d.next = 6.into();
                 self.rstate.d.next = RxState::Done;
                 if self.overrun_f.q.val() || self.lost_pending.val() {
-                    self.err.d.next = 8.into();
+                    self.err.d.next = self.e_overrun.val();
                 } else if self.rstate.q.val() == RxState::Drop {
-                    self.err.d.next = 3.into();
+                    self.err.d.next = self.e_oversize.val();
                 } else {
-                    self.err.d.next = 2.into();
+                    self.err.d.next = self.e_length.val();
                 }
             } else if self.overrun_f.q.val() || self.lost_pending.val() {
                 // Cut by an overflow before its header was in: Done answers it with the
                 // header the receiver kept, if it has one.
                 self.overrun_f.d.next = true;
-                self.err.d.next = 8.into();
+                self.err.d.next = self.e_overrun.val();
                 self.rstate.d.next = RxState::Done;
             } else {
                 self.rstate.d.next = RxState::Hunt;
@@ -349,7 +426,7 @@ impl Logic for FrameReceiver {
         }
         // The core's command did not finish in time: answer CORE (watchdog).
         if self.watchdog.val() {
-            self.err.d.next = 7.into();
+            self.err.d.next = self.e_core.val();
             self.rstate.d.next = RxState::AbortWait;
         }
         if self.frame_reset.val() {

@@ -9,7 +9,7 @@
 
 use rust_hdl::prelude::*;
 
-use crate::contract_constants::value;
+use crate::contract_constants::{error_code, value, ERROR_BITS};
 
 use revspike_proto::protocol::{CommandCode as C, ErrorCode as E, PayloadRule, MAX_PAYLOAD};
 
@@ -44,7 +44,7 @@ pub struct HeaderDecoder {
     /// The payload length (its low byte while the high byte waits at the head).
     pub length: Signal<Out, Bits<13>>,
     /// The error decided so far (0: none).
-    pub pending_error: Signal<Out, Bits<4>>,
+    pub pending_error: Signal<Out, Bits<ERROR_BITS>>,
     /// The length exceeds MAX_PAYLOAD; it suits the command; the whole length field.
     pub oversize: Signal<Out, Bit>,
     pub args_valid: Signal<Out, Bit>,
@@ -77,7 +77,7 @@ pub struct HeaderDecoder {
     // oversize test on the high byte is two short compares.
     lo_gt: DFF<Bit>,
     // The error decided before the frame's END (0: none).
-    pend: DFF<Bits<4>>,
+    pend: DFF<Bits<ERROR_BITS>>,
     // Registered decisions: the receiver acts on a FIFO entry only from its second
     // cycle at the head (`hv_q`), so each is computed in the cycle before it is used,
     // from the same head byte.
@@ -137,10 +137,10 @@ pub struct HeaderDecoder {
     l_end: Constant<Bits<16>>,
     l_write_min: Constant<Bits<16>>,
     // Error codes the header decides.
-    e_oversize: Constant<Bits<4>>,
-    e_unknown: Constant<Bits<4>>,
-    e_arguments: Constant<Bits<4>>,
-    e_not_loaded: Constant<Bits<4>>,
+    e_oversize: Constant<Bits<ERROR_BITS>>,
+    e_unknown: Constant<Bits<ERROR_BITS>>,
+    e_arguments: Constant<Bits<ERROR_BITS>>,
+    e_not_loaded: Constant<Bits<ERROR_BITS>>,
 
     hb: Signal<Local, Bits<8>>,
     full_len: Signal<Local, Bits<16>>,
@@ -160,7 +160,6 @@ impl Default for HeaderDecoder {
             PayloadRule::Exactly(n) => value(n as u64),
             r => panic!("{c:?} has no exact payload length ({r:?})"),
         };
-        let err = |e: E| value(e as u64);
         // The rule table below has one row per command and tells them apart by the
         // low nibble; every code above zero is one of them.
         let mut nibbles: Vec<u64> = C::ALL.iter().map(|&c| c as u64 & 0xF).collect();
@@ -214,10 +213,10 @@ impl Default for HeaderDecoder {
             l_end: exact(C::LoadEnd),
             // A 4-byte address, then words.
             l_write_min: Constant::new(4.into()),
-            e_oversize: err(E::Oversize),
-            e_unknown: err(E::UnknownCommand),
-            e_arguments: err(E::BadArguments),
-            e_not_loaded: err(E::NotLoaded),
+            e_oversize: error_code(E::Oversize),
+            e_unknown: error_code(E::UnknownCommand),
+            e_arguments: error_code(E::BadArguments),
+            e_not_loaded: error_code(E::NotLoaded),
 
             clock: Default::default(),
             header_byte: Default::default(),

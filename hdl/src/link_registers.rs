@@ -8,10 +8,16 @@
 
 use rust_hdl::prelude::*;
 
-// The CRC error code, a literal inside `update` (protocol::ErrorCode).
-const _: () = assert!(revspike_proto::protocol::ErrorCode::BadCrc as u8 == 1);
+use crate::contract_constants::{error_code, value, ERROR_BITS};
+use revspike_proto::contract::{addr, Region};
+use revspike_proto::protocol::{flags, ErrorCode, LinkWord};
 
-#[derive(LogicBlock, Default)]
+// The model is regions 0 and 1 (the rows and the configuration registers): a host
+// address is in it when the region field's bits above its lowest are all zero.
+const _: () = assert!(Region::Rows.code() == 0 && Region::Config.code() == 1);
+const MODEL_TEST_BITS: usize = addr::REGION.width - 1;
+
+#[derive(LogicBlock)]
 pub struct LinkRegisters {
     pub clock: Signal<In, Clock>,
     /// A word is written to the host port, at `addr` (PayloadDecoder; `addr_bad`: the
@@ -28,8 +34,8 @@ pub struct LinkRegisters {
     pub command: Signal<In, Bits<8>>,
     pub is_write: Signal<In, Bit>,
     /// The frame's error code, and the last error's code and detail (CommandEngine).
-    pub error: Signal<In, Bits<4>>,
-    pub error_code: Signal<In, Bits<4>>,
+    pub error: Signal<In, Bits<ERROR_BITS>>,
+    pub error_code: Signal<In, Bits<ERROR_BITS>>,
     pub error_detail: Signal<In, Bits<8>>,
     // The command engine's events (CommandEngine).
     pub frame_failed: Signal<In, Bit>,
@@ -53,7 +59,7 @@ pub struct LinkRegisters {
     loaded: DFF<Bit>,
     dirty: DFF<Bit>,
     input_ok: DFF<Bit>,
-    last_err: DFF<Bits<4>>,
+    last_err: DFF<Bits<ERROR_BITS>>,
     n_crc: DFF<Bits<8>>,
     n_framing: DFF<Bits<8>>,
     n_timeout: DFF<Bits<8>>,
@@ -64,6 +70,79 @@ pub struct LinkRegisters {
     // command engine's Done waits its first cycle.
     err_crc_r: DFF<Bit>,
     end_ok_r: DFF<Bit>,
+
+    // Contract values (revspike_proto): the CRC error code, the model's region bits,
+    // the link words and the flags.
+    e_crc: Constant<Bits<ERROR_BITS>>,
+    o_region_hi: Constant<Bits<8>>,
+    w_words_lo: Constant<Bits<3>>,
+    w_words_hi: Constant<Bits<3>>,
+    w_flags: Constant<Bits<3>>,
+    w_crc_framing: Constant<Bits<3>>,
+    w_timeout_overrun: Constant<Bits<3>>,
+    w_error_command: Constant<Bits<3>>,
+    w_error_detail: Constant<Bits<3>>,
+    f_loaded: Constant<Bits<16>>,
+    f_dirty: Constant<Bits<16>>,
+    f_input_valid: Constant<Bits<16>>,
+}
+
+impl Default for LinkRegisters {
+    fn default() -> Self {
+        let word = |w: LinkWord| value(w.index() as u64);
+        Self {
+            clock: Default::default(),
+            we: Default::default(),
+            addr: Default::default(),
+            addr_bad: Default::default(),
+            framing_error: Default::default(),
+            fifo_overrun: Default::default(),
+            timeout: Default::default(),
+            command: Default::default(),
+            is_write: Default::default(),
+            error: Default::default(),
+            error_code: Default::default(),
+            error_detail: Default::default(),
+            frame_failed: Default::default(),
+            load_begin: Default::default(),
+            load_end: Default::default(),
+            input_valid: Default::default(),
+            input_invalid: Default::default(),
+            clear_counts: Default::default(),
+            error_sent: Default::default(),
+            watchdog_fire: Default::default(),
+            model_loaded: Default::default(),
+            model_dirty: Default::default(),
+            word_addr: Default::default(),
+            word: Default::default(),
+            led_error: Default::default(),
+            wc: Default::default(),
+            loaded: Default::default(),
+            dirty: Default::default(),
+            input_ok: Default::default(),
+            last_err: Default::default(),
+            n_crc: Default::default(),
+            n_framing: Default::default(),
+            n_timeout: Default::default(),
+            n_overrun: Default::default(),
+            err_cmd: Default::default(),
+            error_seen: Default::default(),
+            err_crc_r: Default::default(),
+            end_ok_r: Default::default(),
+            e_crc: error_code(ErrorCode::BadCrc),
+            o_region_hi: value((addr::REGION.offset + 1) as u64),
+            w_words_lo: word(LinkWord::WordsLo),
+            w_words_hi: word(LinkWord::WordsHi),
+            w_flags: word(LinkWord::Flags),
+            w_crc_framing: word(LinkWord::CrcFraming),
+            w_timeout_overrun: word(LinkWord::TimeoutOverrun),
+            w_error_command: word(LinkWord::ErrorCommand),
+            w_error_detail: word(LinkWord::ErrorDetail),
+            f_loaded: value(u64::from(flags::LOADED)),
+            f_dirty: value(u64::from(flags::DIRTY)),
+            f_input_valid: value(u64::from(flags::INPUT_VALID)),
+        }
+    }
 }
 
 impl Logic for LinkRegisters {
@@ -81,7 +160,12 @@ impl Logic for LinkRegisters {
             self.wc.d.next = self.wc.q.val() + 1;
             // A word of the model (regions 0 and 1) after LOAD_END: no longer the model
             // LOAD_END checked.
-            if !self.addr.val().get_bits::<3>(17).any() {
+            if !self
+                .addr
+                .val()
+                .get_bits::<MODEL_TEST_BITS>(self.o_region_hi.val().index())
+                .any()
+            {
                 self.loaded.d.next = false;
             }
         }
@@ -91,7 +175,7 @@ impl Logic for LinkRegisters {
         if self.fifo_overrun.val() {
             self.n_overrun.d.next = self.n_overrun.q.val() + 1;
         }
-        self.err_crc_r.d.next = self.error.val() == 1;
+        self.err_crc_r.d.next = self.error.val() == self.e_crc.val();
         self.end_ok_r.d.next =
             !self.dirty.q.val() && !self.addr_bad.val() && self.addr.val() == self.wc.q.val();
 
@@ -138,35 +222,33 @@ impl Logic for LinkRegisters {
         }
 
         self.word.next = 0.into();
-        match self.word_addr.val().index() {
-            0 => self.word.next = self.wc.q.val().get_bits::<16>(0),
-            1 => self.word.next = bit_cast::<16, 4>(self.wc.q.val().get_bits::<4>(16)),
-            2 => {
-                self.word.next = bit_cast::<16, 4>(self.last_err.q.val()) << 8;
-                if self.loaded.q.val() {
-                    self.word.next = self.word.val() | 1;
-                }
-                if self.dirty.q.val() {
-                    self.word.next = self.word.val() | 2;
-                }
-                if self.input_ok.q.val() {
-                    self.word.next = self.word.val() | 4;
-                }
+        // Link words (revspike_proto::protocol::LinkWord); 0 beyond them.
+        if self.word_addr.val() == self.w_words_lo.val() {
+            self.word.next = self.wc.q.val().get_bits::<16>(0);
+        } else if self.word_addr.val() == self.w_words_hi.val() {
+            self.word.next = bit_cast::<16, 4>(self.wc.q.val().get_bits::<4>(16));
+        } else if self.word_addr.val() == self.w_flags.val() {
+            self.word.next = bit_cast::<16, ERROR_BITS>(self.last_err.q.val()) << 8;
+            if self.loaded.q.val() {
+                self.word.next = self.word.val() | self.f_loaded.val();
             }
-            3 => {
-                self.word.next = (bit_cast::<16, 8>(self.n_framing.q.val()) << 8)
-                    | bit_cast::<16, 8>(self.n_crc.q.val())
+            if self.dirty.q.val() {
+                self.word.next = self.word.val() | self.f_dirty.val();
             }
-            4 => {
-                self.word.next = (bit_cast::<16, 8>(self.n_overrun.q.val()) << 8)
-                    | bit_cast::<16, 8>(self.n_timeout.q.val())
+            if self.input_ok.q.val() {
+                self.word.next = self.word.val() | self.f_input_valid.val();
             }
-            5 => {
-                self.word.next = (bit_cast::<16, 4>(self.error_code.val()) << 8)
-                    | bit_cast::<16, 8>(self.err_cmd.q.val())
-            }
-            6 => self.word.next = bit_cast::<16, 8>(self.error_detail.val()),
-            _ => self.word.next = 0.into(),
+        } else if self.word_addr.val() == self.w_crc_framing.val() {
+            self.word.next = (bit_cast::<16, 8>(self.n_framing.q.val()) << 8)
+                | bit_cast::<16, 8>(self.n_crc.q.val());
+        } else if self.word_addr.val() == self.w_timeout_overrun.val() {
+            self.word.next = (bit_cast::<16, 8>(self.n_overrun.q.val()) << 8)
+                | bit_cast::<16, 8>(self.n_timeout.q.val());
+        } else if self.word_addr.val() == self.w_error_command.val() {
+            self.word.next = (bit_cast::<16, ERROR_BITS>(self.error_code.val()) << 8)
+                | bit_cast::<16, 8>(self.err_cmd.q.val());
+        } else if self.word_addr.val() == self.w_error_detail.val() {
+            self.word.next = bit_cast::<16, 8>(self.error_detail.val());
         }
     }
 }

@@ -13,11 +13,13 @@
 //!
 //! Timing: inputs `valid/ch/sp` are taken at cycle d and the channel's parameter row at
 //! cycle d+1. The state the channel combines with (`z_in`, `c_in`, `low_in`,
-//! `logit_in`) is read late: the unit puts the channel on `late_ch` at cycle d+5 and
-//! registers the words at d+6, so they are not carried down the whole pipe (registers
-//! are the scarce resource on an HX8K) yet stage 7's adds start at flip-flops rather
-//! than at a block RAM's output. The new z and logit leave at cycle d+8 (`early_*`),
-//! the membrane, state-buffer bits and spike at d+LATENCY (`out_*`).
+//! `logit_in`) is read late: the unit puts the channel on `late_ch` at cycle d+4 and
+//! registers the words at d+5, so they are not carried down the whole pipe (registers
+//! are the scarce resource on an HX8K) yet stage 6's adds start at flip-flops rather
+//! than at a block RAM's output. The state-buffer bits a rewind needs are read later
+//! still (`pop_ch` at d+6, taken at d+7), right before stage 8 uses them. The new z,
+//! the logit and the state-buffer bits to push leave at cycle d+7 (`early_*`), as
+//! soon as they are known; the membrane and the spike at d+LATENCY (`out_*`).
 
 use rust_hdl::prelude::*;
 
@@ -27,7 +29,7 @@ use revspike_proto::contract::param;
 
 use crate::pe_lane::ACC_BITS;
 
-pub const LATENCY: usize = 11;
+pub const LATENCY: usize = 10;
 
 // The parameter row is unpacked by its fields in `revspike_proto::contract::param`,
 // through `Constant` offsets (a `#[hdl_gen]` kernel cannot name a Rust constant).
@@ -64,21 +66,26 @@ pub struct NeuronUnit {
     pub param: Signal<In, Bits<64>>,
     /// The channel whose state words are wanted next cycle (memory read address).
     pub late_ch: Signal<Out, Bits<8>>,
-    // Per channel, cycle d+6.
+    /// The channel whose state-buffer bits are wanted next cycle.
+    pub pop_ch: Signal<Out, Bits<8>>,
+    // Per channel, cycle d+5.
     pub z_in: Signal<In, Bits<16>>,
     pub c_in: Signal<In, Bits<16>>,
-    pub low_in: Signal<In, Bits<16>>,
     pub logit_in: Signal<In, Bits<32>>,
-    // Results, cycle d+LATENCY.
-    /// z and the logit are final at cycle d+8 and are written back from there.
+    // Per channel, cycle d+7.
+    pub low_in: Signal<In, Bits<16>>,
+    // Results.
+    /// z, the logit and the state-buffer bits (the `h` low bits of the old membrane)
+    /// are final at cycle d+7 and are written from there.
     pub early_valid: Signal<Out, bool>,
     pub early_ch: Signal<Out, Bits<8>>,
     pub z_out: Signal<Out, Bits<16>>,
     pub logit_out: Signal<Out, Bits<32>>,
+    pub low_out: Signal<Out, Bits<16>>,
+    /// The new membrane and the spike, at cycle d+LATENCY.
     pub out_valid: Signal<Out, bool>,
     pub out_ch: Signal<Out, Bits<8>>,
     pub c_out: Signal<Out, Bits<16>>,
-    pub low_out: Signal<Out, Bits<16>>,
     pub spike_out: Signal<Out, Bits<8>>,
     /// Any stage still holds a channel.
     pub pending: Signal<Out, bool>,
@@ -98,34 +105,31 @@ pub struct NeuronUnit {
     s2_lo: DFF<Bits<28>>,
     s2_hi: DFF<Bits<28>>,
     s2_b: DFF<Bits<28>>,
-    s3_b: DFF<Bits<28>>,
-    // Stage 3..5: product, biased, shifted.
-    s3_prod: DFF<Bits<28>>,
-    s4_v: DFF<Bits<28>>,
-    s5_y: DFF<Bits<28>>,
-    // Stage 6: saturated output.
-    s6_y16: DFF<Bits<16>>,
-    s6_y32: DFF<Bits<32>>,
-    // Stage 7: new z and logit, shifted old membrane.
-    s7_z: DFF<Bits<16>>,
-    s7_logit: DFF<Bits<32>>,
-    s7_cs: DFF<Bits<16>>,
-    // Stage 7's sign fill for the arithmetic shift, made from the shift amount a stage
+    // Stage 3..4: product plus bias, shifted.
+    s3_v: DFF<Bits<28>>,
+    s4_y: DFF<Bits<28>>,
+    // Stage 5: saturated output.
+    s5_y16: DFF<Bits<16>>,
+    s5_y32: DFF<Bits<32>>,
+    // Stage 6: new z and logit, shifted old membrane.
+    s6_z: DFF<Bits<16>>,
+    s6_logit: DFF<Bits<32>>,
+    s6_cs: DFF<Bits<16>>,
+    // Stage 6's sign fill for the arithmetic shift, made from the shift amount a stage
     // early: the state word arrives late (just-in-time read) and only shifts.
-    fill6: DFF<Bits<16>>,
-    // Stage 8: forward update and the difference for the inverse.
-    s8_fwd: DFF<Bits<16>>,
-    s8_diff: DFF<Bits<16>>,
-    // Stage 9: the value the post spike looks at.
-    s9_c: DFF<Bits<16>>,
-    s9_sin: DFF<Bits<16>>,
+    fill5: DFF<Bits<16>>,
+    // Stage 7: forward update and the difference for the inverse.
+    s7_fwd: DFF<Bits<16>>,
+    s7_diff: DFF<Bits<16>>,
+    // Stage 8: the new membrane, which is also the value the post spike looks at.
+    s8_c: DFF<Bits<16>>,
     // Any stage holds a channel (see `pending`).
     pend_r: DFF<bool>,
     pend_w: Signal<Local, bool>,
-    // Stage 10: outputs.
-    s10_s: DFF<Bits<8>>,
-    s10_c: DFF<Bits<16>>,
-    // z and the logit as read for the channel in stage 5 (see `late_ch`).
+    // Stage 9: outputs.
+    s9_s: DFF<Bits<8>>,
+    s9_c: DFF<Bits<16>>,
+    // z and the logit as read for the channel in stage 3 (see `late_ch`).
     z_r: DFF<Bits<16>>,
     logit_r: DFF<Bits<32>>,
     // Operands carried unchanged from stage 1 to the end, per stage.
@@ -134,7 +138,6 @@ pub struct NeuronUnit {
     hh: [DFF<Bits<4>>; LATENCY],
     cold: [DFF<Bits<16>>; LATENCY],
     low: [DFF<Bits<16>>; LATENCY],
-    zfin: [DFF<Bits<16>>; LATENCY],
     // Combinational helpers.
     full20: Signal<Local, Bits<20>>,
     fx: Signal<Local, Bits<28>>,
@@ -150,8 +153,8 @@ pub struct NeuronUnit {
     pp6: Signal<Local, Bits<28>>,
     pp7: Signal<Local, Bits<28>>,
     hi_acc: Signal<Local, Bits<28>>,
-    z7: Signal<Local, Bits<16>>,
-    l7: Signal<Local, Bits<32>>,
+    z6: Signal<Local, Bits<16>>,
+    l6: Signal<Local, Bits<32>>,
     y_shr: Signal<Local, Bits<28>>,
     sum17: Signal<Local, Bits<17>>,
     cs_shr: Signal<Local, Bits<16>>,
@@ -194,6 +197,7 @@ impl Default for NeuronUnit {
             low_in: Default::default(),
             logit_in: Default::default(),
             late_ch: Default::default(),
+            pop_ch: Default::default(),
             early_valid: Default::default(),
             early_ch: Default::default(),
             out_valid: Default::default(),
@@ -215,22 +219,19 @@ impl Default for NeuronUnit {
             s2_lo: Default::default(),
             s2_hi: Default::default(),
             s2_b: Default::default(),
-            s3_b: Default::default(),
-            s3_prod: Default::default(),
-            s4_v: Default::default(),
-            s5_y: Default::default(),
-            s6_y16: Default::default(),
-            s6_y32: Default::default(),
-            s7_z: Default::default(),
-            s7_logit: Default::default(),
-            s7_cs: Default::default(),
-            fill6: Default::default(),
-            s8_fwd: Default::default(),
-            s8_diff: Default::default(),
+            s3_v: Default::default(),
+            s4_y: Default::default(),
+            s5_y16: Default::default(),
+            s5_y32: Default::default(),
+            s6_z: Default::default(),
+            s6_logit: Default::default(),
+            s6_cs: Default::default(),
+            fill5: Default::default(),
+            s7_fwd: Default::default(),
+            s7_diff: Default::default(),
+            s8_c: Default::default(),
+            s9_s: Default::default(),
             s9_c: Default::default(),
-            s9_sin: Default::default(),
-            s10_s: Default::default(),
-            s10_c: Default::default(),
             z_r: Default::default(),
             logit_r: Default::default(),
             pend_r: Default::default(),
@@ -240,7 +241,6 @@ impl Default for NeuronUnit {
             hh: array_init::array_init(|_| Default::default()),
             cold: array_init::array_init(|_| Default::default()),
             low: array_init::array_init(|_| Default::default()),
-            zfin: array_init::array_init(|_| Default::default()),
             full20: Default::default(),
             fx: Default::default(),
             lo_acc: Default::default(),
@@ -253,8 +253,8 @@ impl Default for NeuronUnit {
             pp6: Default::default(),
             pp7: Default::default(),
             hi_acc: Default::default(),
-            z7: Default::default(),
-            l7: Default::default(),
+            z6: Default::default(),
+            l6: Default::default(),
             y_shr: Default::default(),
             sum17: Default::default(),
             cs_shr: Default::default(),
@@ -278,9 +278,9 @@ impl Logic for NeuronUnit {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, s0_valid, s0_ch, s0_sp, s1_full, s1_m, s1_b, s2_lo, s2_hi, s2_b, s3_b,
-            s3_prod, s4_v, s5_y, s6_y16, s6_y32, s7_z, s7_logit, s7_cs, fill6, s8_fwd, s8_diff,
-            s9_c, s9_sin, s10_s, s10_c, z_r, logit_r, pend_r, hmask
+            self, clock, s0_valid, s0_ch, s0_sp, s1_full, s1_m, s1_b, s2_lo, s2_hi, s2_b, s3_v,
+            s4_y, s5_y16, s5_y32, s6_z, s6_logit, s6_cs, fill5, s7_fwd, s7_diff, s8_c, s9_s, s9_c,
+            z_r, logit_r, pend_r, hmask
         );
         for i in 0..LATENCY {
             self.v[i].clock.next = self.clock.val();
@@ -290,7 +290,6 @@ impl Logic for NeuronUnit {
             self.hh[i].clock.next = self.clock.val();
             self.cold[i].clock.next = self.clock.val();
             self.low[i].clock.next = self.clock.val();
-            self.zfin[i].clock.next = self.clock.val();
         }
         // The carried operands shift one stage per cycle.
         for i in 1..LATENCY {
@@ -301,11 +300,8 @@ impl Logic for NeuronUnit {
             self.hh[i].d.next = self.hh[i - 1].q.val();
             self.cold[i].d.next = self.cold[i - 1].q.val();
             self.low[i].d.next = self.low[i - 1].q.val();
-            self.zfin[i].d.next = self.zfin[i - 1].q.val();
         }
 
-        // z and the logit only exist from stage 7 on; the earlier slots carry nothing.
-        self.zfin[0].d.next = 0.into();
         // Stage 0: remember which channel the memories are answering for.
         self.s0_valid.d.next = self.valid.val();
         self.s0_ch.d.next = self.ch.val();
@@ -336,7 +332,7 @@ impl Logic for NeuronUnit {
             .get_bits::<THRESHOLD_W>(self.o_thr.val().index());
         self.neg[0].d.next = self.param.val().get_bit(self.o_neg.val().index());
         self.hh[0].d.next = self.param.val().get_bits::<H_W>(self.o_h.val().index());
-        // The state words join at stage 5 (see `late_ch`).
+        // The state words join at stage 4 (see `late_ch`).
         self.cold[0].d.next = 0.into();
         self.low[0].d.next = 0.into();
 
@@ -383,146 +379,143 @@ impl Logic for NeuronUnit {
         self.s2_lo.d.next = self.lo_acc.val();
         self.s2_hi.d.next = self.hi_acc.val();
         self.s2_b.d.next = self.s1_b.q.val();
-        self.s3_b.d.next = self.s2_b.q.val();
-        // Stage 3: product.
-        self.s3_prod.d.next = self.s2_lo.q.val() + (self.s2_hi.q.val() << 4);
-        // Stage 4: bias (carried alongside its channel since stage 1).
-        self.s4_v.d.next = self.s3_prod.q.val() + self.s3_b.q.val();
-        // Stage 5: arithmetic shift right by R (floor division by 2^R).
-        self.y_shr.next = self.s4_v.q.val() >> self.shift_r.val();
-        if self.s4_v.q.val().get_bit(27) {
-            self.s5_y.d.next = self.y_shr.val() | !(self.ones28.val() >> self.shift_r.val());
+        // Stage 3: product plus bias, two adder levels like stage 2 (a stage of its own
+        // for the bias would carry B, the channel and every carried operand one more
+        // stage: about 80 flip-flops).
+        self.s3_v.d.next = (self.s2_lo.q.val() + self.s2_b.q.val()) + (self.s2_hi.q.val() << 4);
+        // Stage 4: arithmetic shift right by R (floor division by 2^R).
+        self.y_shr.next = self.s3_v.q.val() >> self.shift_r.val();
+        if self.s3_v.q.val().get_bit(27) {
+            self.s4_y.d.next = self.y_shr.val() | !(self.ones28.val() >> self.shift_r.val());
         } else {
-            self.s5_y.d.next = self.y_shr.val();
+            self.s4_y.d.next = self.y_shr.val();
         }
-        // Stage 6: saturate to 16 bits; the exact value goes on to the head.
+        // Stage 5: saturate to 16 bits; the exact value goes on to the head.
         if self.mask_y.val() {
-            self.s6_y16.d.next = 0.into();
-            self.s6_y32.d.next = 0.into();
+            self.s5_y16.d.next = 0.into();
+            self.s5_y32.d.next = 0.into();
         } else {
-            if self.s5_y.q.val().get_bit(27) {
-                self.s6_y32.d.next = bit_cast::<32, 28>(self.s5_y.q.val()) | 0xF000_0000u64;
-                if self.s5_y.q.val().get_bits::<13>(15) == 0x1FFF {
-                    self.s6_y16.d.next = self.s5_y.q.val().get_bits::<16>(0);
+            if self.s4_y.q.val().get_bit(27) {
+                self.s5_y32.d.next = bit_cast::<32, 28>(self.s4_y.q.val()) | 0xF000_0000u64;
+                if self.s4_y.q.val().get_bits::<13>(15) == 0x1FFF {
+                    self.s5_y16.d.next = self.s4_y.q.val().get_bits::<16>(0);
                 } else {
-                    self.s6_y16.d.next = 0x8000.into();
+                    self.s5_y16.d.next = 0x8000.into();
                 }
             } else {
-                self.s6_y32.d.next = bit_cast::<32, 28>(self.s5_y.q.val());
-                if self.s5_y.q.val().get_bits::<13>(15) == 0 {
-                    self.s6_y16.d.next = self.s5_y.q.val().get_bits::<16>(0);
+                self.s5_y32.d.next = bit_cast::<32, 28>(self.s4_y.q.val());
+                if self.s4_y.q.val().get_bits::<13>(15) == 0 {
+                    self.s5_y16.d.next = self.s4_y.q.val().get_bits::<16>(0);
                 } else {
-                    self.s6_y16.d.next = 0x7FFF.into();
+                    self.s5_y16.d.next = 0x7FFF.into();
                 }
             }
         }
-        // Stage 7: combine into z (or the logit); shift the old membrane by h.
-        // The state words, read for the channel at stage 4 (`late_ch`), are registered
-        // (z and the logit on their own, c and the low bits into the stage-5 slots of
-        // the carried operands), so stage 7's adds and shifts start at flip-flops.
+        // Stage 6: combine into z (or the logit); shift the old membrane by h.
+        // The state words, read for the channel at stage 3 (`late_ch`), are registered
+        // (z and the logit on their own, c into the stage-4 slot of the carried
+        // operands), so stage 6's adds and shifts start at flip-flops. The state-buffer
+        // bits, read for the channel at stage 4 (`pop_ch`), go straight into stage 6's
+        // slot: stage 8 is the first to use them.
         self.z_r.d.next = self.z_in.val();
-        self.cold[5].d.next = self.c_in.val();
-        self.low[5].d.next = self.low_in.val();
+        self.cold[4].d.next = self.c_in.val();
+        self.low[6].d.next = self.low_in.val();
         self.logit_r.d.next = self.logit_in.val();
         self.sum17.next =
-            bit_cast::<17, 16>(self.z_r.q.val()) + bit_cast::<17, 16>(self.s6_y16.q.val());
+            bit_cast::<17, 16>(self.z_r.q.val()) + bit_cast::<17, 16>(self.s5_y16.q.val());
         if self.z_r.q.val().get_bit(15) {
             self.sum17.next = self.sum17.val() ^ 0x1_0000;
         }
-        if self.s6_y16.q.val().get_bit(15) {
+        if self.s5_y16.q.val().get_bit(15) {
             self.sum17.next = self.sum17.val() ^ 0x1_0000;
         }
         if self.first.val() {
-            self.z7.next = self.s6_y16.q.val();
+            self.z6.next = self.s5_y16.q.val();
         } else if self.sum17.val().get_bit(16) != self.sum17.val().get_bit(15) {
             if self.sum17.val().get_bit(16) {
-                self.z7.next = 0x8000.into();
+                self.z6.next = 0x8000.into();
             } else {
-                self.z7.next = 0x7FFF.into();
+                self.z6.next = 0x7FFF.into();
             }
         } else {
-            self.z7.next = self.sum17.val().get_bits::<16>(0);
+            self.z6.next = self.sum17.val().get_bits::<16>(0);
         }
         if self.accumulate.val() {
-            self.l7.next = self.logit_r.q.val() + self.s6_y32.q.val();
+            self.l6.next = self.logit_r.q.val() + self.s5_y32.q.val();
         } else {
-            self.l7.next = self.s6_y32.q.val();
+            self.l6.next = self.s5_y32.q.val();
         }
         if self.zero_c.val() {
             self.c_now.next = 0.into();
         } else {
-            self.c_now.next = self.cold[5].q.val();
+            self.c_now.next = self.cold[4].q.val();
         }
-        self.cold[6].d.next = self.c_now.val();
-        self.fill6.d.next = !(self.ones16.val() >> self.hh[4].q.val());
-        self.cs_shr.next = self.cold[5].q.val() >> self.hh[5].q.val();
-        if self.zero_c.val() {
-            self.s7_cs.d.next = 0.into();
-        } else if self.cold[5].q.val().get_bit(15) {
-            self.s7_cs.d.next = self.cs_shr.val() | self.fill6.q.val();
+        self.cold[5].d.next = self.c_now.val();
+        self.fill5.d.next = !(self.ones16.val() >> self.hh[3].q.val());
+        self.cs_shr.next = self.cold[4].q.val() >> self.hh[4].q.val();
+        // A spike layer's membrane term is zero, so stage 7's forward update passes z
+        // through and stage 8 needs no z of its own for the spike to look at.
+        if self.zero_c.val() || self.post_spike.val() {
+            self.s6_cs.d.next = 0.into();
+        } else if self.cold[4].q.val().get_bit(15) {
+            self.s6_cs.d.next = self.cs_shr.val() | self.fill5.q.val();
         } else {
-            self.s7_cs.d.next = self.cs_shr.val();
+            self.s6_cs.d.next = self.cs_shr.val();
         }
-        self.s7_z.d.next = self.z7.val();
-        self.s7_logit.d.next = self.l7.val();
-        self.zfin[6].d.next = self.z7.val();
-        // Stage 8: forward turn-on update, and the difference the inverse needs.
-        if self.neg[6].q.val() {
-            self.s8_fwd.d.next = self.s7_z.q.val() - self.s7_cs.q.val();
+        self.s6_z.d.next = self.z6.val();
+        self.s6_logit.d.next = self.l6.val();
+        // Stage 7: forward turn-on update, and the difference the inverse needs.
+        if self.neg[5].q.val() {
+            self.s7_fwd.d.next = self.s6_z.q.val() - self.s6_cs.q.val();
         } else {
-            self.s8_fwd.d.next = self.s7_z.q.val() + self.s7_cs.q.val();
+            self.s7_fwd.d.next = self.s6_z.q.val() + self.s6_cs.q.val();
         }
         // sigma * d for the inverse, with sigma = -1 folded into the subtraction's
-        // order (-(c - z) = z - c mod 2^16), so stage 9 needs no negation.
-        if self.neg[6].q.val() {
-            self.s8_diff.d.next = self.s7_z.q.val() - self.cold[6].q.val();
+        // order (-(c - z) = z - c mod 2^16), so stage 8 needs no negation.
+        if self.neg[5].q.val() {
+            self.s7_diff.d.next = self.s6_z.q.val() - self.cold[5].q.val();
         } else {
-            self.s8_diff.d.next = self.cold[6].q.val() - self.s7_z.q.val();
+            self.s7_diff.d.next = self.cold[5].q.val() - self.s6_z.q.val();
         }
-        // Stage 9: the inverse c(t-1) = (sigma*d) * 2^h + low; pick what the spike sees.
-        self.q.next = self.s8_diff.q.val();
+        // Stage 8: the inverse c(t-1) = (sigma*d) * 2^h + low, or the forward update
+        // (z itself for a spike layer): what the spike looks at.
+        self.q.next = self.s7_diff.q.val();
         if self.post_rewind.val() {
-            self.s9_c.d.next = (self.q.val() << self.hh[7].q.val()) | self.low[7].q.val();
+            self.s8_c.d.next = (self.q.val() << self.hh[6].q.val()) | self.low[6].q.val();
         } else {
-            self.s9_c.d.next = self.s8_fwd.q.val();
+            self.s8_c.d.next = self.s7_fwd.q.val();
         }
-        if self.post_spike.val() {
-            self.s9_sin.d.next = self.zfin[7].q.val();
-        } else if self.post_rewind.val() {
-            self.s9_sin.d.next = (self.q.val() << self.hh[7].q.val()) | self.low[7].q.val();
-        } else {
-            self.s9_sin.d.next = self.s8_fwd.q.val();
-        }
-        self.s10_c.d.next = self.s9_c.q.val();
-        // Stage 10: spike = clamp(v >>> k, 0, 255) if v > threshold (strict, signed).
-        self.s_shr.next = self.s9_sin.q.val() >> self.spike_k.val();
-        if self.s9_sin.q.val().get_bit(15) {
+        self.s9_c.d.next = self.s8_c.q.val();
+        // Stage 9: spike = clamp(v >>> k, 0, 255) if v > threshold (strict, signed).
+        self.s_shr.next = self.s8_c.q.val() >> self.spike_k.val();
+        if self.s8_c.q.val().get_bit(15) {
             self.s_shr.next = self.s_shr.val() | !(self.ones16.val() >> self.spike_k.val());
         }
-        if (self.s9_sin.q.val() ^ 0x8000) > (self.thr[8].q.val() ^ 0x8000) {
+        if (self.s8_c.q.val() ^ 0x8000) > (self.thr[7].q.val() ^ 0x8000) {
             if self.s_shr.val().get_bit(15) {
-                self.s10_s.d.next = 0.into();
+                self.s9_s.d.next = 0.into();
             } else if self.s_shr.val().get_bits::<8>(8) != 0 {
-                self.s10_s.d.next = 0xFF.into();
+                self.s9_s.d.next = 0xFF.into();
             } else {
-                self.s10_s.d.next = self.s_shr.val().get_bits::<8>(0);
+                self.s9_s.d.next = self.s_shr.val().get_bits::<8>(0);
             }
         } else {
-            self.s10_s.d.next = 0.into();
+            self.s9_s.d.next = 0.into();
         }
 
-        self.late_ch.next = self.chn[3].q.val();
-        // Outputs (stage 10).
-        self.hmask.d.next = !(self.ones16.val() << self.hh[8].q.val());
-        self.out_valid.next = self.v[9].q.val();
-        self.out_ch.next = self.chn[9].q.val();
-        self.early_valid.next = self.v[6].q.val();
-        self.early_ch.next = self.chn[6].q.val();
-        self.z_out.next = self.s7_z.q.val();
-        self.logit_out.next = self.s7_logit.q.val();
-        self.c_out.next = self.s10_c.q.val();
-        self.low_out.next = self.cold[9].q.val() & self.hmask.q.val();
-        self.spike_out.next = self.s10_s.q.val();
+        self.late_ch.next = self.chn[2].q.val();
+        self.pop_ch.next = self.chn[4].q.val();
+        // Outputs (stage 9).
+        self.hmask.d.next = !(self.ones16.val() << self.hh[4].q.val());
+        self.out_valid.next = self.v[8].q.val();
+        self.out_ch.next = self.chn[8].q.val();
+        self.early_valid.next = self.v[5].q.val();
+        self.early_ch.next = self.chn[5].q.val();
+        self.z_out.next = self.s6_z.q.val();
+        self.logit_out.next = self.s6_logit.q.val();
+        self.c_out.next = self.s9_c.q.val();
+        self.low_out.next = self.cold[5].q.val() & self.hmask.q.val();
+        self.spike_out.next = self.s9_s.q.val();
         // Whether any stage will hold a channel next cycle, registered: the sequencer's
         // Flush test then reads one flip-flop instead of an OR over the whole pipe.
         self.pend_w.next = self.valid.val() | self.s0_valid.q.val();

@@ -11,14 +11,19 @@
 use rust_hdl::prelude::*;
 use std::collections::BTreeMap;
 
-use revspike_proto::protocol::{ProtocolError, BUILD_INFO_LEN};
+use crate::contract_constants::value;
+use revspike_proto::protocol::response_words::{self as rw, Segment, Source};
+use revspike_proto::protocol::{ProtocolError, BUILD_INFO_LEN, ERROR_CMD, RESPONSE_BIT};
 
-// Host-port addresses, literals inside `update`: 0x10003 classes, 0x30000 logits,
-// 0x40000 status words (the contract's address map).
+// Every segment comes from where the engine reads it: the core's status words and
+// logits from the host port, the rest from the link's register file.
 const _: () = {
-    use revspike_proto::contract::{ConfigReg, Region};
-    assert!(ConfigReg::Classes.address() == 0x1_0003);
-    assert!(Region::Logits.base() == 0x3_0000 && Region::Status.base() == 0x4_0000);
+    assert!(matches!(rw::CORE_STATUS.source, Source::HostPort));
+    assert!(matches!(rw::INPUT.source, Source::HostPort));
+    assert!(matches!(rw::REWIND.source, Source::HostPort));
+    assert!(matches!(rw::LINK_STATUS.source, Source::Link));
+    assert!(matches!(rw::LOAD_END.source, Source::Link));
+    assert!(matches!(rw::ERROR.source, Source::Link));
 };
 // The engine samples `rdata` in the 4th cycle of Fetch / Classes: the engine's own
 // `raddr` register plus the host port's read latency.
@@ -45,8 +50,8 @@ enum TxState {
 
 // Inside `update` (rust-hdl kernels take literals, not named constants):
 // - word source `t_src`: 0 host port, 1 link registers, 2 build-information ROM;
-// - second segment `t_seg2`: 0 none, 1 logits (2 x classes words from 0x30000),
-//   2 link status (link words 0..4).
+// - second segment `t_seg2`: 0 none, 1 the logits (2 x classes words), 2 the link
+//   status words.
 
 #[derive(LogicBlock)]
 pub struct ResponseEngine {
@@ -120,6 +125,25 @@ pub struct ResponseEngine {
     t_crc_byte: Signal<Local, Bit>,
 
     rom_words: Constant<Bits<12>>,
+    // Where each response's words are (revspike_proto::protocol::response_words) and
+    // the response codes.
+    a_classes: Constant<Bits<20>>,
+    a_logits: Constant<Bits<20>>,
+    a_core_status: Constant<Bits<20>>,
+    n_core_status: Constant<Bits<12>>,
+    a_input: Constant<Bits<20>>,
+    n_input: Constant<Bits<12>>,
+    a_rewind: Constant<Bits<20>>,
+    n_rewind: Constant<Bits<12>>,
+    a_link_status: Constant<Bits<20>>,
+    n_link_status: Constant<Bits<12>>,
+    n2_link_status: Constant<Bits<10>>,
+    a_load_end: Constant<Bits<20>>,
+    n_load_end: Constant<Bits<12>>,
+    a_error: Constant<Bits<20>>,
+    n_error: Constant<Bits<12>>,
+    response_bit: Constant<Bits<8>>,
+    error_cmd: Constant<Bits<8>>,
 }
 
 impl ResponseEngine {
@@ -132,6 +156,8 @@ impl ResponseEngine {
                 build_info.len()
             )));
         }
+        let first = |s: Segment| value(u64::from(s.first));
+        let words = |s: Segment| value(s.words as u64);
         let mut rom = BTreeMap::new();
         for (i, pair) in build_info.chunks(2).enumerate() {
             let w = pair[0] as u64 | (*pair.get(1).unwrap_or(&0) as u64) << 8;
@@ -189,6 +215,23 @@ impl ResponseEngine {
             t_send: Default::default(),
             t_crc_byte: Default::default(),
             rom_words: Constant::new((BUILD_INFO_LEN as u64 / 2).to_bits()),
+            a_classes: value(rw::CLASSES_REGISTER.into()),
+            a_logits: value(rw::LOGITS_FIRST.into()),
+            a_core_status: first(rw::CORE_STATUS),
+            n_core_status: words(rw::CORE_STATUS),
+            a_input: first(rw::INPUT),
+            n_input: words(rw::INPUT),
+            a_rewind: first(rw::REWIND),
+            n_rewind: words(rw::REWIND),
+            a_link_status: first(rw::LINK_STATUS),
+            n_link_status: words(rw::LINK_STATUS),
+            n2_link_status: value(rw::LINK_STATUS.words as u64),
+            a_load_end: first(rw::LOAD_END),
+            n_load_end: words(rw::LOAD_END),
+            a_error: first(rw::ERROR),
+            n_error: words(rw::ERROR),
+            response_bit: value(RESPONSE_BIT.into()),
+            error_cmd: value(ERROR_CMD.into()),
         })
     }
 }
@@ -220,18 +263,18 @@ impl Logic for ResponseEngine {
                 self.t_n2.d.next = 0.into();
                 self.t_wait.d.next = 0.into();
                 if self.t_seg2.q.val() == 1 {
-                    self.raddr_r.d.next = 0x10003.into();
+                    self.raddr_r.d.next = self.a_classes.val();
                     self.tstate.d.next = TxState::Classes;
                 } else {
                     if self.t_seg2.q.val() == 2 {
-                        self.t_n2.d.next = 5.into();
+                        self.t_n2.d.next = self.n2_link_status.val();
                     }
                     self.tstate.d.next = TxState::SendEnd0;
                 }
             }
             TxState::Classes => {
-                // Read the class count (config register 3) to size the logits segment.
-                self.raddr_r.d.next = 0x10003.into();
+                // Read the class count to size the logits segment.
+                self.raddr_r.d.next = self.a_classes.val();
                 self.t_wait.d.next = self.t_wait.q.val() + 1;
                 if self.t_wait.q.val() == 3 {
                     self.t_n2.d.next = bit_cast::<10, 8>(self.rdata.val().get_bits::<8>(0)) << 1;
@@ -284,14 +327,14 @@ impl Logic for ResponseEngine {
                 } else if self.t_seg2.q.val() == 1 {
                     self.t_seg2.d.next = 0.into();
                     self.t_src.d.next = 0.into();
-                    self.t_addr.d.next = 0x30000.into();
+                    self.t_addr.d.next = self.a_logits.val();
                     self.t_left.d.next = bit_cast::<12, 10>(self.t_n2.q.val());
                     self.t_n2.d.next = 0.into();
                 } else if self.t_seg2.q.val() == 2 {
                     self.t_seg2.d.next = 0.into();
                     self.t_src.d.next = 1.into();
-                    self.t_addr.d.next = 0.into();
-                    self.t_left.d.next = 5.into();
+                    self.t_addr.d.next = self.a_link_status.val();
+                    self.t_left.d.next = self.n_link_status.val();
                     self.t_n2.d.next = 0.into();
                 } else {
                     self.tstate.d.next = TxState::SendCrc0;
@@ -367,16 +410,16 @@ impl Logic for ResponseEngine {
         // one-hot, so each response field is an OR of the flags that set it.
         if self.respond.val() {
             self.t_seq.d.next = self.frame_seq.val();
-            self.t_cmd.d.next = self.command.val() | 0x80;
+            self.t_cmd.d.next = self.command.val() | self.response_bit.val();
             self.t_seg2.d.next = 0.into();
             self.t_src.d.next = 0.into();
             self.t_left.d.next = 0.into();
             self.t_addr.d.next = 0.into();
             if self.err_any.val() {
-                self.t_cmd.d.next = 0x7F.into();
+                self.t_cmd.d.next = self.error_cmd.val();
                 self.t_src.d.next = 1.into();
-                self.t_addr.d.next = 5.into();
-                self.t_left.d.next = 2.into();
+                self.t_addr.d.next = self.a_error.val();
+                self.t_left.d.next = self.n_error.val();
             } else {
                 if self.is_identify.val() {
                     self.t_src.d.next = 2.into();
@@ -387,26 +430,27 @@ impl Logic for ResponseEngine {
                     self.t_left.d.next = bit_cast::<12, 16>(self.count.val());
                 }
                 if self.is_input_only.val() {
-                    self.t_addr.d.next = 0x40004.into();
-                    self.t_left.d.next = 2.into();
+                    self.t_addr.d.next = self.a_input.val();
+                    self.t_left.d.next = self.n_input.val();
                 }
                 if self.is_run.val() || self.is_infer.val() {
-                    self.t_addr.d.next = 0x40000.into();
-                    self.t_left.d.next = 5.into();
+                    self.t_addr.d.next = self.a_core_status.val();
+                    self.t_left.d.next = self.n_core_status.val();
                     self.t_seg2.d.next = 1.into();
                 }
                 if self.is_rewind.val() {
-                    self.t_addr.d.next = 0x40000.into();
-                    self.t_left.d.next = 1.into();
+                    self.t_addr.d.next = self.a_rewind.val();
+                    self.t_left.d.next = self.n_rewind.val();
                 }
                 if self.is_status.val() {
-                    self.t_addr.d.next = 0x40000.into();
-                    self.t_left.d.next = 5.into();
+                    self.t_addr.d.next = self.a_core_status.val();
+                    self.t_left.d.next = self.n_core_status.val();
                     self.t_seg2.d.next = 2.into();
                 }
                 if self.is_load_end.val() {
                     self.t_src.d.next = 1.into();
-                    self.t_left.d.next = 3.into();
+                    self.t_addr.d.next = self.a_load_end.val();
+                    self.t_left.d.next = self.n_load_end.val();
                 }
             }
             self.tstate.d.next = TxState::Start;

@@ -260,7 +260,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.state_buffer.pop_base.next = self.seq.rev_base.val();
         self.state_buffer.pop_index.next =
             bit_cast::<RAM_ADDR_BITS, 9>(self.dec.state_offset.val())
-                + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.late_ch.val());
+                + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.pop_ch.val());
         self.state_buffer.push_base.next = self.seq.push_base.val();
 
         self.pe.clear.next = self.seq.decode.val();
@@ -332,7 +332,7 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.state_buffer.push.next = false;
         self.state_buffer.push_index.next =
             bit_cast::<RAM_ADDR_BITS, 9>(self.dec.state_offset.val())
-                + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.out_ch.val());
+                + bit_cast::<RAM_ADDR_BITS, 8>(self.neuron.early_ch.val());
         self.state_buffer.low_in.next = self.neuron.low_out.val();
         if self.neuron.early_valid.val() {
             if self.dec.kind_head.val() {
@@ -340,12 +340,11 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
             } else {
                 self.zmem.write_enable.next = true;
             }
+            self.state_buffer.push.next = self.dec.post_turn_on.val() & !self.seq.first_step.val();
         }
         if self.neuron.out_valid.val() {
             if self.dec.post_state.val() {
                 self.cmem.write_enable.next = true;
-                self.state_buffer.push.next =
-                    self.dec.post_turn_on.val() & !self.seq.first_step.val();
             }
             if self.spike_write.val() {
                 self.evmem.write_enable.next = true;

@@ -25,6 +25,7 @@ use crc::{Crc, CRC_16_IBM_3740};
 use thiserror::Error;
 
 pub use crate::bit_timing::BitTiming;
+use crate::contract::StatusReg;
 
 /// Version of this protocol, reported by IDENTIFY.
 pub const PROTOCOL_VERSION: u8 = 2;
@@ -78,6 +79,85 @@ pub mod addr {
     pub const STATUS: u32 = Region::Status.base();
     /// Host-port addresses are 20 bits wide.
     pub const LIMIT: u32 = 1 << contract::addr::BITS;
+}
+
+/// Where the words of each response come from, defined once: the device streams them
+/// from these places (the link's response engine reads its addresses and counts from
+/// here) and the host parses responses by the same counts.
+pub mod response_words {
+    use super::LinkWord;
+    use crate::contract::{ConfigReg, Region, StatusReg};
+
+    /// Where a segment's words are read.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Source {
+        /// The core's host port, from a word address.
+        HostPort,
+        /// The link's register file, from a link word index.
+        Link,
+    }
+
+    /// `words` consecutive words from `first` on.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Segment {
+        pub source: Source,
+        pub first: u32,
+        pub words: usize,
+    }
+
+    /// RUN, INFER and STATUS begin with the core's status registers: timesteps done,
+    /// prediction, cycles (low, high), status code.
+    pub const CORE_STATUS: Segment = Segment {
+        source: Source::HostPort,
+        first: StatusReg::TimestepsDone.address(),
+        words: 5,
+    };
+    /// INPUT: the core's status code and the input entries the sample uses.
+    pub const INPUT: Segment = Segment {
+        source: Source::HostPort,
+        first: StatusReg::Code.address(),
+        words: 2,
+    };
+    /// REWIND: timesteps done.
+    pub const REWIND: Segment = Segment {
+        source: Source::HostPort,
+        first: StatusReg::TimestepsDone.address(),
+        words: 1,
+    };
+    /// RUN and INFER end with the logits, two words per class, from the logit region.
+    pub const LOGITS_FIRST: u32 = Region::Logits.base();
+    /// The register the device reads to size the logits segment.
+    pub const CLASSES_REGISTER: u32 = ConfigReg::Classes.address();
+    /// STATUS ends with link words 0..4: words written (low, high), flags and last
+    /// error, CRC and framing error counts, timeout and overrun counts.
+    pub const LINK_STATUS: Segment = Segment {
+        source: Source::Link,
+        first: 0,
+        words: 5,
+    };
+    /// LOAD_END: words written (low, high) and the flags.
+    pub const LOAD_END: Segment = Segment {
+        source: Source::Link,
+        first: 0,
+        words: 3,
+    };
+    /// An error frame's payload, `[cmd][code][detail u16]`: link words 5 and 6.
+    pub const ERROR: Segment = Segment {
+        source: Source::Link,
+        first: LinkWord::ErrorCommand as u32,
+        words: 2,
+    };
+    /// Link words the register file holds.
+    pub const LINK_WORDS: u32 = LinkWord::ALL.len() as u32;
+
+    const _: () = {
+        assert!(CORE_STATUS.words == StatusReg::Code as usize + 1);
+        assert!(INPUT.first + INPUT.words as u32 == StatusReg::Entries.address() + 1);
+        assert!(LINK_STATUS.words == LinkWord::TimeoutOverrun as usize + 1);
+        assert!(LOAD_END.words == LinkWord::Flags as usize + 1);
+        assert!(LINK_STATUS.words as u32 <= ERROR.first);
+        assert!(ERROR.first + ERROR.words as u32 == LINK_WORDS);
+    };
 }
 
 /// The standard CRC of the protocol.
@@ -960,6 +1040,43 @@ pub struct CoreStatusWords {
     pub status: u16,
 }
 
+/// The link's register file as the device reads it, one 16-bit word each: STATUS
+/// ends with words 0..4, LOAD_END is words 0..2, an error frame's payload is words
+/// 5..6 ([`response_words`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkWord {
+    /// Words written since LOAD_BEGIN, bits 15..0.
+    WordsLo = 0,
+    /// Words written since LOAD_BEGIN, bits 19..16.
+    WordsHi = 1,
+    /// [`flags`] in the low byte, the last error's code in the high byte.
+    Flags = 2,
+    /// CRC errors in the low byte, framing errors in the high byte.
+    CrcFraming = 3,
+    /// Timeouts in the low byte, overruns in the high byte.
+    TimeoutOverrun = 4,
+    /// An error frame's offending command (low byte) and error code (high byte).
+    ErrorCommand = 5,
+    /// An error frame's detail.
+    ErrorDetail = 6,
+}
+
+impl LinkWord {
+    pub const ALL: [LinkWord; 7] = [
+        LinkWord::WordsLo,
+        LinkWord::WordsHi,
+        LinkWord::Flags,
+        LinkWord::CrcFraming,
+        LinkWord::TimeoutOverrun,
+        LinkWord::ErrorCommand,
+        LinkWord::ErrorDetail,
+    ];
+
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Link flags (link word 2, low byte).
 pub mod flags {
     /// A model was loaded completely and correctly.
@@ -1060,22 +1177,24 @@ fn push_words(out: &mut Vec<u8>, words: &[u16]) {
 }
 
 impl CoreStatusWords {
+    /// From the [`response_words::CORE_STATUS`] words, indexed by status register.
     fn from_words(w: &[u16]) -> CoreStatusWords {
+        let r = |reg: StatusReg| w[reg as usize];
         CoreStatusWords {
-            timesteps: w[0],
-            prediction: w[1],
-            cycles: w[2] as u32 | (w[3] as u32) << 16,
-            status: w[4],
+            timesteps: r(StatusReg::TimestepsDone),
+            prediction: r(StatusReg::Prediction),
+            cycles: r(StatusReg::CyclesLo) as u32 | (r(StatusReg::CyclesHi) as u32) << 16,
+            status: r(StatusReg::Code),
         }
     }
-    fn words(&self) -> [u16; 5] {
-        [
-            self.timesteps,
-            self.prediction,
-            self.cycles as u16,
-            (self.cycles >> 16) as u16,
-            self.status,
-        ]
+    fn words(&self) -> [u16; response_words::CORE_STATUS.words] {
+        let mut w = [0; response_words::CORE_STATUS.words];
+        w[StatusReg::TimestepsDone as usize] = self.timesteps;
+        w[StatusReg::Prediction as usize] = self.prediction;
+        w[StatusReg::CyclesLo as usize] = self.cycles as u16;
+        w[StatusReg::CyclesHi as usize] = (self.cycles >> 16) as u16;
+        w[StatusReg::Code as usize] = self.status;
+        w
     }
 }
 
@@ -1157,10 +1276,12 @@ impl Response {
 
     /// Parse a response frame.
     pub fn parse(frame: &Frame) -> Result<Response, ProtocolError> {
+        use LinkWord::*;
         let p = &frame.payload;
         if frame.cmd == ERROR_CMD {
-            if p.len() != 4 {
-                return Err(bad("error", format!("{} bytes, expected 4", p.len())));
+            let n = 2 * response_words::ERROR.words;
+            if p.len() != n {
+                return Err(bad("error", format!("{} bytes, expected {n}", p.len())));
             }
             return Ok(Response::Error {
                 cmd: p[0],
@@ -1190,17 +1311,18 @@ impl Response {
             }
             CommandCode::Read => Response::Read(w),
             CommandCode::Input => {
-                need(2)?;
+                need(response_words::INPUT.words)?;
                 Response::InputAccepted {
                     status: w[0],
                     entries: w[1],
                 }
             }
             CommandCode::Run | CommandCode::Infer | CommandCode::InferPacked => {
-                if w.len() < 5 || (w.len() - 5) % 2 != 0 {
+                let n = response_words::CORE_STATUS.words;
+                if w.len() < n || !(w.len() - n).is_multiple_of(2) {
                     return Err(bad(
                         name,
-                        format!("{} words; need 5 status words and 2 per logit", w.len()),
+                        format!("{} words; need {n} status words and 2 per logit", w.len()),
                     ));
                 }
                 let s = CoreStatusWords::from_words(&w);
@@ -1209,14 +1331,14 @@ impl Response {
                     prediction: s.prediction,
                     cycles: s.cycles,
                     status: s.status,
-                    logits: w[5..]
+                    logits: w[n..]
                         .chunks_exact(2)
                         .map(|c| (c[0] as u32 | (c[1] as u32) << 16) as i32)
                         .collect(),
                 })
             }
             CommandCode::Rewind => {
-                need(1)?;
+                need(response_words::REWIND.words)?;
                 Response::Rewound { timesteps: w[0] }
             }
             CommandCode::Reset => {
@@ -1224,19 +1346,20 @@ impl Response {
                 Response::ResetDone
             }
             CommandCode::Status => {
-                need(10)?;
-                let l = &w[5..];
+                let n = response_words::CORE_STATUS.words;
+                need(n + response_words::LINK_STATUS.words)?;
+                let l = &w[n..];
                 Response::Status(DeviceStatus {
                     core: CoreStatusWords::from_words(&w),
-                    words_written: l[0] as u32 | (l[1] as u32) << 16,
-                    loaded: l[2] & flags::LOADED != 0,
-                    dirty: l[2] & flags::DIRTY != 0,
-                    input_valid: l[2] & flags::INPUT_VALID != 0,
-                    last_error: (l[2] >> 8) as u8,
-                    crc_errors: l[3] as u8,
-                    framing_errors: (l[3] >> 8) as u8,
-                    timeouts: l[4] as u8,
-                    overruns: (l[4] >> 8) as u8,
+                    words_written: l[WordsLo.index()] as u32 | (l[WordsHi.index()] as u32) << 16,
+                    loaded: l[Flags.index()] & flags::LOADED != 0,
+                    dirty: l[Flags.index()] & flags::DIRTY != 0,
+                    input_valid: l[Flags.index()] & flags::INPUT_VALID != 0,
+                    last_error: (l[Flags.index()] >> 8) as u8,
+                    crc_errors: l[CrcFraming.index()] as u8,
+                    framing_errors: (l[CrcFraming.index()] >> 8) as u8,
+                    timeouts: l[TimeoutOverrun.index()] as u8,
+                    overruns: (l[TimeoutOverrun.index()] >> 8) as u8,
                 })
             }
             CommandCode::LoadBegin => {
@@ -1244,11 +1367,11 @@ impl Response {
                 Response::LoadBegun
             }
             CommandCode::LoadEnd => {
-                need(3)?;
+                need(response_words::LOAD_END.words)?;
                 Response::LoadEnded {
-                    words: w[0] as u32 | (w[1] as u32) << 16,
-                    loaded: w[2] & flags::LOADED != 0,
-                    dirty: w[2] & flags::DIRTY != 0,
+                    words: w[WordsLo.index()] as u32 | (w[WordsHi.index()] as u32) << 16,
+                    loaded: w[Flags.index()] & flags::LOADED != 0,
+                    dirty: w[Flags.index()] & flags::DIRTY != 0,
                 }
             }
         })
@@ -1273,17 +1396,17 @@ impl Response {
 }
 
 /// Link words 0..4 of a STATUS response (the device's link register file).
-fn link_words(s: &DeviceStatus) -> [u16; 5] {
+fn link_words(s: &DeviceStatus) -> [u16; response_words::LINK_STATUS.words] {
     let f = if s.loaded { flags::LOADED } else { 0 }
         | if s.dirty { flags::DIRTY } else { 0 }
         | if s.input_valid { flags::INPUT_VALID } else { 0 };
-    [
-        s.words_written as u16,
-        (s.words_written >> 16) as u16,
-        f | (s.last_error as u16) << 8,
-        s.crc_errors as u16 | (s.framing_errors as u16) << 8,
-        s.timeouts as u16 | (s.overruns as u16) << 8,
-    ]
+    let mut w = [0; response_words::LINK_STATUS.words];
+    w[LinkWord::WordsLo.index()] = s.words_written as u16;
+    w[LinkWord::WordsHi.index()] = (s.words_written >> 16) as u16;
+    w[LinkWord::Flags.index()] = f | (s.last_error as u16) << 8;
+    w[LinkWord::CrcFraming.index()] = s.crc_errors as u16 | (s.framing_errors as u16) << 8;
+    w[LinkWord::TimeoutOverrun.index()] = s.timeouts as u16 | (s.overruns as u16) << 8;
+    w
 }
 
 // ---------------------------------------------------------------------------------

@@ -598,3 +598,74 @@ fn every_command_parses_exactly_the_payload_lengths_its_rule_allows() {
     assert!(PayloadRule::AddressAndWords.allows(4) && !PayloadRule::AddressAndWords.allows(5));
     assert!(!PayloadRule::AddressAndWords.allows(2) && PayloadRule::Any.allows(0));
 }
+
+#[test]
+fn response_payloads_have_the_word_counts_the_device_streams() {
+    use revspike_proto::protocol::response_words as rw;
+    let words = |r: Response| r.payload().unwrap().len() / 2;
+    let status = DeviceStatus {
+        words_written: 0x5_1234,
+        loaded: true,
+        dirty: false,
+        input_valid: true,
+        last_error: ErrorCode::Length.code(),
+        crc_errors: 3,
+        framing_errors: 4,
+        timeouts: 5,
+        overruns: 6,
+        ..Default::default()
+    };
+    assert_eq!(
+        words(Response::InputAccepted {
+            status: 0,
+            entries: 9
+        }),
+        rw::INPUT.words
+    );
+    assert_eq!(words(Response::Rewound { timesteps: 2 }), rw::REWIND.words);
+    assert_eq!(
+        words(Response::Status(status.clone())),
+        rw::CORE_STATUS.words + rw::LINK_STATUS.words
+    );
+    assert_eq!(
+        words(Response::LoadEnded {
+            words: 7,
+            loaded: true,
+            dirty: false
+        }),
+        rw::LOAD_END.words
+    );
+    assert_eq!(
+        words(Response::Error {
+            cmd: 2,
+            code: ErrorCode::BadArguments.code(),
+            detail: 0
+        }),
+        rw::ERROR.words
+    );
+    let run = RunResult {
+        timesteps: 4,
+        prediction: 1,
+        cycles: 70_000,
+        status: 0,
+        logits: vec![-3, 5, 1 << 20],
+    };
+    assert_eq!(words(Response::Run(run)), rw::CORE_STATUS.words + 2 * 3);
+
+    // The link words sit where LinkWord says: the STATUS payload's link part, word by
+    // word, against the fields it carries.
+    let p = Response::Status(status).payload().unwrap();
+    let w: Vec<u16> = p
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let link = &w[rw::CORE_STATUS.words..];
+    assert_eq!(link[LinkWord::WordsLo.index()], 0x1234);
+    assert_eq!(link[LinkWord::WordsHi.index()], 0x5);
+    assert_eq!(
+        link[LinkWord::Flags.index()],
+        flags::LOADED | flags::INPUT_VALID | (ErrorCode::Length.code() as u16) << 8
+    );
+    assert_eq!(link[LinkWord::CrcFraming.index()], 3 | 4 << 8);
+    assert_eq!(link[LinkWord::TimeoutOverrun.index()], 5 | 6 << 8);
+}
