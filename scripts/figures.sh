@@ -87,7 +87,7 @@ row run-300-accuracy slow \
     "$REV run --model models/fashion-cu.json --dataset fashion-mnist --count 300" \
     'accuracy +\K[0-9.]+%'
 row run-300-board-inferences-per-s slow \
-    '[0-9.]+ % accuracy on them, \K[0-9.]+(?= inferences/s)' \
+    '[0-9.]+ % accuracy on them, \K[0-9,.]+(?= inferences/s)' \
     "$REV run --model models/fashion-cu.json --dataset fashion-mnist --count 300" \
     'board time .*: \K[0-9.]+(?= inferences/s)'
 row run-300-bytes-per-inference slow \
@@ -95,11 +95,11 @@ row run-300-bytes-per-inference slow \
     "$REV run --model models/fashion-cu.json --dataset fashion-mnist --count 300" \
     'line-rate bound .* for \K[0-9]+(?= B per inference)'
 row bench-window-4 slow \
-    'pipelined \(window 4\) \| \K[0-9.]+' \
-    "$REV bench --count 200 --windows 1,4" '(?m)^ +4 +(\S+ +){6}\K[0-9.]+'
+    'pipelined \(window 4\) \| \K[0-9,.]+' \
+    "$REV bench --count 200 --windows 1,4" '(?m)^ +4 +(\S+ +){7}\K[0-9.]+'
 row bench-window-1 slow \
-    'ping-pong \| \K[0-9.]+' \
-    "$REV bench --count 200 --windows 1,4" '(?m)^ +1 +(\S+ +){6}\K[0-9.]+'
+    'ping-pong \| \K[0-9,.]+' \
+    "$REV bench --count 200 --windows 1,4" '(?m)^ +1 +(\S+ +){7}\K[0-9.]+'
 row run-1000-accuracy slow \
     'all agree with the golden model \(\K[0-9.]+ %' \
     "$REV run --model models/fashion-cu.json --dataset fashion-mnist --count 1000" \
