@@ -15,10 +15,17 @@ use rust_hdl::prelude::*;
 use crate::contract_constants::{error_code, value, ERROR_BITS};
 use crate::frame_receiver::RxState;
 use crate::link::WATCHDOG_BITS;
-use revspike_proto::protocol::{ErrorCode, CORE_DETAIL_WATCHDOG};
+use revspike_proto::protocol::{header, ErrorCode, CORE_DETAIL_WATCHDOG, FRAME_OVERHEAD};
 
 // The CORE error's detail register is 8 bits wide.
 const _: () = assert!(CORE_DETAIL_WATCHDOG < 256);
+// The frame's byte count saturates at the framing overhead, below twice the header's
+// length, a power of two: the header is in exactly when the count's bit
+// `HEADER_BIT` is set.
+const HEADER_BIT: u32 = header::BYTES.trailing_zeros();
+const _: () = assert!(
+    header::BYTES.is_power_of_two() && FRAME_OVERHEAD < 2 * header::BYTES && FRAME_OVERHEAD < 8
+);
 
 #[derive(LogicBlock)]
 pub struct CommandEngine {
@@ -39,8 +46,9 @@ pub struct CommandEngine {
     pub abort: Signal<Out, Bit>,
     /// `busy`, registered (`busy_r`).
     pub busy_q: Signal<Out, Bit>,
-    // The frame (FrameReceiver): its bytes (saturating at 6), bytes lost in it, an
-    // input opened, its error code; the engine's errors for it, when `err_set`.
+    // The frame (FrameReceiver): its bytes (saturating at the framing overhead), bytes
+    // lost in it, an input opened, its error code; the engine's errors for it, when
+    // `err_set`.
     pub bytes: Signal<In, Bits<3>>,
     pub overrun: Signal<In, Bit>,
     pub started: Signal<In, Bit>,
@@ -134,6 +142,10 @@ pub struct CommandEngine {
     e_not_loaded: Constant<Bits<ERROR_BITS>>,
     e_core: Constant<Bits<ERROR_BITS>>,
     detail_watchdog: Constant<Bits<8>>,
+    // The frame's layout: its framing overhead and the bit of the byte count that says
+    // the header is in.
+    overhead: Constant<Bits<3>>,
+    header_bit: Constant<Bits<8>>,
 }
 
 impl CommandEngine {
@@ -211,6 +223,8 @@ impl CommandEngine {
             e_not_loaded: error_code(ErrorCode::NotLoaded),
             e_core: error_code(ErrorCode::Core),
             detail_watchdog: value(u64::from(CORE_DETAIL_WATCHDOG)),
+            overhead: value(FRAME_OVERHEAD as u64),
+            header_bit: value(u64::from(HEADER_BIT)),
         }
     }
 }
@@ -280,8 +294,10 @@ impl Logic for CommandEngine {
             && (!self.busy_r.q.val() || self.is_reset.val())
             && !self.expanding.val();
         self.drop_r.d.next = self.state.val() == RxState::Done
-            && self.bytes.val() != 6
-            && !(self.overrun.val() && (self.bytes.val().get_bit(2) || self.lost_hdr.val()));
+            && self.bytes.val() != self.overhead.val()
+            && !(self.overrun.val()
+                && (self.bytes.val().get_bit(self.header_bit.val().index())
+                    || self.lost_hdr.val()));
         self.err_any_r.d.next = self.error.val().any();
         self.done_q.d.next = self.done.val();
 
@@ -289,7 +305,7 @@ impl Logic for CommandEngine {
             RxState::Done => {
                 // The frame's error was latched as its END was popped.
                 if self.drop_r.q.val() {
-                    // Fewer than 6 bytes: line noise or an empty frame; no answer. (A
+                    // Shorter than the framing overhead: line noise or an empty frame; no answer. (A
                     // frame an overflow cut short is answered: with its own header
                     // once that is in, else with the header the receiver kept.)
                     self.abort_input.next = self.started.val();
@@ -297,7 +313,7 @@ impl Logic for CommandEngine {
                     self.lost_hdr_clear.next = self.overrun.val();
                     self.exec_next.next = RxState::Header;
                 } else if self.go_r.q.val() {
-                    if !self.bytes.val().get_bit(2) {
+                    if !self.bytes.val().get_bit(self.header_bit.val().index()) {
                         self.take_lost.next = true;
                         self.lost_hdr_clear.next = true;
                     }

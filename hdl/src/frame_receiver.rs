@@ -12,8 +12,11 @@
 
 use rust_hdl::prelude::*;
 
-use crate::contract_constants::{error_code, ERROR_BITS};
-use revspike_proto::protocol::ErrorCode;
+use crate::contract_constants::{error_code, value, ERROR_BITS};
+use revspike_proto::protocol::{header, ErrorCode, CRC_BYTES, FRAME_OVERHEAD};
+
+// The header's and the CRC's byte indices fit `hidx`, the frame's byte count `fcount`.
+const _: () = assert!(header::BYTES <= 4 && CRC_BYTES < 4 && FRAME_OVERHEAD < 8);
 
 /// The receive engine's states: the frame receiver's (Hunt to Drop), then the command
 /// engine's (Done to Post).
@@ -89,7 +92,8 @@ pub struct FrameReceiver {
     pub started: Signal<Out, Bit>,
     /// The command engine closes the input (committed or aborted).
     pub close_input: Signal<In, Bit>,
-    /// Bytes of the frame (saturating at 6) and bytes lost inside it, for Done.
+    /// Bytes of the frame (saturating at the framing overhead) and bytes lost inside
+    /// it, for Done.
     pub bytes: Signal<Out, Bits<3>>,
     pub overrun: Signal<Out, Bit>,
     /// A half frame timed out (FrameTimer, one-cycle pulse).
@@ -138,6 +142,15 @@ pub struct FrameReceiver {
     e_arguments: Constant<Bits<ERROR_BITS>>,
     e_core: Constant<Bits<ERROR_BITS>>,
     e_overrun: Constant<Bits<ERROR_BITS>>,
+    // The frame's layout (revspike_proto::protocol): the header's first and last byte,
+    // the CRC's bytes and its end, the header's length and the framing overhead.
+    h_first: Constant<Bits<2>>,
+    h_last: Constant<Bits<2>>,
+    crc_lo: Constant<Bits<2>>,
+    crc_hi: Constant<Bits<2>>,
+    crc_end: Constant<Bits<2>>,
+    header_bytes: Constant<Bits<3>>,
+    overhead: Constant<Bits<3>>,
 }
 
 impl Default for FrameReceiver {
@@ -210,6 +223,13 @@ impl Default for FrameReceiver {
             e_arguments: error_code(ErrorCode::BadArguments),
             e_core: error_code(ErrorCode::Core),
             e_overrun: error_code(ErrorCode::Overrun),
+            h_first: value(header::CMD as u64),
+            h_last: value(header::LEN_HI as u64),
+            crc_lo: value(0),
+            crc_hi: value(1),
+            crc_end: value(CRC_BYTES as u64),
+            header_bytes: value(header::BYTES as u64),
+            overhead: value(FRAME_OVERHEAD as u64),
         }
     }
 }
@@ -261,7 +281,7 @@ impl Logic for FrameReceiver {
             self.end_err.next = self.e_oversize.val();
         } else if self.rstate.q.val() == RxState::Payload
             || self.rstate.q.val() == RxState::Excess
-            || (self.rstate.q.val() == RxState::Crc && self.hidx.q.val() != 2)
+            || (self.rstate.q.val() == RxState::Crc && self.hidx.q.val() != self.crc_end.val())
         {
             self.end_err.next = self.e_length.val();
         } else if self.crc_bad.q.val() {
@@ -289,7 +309,7 @@ impl Logic for FrameReceiver {
                     self.rstate.d.next = RxState::Done;
                 } else if self.hv.val() {
                     // Bytes 0..2 (command, sequence, length) go to the header decoder.
-                    if self.hidx.q.val() != 3 {
+                    if self.hidx.q.val() != self.h_last.val() {
                         self.pop.next = true;
                     } else if self.oversize.val() {
                         self.pop.next = true;
@@ -308,7 +328,7 @@ impl Logic for FrameReceiver {
                     if self.pop.val() {
                         self.rc_strobe.d.next = true;
                         self.hidx.d.next = self.hidx.q.val() + 1;
-                        if self.hidx.q.val() == 3 {
+                        if self.hidx.q.val() == self.h_last.val() {
                             self.pidx.d.next = 0.into();
                             self.pidx_next.d.next = 1.into();
                             if self.oversize.val() {
@@ -334,7 +354,7 @@ impl Logic for FrameReceiver {
                         self.pidx.d.next = self.pidx_next.q.val();
                         self.pidx_next.d.next = self.pidx_next.q.val() + 1;
                         if self.last_r.q.val() {
-                            self.hidx.d.next = 0.into();
+                            self.hidx.d.next = self.crc_lo.val();
                             self.rstate.d.next = RxState::Crc;
                         }
                     }
@@ -345,16 +365,16 @@ impl Logic for FrameReceiver {
                     self.pop.next = true;
                     if self.he.val() {
                         self.rstate.d.next = RxState::Done;
-                    } else if self.hidx.q.val() == 0 {
+                    } else if self.hidx.q.val() == self.crc_lo.val() {
                         if self.crc_lo_ne.q.val() {
                             self.crc_bad.d.next = true;
                         }
-                        self.hidx.d.next = 1.into();
-                    } else if self.hidx.q.val() == 1 {
+                        self.hidx.d.next = self.crc_hi.val();
+                    } else if self.hidx.q.val() == self.crc_hi.val() {
                         if self.crc_hi_ne.q.val() {
                             self.crc_bad.d.next = true;
                         }
-                        self.hidx.d.next = 2.into();
+                        self.hidx.d.next = self.crc_end.val();
                     } else {
                         self.rstate.d.next = RxState::Excess;
                     }
@@ -381,8 +401,9 @@ impl Logic for FrameReceiver {
             }
         }
 
-        // Bytes of the current frame, saturating at 6 (enough to tell noise from frames).
-        if self.pop.val() && !self.he.val() && self.fcount.q.val() != 6 {
+        // Bytes of the current frame, saturating at the framing overhead (enough to tell
+        // noise from frames).
+        if self.pop.val() && !self.he.val() && self.fcount.q.val() != self.overhead.val() {
             self.fcount.d.next = self.fcount.q.val() + 1;
         }
         // The command engine's own errors, set in its states.
@@ -397,8 +418,8 @@ impl Logic for FrameReceiver {
         // learns of it from an error answer (LENGTH, or OVERRUN when the FIFO
         // overflowed and swallowed its END); shorter fragments are dropped silently.
         if self.timeout.val() {
-            if self.fcount.q.val() >= 4 {
-                self.fcount.d.next = 6.into();
+            if self.fcount.q.val() >= self.header_bytes.val() {
+                self.fcount.d.next = self.overhead.val();
                 self.rstate.d.next = RxState::Done;
                 if self.overrun_f.q.val() || self.lost_pending.val() {
                     self.err.d.next = self.e_overrun.val();
@@ -430,7 +451,7 @@ impl Logic for FrameReceiver {
             self.rstate.d.next = RxState::AbortWait;
         }
         if self.frame_reset.val() {
-            self.hidx.d.next = 0.into();
+            self.hidx.d.next = self.h_first.val();
             self.fcount.d.next = 0.into();
             self.pidx.d.next = 0.into();
             self.pidx_next.d.next = 1.into();

@@ -11,7 +11,9 @@ use rust_hdl::prelude::*;
 
 use crate::contract_constants::{error_code, value, ERROR_BITS};
 
-use revspike_proto::protocol::{CommandCode as C, ErrorCode as E, PayloadRule, MAX_PAYLOAD};
+use revspike_proto::protocol::{
+    header, CommandCode as C, ErrorCode as E, PayloadRule, MAX_PAYLOAD,
+};
 
 // `#[hdl_gen]` kernels cannot name Rust constants, so every command code, payload
 // length and error code the decoder uses is a `Constant` field built from its one
@@ -141,6 +143,11 @@ pub struct HeaderDecoder {
     e_unknown: Constant<Bits<ERROR_BITS>>,
     e_arguments: Constant<Bits<ERROR_BITS>>,
     e_not_loaded: Constant<Bits<ERROR_BITS>>,
+    // The header's byte positions (revspike_proto::protocol::header).
+    h_cmd: Constant<Bits<2>>,
+    h_seq: Constant<Bits<2>>,
+    h_len_lo: Constant<Bits<2>>,
+    h_len_hi: Constant<Bits<2>>,
 
     hb: Signal<Local, Bits<8>>,
     full_len: Signal<Local, Bits<16>>,
@@ -217,6 +224,10 @@ impl Default for HeaderDecoder {
             e_unknown: error_code(E::UnknownCommand),
             e_arguments: error_code(E::BadArguments),
             e_not_loaded: error_code(E::NotLoaded),
+            h_cmd: value(header::CMD as u64),
+            h_seq: value(header::SEQ as u64),
+            h_len_lo: value(header::LEN_LO as u64),
+            h_len_hi: value(header::LEN_HI as u64),
 
             clock: Default::default(),
             header_byte: Default::default(),
@@ -325,11 +336,11 @@ impl Logic for HeaderDecoder {
         }
         // Bytes 0..2 are stored; the 4th, the length's high byte, decides the error.
         if self.header_byte.val() {
-            if self.header_index.val() == 0 {
+            if self.header_index.val() == self.h_cmd.val() {
                 self.cmd.d.next = self.hb.val();
-            } else if self.header_index.val() == 1 {
+            } else if self.header_index.val() == self.h_seq.val() {
                 self.seq.d.next = self.hb.val();
-            } else if self.header_index.val() == 2 {
+            } else if self.header_index.val() == self.h_len_lo.val() {
                 self.len.d.next = bit_cast::<13, 8>(self.hb.val());
                 self.lo_gt.d.next = self.hb.val() > self.max_lo.val();
             } else if self.too_big_r.q.val() {
@@ -345,7 +356,7 @@ impl Logic for HeaderDecoder {
                     self.pend.d.next = self.e_not_loaded.val();
                 }
             }
-            if self.pop.val() && self.header_index.val() == 3 {
+            if self.pop.val() && self.header_index.val() == self.h_len_hi.val() {
                 self.len.d.next = bit_cast::<13, 16>(self.full_len_r.q.val());
             }
         }

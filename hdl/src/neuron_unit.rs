@@ -332,7 +332,8 @@ impl Logic for NeuronUnit {
             .get_bits::<THRESHOLD_W>(self.o_thr.val().index());
         self.neg[0].d.next = self.param.val().get_bit(self.o_neg.val().index());
         self.hh[0].d.next = self.param.val().get_bits::<H_W>(self.o_h.val().index());
-        // The state words join at stage 4 (see `late_ch`).
+        // The membrane joins at stage 4 (`late_ch`), the state-buffer bits at stage 6
+        // (`pop_ch`); the slots before them carry nothing.
         self.cold[0].d.next = 0.into();
         self.low[0].d.next = 0.into();
 

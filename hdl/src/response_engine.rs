@@ -137,7 +137,6 @@ pub struct ResponseEngine {
     n_rewind: Constant<Bits<12>>,
     a_link_status: Constant<Bits<20>>,
     n_link_status: Constant<Bits<12>>,
-    n2_link_status: Constant<Bits<10>>,
     a_load_end: Constant<Bits<20>>,
     n_load_end: Constant<Bits<12>>,
     a_error: Constant<Bits<20>>,
@@ -225,7 +224,6 @@ impl ResponseEngine {
             n_rewind: words(rw::REWIND),
             a_link_status: first(rw::LINK_STATUS),
             n_link_status: words(rw::LINK_STATUS),
-            n2_link_status: value(rw::LINK_STATUS.words as u64),
             a_load_end: first(rw::LOAD_END),
             n_load_end: words(rw::LOAD_END),
             a_error: first(rw::ERROR),
@@ -267,7 +265,7 @@ impl Logic for ResponseEngine {
                     self.tstate.d.next = TxState::Classes;
                 } else {
                     if self.t_seg2.q.val() == 2 {
-                        self.t_n2.d.next = self.n2_link_status.val();
+                        self.t_n2.d.next = bit_cast::<10, 12>(self.n_link_status.val());
                     }
                     self.tstate.d.next = TxState::SendEnd0;
                 }

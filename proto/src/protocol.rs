@@ -47,8 +47,26 @@ pub const MAX_WRITE_WORDS: usize = 2048;
 pub const MAX_READ_WORDS: usize = 2048;
 /// Largest response payload the device produces (a full READ).
 pub const MAX_RESPONSE_PAYLOAD: usize = 2 * MAX_READ_WORDS;
-/// Header (cmd, seq, len) plus CRC bytes around a payload.
-pub const FRAME_OVERHEAD: usize = 6;
+/// Byte positions of a frame body's header, `[cmd u8][seq u8][len u16 LE]`.
+pub mod header {
+    /// The command code.
+    pub const CMD: usize = 0;
+    /// The sequence number.
+    pub const SEQ: usize = 1;
+    /// The payload length, low byte.
+    pub const LEN_LO: usize = 2;
+    /// The payload length, high byte (the header's last).
+    pub const LEN_HI: usize = 3;
+    /// Header bytes.
+    pub const BYTES: usize = 4;
+
+    // `frame_body` writes the fields in this order.
+    const _: () = assert!(CMD == 0 && SEQ == 1 && LEN_LO == 2 && LEN_HI == 3 && BYTES == 4);
+}
+/// CRC bytes after the payload (low byte first).
+pub const CRC_BYTES: usize = 2;
+/// Header plus CRC bytes around a payload.
+pub const FRAME_OVERHEAD: usize = header::BYTES + CRC_BYTES;
 /// Receive FIFO of the device, in bytes (consecutive END bytes take no room in it).
 pub const RX_FIFO_DEPTH: usize = 8;
 /// Command code of error responses.
@@ -510,7 +528,7 @@ pub fn parse_body(body: &[u8], max_payload: usize) -> Result<Frame, FrameError> 
     if body.len() < FRAME_OVERHEAD {
         return Err(FrameError::TooShort(body.len()));
     }
-    let declared = u16::from_le_bytes([body[2], body[3]]) as usize;
+    let declared = u16::from_le_bytes([body[header::LEN_LO], body[header::LEN_HI]]) as usize;
     if declared > max_payload {
         return Err(FrameError::Oversize { max: max_payload });
     }
@@ -518,16 +536,16 @@ pub fn parse_body(body: &[u8], max_payload: usize) -> Result<Frame, FrameError> 
     if declared != actual {
         return Err(FrameError::Length { declared, actual });
     }
-    let split = body.len() - 2;
+    let split = body.len() - CRC_BYTES;
     let received = u16::from_le_bytes([body[split], body[split + 1]]);
     let computed = crc16(&body[..split]);
     if received != computed {
         return Err(FrameError::BadCrc { received, computed });
     }
     Ok(Frame {
-        cmd: body[0],
-        seq: body[1],
-        payload: body[4..split].to_vec(),
+        cmd: body[header::CMD],
+        seq: body[header::SEQ],
+        payload: body[header::BYTES..split].to_vec(),
     })
 }
 
