@@ -80,7 +80,7 @@ row core-cycles-wide fast \
     'cycles per inference +\K[0-9]+'
 row shipped-cu-core-cycles fast \
     'The Cu core \(32 lanes[^)]*\) takes \K[0-9,]+' \
-    'cargo test --release -p revspike-tests --test shipped_model -- --nocapture' \
+    'env REVSPIKE_SHIPPED_SAMPLE=10000 cargo test --release -p revspike-tests --test shipped_model -- --nocapture' \
     'bit-exact with the golden model, \K[0-9]+(?= core cycles)'
 row run-300-accuracy slow \
     'images identical to the golden model \(logits and prediction\),\s+\K[0-9.]+ %' \
