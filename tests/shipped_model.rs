@@ -6,6 +6,7 @@ use revspike_golden::model::Model;
 use revspike_golden::sim::infer;
 use revspike_proto::build::CU;
 use revspike_proto::core_port::check_against_golden;
+use revspike_proto::cycle_model::run_cycles;
 use revspike_proto::image::compile;
 use revspike_tests::{fashion_idx, VerilatedCore};
 
@@ -87,7 +88,16 @@ fn verilated_cu_core_agrees_with_golden_on_a_sample() {
     for (k, img) in images.iter().take(n).enumerate() {
         // Rewinds on every fourth image: the turn-on state must step back exactly too.
         match check_against_golden(&mut drv, &m, CU.max_width, img, k % 4 == 0) {
-            Ok(r) => cycles += r.cycles,
+            Ok(r) => {
+                // The cycle model the docs' figures come from, to the cycle.
+                let gold = infer(&m, img).expect("the golden model takes the image");
+                assert_eq!(
+                    u64::from(r.cycles),
+                    run_cycles(&m, &CU, &gold).total(),
+                    "test image {k}: cycles measured vs the cycle model"
+                );
+                cycles += r.cycles;
+            }
             Err(e) => panic!("test image {k}: {e}"),
         }
     }

@@ -3,8 +3,11 @@
 //! forward pass and after every rewind).
 
 use revspike_golden::gen::{edge_cases, gen_input, gen_model};
+use revspike_golden::model::Model;
+use revspike_golden::sim::infer;
 use revspike_proto::build::SMALL;
 use revspike_proto::core_port::{check_against_golden, CoreDriver};
+use revspike_proto::cycle_model::run_cycles;
 use revspike_proto::image::compile;
 use revspike_tests::VerilatedCore;
 
@@ -12,6 +15,17 @@ fn small_core() -> CoreDriver<VerilatedCore> {
     VerilatedCore::new(&SMALL)
         .expect("verilator builds the core")
         .driver()
+}
+
+/// The run's cycle counter is what the cycle model predicts, to the cycle.
+fn assert_cycles(model: &Model, input: &[u8], measured: u64, what: &str) {
+    let gold = infer(model, input).expect("the golden model takes the input");
+    let predicted = run_cycles(model, &SMALL, &gold);
+    assert_eq!(
+        measured,
+        predicted.total(),
+        "{what}: cycles measured on the core vs the cycle model ({predicted:?})"
+    );
 }
 
 fn count() -> u64 {
@@ -34,9 +48,16 @@ fn generated_models_match_golden_in_verilator() {
         }
         let input = gen_input(&model, seed.wrapping_mul(31));
         drv.load(&compile(&model, &SMALL));
-        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
-            panic!("seed {seed}: {e}");
-        }
+        let res = match check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
+            Ok(r) => r,
+            Err(e) => panic!("seed {seed}: {e}"),
+        };
+        assert_cycles(
+            &model,
+            &input,
+            u64::from(res.cycles),
+            &format!("seed {seed}"),
+        );
         checked += 1;
         if checked == n {
             break;
@@ -57,9 +78,16 @@ fn edge_case_models_match_golden_in_verilator() {
             continue;
         }
         drv.load(&compile(&model, &SMALL));
-        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
-            panic!("edge case {name}: {e}");
-        }
+        let res = match check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
+            Ok(r) => r,
+            Err(e) => panic!("edge case {name}: {e}"),
+        };
+        assert_cycles(
+            &model,
+            &input,
+            u64::from(res.cycles),
+            &format!("edge case {name}"),
+        );
         checked += 1;
     }
     assert!(

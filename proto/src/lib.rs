@@ -6,6 +6,7 @@
 //! - [`build`]: the named builds and their capacity;
 //! - [`bit_timing`]: the UART bit period as an exact fraction of the clock;
 //! - [`image`]: the compiler from a model to the core's memory image;
+//! - [`cycle_model`]: the cycles a run takes, exactly as the sequencer spends them;
 //! - [`protocol`]: the link's frames and commands.
 
 pub mod bit_timing;
@@ -13,6 +14,7 @@ pub mod board;
 pub mod build;
 pub mod contract;
 pub mod core_port;
+pub mod cycle_model;
 pub mod image;
 pub mod protocol;
 
