@@ -6,8 +6,13 @@
 //! conv model must reach (models/README.md has the recipe and the runs tried).
 
 use revspike_golden::model::Model;
-use revspike_golden::sim::Engine;
+use revspike_golden::sim::{infer, Engine};
 use revspike_golden::Info;
+use revspike_proto::build::CU;
+use revspike_proto::cycle_model::run_cycles_planned;
+use revspike_proto::image::rows_needed;
+use revspike_proto::protocol::Command;
+use revspike_proto::stem_plan::{stem_share, StemMemories, StemPlan};
 use revspike_tests::fashion_idx;
 
 fn model() -> Model {
@@ -96,4 +101,61 @@ fn conv_model_golden_accuracy_is_the_exported_one_at_least_90_percent_with_no_wr
         &fashion_idx("train-labels-idx1-ubyte.gz", 8),
     );
     assert_eq!(wraps, 0, "wraps on the training set");
+}
+
+/// The Cu's stem plan (proto/src/stem_plan.rs, docs/architecture.md) holds the shipped
+/// conv model, and its executable model computes the golden stem output of every
+/// Fashion-MNIST test image through the line buffers. Prints the plan's predicted core
+/// cycles per image against the cycles the image takes on the link.
+#[test]
+fn the_cu_stem_plan_holds_the_conv_model_and_computes_every_test_images_stem() {
+    let m = model();
+    let plan = StemPlan::new(&m, &CU)
+        .expect("the conv model fits the Cu's stem memories")
+        .expect("a stem");
+    // 3x3 stride 2: three line-buffer rows per intermediate map, not the whole map.
+    let slots: Vec<usize> = plan.layers[..2].iter().map(|l| l.dst.slots).collect();
+    assert_eq!(slots, [3, 3]);
+    let rows = rows_needed(&m, &CU);
+    assert!(rows <= CU.rows, "{rows} rows of {}", CU.rows);
+
+    let images = fashion_idx("t10k-images-idx3-ubyte.gz", 16);
+    let engine = Engine::new(&m);
+    let n: usize = std::env::var("REVSPIKE_SHIPPED_SAMPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let (mut core, mut stem, mut link_bytes) = (0u64, 0u64, 0u64);
+    let mut mem = StemMemories::new(&CU);
+    let mut count = 0u64;
+    for (k, img) in images.chunks(784).take(n).enumerate() {
+        plan.write_input(&mut mem, 0, img);
+        plan.run(&m, &mut mem, 0);
+        assert_eq!(
+            plan.read_output(&mut mem, 0),
+            engine.stem_output(img),
+            "test image {k}"
+        );
+        let share = stem_share(&plan, &m, &CU, img);
+        let gold = infer(&m, img).expect("784 bytes");
+        let c = run_cycles_planned(&m, &CU, &gold, Some(&share));
+        core += c.total();
+        stem += c.stem;
+        link_bytes += Command::infer_smallest(img).to_frame(0).unwrap().len() as u64;
+        count += 1;
+    }
+    let per = |x: u64| x as f64 / count as f64;
+    let link_cycles = per(link_bytes) * 10.0 * CU.clock_hz as f64 / CU.baud as f64;
+    eprintln!(
+        "conv model on the Cu plan, {count} test images: {rows} of {} rows; predicted {:.0} \
+         core cycles per image ({:.0} of them the stem); its input frame {:.1} bytes = \
+         {:.0} cycles on the link at {} baud (core / link = {:.2})",
+        CU.rows,
+        per(core),
+        per(stem),
+        per(link_bytes),
+        link_cycles,
+        CU.baud,
+        per(core) / link_cycles
+    );
 }

@@ -203,8 +203,13 @@ impl Build {
                 });
             }
         };
-        // The stem (model version 2) has no hardware yet.
-        need("stem layers".into(), model.stem.len(), 0);
+        // The core runs no conv stem yet (model version 2): its plan
+        // (`crate::stem_plan`) says what it would need, and is checked below too.
+        need(
+            "stem layers (the core runs no stem yet)".into(),
+            model.stem.len(),
+            0,
+        );
         for (l, st) in model.stages.iter().enumerate() {
             need(format!("stages[{l}].width"), st.width, self.max_width());
         }
@@ -214,16 +219,18 @@ impl Build {
             need(format!("stages[{l}].blocks"), st.blocks.len(), MAX_BLOCKS);
         }
         need("timesteps".into(), model.timesteps, MAX_TIMESTEPS);
-        need(
-            "input.group_len".into(),
-            model.input.group_len,
-            MAX_GROUP_LEN,
-        );
-        need(
-            "input memory entries".into(),
-            input_entries_needed(model),
-            self.input_entries,
-        );
+        if model.stem.is_empty() {
+            need(
+                "input.group_len".into(),
+                model.input.group_len,
+                MAX_GROUP_LEN,
+            );
+            need(
+                "input memory entries".into(),
+                input_entries_needed(model),
+                self.input_entries,
+            );
+        }
         let rows = crate::image::rows_needed(model, self);
         need("row memory rows".into(), rows, self.rows);
         need(
@@ -237,6 +244,9 @@ impl Build {
             model.timesteps.saturating_sub(1) * stride,
             self.state_buffer_entries,
         );
+        if let Err(e) = crate::stem_plan::StemPlan::new(model, self) {
+            excess.extend(e);
+        }
         if excess.is_empty() {
             Ok(())
         } else {

@@ -54,11 +54,13 @@ pub struct RunCycles {
     /// Everything else: descriptor fetch, list location, pipeline tails and flushes,
     /// timestep starts, the argmax.
     pub fixed: u64,
+    /// The conv stem, before the first timestep ([`crate::stem_plan`]).
+    pub stem: u64,
 }
 
 impl RunCycles {
     pub fn total(&self) -> u64 {
-        self.events + self.drain + self.fixed
+        self.events + self.drain + self.fixed + self.stem
     }
 }
 
@@ -67,16 +69,33 @@ pub fn page_markers(group_len: usize) -> usize {
     group_len.saturating_sub(1) / 256
 }
 
+/// The stem's share of a run of a version 2 model, from the stem plan's executable
+/// model: a design budget, since the core runs no stem yet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StemShare {
+    /// The stem's cycles over every group of the sample.
+    pub stem: u64,
+    /// Per group: the cycles stage 0's `down` streams the stem's output in, per tile.
+    pub stage0_stream: Vec<u64>,
+}
+
 /// The cycles a `run` of `model` takes on `build`, given the golden model's inference
 /// of the same input (its `layer_events`: nonzero inputs per dense layer evaluation,
 /// in program order; an `up` at t = 0 is absent, the core runs it as an empty tile).
 ///
-/// Models with a stem are outside this model: the core runs no stem yet.
+/// Models with a stem go through [`run_cycles_planned`].
 pub fn run_cycles(model: &Model, build: &Build, gold: &Inference) -> RunCycles {
-    assert!(
-        model.stem.is_empty(),
-        "the cycle model covers version 1 programs"
-    );
+    assert!(model.stem.is_empty(), "a stem's share comes from its plan");
+    run_cycles_planned(model, build, gold, None)
+}
+
+/// [`run_cycles`], with the stem's share for a model with a stem.
+pub fn run_cycles_planned(
+    model: &Model,
+    build: &Build,
+    gold: &Inference,
+    stem: Option<&StemShare>,
+) -> RunCycles {
     let mut c = RunCycles::default();
     let mut events = gold.layer_events.iter().map(|&(nz, _)| nz as u64);
     let mut next = || events.next().expect("one count per layer evaluation");
@@ -98,7 +117,12 @@ pub fn run_cycles(model: &Model, build: &Build, gold: &Inference) -> RunCycles {
     for t in 0..model.timesteps {
         c.fixed += phases::STEP_START;
         for (l, st) in model.stages.iter().enumerate() {
-            let down = next() + if l == 0 { markers } else { 0 };
+            let nz = next();
+            let down = match (l, stem) {
+                (0, Some(sh)) => sh.stage0_stream[t % sh.stage0_stream.len()],
+                (0, None) => nz + markers,
+                _ => nz,
+            };
             tile(&mut c, Some(down), st.width);
             if st.up.is_some() {
                 let up = if t == 0 { None } else { Some(next()) };
@@ -113,5 +137,6 @@ pub fn run_cycles(model: &Model, build: &Build, gold: &Inference) -> RunCycles {
         tile(&mut c, Some(e), model.classes);
     }
     c.fixed += phases::argmax(model.classes as u64) + phases::FINISH;
+    c.stem = stem.map_or(0, |s| s.stem);
     c
 }

@@ -258,11 +258,18 @@ fn stage_evals(model: &Model, l: usize) -> Vec<Eval<'_>> {
 
 /// Rows the image of a model takes on `build` (descriptors, one per channel tile of
 /// every layer evaluation; weight rows; parameter rows).
+///
+/// A stem's rows are its plan's ([`crate::stem_plan::StemPlan::rows`]); none are
+/// counted when the stem does not fit its memories (the build check says so).
 pub fn rows_needed(model: &Model, build: &Build) -> usize {
-    let layers = model.layers();
+    let layers = &model.layers()[model.stem.len()..];
     let weights: usize = layers.iter().map(|l| l.inputs).sum();
     let params: usize = layers.iter().map(|l| l.outputs).sum();
-    descriptors_needed(model, build) + weights + params
+    let stem = match crate::stem_plan::StemPlan::new(model, build) {
+        Ok(Some(plan)) => plan.rows(model, build),
+        _ => 0,
+    };
+    descriptors_needed(model, build) + weights + params + stem
 }
 
 /// Descriptors of both programs: one per channel tile of every layer evaluation of a

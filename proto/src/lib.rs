@@ -7,7 +7,8 @@
 //! - [`bit_timing`]: the UART bit period as an exact fraction of the clock;
 //! - [`image`]: the compiler from a model to the core's memory image;
 //! - [`cycle_model`]: the cycles a run takes, exactly as the sequencer spends them;
-//! - [`protocol`]: the link's frames and commands.
+//! - [`protocol`]: the link's frames and commands;
+//! - [`stem_plan`]: the conv stem's memory plan, row schedule and executable model.
 
 pub mod bit_timing;
 pub mod board;
@@ -17,5 +18,6 @@ pub mod core_port;
 pub mod cycle_model;
 pub mod image;
 pub mod protocol;
+pub mod stem_plan;
 
 pub use build::Build;

@@ -135,7 +135,7 @@ fn no_build_takes_a_model_with_a_stem_yet() {
             let e = r.expect_err(&name).to_string();
             assert!(
                 e.contains(&format!(
-                    "stem layers needs {}, build has 0",
+                    "stem layers (the core runs no stem yet) needs {}, build has 0",
                     model.stem.len()
                 )),
                 "{name} on {}: {e}",
