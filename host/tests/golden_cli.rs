@@ -307,3 +307,40 @@ fn eval_takes_a_file_of_inputs_with_or_without_labels() {
     assert!(e.contains("--dataset") && e.contains("--inputs"), "{e}");
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn info_with_a_build_says_whether_it_fits_and_shows_the_stem_plan() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    let out = stdout(
+        bin()
+            .arg("info")
+            .arg(models.join("fashion-cu.json"))
+            .args(["--build", "cu"]),
+    );
+    assert!(out.contains("build cu: fits (1191 of 1280 rows)"), "{out}");
+    let out = stdout(
+        bin()
+            .arg("info")
+            .arg(models.join("fashion-conv.json"))
+            .args(["--build", "cu"]),
+    );
+    for want in [
+        "build cu: does not fit",
+        "stem layers (the core runs no stem yet) needs 3, build has 0",
+        "stem plan on cu (the core runs no stem yet): 25 row steps per group, 1 group(s), 329 rows",
+        "stem[0] line buffer              event-list memory  words     0..378   3 x 224 bytes",
+        "input memory       792 of 1024 words",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    let e = fails(
+        bin()
+            .arg("info")
+            .arg(models.join("fashion-cu.json"))
+            .args(["--build", "cu9"]),
+    );
+    assert!(
+        e.contains("unknown build 'cu9' (builds: cu, cu-4m, small, wide)"),
+        "{e}"
+    );
+}

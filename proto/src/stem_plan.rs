@@ -613,6 +613,67 @@ fn sample(plan: &StemPlan, model: &Model, build: &Build, input: &[u8]) -> (StemC
     (total, streams)
 }
 
+/// A person's account of how `model` sits on `build`: whether the build takes it (and
+/// every capacity it exceeds), and for a stem its plan: where each map lives, the line
+/// buffers, the rows and the row steps.
+pub fn fit_report(model: &Model, build: &'static Build) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let rows = crate::image::rows_needed(model, build);
+    match build.check(model) {
+        Ok(()) => {
+            let _ = writeln!(
+                s,
+                "build {}: fits ({rows} of {} rows)",
+                build.name, build.rows
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(s, "build {}: does not fit", build.name);
+            for x in &e.excess {
+                let _ = writeln!(s, "  {x}");
+            }
+        }
+    }
+    if let Ok(Some(plan)) = StemPlan::new(model, build) {
+        let _ = writeln!(
+            s,
+            "stem plan on {} (the core runs no stem yet): {} row steps per group, {} group(s), {} rows",
+            build.name,
+            plan.schedule.len(),
+            plan.groups,
+            plan.rows(model, build)
+        );
+        for (what, st) in plan.stores() {
+            let _ = writeln!(
+                s,
+                "  {what:<32} {:<18} words {:>5}..{:<5} {} x {} bytes",
+                st.memory.name(),
+                st.base,
+                st.end(),
+                st.slots,
+                st.row_bytes
+            );
+        }
+        for m in StemMemory::ALL {
+            // The whole maps in the input memory are there once per group.
+            let copies = if m == StemMemory::Input {
+                plan.groups
+            } else {
+                1
+            };
+            let used: usize = plan
+                .stores()
+                .iter()
+                .filter(|(_, st)| st.memory == m)
+                .map(|(_, st)| copies * st.words())
+                .sum();
+            let _ = writeln!(s, "  {:<18} {used} of {} words", m.name(), m.words(build));
+        }
+    }
+    s
+}
+
 fn need_at_most(excess: &mut Vec<Excess>, what: String, needed: usize, available: usize) {
     if needed > available {
         excess.push(Excess {

@@ -16,6 +16,10 @@ pub struct InfoArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also say whether this build takes the model, every capacity it exceeds, and
+    /// for a stem its memory plan (text only).
+    #[arg(long)]
+    pub build: Option<String>,
 }
 
 pub fn run(a: &InfoArgs) -> Result<()> {
@@ -27,10 +31,17 @@ pub fn run(a: &InfoArgs) -> Result<()> {
         }
         None => Info::of(&model),
     };
-    let text = if a.json {
+    let mut text = if a.json {
         serde_json::to_string_pretty(&info)? + "\n"
     } else {
         format!("{info}\n")
     };
+    if let Some(name) = &a.build {
+        if a.json {
+            anyhow::bail!("--build prints text; leave out --json");
+        }
+        let build = revspike_proto::build::named(name)?;
+        text += &revspike_proto::stem_plan::fit_report(&model, build);
+    }
     super::write_out(None, &text)
 }
