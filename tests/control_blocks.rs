@@ -4,108 +4,12 @@
 //! against a datapath the test stands in for (descriptor programs, event counts,
 //! a neuron unit that stays busy a while after each drain).
 
-use rust_hdl::prelude::*;
-
 use revspike_hdl::host_registers::HostRegisters;
 use revspike_hdl::sequencer::{Sequencer, SequencerLayout};
 use revspike_proto::contract::{logit_address, ConfigReg, CoreStatus, Region, StatusReg};
-use revspike_sim::{Model, ModelOptions};
+use revspike_tests::{block_pins, rust_hdl_pins};
 
-/// A block's ports by name, clocked.
-trait Pins {
-    fn set(&mut self, name: &str, value: u64);
-    fn get(&mut self, name: &str) -> u64;
-    fn tick(&mut self);
-}
-
-struct Verilated(Model);
-
-impl Verilated {
-    fn new<B: Block>(block: B) -> Self {
-        let verilog = revspike_hdl::emit::verilog(block).expect("the block emits");
-        Verilated(Model::new(&verilog, &ModelOptions::default()).expect("verilator builds"))
-    }
-}
-
-impl Pins for Verilated {
-    fn set(&mut self, name: &str, value: u64) {
-        self.0
-            .set(name, value)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-    }
-    fn get(&mut self, name: &str) -> u64 {
-        self.0.get(name).unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-    fn tick(&mut self) {
-        self.0.tick().unwrap();
-    }
-}
-
-/// A signal value as a u64 and back.
-trait Word: Sized {
-    fn of(v: u64) -> Self;
-    fn word(&self) -> u64;
-}
-
-impl Word for bool {
-    fn of(v: u64) -> Self {
-        v != 0
-    }
-    fn word(&self) -> u64 {
-        *self as u64
-    }
-}
-
-impl<const N: usize> Word for Bits<N> {
-    fn of(v: u64) -> Self {
-        v.into()
-    }
-    fn word(&self) -> u64 {
-        self.to_u64()
-    }
-}
-
-struct RustHdl<B: Block>(Box<B>);
-
-impl<B: Block> RustHdl<B> {
-    fn new(mut block: B) -> Self {
-        block.connect_all();
-        let mut s = RustHdl(Box::new(block));
-        s.settle();
-        s
-    }
-    fn settle(&mut self) {
-        assert!(simulate(&mut *self.0, 1_000), "the block did not settle");
-    }
-}
-
-/// `Pins` for a rust-hdl block: its inputs and outputs listed by field name.
-macro_rules! rust_hdl_pins {
-    ($ty:ty, in: [$($i:ident),* $(,)?], out: [$($o:ident),* $(,)?]) => {
-        impl Pins for RustHdl<$ty> {
-            fn set(&mut self, name: &str, value: u64) {
-                match name {
-                    $(stringify!($i) => self.0.$i.next = Word::of(value),)*
-                    _ => panic!("no input {name}"),
-                }
-            }
-            fn get(&mut self, name: &str) -> u64 {
-                self.settle();
-                match name {
-                    $(stringify!($o) => self.0.$o.val().word(),)*
-                    _ => panic!("no output {name}"),
-                }
-            }
-            fn tick(&mut self) {
-                self.settle();
-                self.0.clock.next = Clock { clk: true };
-                self.settle();
-                self.0.clock.next = Clock { clk: false };
-                self.settle();
-            }
-        }
-    };
-}
+block_pins!();
 
 rust_hdl_pins!(
     HostRegisters<64>,

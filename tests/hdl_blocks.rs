@@ -21,6 +21,7 @@ use revspike_hdl::response_engine::ResponseEngine;
 use revspike_hdl::row_memory::RowMemory;
 use revspike_hdl::state_buffer::StateBuffer;
 use revspike_hdl::sync_ram::SyncRam;
+use revspike_hdl::window_gather::WindowGather;
 use revspike_proto::build::{CU, SMALL};
 
 /// rust-hdl's own design checks (open inputs, combinational loops, writes to inputs),
@@ -51,6 +52,11 @@ fn pe_array() {
 #[test]
 fn neuron_unit() {
     check("neuron_unit", &emit(NeuronUnit::default()));
+}
+
+#[test]
+fn window_gather() {
+    check("window_gather", &emit(WindowGather::default()));
 }
 
 #[test]

@@ -138,3 +138,116 @@ pub fn fashion_idx(name: &str, header: usize) -> Vec<u8> {
         .expect("gzip");
     raw.split_off(header)
 }
+
+/// Defines, in the test file that calls it, `Pins` (a block's ports by name, clocked),
+/// `Verilated` (a block's emitted Verilog in Verilator) and `RustHdl` (the block in
+/// rust-hdl's simulator, its ports listed by [`rust_hdl_pins!`]), so one test drives a
+/// block in both simulators. A macro, not items, because each test implements `Pins`
+/// for blocks of another crate, which Rust allows only for a trait of its own.
+#[macro_export]
+macro_rules! block_pins {
+    () => {
+        /// A block's ports by name, clocked.
+        trait Pins {
+            fn set(&mut self, name: &str, value: u64);
+            fn get(&mut self, name: &str) -> u64;
+            fn tick(&mut self);
+        }
+
+        struct Verilated(revspike_sim::Model);
+
+        impl Verilated {
+            fn new<B: rust_hdl::prelude::Block>(block: B) -> Self {
+                let verilog = revspike_hdl::emit::verilog(block).expect("the block emits");
+                Verilated(
+                    revspike_sim::Model::new(&verilog, &revspike_sim::ModelOptions::default())
+                        .expect("verilator builds"),
+                )
+            }
+        }
+
+        impl Pins for Verilated {
+            fn set(&mut self, name: &str, value: u64) {
+                self.0
+                    .set(name, value)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            fn get(&mut self, name: &str) -> u64 {
+                self.0.get(name).unwrap_or_else(|e| panic!("{name}: {e}"))
+            }
+            fn tick(&mut self) {
+                self.0.tick().unwrap();
+            }
+        }
+
+        /// A signal value as a u64 and back.
+        trait Word: Sized {
+            fn of(v: u64) -> Self;
+            fn word(&self) -> u64;
+        }
+
+        impl Word for bool {
+            fn of(v: u64) -> Self {
+                v != 0
+            }
+            fn word(&self) -> u64 {
+                *self as u64
+            }
+        }
+
+        impl<const N: usize> Word for rust_hdl::prelude::Bits<N> {
+            fn of(v: u64) -> Self {
+                v.into()
+            }
+            fn word(&self) -> u64 {
+                self.to_u64()
+            }
+        }
+
+        struct RustHdl<B: rust_hdl::prelude::Block>(Box<B>);
+
+        impl<B: rust_hdl::prelude::Block> RustHdl<B> {
+            fn new(mut block: B) -> Self {
+                rust_hdl::prelude::Block::connect_all(&mut block);
+                let mut s = RustHdl(Box::new(block));
+                s.settle();
+                s
+            }
+            fn settle(&mut self) {
+                assert!(
+                    rust_hdl::prelude::simulate(&mut *self.0, 1_000),
+                    "the block did not settle"
+                );
+            }
+        }
+    };
+}
+
+/// `Pins` for a rust-hdl block: its inputs and outputs listed by field name.
+#[macro_export]
+macro_rules! rust_hdl_pins {
+    ($ty:ty, in: [$($i:ident),* $(,)?], out: [$($o:ident),* $(,)?]) => {
+        impl Pins for RustHdl<$ty> {
+            fn set(&mut self, name: &str, value: u64) {
+                match name {
+                    $(stringify!($i) => self.0.$i.next = Word::of(value),)*
+                    _ => panic!("no input {name}"),
+                }
+            }
+            fn get(&mut self, name: &str) -> u64 {
+                self.settle();
+                match name {
+                    $(stringify!($o) => self.0.$o.val().word(),)*
+                    _ => panic!("no output {name}"),
+                }
+            }
+            fn tick(&mut self) {
+                self.settle();
+                self.0.clock.next = rust_hdl::prelude::Clock { clk: true };
+                self.settle();
+                self.0.clock.next = rust_hdl::prelude::Clock { clk: false };
+                self.settle();
+            }
+        }
+    };
+}

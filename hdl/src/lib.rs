@@ -40,3 +40,4 @@ pub mod sync_ram;
 pub mod top;
 pub mod uart_rx;
 pub mod uart_tx;
+pub mod window_gather;

@@ -35,6 +35,7 @@ pub struct Build {
     pub input_entries: usize,
     /// Entries of the reversible state buffer: (T-1) * sum of widths must fit.
     pub state_buffer_entries: usize,
+
     /// The board's clock ([`Build::board`]).
     pub clock_hz: u32,
     pub baud: u32,
@@ -60,6 +61,11 @@ impl Build {
     }
     pub const fn max_width(&self) -> usize {
         self.max_width
+    }
+    /// Entries of the z memory: z's N words, then at least 192 for the conv stem's row
+    /// bitmaps ([`crate::stem_plan`]); one EBR (256) on the Cu.
+    pub const fn z_entries(&self) -> usize {
+        (self.max_width + 192).next_power_of_two()
     }
     pub const fn max_classes(&self) -> usize {
         self.max_width

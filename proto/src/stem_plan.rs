@@ -47,13 +47,17 @@ pub enum StemMemory {
     EventLists,
     /// The reversible state buffer, idle before timestep 0: line buffers.
     StateBuffer,
+    /// The z memory past z's N words: every row's bitmap, so the gather reads a bitmap
+    /// word and a data word in the same cycle.
+    Bitmaps,
 }
 
 impl StemMemory {
-    pub const ALL: [StemMemory; 3] = [
+    pub const ALL: [StemMemory; 4] = [
         StemMemory::Input,
         StemMemory::EventLists,
         StemMemory::StateBuffer,
+        StemMemory::Bitmaps,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +65,7 @@ impl StemMemory {
             StemMemory::Input => "input memory",
             StemMemory::EventLists => "event-list memory",
             StemMemory::StateBuffer => "state buffer",
+            StemMemory::Bitmaps => "z memory (bitmaps)",
         }
     }
 
@@ -72,18 +77,30 @@ impl StemMemory {
             // table, rounded up to a power of two (hdl/src/spiking_core.rs).
             StemMemory::EventLists => (6 * build.max_width + 32).next_power_of_two(),
             StemMemory::StateBuffer => build.state_buffer_entries,
+            StemMemory::Bitmaps => build.z_entries() - build.max_width,
+        }
+    }
+
+    /// The word of the memory's address space where the stem's words start (the
+    /// bitmaps follow z's N words).
+    pub fn first_word(self, build: &Build) -> usize {
+        match self {
+            StemMemory::Bitmaps => build.max_width,
+            _ => 0,
         }
     }
 }
 
 /// A map stored as row slots: each slot holds one row (`row_bytes` = W * C bytes) as
-/// chunks of 16 bytes, two bytes per word, then the row's nonzero bitmap, one word per
-/// chunk. Row y lives in slot `y % slots`.
+/// chunks of 16 bytes, two bytes per word, in `memory`; its nonzero bitmap, one bit per
+/// byte and one word per chunk, in the bitmap memory. Row y lives in slot `y % slots`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RowStore {
     pub memory: StemMemory,
-    /// First word.
+    /// First data word.
     pub base: usize,
+    /// First bitmap word (in the z memory's address space).
+    pub bitmap_base: usize,
     pub slots: usize,
     pub row_bytes: usize,
 }
@@ -92,25 +109,29 @@ impl RowStore {
     pub fn chunks(&self) -> usize {
         self.row_bytes.div_ceil(CHUNK_BYTES)
     }
-    pub fn slot_words(&self) -> usize {
-        self.chunks() * (CHUNK_WORDS + 1)
-    }
+    /// Data words.
     pub fn words(&self) -> usize {
-        self.slots * self.slot_words()
+        self.slots * self.chunks() * CHUNK_WORDS
+    }
+    pub fn bitmap_words(&self) -> usize {
+        self.slots * self.chunks()
     }
     pub fn end(&self) -> usize {
         self.base + self.words()
     }
-    fn slot_base(&self, row: usize) -> usize {
-        self.base + (row % self.slots) * self.slot_words()
+    pub fn bitmap_end(&self) -> usize {
+        self.bitmap_base + self.bitmap_words()
     }
-    /// The word holding byte `b` of row `row` (its low byte when `b` is even).
+    fn slot(&self, row: usize) -> usize {
+        row % self.slots
+    }
+    /// The data word holding byte `b` of row `row` (its low byte when `b` is even).
     pub fn data_word(&self, row: usize, b: usize) -> usize {
-        self.slot_base(row) + b / 2
+        self.base + self.slot(row) * self.chunks() * CHUNK_WORDS + b / 2
     }
     /// The bitmap word of the chunk holding byte `b` of row `row`.
     pub fn bitmap_word(&self, row: usize, b: usize) -> usize {
-        self.slot_base(row) + self.chunks() * CHUNK_WORDS + b / CHUNK_BYTES
+        self.bitmap_base + self.slot(row) * self.chunks() + b / CHUNK_BYTES
     }
 }
 
@@ -146,6 +167,8 @@ pub struct StemPlan {
     /// Words one group's whole maps (input and stem output) take in the input memory;
     /// group g's are `g * group_words` further on.
     pub group_words: usize,
+    /// Bitmap words of one group's whole maps (group g's `g * group_bitmap_words` on).
+    pub group_bitmap_words: usize,
     /// Lanes P and channels per tile, for the cycle count.
     lanes: usize,
 }
@@ -154,8 +177,8 @@ pub struct StemPlan {
 pub mod stem_phases {
     /// Per row step: fetch and decode its descriptor and the layer's geometry row.
     pub const STEP: u64 = 4;
-    /// Per valid window row: locate its range and read its first bitmap word.
-    pub const WINDOW_ROW: u64 = 1;
+    /// Per valid window row: start the gather and load its first bitmap word.
+    pub const WINDOW_ROW: u64 = 2;
     /// Per output position and tile: clear the lanes, and the last event's way to them.
     pub const POSITION: u64 = 4;
     /// Per row step: the neuron unit empties, so the next step reads this row's bytes.
@@ -200,7 +223,7 @@ impl StemMemories {
         Self {
             words: StemMemory::ALL
                 .iter()
-                .map(|&m| (m, vec![0; m.words(build)]))
+                .map(|&m| (m, vec![0; m.first_word(build) + m.words(build)]))
                 .collect(),
             tags: Default::default(),
         }
@@ -294,46 +317,58 @@ impl StemPlan {
             slots[l] = need;
         }
 
-        // Stores: the input group and the stem's output whole in the input memory, the
-        // line buffers first-fit (largest first) in the two borrowed memories.
+        // Stores: the input group and the stem's output whole in the input memory (for
+        // every group), the line buffers first-fit (largest first) in the two borrowed
+        // memories; all bitmaps in the z memory, the groups' first.
         let groups = match model.input.grouping {
             Grouping::Split => model.timesteps,
             Grouping::Repeat => 1,
         };
         let row_bytes = |m: [usize; 3]| m[1] * m[2];
+        let bm0 = StemMemory::Bitmaps.first_word(build);
         let raw = RowStore {
             memory: StemMemory::Input,
             base: 0,
+            bitmap_base: bm0,
             slots: maps[0][0],
             row_bytes: row_bytes(maps[0]),
         };
         let out = RowStore {
             memory: StemMemory::Input,
             base: raw.end(),
+            bitmap_base: raw.bitmap_end(),
             slots: maps[n][0],
             row_bytes: row_bytes(maps[n]),
         };
         let group_words = raw.words() + out.words();
+        let group_bitmap_words = raw.bitmap_words() + out.bitmap_words();
         let mut excess = Vec::new();
-        let input_words = StemMemory::Input.words(build);
-        if groups * group_words > input_words {
-            excess.push(Excess {
-                what: format!(
-                    "input memory words ({groups} group(s) of input map and stem output, \
-                     dense with bitmaps)"
-                ),
-                needed: groups * group_words,
-                available: input_words,
-            });
-        }
+        need_at_most(
+            &mut excess,
+            format!("input memory words ({groups} group(s) of input map and stem output, dense)"),
+            groups * group_words,
+            StemMemory::Input.words(build),
+        );
         let mut rings: Vec<RowStore> = (0..n.saturating_sub(1))
             .map(|l| RowStore {
                 memory: StemMemory::EventLists,
                 base: 0,
+                bitmap_base: 0,
                 slots: slots[l],
                 row_bytes: row_bytes(maps[l + 1]),
             })
             .collect();
+        let mut bitmap_next = bm0 + groups * group_bitmap_words;
+        for r in rings.iter_mut() {
+            r.bitmap_base = bitmap_next;
+            bitmap_next += r.bitmap_words();
+        }
+        need_at_most(
+            &mut excess,
+            "z memory words for bitmaps (one per 16 bytes of every stored row)".into(),
+            bitmap_next - bm0,
+            StemMemory::Bitmaps.words(build),
+        );
         let mut order: Vec<usize> = (0..rings.len()).collect();
         order.sort_by_key(|&l| std::cmp::Reverse(rings[l].words()));
         let mut fill = [
@@ -393,6 +428,7 @@ impl StemPlan {
             schedule,
             groups,
             group_words,
+            group_bitmap_words,
             lanes: build.lanes,
         }))
     }
@@ -422,6 +458,7 @@ impl StemPlan {
     fn whole(&self, s: RowStore, g: usize) -> RowStore {
         RowStore {
             base: s.base + g * self.group_words,
+            bitmap_base: s.bitmap_base + g * self.group_bitmap_words,
             ..s
         }
     }
@@ -489,7 +526,7 @@ impl StemPlan {
                         let mut b = b0;
                         while b < b1 {
                             let chunk_end = (b / CHUNK_BYTES + 1) * CHUNK_BYTES;
-                            let bm = mem.read(src.memory, src.bitmap_word(iy, b));
+                            let bm = mem.read(StemMemory::Bitmaps, src.bitmap_word(iy, b));
                             let mut found = 0;
                             for bb in b..chunk_end.min(b1) {
                                 if bm >> (bb % CHUNK_BYTES) & 1 == 1 {
@@ -542,7 +579,7 @@ impl StemPlan {
             write_row(mem, dst, step.row, &spikes);
             if step.layer + 1 < n {
                 mem.tags.insert(
-                    (dst.memory, dst.slot_base(step.row)),
+                    (dst.memory, dst.data_word(step.row, 0)),
                     (step.layer, step.row),
                 );
             }
@@ -573,7 +610,7 @@ impl StemPlan {
         for y in 0..h {
             c += stem_phases::WINDOW_ROW;
             for ch in 0..st.chunks() {
-                let bm = mem.read(st.memory, st.bitmap_word(y, ch * CHUNK_BYTES));
+                let bm = mem.read(StemMemory::Bitmaps, st.bitmap_word(y, ch * CHUNK_BYTES));
                 c += u64::from(bm.count_ones()).max(1);
             }
         }
@@ -647,26 +684,33 @@ pub fn fit_report(model: &Model, build: &'static Build) -> String {
         for (what, st) in plan.stores() {
             let _ = writeln!(
                 s,
-                "  {what:<32} {:<18} words {:>5}..{:<5} {} x {} bytes",
+                "  {what:<32} {} x {} bytes: {} words {}..{}, bitmaps {}..{}",
+                st.slots,
+                st.row_bytes,
                 st.memory.name(),
                 st.base,
                 st.end(),
-                st.slots,
-                st.row_bytes
+                st.bitmap_base,
+                st.bitmap_end()
             );
         }
+        let stores = plan.stores();
         for m in StemMemory::ALL {
-            // The whole maps in the input memory are there once per group.
-            let copies = if m == StemMemory::Input {
-                plan.groups
-            } else {
-                1
+            // The whole maps (in the input memory) are there once per group.
+            let copies = |st: &RowStore| {
+                if st.memory == StemMemory::Input {
+                    plan.groups
+                } else {
+                    1
+                }
             };
-            let used: usize = plan
-                .stores()
+            let used: usize = stores
                 .iter()
-                .filter(|(_, st)| st.memory == m)
-                .map(|(_, st)| copies * st.words())
+                .map(|(_, st)| match m {
+                    StemMemory::Bitmaps => copies(st) * st.bitmap_words(),
+                    _ if st.memory == m => copies(st) * st.words(),
+                    _ => 0,
+                })
                 .sum();
             let _ = writeln!(s, "  {:<18} {used} of {} words", m.name(), m.words(build));
         }
@@ -701,12 +745,16 @@ fn write_row(mem: &mut StemMemories, st: RowStore, row: usize, bytes: &[u8]) {
                 u16::from(lo) | u16::from(hi) << 8,
             );
         }
-        mem.write(st.memory, st.bitmap_word(row, ch * CHUNK_BYTES), bm);
+        mem.write(
+            StemMemory::Bitmaps,
+            st.bitmap_word(row, ch * CHUNK_BYTES),
+            bm,
+        );
     }
 }
 
 fn check_tag(mem: &StemMemories, st: RowStore, layer: usize, row: usize) {
-    let held = mem.tags.get(&(st.memory, st.slot_base(row)));
+    let held = mem.tags.get(&(st.memory, st.data_word(row, 0)));
     assert_eq!(
         held,
         Some(&(layer, row)),
@@ -729,20 +777,21 @@ mod tests {
     }
 
     #[test]
-    fn row_store_addresses_pack_two_bytes_a_word_and_a_bitmap_per_chunk() {
+    fn row_store_addresses_pack_two_bytes_a_word_and_a_bitmap_word_per_chunk() {
         let st = RowStore {
             memory: StemMemory::EventLists,
             base: 100,
+            bitmap_base: 70,
             slots: 3,
-            row_bytes: 20, // 2 chunks: 16 data words + 2 bitmap words
+            row_bytes: 20, // 2 chunks: 16 data words and 2 bitmap words a row
         };
-        assert_eq!(st.slot_words(), 18);
-        assert_eq!(st.words(), 54);
+        assert_eq!((st.words(), st.bitmap_words()), (48, 6));
         assert_eq!(st.data_word(0, 0), 100);
         assert_eq!(st.data_word(0, 19), 109);
-        assert_eq!(st.bitmap_word(0, 15), 116);
-        assert_eq!(st.bitmap_word(0, 16), 117);
+        assert_eq!(st.bitmap_word(0, 15), 70);
+        assert_eq!(st.bitmap_word(0, 16), 71);
         // Row 4 wraps to slot 1.
-        assert_eq!(st.data_word(4, 0), 118);
+        assert_eq!(st.data_word(4, 0), 116);
+        assert_eq!(st.bitmap_word(4, 0), 72);
     }
 }

@@ -1,0 +1,306 @@
+//! The window gather: the nonzero bytes of one byte range of a stored row, one per
+//! cycle, found through the row's nonzero bitmap.
+//!
+//! A conv stem row (docs/architecture.md, the conv stem) is stored dense, two bytes to a
+//! 16-bit word, and its bitmap, one bit per byte and one word per 16 bytes, sits in
+//! another memory, so a bitmap word and a data word can be read in the same cycle. The
+//! gather scans the range's bitmap words and, for each set bit, reads the byte and
+//! emits it as an event `(index_base + byte, value)`: the window index the PE lanes'
+//! weight row is found by. Zero bytes are never read.
+//!
+//! Cycles per range, from `start` to `busy` falling: 2 to load the first bitmap word,
+//! then per bitmap word max(1, set bits in range). The next word is already on the
+//! bitmap memory's output when the current one is done. Each event leaves
+//! [`GATHER_LATENCY`] cycles after the cycle that scanned its bit.
+
+use rust_hdl::prelude::*;
+
+use crate::sync_ram::RAM_ADDR_BITS;
+
+/// Byte offsets within a row.
+pub const BYTE_BITS: usize = 12;
+/// Window indices (a conv window has at most 5 * 5 * 256 bytes; stage 0 at most 1,024).
+pub const INDEX_BITS: usize = 13;
+/// Cycles from the scan of a bit to its event on the outputs.
+pub const GATHER_LATENCY: usize = 3;
+
+#[derive(LogicBlock)]
+pub struct WindowGather {
+    pub clock: Signal<In, Clock>,
+    /// Pulse while idle: gather bytes `first..=last` of the row whose data starts at word
+    /// `data_base` of the data memory and whose bitmap starts at word `bitmap_base` of
+    /// the bitmap memory.
+    pub start: Signal<In, Bit>,
+    pub first: Signal<In, Bits<BYTE_BITS>>,
+    pub last: Signal<In, Bits<BYTE_BITS>>,
+    pub data_base: Signal<In, Bits<RAM_ADDR_BITS>>,
+    pub bitmap_base: Signal<In, Bits<RAM_ADDR_BITS>>,
+    /// The window index of byte 0 of the row (modulo 2^INDEX_BITS).
+    pub index_base: Signal<In, Bits<INDEX_BITS>>,
+    /// Bitmap memory read port (data one cycle after the address).
+    pub bitmap_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
+    pub bitmap_data: Signal<In, Bits<16>>,
+    /// Data memory read port (data one cycle after the address).
+    pub data_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
+    pub data_word: Signal<In, Bits<16>>,
+    /// Scanning the range (from the cycle after `start`).
+    pub busy: Signal<Out, Bit>,
+    /// An event: `out_value` is the byte, `out_index` its window index.
+    pub out_valid: Signal<Out, Bit>,
+    pub out_value: Signal<Out, Bits<8>>,
+    pub out_index: Signal<Out, Bits<INDEX_BITS>>,
+
+    c_ones: Constant<Bits<16>>,
+    // Scan: the current bitmap word `cur` and `rest`, it with its lowest set bit
+    // cleared, both registered, so "this word is done" (`rest` empty) and the bit to
+    // emit (`cur ^ rest`) start at flip-flops, not at the memory's output.
+    loading: DFF<Bit>,
+    scanning: DFF<Bit>,
+    cur: DFF<Bits<16>>,
+    rest: DFF<Bits<16>>,
+    cur_w: DFF<Bits<8>>,
+    last_w: DFF<Bits<8>>,
+    // cur_w is the range's last word / the next word is.
+    at_last: DFF<Bit>,
+    next_last: DFF<Bit>,
+    // Where the range starts in its first bitmap word and ends in its last.
+    lo_sh: DFF<Bits<4>>,
+    hi_sh: DFF<Bits<4>>,
+    // Bitmap addresses of the next word and the one after.
+    addr1: DFF<Bits<RAM_ADDR_BITS>>,
+    addr2: DFF<Bits<RAM_ADDR_BITS>>,
+    // A word held back: the next word read while the current one still has bits.
+    held: DFF<Bits<16>>,
+    fresh: DFF<Bit>,
+    data_base_r: DFF<Bits<RAM_ADDR_BITS>>,
+    index_base_r: DFF<Bits<INDEX_BITS>>,
+    // Emit pipeline: the byte, its data read, its event.
+    b1_valid: DFF<Bit>,
+    b1_byte: DFF<Bits<BYTE_BITS>>,
+    b2_valid: DFF<Bit>,
+    b2_high: DFF<Bit>,
+    b2_index: DFF<Bits<INDEX_BITS>>,
+    ev: DFF<Bit>,
+    ev_value: DFF<Bits<8>>,
+    ev_index: DFF<Bits<INDEX_BITS>>,
+    // The lowest set bit of cur, one-hot, and its position.
+    low: Signal<Local, Bits<16>>,
+    low_pos: Signal<Local, Bits<4>>,
+    // The next word as it comes (the memory's output or the held one), masked to range.
+    next_word: Signal<Local, Bits<16>>,
+    next_masked: Signal<Local, Bits<16>>,
+    next_rest: Signal<Local, Bits<16>>,
+    word_done: Signal<Local, Bit>,
+    first_addr: Signal<Local, Bits<RAM_ADDR_BITS>>,
+}
+
+impl Default for WindowGather {
+    fn default() -> Self {
+        Self {
+            clock: Default::default(),
+            start: Default::default(),
+            first: Default::default(),
+            last: Default::default(),
+            data_base: Default::default(),
+            bitmap_base: Default::default(),
+            index_base: Default::default(),
+            bitmap_addr: Default::default(),
+            bitmap_data: Default::default(),
+            data_addr: Default::default(),
+            data_word: Default::default(),
+            busy: Default::default(),
+            out_valid: Default::default(),
+            out_value: Default::default(),
+            out_index: Default::default(),
+            c_ones: Constant::new(0xFFFF.into()),
+            loading: Default::default(),
+            scanning: Default::default(),
+            cur: Default::default(),
+            rest: Default::default(),
+            cur_w: Default::default(),
+            last_w: Default::default(),
+            at_last: Default::default(),
+            next_last: Default::default(),
+            lo_sh: Default::default(),
+            hi_sh: Default::default(),
+            addr1: Default::default(),
+            addr2: Default::default(),
+            held: Default::default(),
+            fresh: Default::default(),
+            data_base_r: Default::default(),
+            index_base_r: Default::default(),
+            b1_valid: Default::default(),
+            b1_byte: Default::default(),
+            b2_valid: Default::default(),
+            b2_high: Default::default(),
+            b2_index: Default::default(),
+            ev: Default::default(),
+            ev_value: Default::default(),
+            ev_index: Default::default(),
+            low: Default::default(),
+            low_pos: Default::default(),
+            next_word: Default::default(),
+            next_masked: Default::default(),
+            next_rest: Default::default(),
+            word_done: Default::default(),
+            first_addr: Default::default(),
+        }
+    }
+}
+
+impl Logic for WindowGather {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            loading,
+            scanning,
+            cur,
+            rest,
+            cur_w,
+            last_w,
+            at_last,
+            next_last,
+            lo_sh,
+            hi_sh,
+            addr1,
+            addr2,
+            held,
+            fresh,
+            data_base_r,
+            index_base_r,
+            b1_valid,
+            b1_byte,
+            b2_valid,
+            b2_high,
+            b2_index,
+            ev,
+            ev_value,
+            ev_index
+        );
+        self.busy.next = self.loading.q.val() | self.scanning.q.val();
+        self.out_valid.next = self.ev.q.val();
+        self.out_value.next = self.ev_value.q.val();
+        self.out_index.next = self.ev_index.q.val();
+
+        // The bit to emit and the position it has in its word.
+        self.low.next = self.cur.q.val() ^ self.rest.q.val();
+        self.low_pos.next = 0.into();
+        if (self.low.val() & 0xAAAA).any() {
+            self.low_pos.next = self.low_pos.val() | 1;
+        }
+        if (self.low.val() & 0xCCCC).any() {
+            self.low_pos.next = self.low_pos.val() | 2;
+        }
+        if (self.low.val() & 0xF0F0).any() {
+            self.low_pos.next = self.low_pos.val() | 4;
+        }
+        if (self.low.val() & 0xFF00).any() {
+            self.low_pos.next = self.low_pos.val() | 8;
+        }
+
+        // The next word: on the memory's output the cycle after it was asked for, held
+        // after that. Masked to the range: bits from `first` in the first word, up to
+        // `last` in the last.
+        if self.fresh.q.val() {
+            self.next_word.next = self.bitmap_data.val();
+        } else {
+            self.next_word.next = self.held.q.val();
+        }
+        self.next_masked.next = self.next_word.val();
+        if self.loading.q.val() {
+            self.next_masked.next =
+                self.next_masked.val() & (self.c_ones.val() << self.lo_sh.q.val());
+        }
+        if (self.loading.q.val() & self.at_last.q.val())
+            | (!self.loading.q.val() & self.next_last.q.val())
+        {
+            self.next_masked.next =
+                self.next_masked.val() & (self.c_ones.val() >> !self.hi_sh.q.val());
+        }
+        self.next_rest.next = self.next_masked.val() & (self.next_masked.val() - 1);
+        self.word_done.next = !self.rest.q.val().any();
+        self.first_addr.next = self.bitmap_base.val()
+            + bit_cast::<RAM_ADDR_BITS, 8>(self.first.val().get_bits::<8>(4));
+
+        // The memory keeps reading the word after the current one; when the current
+        // word is done, the one after that.
+        self.bitmap_addr.next = self.addr1.q.val();
+        self.fresh.d.next = false;
+        if self.fresh.q.val() {
+            self.held.d.next = self.bitmap_data.val();
+        }
+
+        // Emit: the byte of the lowest set bit.
+        self.b1_valid.d.next = self.scanning.q.val() & self.cur.q.val().any();
+        self.b1_byte.d.next = (bit_cast::<BYTE_BITS, 8>(self.cur_w.q.val()) << 4)
+            | bit_cast::<BYTE_BITS, 4>(self.low_pos.val());
+
+        if self.start.val() & !self.busy.val() {
+            self.loading.d.next = true;
+            self.cur_w.d.next = self.first.val().get_bits::<8>(4);
+            self.last_w.d.next = self.last.val().get_bits::<8>(4);
+            self.at_last.d.next =
+                self.first.val().get_bits::<8>(4) == self.last.val().get_bits::<8>(4);
+            self.lo_sh.d.next = self.first.val().get_bits::<4>(0);
+            self.hi_sh.d.next = self.last.val().get_bits::<4>(0);
+            self.bitmap_addr.next = self.bitmap_base.val()
+                + bit_cast::<RAM_ADDR_BITS, 8>(self.first.val().get_bits::<8>(4));
+            self.addr1.d.next = self.bitmap_base.val()
+                + bit_cast::<RAM_ADDR_BITS, 8>(self.first.val().get_bits::<8>(4))
+                + 1;
+            self.addr2.d.next = self.bitmap_base.val()
+                + bit_cast::<RAM_ADDR_BITS, 8>(self.first.val().get_bits::<8>(4))
+                + 2;
+            self.fresh.d.next = true;
+            self.data_base_r.d.next = self.data_base.val();
+            self.index_base_r.d.next = self.index_base.val();
+        }
+        if self.loading.q.val() {
+            // The first word is on the memory's output; the memory reads the next.
+            self.loading.d.next = false;
+            self.scanning.d.next = true;
+            self.cur.d.next = self.next_masked.val();
+            self.rest.d.next = self.next_rest.val();
+            self.next_last.d.next = self.cur_w.q.val() + 1 == self.last_w.q.val();
+            self.addr2.d.next = self.addr1.q.val() + 1;
+            self.fresh.d.next = true;
+        }
+        if self.scanning.q.val() {
+            if self.word_done.val() {
+                if self.at_last.q.val() {
+                    self.scanning.d.next = false;
+                } else {
+                    self.cur.d.next = self.next_masked.val();
+                    self.rest.d.next = self.next_rest.val();
+                    self.cur_w.d.next = self.cur_w.q.val() + 1;
+                    self.at_last.d.next = self.next_last.q.val();
+                    self.next_last.d.next = self.cur_w.q.val() + 2 == self.last_w.q.val();
+                    self.bitmap_addr.next = self.addr2.q.val();
+                    self.addr1.d.next = self.addr2.q.val();
+                    self.addr2.d.next = self.addr2.q.val() + 1;
+                    self.fresh.d.next = true;
+                }
+            } else {
+                self.cur.d.next = self.rest.q.val();
+                self.rest.d.next = self.rest.q.val() & (self.rest.q.val() - 1);
+            }
+        }
+
+        // The byte's data word, then its half.
+        self.data_addr.next = self.data_base_r.q.val()
+            + bit_cast::<RAM_ADDR_BITS, BYTE_BITS>(self.b1_byte.q.val() >> 1);
+        self.b2_valid.d.next = self.b1_valid.q.val();
+        self.b2_high.d.next = self.b1_byte.q.val().get_bit(0);
+        self.b2_index.d.next =
+            self.index_base_r.q.val() + bit_cast::<INDEX_BITS, BYTE_BITS>(self.b1_byte.q.val());
+        self.ev.d.next = self.b2_valid.q.val();
+        if self.b2_high.q.val() {
+            self.ev_value.d.next = self.data_word.val().get_bits::<8>(8);
+        } else {
+            self.ev_value.d.next = self.data_word.val().get_bits::<8>(0);
+        }
+        self.ev_index.d.next = self.b2_index.q.val();
+    }
+}
