@@ -19,6 +19,7 @@ use revspike_hdl::pe_array::PeArray;
 use revspike_hdl::pe_lane::PeLane;
 use revspike_hdl::response_engine::ResponseEngine;
 use revspike_hdl::row_memory::RowMemory;
+use revspike_hdl::row_writer::RowWriter;
 use revspike_hdl::state_buffer::StateBuffer;
 use revspike_hdl::sync_ram::SyncRam;
 use revspike_hdl::window_gather::WindowGather;
@@ -57,6 +58,11 @@ fn neuron_unit() {
 #[test]
 fn window_gather() {
     check("window_gather", &emit(WindowGather::default()));
+}
+
+#[test]
+fn row_writer() {
+    check("row_writer", &emit(RowWriter::default()));
 }
 
 #[test]

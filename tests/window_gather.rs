@@ -75,7 +75,11 @@ fn expected(mem: &Memories, r: &Range) -> (Vec<(u64, u64)>, u64) {
     let bit = |b: usize| mem.bitmap[r.bitmap_base + b / CHUNK_BYTES] >> (b % CHUNK_BYTES) & 1 == 1;
     let byte = |b: usize| {
         let w = mem.data[r.data_base + b / 2];
-        u64::from(if b.is_multiple_of(2) { w & 0xff } else { w >> 8 })
+        u64::from(if b.is_multiple_of(2) {
+            w & 0xff
+        } else {
+            w >> 8
+        })
     };
     let events = (r.first..=r.last)
         .filter(|&b| bit(b))

@@ -31,6 +31,7 @@ pub mod pe_array;
 pub mod pe_lane;
 pub mod response_engine;
 pub mod row_memory;
+pub mod row_writer;
 pub mod sequencer;
 pub mod slip_rx;
 pub mod slip_tx;

@@ -728,28 +728,34 @@ fn need_at_most(excess: &mut Vec<Excess>, what: String, needed: usize, available
     }
 }
 
-/// Writes one row (dense, two bytes a word, then its bitmap) to slot `row % slots`, in
-/// the order the core's row writer packs the neuron unit's output bytes.
+/// The words the core's row writer writes for one row: its data words (two bytes each,
+/// the last one half full when the row has an odd length) and its bitmap words (bit i
+/// of word j set when byte 16j + i is nonzero).
+pub fn row_words(bytes: &[u8]) -> (Vec<u16>, Vec<u16>) {
+    let data = bytes
+        .chunks(2)
+        .map(|p| u16::from(p[0]) | u16::from(p.get(1).copied().unwrap_or(0)) << 8)
+        .collect();
+    let bitmap = bytes
+        .chunks(CHUNK_BYTES)
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0u16, |m, (i, &v)| m | u16::from(v != 0) << i)
+        })
+        .collect();
+    (data, bitmap)
+}
+
+/// Writes one row to slot `row % slots` as the core's row writer does ([`row_words`]).
 fn write_row(mem: &mut StemMemories, st: RowStore, row: usize, bytes: &[u8]) {
     assert_eq!(bytes.len(), st.row_bytes);
-    for ch in 0..st.chunks() {
-        let mut bm = 0u16;
-        for i in (0..CHUNK_BYTES).step_by(2) {
-            let b = ch * CHUNK_BYTES + i;
-            let lo = bytes.get(b).copied().unwrap_or(0);
-            let hi = bytes.get(b + 1).copied().unwrap_or(0);
-            bm |= u16::from(lo != 0) << i | u16::from(hi != 0) << (i + 1);
-            mem.write(
-                st.memory,
-                st.data_word(row, b),
-                u16::from(lo) | u16::from(hi) << 8,
-            );
-        }
-        mem.write(
-            StemMemory::Bitmaps,
-            st.bitmap_word(row, ch * CHUNK_BYTES),
-            bm,
-        );
+    let (data, bitmap) = row_words(bytes);
+    for (i, w) in data.into_iter().enumerate() {
+        mem.write(st.memory, st.data_word(row, 2 * i), w);
+    }
+    for (j, w) in bitmap.into_iter().enumerate() {
+        mem.write(StemMemory::Bitmaps, st.bitmap_word(row, j * CHUNK_BYTES), w);
     }
 }
 
