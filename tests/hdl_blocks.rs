@@ -23,6 +23,7 @@ use revspike_hdl::row_writer::RowWriter;
 use revspike_hdl::state_buffer::StateBuffer;
 use revspike_hdl::sync_ram::SyncRam;
 use revspike_hdl::window_gather::WindowGather;
+use revspike_hdl::window_walker::WindowWalker;
 use revspike_proto::build::{CU, SMALL};
 
 /// rust-hdl's own design checks (open inputs, combinational loops, writes to inputs),
@@ -58,6 +59,11 @@ fn neuron_unit() {
 #[test]
 fn window_gather() {
     check("window_gather", &emit(WindowGather::default()));
+}
+
+#[test]
+fn window_walker() {
+    check("window_walker", &emit(WindowWalker::default()));
 }
 
 #[test]

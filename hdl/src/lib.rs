@@ -42,3 +42,4 @@ pub mod top;
 pub mod uart_rx;
 pub mod uart_tx;
 pub mod window_gather;
+pub mod window_walker;

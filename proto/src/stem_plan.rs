@@ -156,6 +156,35 @@ pub struct RowStep {
     pub row: usize,
 }
 
+/// The window walker's inputs for one row step (`hdl/src/window_walker.rs`): the
+/// layer's geometry in bytes and the step's first valid window row. The compiler packs
+/// these into the step's descriptor rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkerStep {
+    /// k * Ci: the bytes a window row spans; s * Ci: its move per output position.
+    pub kci: usize,
+    pub sci: usize,
+    /// W * Ci - 1: an input row's last byte.
+    pub row_last: usize,
+    /// Output positions W' of the row.
+    pub positions: usize,
+    /// The source store: its slots and their words, its first words.
+    pub slots: usize,
+    pub slot_data_words: usize,
+    pub slot_bitmap_words: usize,
+    pub src_data_base: usize,
+    pub src_bitmap_base: usize,
+    /// -p * Ci: the byte (in the input row) where position 0's window starts.
+    pub first_left: i64,
+    /// Valid window rows (the rest lie in the padding), the first one's ky * k * Ci,
+    /// its slot and its first words.
+    pub rows: usize,
+    pub ky0_kci: usize,
+    pub slot0: usize,
+    pub row0_data_base: usize,
+    pub row0_bitmap_base: usize,
+}
+
 /// The stem of a model on a build: its layers, stores and schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StemPlan {
@@ -233,6 +262,10 @@ impl StemMemories {
     }
     fn read(&mut self, m: StemMemory, a: usize) -> u16 {
         self.mem(m)[a]
+    }
+    /// Word `a` of memory `m` (in its own address space).
+    pub fn word(&self, m: StemMemory, a: usize) -> u16 {
+        self.words.iter().find(|(k, _)| *k == m).unwrap().1[a]
     }
     fn write(&mut self, m: StemMemory, a: usize, v: u16) {
         self.mem(m)[a] = v;
@@ -490,6 +523,18 @@ impl StemPlan {
     /// Runs the stem on group g (already written), in the schedule's order, and returns
     /// its cycles. The output is in [`StemPlan::output_store`].
     pub fn run(&self, model: &Model, mem: &mut StemMemories, g: usize) -> StemCycles {
+        self.run_with(model, mem, g, &mut |_, _, _| {})
+    }
+
+    /// [`StemPlan::run`], calling `before_step` with the memories as each row step
+    /// finds them, the step and the store it reads (to check hardware step by step).
+    pub fn run_with(
+        &self,
+        model: &Model,
+        mem: &mut StemMemories,
+        g: usize,
+        before_step: &mut dyn FnMut(&StemMemories, RowStep, RowStore),
+    ) -> StemCycles {
         let n = self.layers.len();
         let mut cyc = StemCycles::default();
         for step in &self.schedule {
@@ -505,49 +550,21 @@ impl StemPlan {
             } else {
                 lp.dst
             };
-            let ([h, w, ci], [_, ow, co]) = (lp.input, lp.output);
-            let (k, s, p) = (lp.kernel, lp.stride, lp.padding);
+            let [_, ow, co] = lp.output;
+            before_step(mem, *step, src);
             cyc.fixed += stem_phases::STEP + stem_phases::FLUSH;
             let mut row = Vec::with_capacity(ow * co);
             for x in 0..ow {
-                // The window's nonzero bytes, as (window index, value), in stream order.
-                let mut events = Vec::new();
-                let mut pos = StemCycles::default();
-                let left = (x * s) as i64 - p as i64;
-                let (xlo, xhi) = (left.max(0), (left + k as i64 - 1).min(w as i64 - 1));
-                if let (Some((ylo, yhi)), true) = (window_rows(step.row, h, k, s, p), xlo <= xhi) {
-                    for iy in ylo..=yhi {
-                        if step.layer > 0 {
-                            check_tag(mem, src, step.layer.wrapping_sub(1), iy);
-                        }
-                        let ky = iy as i64 - ((step.row * s) as i64 - p as i64);
-                        pos.fixed += stem_phases::WINDOW_ROW;
-                        let (b0, b1) = (xlo as usize * ci, (xhi as usize + 1) * ci);
-                        let mut b = b0;
-                        while b < b1 {
-                            let chunk_end = (b / CHUNK_BYTES + 1) * CHUNK_BYTES;
-                            let bm = mem.read(StemMemory::Bitmaps, src.bitmap_word(iy, b));
-                            let mut found = 0;
-                            for bb in b..chunk_end.min(b1) {
-                                if bm >> (bb % CHUNK_BYTES) & 1 == 1 {
-                                    let word = mem.read(src.memory, src.data_word(iy, bb));
-                                    let v = if bb % 2 == 0 { word & 0xff } else { word >> 8 };
-                                    // The window index: (ky*k + kx)*Ci + ci.
-                                    let j = (ky as usize * k) * ci
-                                        + (bb as i64 - left * ci as i64) as usize;
-                                    events.push((j, v as u8));
-                                    found += 1;
-                                }
-                            }
-                            if found == 0 {
-                                pos.empty_words += 1;
-                            }
-                            b = chunk_end;
-                        }
+                if step.layer > 0 {
+                    let (lo, hi) =
+                        window_rows(step.row, lp.input[0], lp.kernel, lp.stride, lp.padding)
+                            .expect("a window row is inside the map");
+                    for iy in lo..=hi {
+                        check_tag(mem, src, step.layer - 1, iy);
                     }
                 }
+                let (events, pos) = self.window_events(mem, step.layer, src, step.row, x);
                 let tiles = co.div_ceil(self.lanes) as u64;
-                pos.events = events.len() as u64;
                 cyc.events += tiles * pos.events;
                 cyc.empty_words += tiles * pos.empty_words;
                 cyc.fixed += tiles * (pos.fixed + stem_phases::POSITION);
@@ -585,6 +602,83 @@ impl StemPlan {
             }
         }
         cyc
+    }
+
+    /// The events of output position (y, x) of `layer`, read from `src` as the window
+    /// gather reads them (window rows top-down, bytes in order, only set bitmap bits),
+    /// and its gather cycles (`fixed`: 2 per window row; `events`; `empty_words`).
+    pub fn window_events(
+        &self,
+        mem: &StemMemories,
+        layer: usize,
+        src: RowStore,
+        y: usize,
+        x: usize,
+    ) -> (Vec<(usize, u8)>, StemCycles) {
+        let lp = &self.layers[layer];
+        let [h, w, ci] = lp.input;
+        let (k, s, p) = (lp.kernel, lp.stride, lp.padding);
+        let mut events = Vec::new();
+        let mut pos = StemCycles::default();
+        let left = (x * s) as i64 - p as i64;
+        let (xlo, xhi) = (left.max(0), (left + k as i64 - 1).min(w as i64 - 1));
+        let (ylo, yhi) = window_rows(y, h, k, s, p).expect("a window row is inside the map");
+        assert!(xlo <= xhi, "a window column is inside the map");
+        for iy in ylo..=yhi {
+            let ky = iy as i64 - ((y * s) as i64 - p as i64);
+            pos.fixed += stem_phases::WINDOW_ROW;
+            let (b0, b1) = (xlo as usize * ci, (xhi as usize + 1) * ci);
+            let mut b = b0;
+            while b < b1 {
+                let chunk_end = (b / CHUNK_BYTES + 1) * CHUNK_BYTES;
+                let bm = mem.word(StemMemory::Bitmaps, src.bitmap_word(iy, b));
+                let mut found = 0;
+                for bb in b..chunk_end.min(b1) {
+                    if bm >> (bb % CHUNK_BYTES) & 1 == 1 {
+                        let word = mem.word(src.memory, src.data_word(iy, bb));
+                        let v = if bb % 2 == 0 { word & 0xff } else { word >> 8 };
+                        // The window index: (ky*k + kx)*Ci + ci.
+                        let j = (ky as usize * k) * ci + (bb as i64 - left * ci as i64) as usize;
+                        events.push((j, v as u8));
+                        found += 1;
+                    }
+                }
+                if found == 0 {
+                    pos.empty_words += 1;
+                }
+                b = chunk_end;
+            }
+        }
+        pos.events = events.len() as u64;
+        (events, pos)
+    }
+
+    /// What the window walker is given for row step (layer, y) reading `src`: the
+    /// layer's geometry and the step's first valid window row.
+    pub fn walker_step(&self, layer: usize, src: RowStore, y: usize) -> WalkerStep {
+        let lp = &self.layers[layer];
+        let [h, w, ci] = lp.input;
+        let (k, s, p) = (lp.kernel, lp.stride, lp.padding);
+        let (lo, hi) = window_rows(y, h, k, s, p).expect("a window row is inside the map");
+        let top = (y * s) as i64 - p as i64;
+        let ky0 = (lo as i64 - top) as usize;
+        WalkerStep {
+            kci: k * ci,
+            sci: s * ci,
+            row_last: w * ci - 1,
+            positions: lp.output[1],
+            slots: src.slots,
+            slot_data_words: src.chunks() * CHUNK_WORDS,
+            slot_bitmap_words: src.chunks(),
+            src_data_base: src.base,
+            src_bitmap_base: src.bitmap_base,
+            first_left: -((p * ci) as i64),
+            rows: hi - lo + 1,
+            ky0_kci: ky0 * k * ci,
+            slot0: lo % src.slots,
+            row0_data_base: src.data_word(lo, 0),
+            row0_bitmap_base: src.bitmap_word(lo, 0),
+        }
     }
 
     /// Reads the stem output of group g back (H'*W'*Co bytes), from its dense rows.
