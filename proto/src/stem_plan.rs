@@ -204,14 +204,72 @@ pub struct StemPlan {
 
 /// Cycles of the stem's fixed steps (the design's budget; docs/architecture.md).
 pub mod stem_phases {
-    /// Per row step: fetch and decode its descriptor and the layer's geometry row.
-    pub const STEP: u64 = 4;
+    /// Per row step: read its table words (input memory) and its layer's rows (row
+    /// memory) side by side, then start.
+    pub const STEP: u64 = 6;
     /// Per valid window row: start the gather and load its first bitmap word.
     pub const WINDOW_ROW: u64 = 2;
     /// Per output position and tile: clear the lanes, and the last event's way to them.
     pub const POSITION: u64 = 4;
     /// Per row step: the neuron unit empties, so the next step reads this row's bytes.
     pub const FLUSH: u64 = 12;
+}
+
+/// The fields a row step needs that change from step to step (the walker's first valid
+/// window row, the writer's output slot, which layer, the last step): bits each.
+pub const STEP_FIELDS: [(&str, usize); 9] = [
+    ("rows", 3),
+    ("ky0_kci", 13),
+    ("slot0", 9),
+    ("row0_data_base", 12),
+    ("row0_bitmap_base", 12),
+    ("dst_data_base", 12),
+    ("dst_bitmap_base", 12),
+    ("layer", 2),
+    ("last", 1),
+];
+/// 16-bit words per row step in the step table.
+pub const STEP_WORDS: usize = field_bits(&STEP_FIELDS).div_ceil(16);
+
+/// The fields of a stem layer that every one of its row steps shares (the walker's
+/// geometry, the writer's store, the weights, parameters and spike point): bits each.
+pub const LAYER_FIELDS: [(&str, usize); 24] = [
+    ("kci", 13),
+    ("sci", 13),
+    ("row_last", 12),
+    ("positions", 9),
+    ("slots", 9),
+    ("slot_data_words", 12),
+    ("slot_bitmap_words", 12),
+    ("src_data_base", 12),
+    ("src_bitmap_base", 12),
+    ("first_left", 14),
+    ("src_memory", 2),
+    ("dst_row_bytes", 12),
+    ("dst_slots", 9),
+    ("dst_slot_data_words", 12),
+    ("dst_slot_bitmap_words", 12),
+    ("dst_data_base", 12),
+    ("dst_bitmap_base", 12),
+    ("dst_memory", 2),
+    ("weight_base", 12),
+    ("weight_pack", 2),
+    ("param_base", 12),
+    ("last_channel", 8),
+    ("shift_r", 5),
+    ("spike_k", 4),
+];
+/// Row memory rows of one layer's fields.
+pub const LAYER_ROWS: usize = field_bits(&LAYER_FIELDS).div_ceil(64);
+
+const fn field_bits(fields: &[(&str, usize)]) -> usize {
+    let mut bits = 0;
+    let mut i = 0;
+    while i < fields.len() {
+        bits += fields[i].1;
+        i += 1;
+    }
+    bits
 }
 
 /// Where a stem run's cycles go (one group).
@@ -378,8 +436,12 @@ impl StemPlan {
         let mut excess = Vec::new();
         need_at_most(
             &mut excess,
-            format!("input memory words ({groups} group(s) of input map and stem output, dense)"),
-            groups * group_words,
+            format!(
+                "input memory words ({groups} group(s) of input map and stem output, dense, \
+                 and the table of {} row steps)",
+                schedule.len()
+            ),
+            groups * group_words + schedule.len() * STEP_WORDS,
             StemMemory::Input.words(build),
         );
         let mut rings: Vec<RowStore> = (0..n.saturating_sub(1))
@@ -467,15 +529,25 @@ impl StemPlan {
     }
 
     /// Row memory rows the stem takes: weight rows (a window index's Co bits, packed
-    /// `row_bits / (P * tiles)` to a row), one parameter row per output channel, one
-    /// geometry row per layer and one descriptor per row step.
+    /// `row_bits / (P * tiles)` to a row), one parameter row per output channel and
+    /// [`LAYER_ROWS`] of geometry per layer. The row steps' table is in the input memory
+    /// ([`StemPlan::step_table`]).
     pub fn rows(&self, model: &Model, build: &Build) -> usize {
-        let mut rows = self.schedule.len();
+        let mut rows = 0;
         for (lp, c) in self.layers.iter().zip(&model.stem) {
             let per_row = build.row_bits / (build.lanes * build.tiles(c.out_channels));
-            rows += 1 + c.out_channels + (lp.kernel * lp.kernel * lp.input[2]).div_ceil(per_row);
+            rows += LAYER_ROWS
+                + c.out_channels
+                + (lp.kernel * lp.kernel * lp.input[2]).div_ceil(per_row);
         }
         rows
+    }
+
+    /// Where the row steps' table lives: [`STEP_WORDS`] words per step in the input
+    /// memory, after every group's whole maps.
+    pub fn step_table(&self) -> (usize, usize) {
+        let first = self.groups * self.group_words;
+        (first, first + self.schedule.len() * STEP_WORDS)
     }
 
     /// The whole store of the input group g (its rows in slots 0..H).
@@ -788,6 +860,13 @@ pub fn fit_report(model: &Model, build: &'static Build) -> String {
                 st.bitmap_end()
             );
         }
+        let (t0, t1) = plan.step_table();
+        let _ = writeln!(
+            s,
+            "  {:<32} {} x {STEP_WORDS} words: input memory words {t0}..{t1}",
+            "row-step table",
+            plan.schedule.len()
+        );
         let stores = plan.stores();
         for m in StemMemory::ALL {
             // The whole maps (in the input memory) are there once per group.
@@ -805,7 +884,8 @@ pub fn fit_report(model: &Model, build: &'static Build) -> String {
                     _ if st.memory == m => copies(st) * st.words(),
                     _ => 0,
                 })
-                .sum();
+                .sum::<usize>()
+                + if m == StemMemory::Input { t1 - t0 } else { 0 };
             let _ = writeln!(s, "  {:<18} {used} of {} words", m.name(), m.words(build));
         }
     }
