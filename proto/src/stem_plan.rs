@@ -321,6 +321,10 @@ impl StemMemories {
     fn read(&mut self, m: StemMemory, a: usize) -> u16 {
         self.mem(m)[a]
     }
+    /// Sets word `a` of memory `m`, as a write of the core would.
+    pub fn set(&mut self, m: StemMemory, a: usize, v: u16) {
+        self.mem(m)[a] = v;
+    }
     /// Word `a` of memory `m` (in its own address space).
     pub fn word(&self, m: StemMemory, a: usize) -> u16 {
         self.words.iter().find(|(k, _)| *k == m).unwrap().1[a]

@@ -1,0 +1,329 @@
+//! The conv stem's three blocks together, in rust-hdl's simulator and on their emitted
+//! Verilog in Verilator: the window walker and the window gather read each row step's
+//! windows from the memories, the test stands in for the PE lanes and the neuron unit
+//! (the golden model's arithmetic), and the row writer writes the step's output row
+//! back, where later steps gather it again. Every group's stem output must equal the
+//! golden model's, and every position take exactly the gather's cycles.
+
+use rust_hdl::prelude::*;
+
+use revspike_golden::gen::{gen_input, gen_model, GenOptions};
+use revspike_golden::model::Model;
+use revspike_golden::sim::{sat16, spike, Engine};
+use revspike_hdl::row_writer::RowWriter;
+use revspike_hdl::sync_ram::RAM_ADDR_BITS;
+use revspike_hdl::window_gather::{WindowGather, BYTE_BITS, GATHER_LATENCY, INDEX_BITS};
+use revspike_hdl::window_walker::{WindowWalker, LEFT_BITS};
+use revspike_proto::build::{Build, CU, SMALL};
+use revspike_proto::stem_plan::{StemMemories, StemMemory, StemPlan, WalkerStep};
+use revspike_tests::{block_pins, fashion_idx, rust_hdl_pins};
+
+block_pins!();
+
+/// Walker, gather and writer, wired as the core will wire them; the memories, the lanes
+/// and the neuron unit are the test's.
+#[derive(LogicBlock, Default)]
+struct StemBlocks {
+    clock: Signal<In, Clock>,
+    kci: Signal<In, Bits<INDEX_BITS>>,
+    sci: Signal<In, Bits<INDEX_BITS>>,
+    row_last: Signal<In, Bits<BYTE_BITS>>,
+    positions: Signal<In, Bits<9>>,
+    slots: Signal<In, Bits<9>>,
+    slot_data_words: Signal<In, Bits<RAM_ADDR_BITS>>,
+    slot_bitmap_words: Signal<In, Bits<RAM_ADDR_BITS>>,
+    src_data_base: Signal<In, Bits<RAM_ADDR_BITS>>,
+    src_bitmap_base: Signal<In, Bits<RAM_ADDR_BITS>>,
+    first_left: Signal<In, Bits<LEFT_BITS>>,
+    rows: Signal<In, Bits<3>>,
+    ky0_kci: Signal<In, Bits<INDEX_BITS>>,
+    slot0: Signal<In, Bits<9>>,
+    row0_data_base: Signal<In, Bits<RAM_ADDR_BITS>>,
+    row0_bitmap_base: Signal<In, Bits<RAM_ADDR_BITS>>,
+    start: Signal<In, Bit>,
+    advance: Signal<In, Bit>,
+    position_done: Signal<Out, Bit>,
+    bitmap_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
+    bitmap_data: Signal<In, Bits<16>>,
+    data_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
+    data_word: Signal<In, Bits<16>>,
+    out_valid: Signal<Out, Bit>,
+    out_value: Signal<Out, Bits<8>>,
+    out_index: Signal<Out, Bits<INDEX_BITS>>,
+    w_start: Signal<In, Bit>,
+    w_data_base: Signal<In, Bits<RAM_ADDR_BITS>>,
+    w_bitmap_base: Signal<In, Bits<RAM_ADDR_BITS>>,
+    w_row_bytes: Signal<In, Bits<BYTE_BITS>>,
+    w_valid: Signal<In, Bit>,
+    w_byte: Signal<In, Bits<8>>,
+    data_we: Signal<Out, Bit>,
+    data_waddr: Signal<Out, Bits<RAM_ADDR_BITS>>,
+    data_wword: Signal<Out, Bits<16>>,
+    bitmap_we: Signal<Out, Bit>,
+    bitmap_waddr: Signal<Out, Bits<RAM_ADDR_BITS>>,
+    bitmap_wword: Signal<Out, Bits<16>>,
+    walker: WindowWalker,
+    gather: WindowGather,
+    writer: RowWriter,
+}
+
+impl Logic for StemBlocks {
+    #[hdl_gen]
+    fn update(&mut self) {
+        clock!(self, clock, walker, gather, writer);
+        self.walker.kci.next = self.kci.val();
+        self.walker.sci.next = self.sci.val();
+        self.walker.row_last.next = self.row_last.val();
+        self.walker.positions.next = self.positions.val();
+        self.walker.slots.next = self.slots.val();
+        self.walker.slot_data_words.next = self.slot_data_words.val();
+        self.walker.slot_bitmap_words.next = self.slot_bitmap_words.val();
+        self.walker.src_data_base.next = self.src_data_base.val();
+        self.walker.src_bitmap_base.next = self.src_bitmap_base.val();
+        self.walker.first_left.next = self.first_left.val();
+        self.walker.rows.next = self.rows.val();
+        self.walker.ky0_kci.next = self.ky0_kci.val();
+        self.walker.slot0.next = self.slot0.val();
+        self.walker.row0_data_base.next = self.row0_data_base.val();
+        self.walker.row0_bitmap_base.next = self.row0_bitmap_base.val();
+        self.walker.start.next = self.start.val();
+        self.walker.advance.next = self.advance.val();
+        self.position_done.next = self.walker.position_done.val();
+        self.gather.start.next = self.walker.g_start.val();
+        self.gather.first.next = self.walker.g_first.val();
+        self.gather.last.next = self.walker.g_last.val();
+        self.gather.data_base.next = self.walker.g_data_base.val();
+        self.gather.bitmap_base.next = self.walker.g_bitmap_base.val();
+        self.gather.index_base.next = self.walker.g_index_base.val();
+        self.walker.g_busy.next = self.gather.busy.val();
+        self.bitmap_addr.next = self.gather.bitmap_addr.val();
+        self.gather.bitmap_data.next = self.bitmap_data.val();
+        self.data_addr.next = self.gather.data_addr.val();
+        self.gather.data_word.next = self.data_word.val();
+        self.out_valid.next = self.gather.out_valid.val();
+        self.out_value.next = self.gather.out_value.val();
+        self.out_index.next = self.gather.out_index.val();
+        self.writer.start.next = self.w_start.val();
+        self.writer.data_base.next = self.w_data_base.val();
+        self.writer.bitmap_base.next = self.w_bitmap_base.val();
+        self.writer.row_bytes.next = self.w_row_bytes.val();
+        self.writer.valid.next = self.w_valid.val();
+        self.writer.byte.next = self.w_byte.val();
+        self.data_we.next = self.writer.data_we.val();
+        self.data_waddr.next = self.writer.data_addr.val();
+        self.data_wword.next = self.writer.data_word.val();
+        self.bitmap_we.next = self.writer.bitmap_we.val();
+        self.bitmap_waddr.next = self.writer.bitmap_addr.val();
+        self.bitmap_wword.next = self.writer.bitmap_word.val();
+    }
+}
+
+rust_hdl_pins!(
+    StemBlocks,
+    in: [kci, sci, row_last, positions, slots, slot_data_words, slot_bitmap_words, src_data_base,
+        src_bitmap_base, first_left, rows, ky0_kci, slot0, row0_data_base, row0_bitmap_base,
+        start, advance, bitmap_data, data_word, w_start, w_data_base, w_bitmap_base, w_row_bytes,
+        w_valid, w_byte],
+    out: [position_done, bitmap_addr, data_addr, out_valid, out_value, out_index, data_we,
+        data_waddr, data_wword, bitmap_we, bitmap_waddr, bitmap_wword]
+);
+
+fn set_step(p: &mut dyn Pins, w: &WalkerStep) {
+    for (name, v) in [
+        ("kci", w.kci as u64),
+        ("sci", w.sci as u64),
+        ("row_last", w.row_last as u64),
+        ("positions", w.positions as u64),
+        ("slots", w.slots as u64),
+        ("slot_data_words", w.slot_data_words as u64),
+        ("slot_bitmap_words", w.slot_bitmap_words as u64),
+        ("src_data_base", w.src_data_base as u64),
+        ("src_bitmap_base", w.src_bitmap_base as u64),
+        ("first_left", (w.first_left as u64) & ((1 << LEFT_BITS) - 1)),
+        ("rows", w.rows as u64),
+        ("ky0_kci", w.ky0_kci as u64),
+        ("slot0", w.slot0 as u64),
+        ("row0_data_base", w.row0_data_base as u64),
+        ("row0_bitmap_base", w.row0_bitmap_base as u64),
+    ] {
+        p.set(name, v);
+    }
+}
+
+/// The memories, as EBRs: reads answer the next cycle, writes land at the edge.
+struct Mems<'a> {
+    build: &'a Build,
+    mem: StemMemories,
+}
+
+impl Mems<'_> {
+    fn wrap(&self, m: StemMemory, a: usize) -> usize {
+        a % (m.first_word(self.build) + m.words(self.build))
+    }
+
+    /// One clock: the gather's reads of `src` and the writer's writes to `dst`.
+    fn cycle(&mut self, p: &mut dyn Pins, src: StemMemory, dst: StemMemory) -> Option<(usize, u8)> {
+        let ev = (p.get("out_valid") == 1)
+            .then(|| (p.get("out_index") as usize, p.get("out_value") as u8));
+        let (ba, da) = (p.get("bitmap_addr") as usize, p.get("data_addr") as usize);
+        let dw = (p.get("data_we") == 1)
+            .then(|| (p.get("data_waddr") as usize, p.get("data_wword") as u16));
+        let bw = (p.get("bitmap_we") == 1)
+            .then(|| (p.get("bitmap_waddr") as usize, p.get("bitmap_wword") as u16));
+        p.tick();
+        for pin in ["start", "advance", "w_start", "w_valid"] {
+            p.set(pin, 0);
+        }
+        // The read takes the word before this edge's write, as a read-before-write EBR.
+        let b = self
+            .mem
+            .word(StemMemory::Bitmaps, self.wrap(StemMemory::Bitmaps, ba));
+        let d = self.mem.word(src, self.wrap(src, da));
+        p.set("bitmap_data", u64::from(b));
+        p.set("data_word", u64::from(d));
+        if let Some((a, w)) = dw {
+            let a = self.wrap(dst, a);
+            self.mem.set(dst, a, w);
+        }
+        if let Some((a, w)) = bw {
+            let a = self.wrap(StemMemory::Bitmaps, a);
+            self.mem.set(StemMemory::Bitmaps, a, w);
+        }
+        ev
+    }
+}
+
+/// Runs group 0 of `input` through the blocks; returns the stem output.
+fn run_stem(
+    p: &mut dyn Pins,
+    model: &Model,
+    plan: &StemPlan,
+    build: &Build,
+    input: &[u8],
+    what: &str,
+) -> Vec<u8> {
+    let mut m = Mems {
+        build,
+        mem: StemMemories::new(build),
+    };
+    plan.write_input(&mut m.mem, 0, &input[..model.input.group_len]);
+    let n = plan.layers.len();
+    for step in &plan.schedule {
+        let lp = &plan.layers[step.layer];
+        let src = if step.layer == 0 {
+            plan.input_store(0)
+        } else {
+            lp.src
+        };
+        let dst = if step.layer + 1 == n {
+            plan.output_store(0)
+        } else {
+            lp.dst
+        };
+        let conv = &model.stem[step.layer];
+        let w = plan.walker_step(step.layer, src, step.row);
+        set_step(p, &w);
+        p.set("w_data_base", dst.data_word(step.row, 0) as u64);
+        p.set("w_bitmap_base", dst.bitmap_word(step.row, 0) as u64);
+        p.set("w_row_bytes", dst.row_bytes as u64);
+        p.set("w_start", 1);
+        m.cycle(p, src.memory, dst.memory);
+        for x in 0..w.positions {
+            p.set(if x == 0 { "start" } else { "advance" }, 1);
+            let mut events = Vec::new();
+            let mut c = 0u64;
+            while p.get("position_done") == 0 {
+                events.extend(m.cycle(p, src.memory, dst.memory));
+                c += 1;
+                assert!(c < 100_000, "{what}: a position never finished");
+            }
+            for _ in 0..GATHER_LATENCY {
+                events.extend(m.cycle(p, src.memory, dst.memory));
+            }
+            let (_, cyc) = plan.window_events(&m.mem, step.layer, src, step.row, x);
+            assert_eq!(
+                c,
+                2 + cyc.fixed + cyc.events + cyc.empty_words,
+                "{what}: cycles"
+            );
+            // The lanes and the neuron unit: the golden arithmetic, one channel a cycle.
+            let l = &conv.layer;
+            let u: Vec<i16> = (0..conv.out_channels)
+                .map(|o| {
+                    let acc: i64 = events
+                        .iter()
+                        .map(|&(j, v)| {
+                            if l.weight(o, j) {
+                                v as i64
+                            } else {
+                                -(v as i64)
+                            }
+                        })
+                        .sum();
+                    sat16((acc * l.multiplier[o] as i64 + l.bias[o] as i64) >> l.shift)
+                })
+                .collect();
+            for s in spike(&conv.spike, &u) {
+                p.set("w_valid", 1);
+                p.set("w_byte", u64::from(s));
+                m.cycle(p, src.memory, dst.memory);
+            }
+        }
+        // The writer's last words land.
+        for _ in 0..2 {
+            m.cycle(p, src.memory, dst.memory);
+        }
+    }
+    plan.read_output(&mut m.mem, 0)
+}
+
+fn check_generated(p: &mut dyn Pins, build: &'static Build, models: usize) {
+    let opts = GenOptions {
+        max_stem_layers: 3,
+        max_width: build.max_width,
+        max_classes: build.max_width,
+        max_stem_channels: build.max_width.min(32),
+        ..GenOptions::small()
+    };
+    let mut checked = 0;
+    for seed in 0..1000u64 {
+        let model = gen_model(seed, &opts);
+        let Ok(Some(plan)) = StemPlan::new(&model, build) else {
+            continue;
+        };
+        let input = gen_input(&model, seed);
+        let what = format!("{} seed {seed}", build.name);
+        let got = run_stem(p, &model, &plan, build, &input, &what);
+        let want = Engine::new(&model).stem_output(&input[..model.input.group_len]);
+        assert_eq!(got, want, "{what}: stem output");
+        checked += 1;
+        if checked == models {
+            return;
+        }
+    }
+    panic!("{}: only {checked} stems fit", build.name);
+}
+
+#[test]
+fn stem_blocks_compute_generated_stems_in_rust_hdl() {
+    check_generated(&mut RustHdl::new(StemBlocks::default()), &SMALL, 30);
+}
+
+#[test]
+fn stem_blocks_compute_generated_stems_and_the_shipped_models_in_verilator() {
+    let mut p = Verilated::new(StemBlocks::default());
+    check_generated(&mut p, &SMALL, 60);
+    check_generated(&mut p, &CU, 60);
+    let model = Model::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/fashion-conv.json"
+    ))
+    .expect("the shipped conv model loads");
+    let plan = StemPlan::new(&model, &CU).unwrap().unwrap();
+    let engine = Engine::new(&model);
+    let images = fashion_idx("t10k-images-idx3-ubyte.gz", 16);
+    for (k, img) in images.chunks(784).take(200).enumerate() {
+        let got = run_stem(&mut p, &model, &plan, &CU, img, &format!("test image {k}"));
+        assert_eq!(got, engine.stem_output(img), "test image {k}: stem output");
+    }
+}
