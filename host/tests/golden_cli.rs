@@ -327,7 +327,7 @@ fn info_with_a_build_says_whether_it_fits_and_shows_the_stem_plan() {
     for want in [
         "build cu: does not fit",
         "stem layers (the core runs no stem yet) needs 3, build has 0",
-        "stem plan on cu (the core runs no stem yet): 25 row steps per group, 1 group(s), 313 rows",
+        "stem plan on cu (the core runs no stem yet): 25 row steps per group, 1 group(s), 310 rows",
         "stem[0] line buffer              3 x 224 bytes: event-list memory words 0..336, bitmaps 152..194",
         "row-step table                   25 x 5 words: input memory words 704..829",
         "input memory       829 of 1024 words",

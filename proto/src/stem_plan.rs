@@ -232,8 +232,9 @@ pub const STEP_FIELDS: [(&str, usize); 9] = [
 pub const STEP_WORDS: usize = field_bits(&STEP_FIELDS).div_ceil(16);
 
 /// The fields of a stem layer that every one of its row steps shares (the walker's
-/// geometry, the writer's store, the weights, parameters and spike point): bits each.
-pub const LAYER_FIELDS: [(&str, usize); 24] = [
+/// geometry and source store, the writer's row length and memory, the weights,
+/// parameters and spike point): bits each. The output slot is the step's own.
+pub const LAYER_FIELDS: [(&str, usize); 19] = [
     ("kci", 13),
     ("sci", 13),
     ("row_last", 12),
@@ -246,11 +247,6 @@ pub const LAYER_FIELDS: [(&str, usize); 24] = [
     ("first_left", 14),
     ("src_memory", 2),
     ("dst_row_bytes", 12),
-    ("dst_slots", 9),
-    ("dst_slot_data_words", 12),
-    ("dst_slot_bitmap_words", 12),
-    ("dst_data_base", 12),
-    ("dst_bitmap_base", 12),
     ("dst_memory", 2),
     ("weight_base", 12),
     ("weight_pack", 2),
@@ -261,6 +257,10 @@ pub const LAYER_FIELDS: [(&str, usize); 24] = [
 ];
 /// Row memory rows of one layer's fields.
 pub const LAYER_ROWS: usize = field_bits(&LAYER_FIELDS).div_ceil(64);
+
+/// The budgets' bit counts, for the docs' figures.
+pub const STEP_BITS: usize = field_bits(&STEP_FIELDS);
+pub const LAYER_BITS: usize = field_bits(&LAYER_FIELDS);
 
 const fn field_bits(fields: &[(&str, usize)]) -> usize {
     let mut bits = 0;

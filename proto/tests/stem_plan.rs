@@ -153,3 +153,10 @@ fn a_stem_too_large_for_the_memories_is_refused_naming_them() {
         "{text:?}"
     );
 }
+
+#[test]
+fn a_steps_fields_take_five_table_words_and_a_layers_three_rows() {
+    use revspike_proto::stem_plan::{LAYER_BITS, LAYER_ROWS, STEP_BITS, STEP_WORDS};
+    assert_eq!((STEP_BITS, STEP_WORDS), (76, 5));
+    assert_eq!((LAYER_BITS, LAYER_ROWS), (177, 3));
+}
