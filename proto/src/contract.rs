@@ -270,6 +270,111 @@ pub mod param {
 }
 
 // ---------------------------------------------------------------------------------
+// Conv stem: the row-step table and the layer rows (docs/architecture.md, the conv stem;
+// the core does not read them yet)
+// ---------------------------------------------------------------------------------
+
+/// A conv stem row step's own fields: one entry of the step table, [`stem_step::WORDS`]
+/// 16-bit words of the input memory, low word first. Words 0..=3, as one 64-bit value,
+/// hold [`stem_step::LOW`]; word 4 holds [`stem_step::HIGH`].
+pub mod stem_step {
+    use super::Field;
+
+    pub const WORDS: usize = 5;
+    /// Valid window rows (the rest lie in the padding).
+    pub const ROWS: Field = Field::new("rows", 0, 3);
+    /// The first valid window row's ky * k * Ci.
+    pub const KY0_KCI: Field = Field::new("ky0_kci", 3, 13);
+    /// Its slot in the source store, and its first data and bitmap words.
+    pub const SLOT0: Field = Field::new("slot0", 16, 9);
+    pub const ROW0_DATA_BASE: Field = Field::new("row0_data_base", 25, 12);
+    pub const ROW0_BITMAP_BASE: Field = Field::new("row0_bitmap_base", 37, 12);
+    /// The output row's first data word.
+    pub const DST_DATA_BASE: Field = Field::new("dst_data_base", 49, 12);
+    /// Which stem layer (its rows of [`super::stem_layer`]).
+    pub const LAYER: Field = Field::new("layer", 61, 2);
+    /// The group's last step.
+    pub const LAST: Field = Field::new("last", 63, 1);
+    pub const LOW: [Field; 8] = [
+        ROWS,
+        KY0_KCI,
+        SLOT0,
+        ROW0_DATA_BASE,
+        ROW0_BITMAP_BASE,
+        DST_DATA_BASE,
+        LAYER,
+        LAST,
+    ];
+    /// The output row's first bitmap word.
+    pub const DST_BITMAP_BASE: Field = Field::new("dst_bitmap_base", 0, 12);
+    pub const HIGH: [Field; 1] = [DST_BITMAP_BASE];
+}
+
+/// A conv stem layer's fields that all its row steps share: [`stem_layer::ROWS`] rows of
+/// the row memory, fields [`stem_layer::ROW0`], [`stem_layer::ROW1`], [`stem_layer::ROW2`].
+pub mod stem_layer {
+    use super::Field;
+
+    pub const ROWS: usize = 3;
+    /// k * Ci and s * Ci: a window row's bytes and its move per output position.
+    pub const KCI: Field = Field::new("kci", 0, 13);
+    pub const SCI: Field = Field::new("sci", 13, 13);
+    /// W * Ci - 1: an input row's last byte.
+    pub const ROW_LAST: Field = Field::new("row_last", 26, 12);
+    /// Output positions W' of a row.
+    pub const POSITIONS: Field = Field::new("positions", 38, 9);
+    /// The source store's slots.
+    pub const SLOTS: Field = Field::new("slots", 47, 9);
+    /// Source and destination memories (`stem_plan::StemMemory` codes).
+    pub const SRC_MEMORY: Field = Field::new("src_memory", 56, 2);
+    pub const DST_MEMORY: Field = Field::new("dst_memory", 58, 2);
+    /// log2 of the weight rows packed to a memory row.
+    pub const WEIGHT_PACK: Field = Field::new("weight_pack", 60, 2);
+    pub const ROW0: [Field; 8] = [
+        KCI,
+        SCI,
+        ROW_LAST,
+        POSITIONS,
+        SLOTS,
+        SRC_MEMORY,
+        DST_MEMORY,
+        WEIGHT_PACK,
+    ];
+    /// A source slot's data and bitmap words, the store's first ones.
+    pub const SLOT_DATA_WORDS: Field = Field::new("slot_data_words", 0, 12);
+    pub const SLOT_BITMAP_WORDS: Field = Field::new("slot_bitmap_words", 12, 12);
+    pub const SRC_DATA_BASE: Field = Field::new("src_data_base", 24, 12);
+    pub const SRC_BITMAP_BASE: Field = Field::new("src_bitmap_base", 36, 12);
+    /// -p * Ci (two's complement): where position 0's window starts.
+    pub const FIRST_LEFT: Field = Field::new("first_left", 48, 14);
+    pub const ROW1: [Field; 5] = [
+        SLOT_DATA_WORDS,
+        SLOT_BITMAP_WORDS,
+        SRC_DATA_BASE,
+        SRC_BITMAP_BASE,
+        FIRST_LEFT,
+    ];
+    /// W' * Co: an output row's bytes.
+    pub const DST_ROW_BYTES: Field = Field::new("dst_row_bytes", 0, 12);
+    /// The layer's first weight row and first parameter row.
+    pub const WEIGHT_BASE: Field = Field::new("weight_base", 12, 12);
+    pub const PARAM_BASE: Field = Field::new("param_base", 24, 12);
+    /// Co - 1.
+    pub const LAST_CHANNEL: Field = Field::new("last_channel", 36, 8);
+    /// Requantization shift R and spike shift k.
+    pub const SHIFT_R: Field = Field::new("shift_r", 44, 5);
+    pub const SPIKE_K: Field = Field::new("spike_k", 49, 4);
+    pub const ROW2: [Field; 6] = [
+        DST_ROW_BYTES,
+        WEIGHT_BASE,
+        PARAM_BASE,
+        LAST_CHANNEL,
+        SHIFT_R,
+        SPIKE_K,
+    ];
+}
+
+// ---------------------------------------------------------------------------------
 // Core status codes
 // ---------------------------------------------------------------------------------
 
@@ -460,6 +565,11 @@ mod tests {
         check_layout(&desc::ALL, desc::BITS).unwrap();
         check_layout(&param::ALL, 64).unwrap();
         check_layout(&[addr::REGION, addr::OFFSET], addr::BITS).unwrap();
+        check_layout(&stem_step::LOW, 64).unwrap();
+        check_layout(&stem_step::HIGH, 16).unwrap();
+        check_layout(&stem_layer::ROW0, 64).unwrap();
+        check_layout(&stem_layer::ROW1, 64).unwrap();
+        check_layout(&stem_layer::ROW2, 64).unwrap();
         // The descriptor fills its row: nothing is left undefined.
         assert_eq!(desc::ALL.iter().map(|f| f.width).sum::<usize>(), 64);
         assert!(check_layout(&[desc::KIND, Field::new("x", 1, 2)], 64).is_err());

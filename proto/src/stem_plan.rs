@@ -32,6 +32,7 @@
 use revspike_golden::model::{Grouping, Model};
 
 use crate::build::{Build, Excess};
+use crate::contract::{stem_layer, stem_step, Field, FieldOverflow};
 
 /// Bytes a bitmap word covers; a row slot holds its data in chunks of this many bytes.
 pub const CHUNK_BYTES: usize = 16;
@@ -67,6 +68,11 @@ impl StemMemory {
             StemMemory::StateBuffer => "state buffer",
             StemMemory::Bitmaps => "z memory (bitmaps)",
         }
+    }
+
+    /// The memory's code in a layer's `src_memory` and `dst_memory` fields.
+    pub const fn code(self) -> u64 {
+        self as u64
     }
 
     /// Words of this memory on `build`.
@@ -215,61 +221,79 @@ pub mod stem_phases {
     pub const FLUSH: u64 = 12;
 }
 
-/// The fields a row step needs that change from step to step (the walker's first valid
-/// window row, the writer's output slot, which layer, the last step): bits each.
-pub const STEP_FIELDS: [(&str, usize); 9] = [
-    ("rows", 3),
-    ("ky0_kci", 13),
-    ("slot0", 9),
-    ("row0_data_base", 12),
-    ("row0_bitmap_base", 12),
-    ("dst_data_base", 12),
-    ("dst_bitmap_base", 12),
-    ("layer", 2),
-    ("last", 1),
-];
-/// 16-bit words per row step in the step table.
-pub const STEP_WORDS: usize = field_bits(&STEP_FIELDS).div_ceil(16);
+/// 16-bit words per row step in the step table ([`crate::contract::stem_step`]).
+pub const STEP_WORDS: usize = stem_step::WORDS;
+/// Row memory rows of one layer's shared fields ([`crate::contract::stem_layer`]).
+pub const LAYER_ROWS: usize = stem_layer::ROWS;
+/// The bits a step's own fields and a layer's shared fields take.
+pub const STEP_BITS: usize = field_bits(&stem_step::LOW) + field_bits(&stem_step::HIGH);
+pub const LAYER_BITS: usize =
+    field_bits(&stem_layer::ROW0) + field_bits(&stem_layer::ROW1) + field_bits(&stem_layer::ROW2);
 
-/// The fields of a stem layer that every one of its row steps shares (the walker's
-/// geometry and source store, the writer's row length and memory, the weights,
-/// parameters and spike point): bits each. The output slot is the step's own.
-pub const LAYER_FIELDS: [(&str, usize); 19] = [
-    ("kci", 13),
-    ("sci", 13),
-    ("row_last", 12),
-    ("positions", 9),
-    ("slots", 9),
-    ("slot_data_words", 12),
-    ("slot_bitmap_words", 12),
-    ("src_data_base", 12),
-    ("src_bitmap_base", 12),
-    ("first_left", 14),
-    ("src_memory", 2),
-    ("dst_row_bytes", 12),
-    ("dst_memory", 2),
-    ("weight_base", 12),
-    ("weight_pack", 2),
-    ("param_base", 12),
-    ("last_channel", 8),
-    ("shift_r", 5),
-    ("spike_k", 4),
-];
-/// Row memory rows of one layer's fields.
-pub const LAYER_ROWS: usize = field_bits(&LAYER_FIELDS).div_ceil(64);
-
-/// The budgets' bit counts, for the docs' figures.
-pub const STEP_BITS: usize = field_bits(&STEP_FIELDS);
-pub const LAYER_BITS: usize = field_bits(&LAYER_FIELDS);
-
-const fn field_bits(fields: &[(&str, usize)]) -> usize {
+const fn field_bits(fields: &[Field]) -> usize {
     let mut bits = 0;
     let mut i = 0;
     while i < fields.len() {
-        bits += fields[i].1;
+        bits += fields[i].width;
         i += 1;
     }
     bits
+}
+
+/// One decoded entry of the step table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepEntry {
+    pub rows: usize,
+    pub ky0_kci: usize,
+    pub slot0: usize,
+    pub row0_data_base: usize,
+    pub row0_bitmap_base: usize,
+    pub dst_data_base: usize,
+    pub dst_bitmap_base: usize,
+    pub layer: usize,
+    pub last: bool,
+}
+
+impl StepEntry {
+    /// The entry's [`STEP_WORDS`] words, low word first.
+    pub fn encode(&self) -> Result<Vec<u16>, FieldOverflow> {
+        use stem_step::*;
+        let mut low = 0u64;
+        for (f, v) in [
+            (ROWS, self.rows),
+            (KY0_KCI, self.ky0_kci),
+            (SLOT0, self.slot0),
+            (ROW0_DATA_BASE, self.row0_data_base),
+            (ROW0_BITMAP_BASE, self.row0_bitmap_base),
+            (DST_DATA_BASE, self.dst_data_base),
+            (LAYER, self.layer),
+            (LAST, usize::from(self.last)),
+        ] {
+            low = f.put(low, v as u64)?;
+        }
+        let high = DST_BITMAP_BASE.put(0, self.dst_bitmap_base as u64)?;
+        let mut words: Vec<u16> = (0..4).map(|i| (low >> (16 * i)) as u16).collect();
+        words.push(high as u16);
+        Ok(words)
+    }
+
+    pub fn decode(words: &[u16]) -> StepEntry {
+        use stem_step::*;
+        let low = (0..4).fold(0u64, |a, i| a | u64::from(words[i]) << (16 * i));
+        let high = u64::from(words[4]);
+        let g = |f: Field| f.get(low) as usize;
+        StepEntry {
+            rows: g(ROWS),
+            ky0_kci: g(KY0_KCI),
+            slot0: g(SLOT0),
+            row0_data_base: g(ROW0_DATA_BASE),
+            row0_bitmap_base: g(ROW0_BITMAP_BASE),
+            dst_data_base: g(DST_DATA_BASE),
+            dst_bitmap_base: DST_BITMAP_BASE.get(high) as usize,
+            layer: g(LAYER),
+            last: g(LAST) == 1,
+        }
+    }
 }
 
 /// Where a stem run's cycles go (one group).
@@ -522,14 +546,35 @@ impl StemPlan {
                 dst: if l + 1 == n { out } else { rings[l] },
             })
             .collect();
-        Ok(Some(StemPlan {
+        let plan = StemPlan {
             layers,
             schedule,
             groups,
             group_words,
             group_bitmap_words,
             lanes: build.lanes,
-        }))
+        };
+        // Every field of the step table and the layer rows holds its value (the last
+        // group's bases are the largest).
+        let mut overflows: Vec<FieldOverflow> = plan
+            .step_entries(groups - 1)
+            .iter()
+            .filter_map(|e| e.encode().err())
+            .chain((0..n).filter_map(|l| plan.layer_rows(model, build, l, 0, 0).err()))
+            .collect();
+        overflows.sort_by_key(|o| (o.field, std::cmp::Reverse(o.value)));
+        overflows.dedup_by_key(|o| o.field);
+        for o in overflows {
+            excess.push(Excess {
+                what: format!("stem field {} ({} bits)", o.field, o.width),
+                needed: o.value as usize,
+                available: (1usize << o.width) - 1,
+            });
+        }
+        if !excess.is_empty() {
+            return Err(excess);
+        }
+        Ok(Some(plan))
     }
 
     /// Row memory rows the stem takes: weight rows (a window index's Co bits, packed
@@ -755,6 +800,88 @@ impl StemPlan {
             row0_data_base: src.data_word(lo, 0),
             row0_bitmap_base: src.bitmap_word(lo, 0),
         }
+    }
+
+    /// Group g's step table: one [`StepEntry`] per row step, as the core reads it.
+    pub fn step_entries(&self, g: usize) -> Vec<StepEntry> {
+        let n = self.layers.len();
+        self.schedule
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let lp = &self.layers[step.layer];
+                let src = if step.layer == 0 {
+                    self.input_store(g)
+                } else {
+                    lp.src
+                };
+                let dst = if step.layer + 1 == n {
+                    self.output_store(g)
+                } else {
+                    lp.dst
+                };
+                let w = self.walker_step(step.layer, src, step.row);
+                StepEntry {
+                    rows: w.rows,
+                    ky0_kci: w.ky0_kci,
+                    slot0: w.slot0,
+                    row0_data_base: w.row0_data_base,
+                    row0_bitmap_base: w.row0_bitmap_base,
+                    dst_data_base: dst.data_word(step.row, 0),
+                    dst_bitmap_base: dst.bitmap_word(step.row, 0),
+                    layer: step.layer,
+                    last: i + 1 == self.schedule.len(),
+                }
+            })
+            .collect()
+    }
+
+    /// Layer `l`'s shared fields as its [`LAYER_ROWS`] rows, with its weight rows from
+    /// `weight_base` and its parameter rows from `param_base`.
+    pub fn layer_rows(
+        &self,
+        model: &Model,
+        build: &Build,
+        l: usize,
+        weight_base: usize,
+        param_base: usize,
+    ) -> Result<[u64; LAYER_ROWS], FieldOverflow> {
+        use stem_layer::*;
+        let lp = &self.layers[l];
+        let c = &model.stem[l];
+        // Group 0's stores: a group's whole maps are found from the step table's bases.
+        let w = self.walker_step(l, lp.src, 0);
+        let per_row = build.row_bits / (build.lanes * build.tiles(c.out_channels));
+        let put = |fields: &[(Field, u64)]| -> Result<u64, FieldOverflow> {
+            fields.iter().try_fold(0u64, |row, &(f, v)| f.put(row, v))
+        };
+        Ok([
+            put(&[
+                (KCI, w.kci as u64),
+                (SCI, w.sci as u64),
+                (ROW_LAST, w.row_last as u64),
+                (POSITIONS, w.positions as u64),
+                (SLOTS, w.slots as u64),
+                (SRC_MEMORY, lp.src.memory.code()),
+                (DST_MEMORY, lp.dst.memory.code()),
+                (WEIGHT_PACK, u64::from(per_row.trailing_zeros())),
+            ])?,
+            put(&[
+                (SLOT_DATA_WORDS, w.slot_data_words as u64),
+                (SLOT_BITMAP_WORDS, w.slot_bitmap_words as u64),
+                (SRC_DATA_BASE, w.src_data_base as u64),
+                (SRC_BITMAP_BASE, w.src_bitmap_base as u64),
+                (FIRST_LEFT, (w.first_left as u64) & FIRST_LEFT.mask()),
+            ])?,
+            put(&[
+                (DST_ROW_BYTES, lp.dst.row_bytes as u64),
+                (WEIGHT_BASE, weight_base as u64),
+                (PARAM_BASE, param_base as u64),
+                (LAST_CHANNEL, (c.out_channels - 1) as u64),
+                (SHIFT_R, u64::from(c.layer.shift)),
+                (SPIKE_K, u64::from(c.spike.shift)),
+            ])?,
+        ])
     }
 
     /// Reads the stem output of group g back (H'*W'*Co bytes), from its dense rows.

@@ -159,4 +159,108 @@ fn a_steps_fields_take_five_table_words_and_a_layers_three_rows() {
     use revspike_proto::stem_plan::{LAYER_BITS, LAYER_ROWS, STEP_BITS, STEP_WORDS};
     assert_eq!((STEP_BITS, STEP_WORDS), (76, 5));
     assert_eq!((LAYER_BITS, LAYER_ROWS), (177, 3));
+    assert_eq!(
+        revspike_proto::contract::stem_step::WORDS * 16 - STEP_BITS,
+        4
+    );
+}
+
+#[test]
+fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
+    use revspike_proto::contract::stem_layer;
+    use revspike_proto::stem_plan::StepEntry;
+    for build in [&SMALL, &CU, &WIDE] {
+        let opts = stem_options(build);
+        let mut checked = 0;
+        for seed in 0..300u64 {
+            let model = gen_model(seed, &opts);
+            let Ok(Some(plan)) = StemPlan::new(&model, build) else {
+                continue;
+            };
+            let n = plan.layers.len();
+            for g in 0..plan.groups {
+                let entries = plan.step_entries(g);
+                assert_eq!(entries.len(), plan.schedule.len());
+                for (i, (e, step)) in entries.iter().zip(&plan.schedule).enumerate() {
+                    let words = e.encode().expect("an accepted plan's fields fit");
+                    assert_eq!(StepEntry::decode(&words), *e, "seed {seed} step {i}");
+                    let lp = &plan.layers[step.layer];
+                    let src = if step.layer == 0 {
+                        plan.input_store(g)
+                    } else {
+                        lp.src
+                    };
+                    let dst = if step.layer + 1 == n {
+                        plan.output_store(g)
+                    } else {
+                        lp.dst
+                    };
+                    let w = plan.walker_step(step.layer, src, step.row);
+                    assert_eq!(
+                        (
+                            e.rows,
+                            e.ky0_kci,
+                            e.slot0,
+                            e.row0_data_base,
+                            e.row0_bitmap_base
+                        ),
+                        (
+                            w.rows,
+                            w.ky0_kci,
+                            w.slot0,
+                            w.row0_data_base,
+                            w.row0_bitmap_base
+                        ),
+                        "seed {seed} step {i}"
+                    );
+                    assert_eq!(
+                        (e.dst_data_base, e.dst_bitmap_base, e.layer, e.last),
+                        (
+                            dst.data_word(step.row, 0),
+                            dst.bitmap_word(step.row, 0),
+                            step.layer,
+                            i + 1 == plan.schedule.len()
+                        )
+                    );
+                }
+            }
+            for l in 0..n {
+                let rows = plan.layer_rows(&model, build, l, 1000, 2000).unwrap();
+                let w = plan.walker_step(l, plan.layers[l].src, 0);
+                let left = stem_layer::FIRST_LEFT.get(rows[1]);
+                let sign = 1u64 << (stem_layer::FIRST_LEFT.width - 1);
+                let left = (left ^ sign) as i64 - sign as i64;
+                assert_eq!(
+                    (
+                        stem_layer::KCI.get(rows[0]) as usize,
+                        stem_layer::SCI.get(rows[0]) as usize,
+                        stem_layer::ROW_LAST.get(rows[0]) as usize,
+                        stem_layer::POSITIONS.get(rows[0]) as usize,
+                        stem_layer::SLOTS.get(rows[0]) as usize,
+                        stem_layer::SLOT_DATA_WORDS.get(rows[1]) as usize,
+                        stem_layer::SRC_DATA_BASE.get(rows[1]) as usize,
+                        left,
+                        stem_layer::WEIGHT_BASE.get(rows[2]) as usize,
+                        stem_layer::LAST_CHANNEL.get(rows[2]) as usize + 1,
+                    ),
+                    (
+                        w.kci,
+                        w.sci,
+                        w.row_last,
+                        w.positions,
+                        w.slots,
+                        w.slot_data_words,
+                        w.src_data_base,
+                        w.first_left,
+                        1000,
+                        model.stem[l].out_channels,
+                    ),
+                    "{} seed {seed} layer {l}",
+                    build.name
+                );
+            }
+            checked += 1;
+        }
+        assert!(checked >= 50, "{}: {checked}", build.name);
+    }
 }
