@@ -12,7 +12,7 @@ use revspike_proto::build::CU;
 use revspike_proto::cycle_model::run_cycles_planned;
 use revspike_proto::image::rows_needed;
 use revspike_proto::protocol::Command;
-use revspike_proto::stem_plan::{stem_share, StemMemories, StemPlan};
+use revspike_proto::stem_plan::{run_sample, StemPlan};
 use revspike_tests::fashion_idx;
 
 fn model() -> Model {
@@ -126,17 +126,14 @@ fn the_cu_stem_plan_holds_the_conv_model_and_computes_every_test_images_stem() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     let (mut core, mut stem, mut link_bytes) = (0u64, 0u64, 0u64);
-    let mut mem = StemMemories::new(&CU);
     let mut count = 0u64;
     for (k, img) in images.chunks(784).take(n).enumerate() {
-        plan.write_input(&mut mem, 0, img);
-        plan.run(&m, &mut mem, 0);
+        let (_, share, mem) = run_sample(&plan, &m, &CU, img);
         assert_eq!(
-            plan.read_output(&mut mem, 0),
+            plan.read_output(&mem, 0),
             engine.stem_output(img),
             "test image {k}"
         );
-        let share = stem_share(&plan, &m, &CU, img);
         let gold = infer(&m, img).expect("784 bytes");
         let c = run_cycles_planned(&m, &CU, &gold, Some(&share));
         core += c.total();

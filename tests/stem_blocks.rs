@@ -2,8 +2,9 @@
 //! Verilog in Verilator: the window walker and the window gather read each row step's
 //! windows from the memories, the test stands in for the PE lanes and the neuron unit
 //! (the golden model's arithmetic), and the row writer writes the step's output row
-//! back, where later steps gather it again. Every group's stem output must equal the
-//! golden model's, and every position take exactly the gather's cycles.
+//! back, where later steps gather it again. Every position must stream exactly the
+//! stem plan's events in exactly 2 + the gather's cycles, and every stem output must
+//! equal the golden model's.
 
 use rust_hdl::prelude::*;
 
@@ -43,6 +44,7 @@ struct StemBlocks {
     start: Signal<In, Bit>,
     advance: Signal<In, Bit>,
     position_done: Signal<Out, Bit>,
+    last_position: Signal<Out, Bit>,
     bitmap_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
     bitmap_data: Signal<In, Bits<16>>,
     data_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
@@ -89,6 +91,7 @@ impl Logic for StemBlocks {
         self.walker.start.next = self.start.val();
         self.walker.advance.next = self.advance.val();
         self.position_done.next = self.walker.position_done.val();
+        self.last_position.next = self.walker.last_position.val();
         self.gather.start.next = self.walker.g_start.val();
         self.gather.first.next = self.walker.g_first.val();
         self.gather.last.next = self.walker.g_last.val();
@@ -124,7 +127,7 @@ rust_hdl_pins!(
         src_bitmap_base, first_left, rows, ky0_kci, slot0, row0_data_base, row0_bitmap_base,
         start, advance, bitmap_data, data_word, w_start, w_data_base, w_bitmap_base, w_row_bytes,
         w_valid, w_byte],
-    out: [position_done, bitmap_addr, data_addr, out_valid, out_value, out_index, data_we,
+    out: [position_done, last_position, bitmap_addr, data_addr, out_valid, out_value, out_index, data_we,
         data_waddr, data_wword, bitmap_we, bitmap_waddr, bitmap_wword]
 );
 
@@ -207,19 +210,8 @@ fn run_stem(
         mem: StemMemories::new(build),
     };
     plan.write_input(&mut m.mem, 0, &input[..model.input.group_len]);
-    let n = plan.layers.len();
     for step in &plan.schedule {
-        let lp = &plan.layers[step.layer];
-        let src = if step.layer == 0 {
-            plan.input_store(0)
-        } else {
-            lp.src
-        };
-        let dst = if step.layer + 1 == n {
-            plan.output_store(0)
-        } else {
-            lp.dst
-        };
+        let (src, dst) = plan.step_stores(*step, 0);
         let conv = &model.stem[step.layer];
         let w = plan.walker_step(step.layer, src, step.row);
         set_step(p, &w);
@@ -237,15 +229,25 @@ fn run_stem(
                 c += 1;
                 assert!(c < 100_000, "{what}: a position never finished");
             }
+            let last = p.get("last_position") == 1;
             for _ in 0..GATHER_LATENCY {
                 events.extend(m.cycle(p, src.memory, dst.memory));
             }
-            let (_, cyc) = plan.window_events(&m.mem, step.layer, src, step.row, x);
+            // The walker and the gather stream exactly the plan's events, in exactly 2
+            // + the gather's cycles.
+            let (want, cyc) = plan.window_events(&m.mem, step.layer, src, step.row, x);
+            let want: Vec<(usize, u8)> = want
+                .into_iter()
+                .map(|(j, v)| (j % (1 << INDEX_BITS), v))
+                .collect();
+            let at = format!("{what}: stem[{}] row {} position {x}", step.layer, step.row);
+            assert_eq!(events, want, "{at}: events");
             assert_eq!(
                 c,
                 2 + cyc.fixed + cyc.events + cyc.empty_words,
-                "{what}: cycles"
+                "{at}: cycles"
             );
+            assert_eq!(last, x + 1 == w.positions, "{at}: last position");
             // The lanes and the neuron unit: the golden arithmetic, one channel a cycle.
             let l = &conv.layer;
             let u: Vec<i16> = (0..conv.out_channels)
@@ -274,7 +276,7 @@ fn run_stem(
             m.cycle(p, src.memory, dst.memory);
         }
     }
-    plan.read_output(&mut m.mem, 0)
+    plan.read_output(&m.mem, 0)
 }
 
 fn check_generated(p: &mut dyn Pins, build: &'static Build, models: usize) {
@@ -312,8 +314,8 @@ fn stem_blocks_compute_generated_stems_in_rust_hdl() {
 #[test]
 fn stem_blocks_compute_generated_stems_and_the_shipped_models_in_verilator() {
     let mut p = Verilated::new(StemBlocks::default());
-    check_generated(&mut p, &SMALL, 60);
-    check_generated(&mut p, &CU, 60);
+    check_generated(&mut p, &SMALL, 100);
+    check_generated(&mut p, &CU, 100);
     let model = Model::load(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../models/fashion-conv.json"

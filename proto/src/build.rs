@@ -193,7 +193,7 @@ pub fn input_entries_needed(model: &Model) -> usize {
         Grouping::Split => model.timesteps,
         Grouping::Repeat => 1,
     };
-    groups * (g + (g.saturating_sub(1)) / 256)
+    groups * (g + crate::cycle_model::page_markers(g))
 }
 
 impl Build {
@@ -261,6 +261,90 @@ impl Build {
                 excess,
             })
         }
+    }
+}
+
+impl Build {
+    /// A person's account of how `model` sits on this build: whether it takes it (and
+    /// every capacity it exceeds), and for a stem its plan: where each map lives, the line
+    /// buffers, the bitmaps and the row-step table.
+    pub fn fit_report(&'static self, model: &Model) -> String {
+        let build = self;
+        use std::fmt::Write;
+        let mut s = String::new();
+        let rows = crate::image::rows_needed(model, build);
+        match build.check(model) {
+            Ok(()) => {
+                let _ = writeln!(
+                    s,
+                    "build {}: fits ({rows} of {} rows)",
+                    build.name, build.rows
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(s, "build {}: does not fit", build.name);
+                for x in &e.excess {
+                    let _ = writeln!(s, "  {x}");
+                }
+            }
+        }
+        if let Ok(Some(plan)) = crate::stem_plan::StemPlan::new(model, build) {
+            let _ = writeln!(
+                s,
+                "stem plan on {} (the core runs no stem yet): {} row steps per group, {} group(s), {} rows",
+                build.name,
+                plan.schedule.len(),
+                plan.groups,
+                plan.rows(model, build)
+            );
+            for (what, st) in plan.stores() {
+                let _ = writeln!(
+                    s,
+                    "  {what:<32} {} x {} bytes: {} words {}..{}, bitmaps {}..{}",
+                    st.slots,
+                    st.row_bytes,
+                    st.memory.name(),
+                    st.base,
+                    st.end(),
+                    st.bitmap_base,
+                    st.bitmap_end()
+                );
+            }
+            let (t0, t1) = plan.step_table();
+            let _ = writeln!(
+                s,
+                "  {:<32} {} x {} words: input memory words {t0}..{t1}",
+                "row-step table",
+                plan.schedule.len(),
+                crate::stem_plan::STEP_WORDS
+            );
+            let stores = plan.stores();
+            for m in crate::stem_plan::StemMemory::ALL {
+                // The whole maps (in the input memory) are there once per group.
+                let copies = |st: &crate::stem_plan::RowStore| {
+                    if st.memory == crate::stem_plan::StemMemory::Input {
+                        plan.groups
+                    } else {
+                        1
+                    }
+                };
+                let used: usize = stores
+                    .iter()
+                    .map(|(_, st)| match m {
+                        crate::stem_plan::StemMemory::Bitmaps => copies(st) * st.bitmap_words(),
+                        _ if st.memory == m => copies(st) * st.words(),
+                        _ => 0,
+                    })
+                    .sum::<usize>()
+                    + if m == crate::stem_plan::StemMemory::Input {
+                        t1 - t0
+                    } else {
+                        0
+                    };
+                let _ = writeln!(s, "  {:<18} {used} of {} words", m.name(), m.words(build));
+            }
+        }
+        s
     }
 }
 

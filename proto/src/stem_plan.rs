@@ -342,9 +342,6 @@ impl StemMemories {
     fn mem(&mut self, m: StemMemory) -> &mut Vec<u16> {
         &mut self.words.iter_mut().find(|(k, _)| *k == m).unwrap().1
     }
-    fn read(&mut self, m: StemMemory, a: usize) -> u16 {
-        self.mem(m)[a]
-    }
     /// Sets word `a` of memory `m`, as a write of the core would.
     pub fn set(&mut self, m: StemMemory, a: usize, v: u16) {
         self.mem(m)[a] = v;
@@ -352,9 +349,6 @@ impl StemMemories {
     /// Word `a` of memory `m` (in its own address space).
     pub fn word(&self, m: StemMemory, a: usize) -> u16 {
         self.words.iter().find(|(k, _)| *k == m).unwrap().1[a]
-    }
-    fn write(&mut self, m: StemMemory, a: usize, v: u16) {
-        self.mem(m)[a] = v;
     }
 }
 
@@ -609,6 +603,22 @@ impl StemPlan {
         self.whole(self.layers.last().unwrap().dst, g)
     }
 
+    /// The stores row step `step` of group g reads and writes.
+    pub fn step_stores(&self, step: RowStep, g: usize) -> (RowStore, RowStore) {
+        let lp = &self.layers[step.layer];
+        let src = if step.layer == 0 {
+            self.input_store(g)
+        } else {
+            lp.src
+        };
+        let dst = if step.layer + 1 == self.layers.len() {
+            self.output_store(g)
+        } else {
+            lp.dst
+        };
+        (src, dst)
+    }
+
     fn whole(&self, s: RowStore, g: usize) -> RowStore {
         RowStore {
             base: s.base + g * self.group_words,
@@ -661,16 +671,7 @@ impl StemPlan {
         for step in &self.schedule {
             let lp = &self.layers[step.layer];
             let conv = &model.stem[step.layer];
-            let src = if step.layer == 0 {
-                self.input_store(g)
-            } else {
-                lp.src
-            };
-            let dst = if step.layer + 1 == n {
-                self.output_store(g)
-            } else {
-                lp.dst
-            };
+            let (src, dst) = self.step_stores(*step, g);
             let [_, ow, co] = lp.output;
             before_step(mem, *step, src);
             cyc.fixed += stem_phases::STEP + stem_phases::FLUSH;
@@ -804,22 +805,11 @@ impl StemPlan {
 
     /// Group g's step table: one [`StepEntry`] per row step, as the core reads it.
     pub fn step_entries(&self, g: usize) -> Vec<StepEntry> {
-        let n = self.layers.len();
         self.schedule
             .iter()
             .enumerate()
             .map(|(i, step)| {
-                let lp = &self.layers[step.layer];
-                let src = if step.layer == 0 {
-                    self.input_store(g)
-                } else {
-                    lp.src
-                };
-                let dst = if step.layer + 1 == n {
-                    self.output_store(g)
-                } else {
-                    lp.dst
-                };
+                let (src, dst) = self.step_stores(*step, g);
                 let w = self.walker_step(step.layer, src, step.row);
                 StepEntry {
                     rows: w.rows,
@@ -885,13 +875,13 @@ impl StemPlan {
     }
 
     /// Reads the stem output of group g back (H'*W'*Co bytes), from its dense rows.
-    pub fn read_output(&self, mem: &mut StemMemories, g: usize) -> Vec<u8> {
+    pub fn read_output(&self, mem: &StemMemories, g: usize) -> Vec<u8> {
         let st = self.output_store(g);
         let [h, _, _] = self.layers.last().unwrap().output;
         let mut out = Vec::with_capacity(h * st.row_bytes);
         for y in 0..h {
             for b in 0..st.row_bytes {
-                let w = mem.read(st.memory, st.data_word(y, b));
+                let w = mem.word(st.memory, st.data_word(y, b));
                 out.push(if b % 2 == 0 { w as u8 } else { (w >> 8) as u8 });
             }
         }
@@ -900,14 +890,14 @@ impl StemPlan {
 
     /// Cycles stage 0's `down` streams its input in, per tile: the stem output's
     /// nonzero bytes, one cycle per bitmap word without any, one per row.
-    pub fn stage0_stream(&self, mem: &mut StemMemories, g: usize) -> u64 {
+    pub fn stage0_stream(&self, mem: &StemMemories, g: usize) -> u64 {
         let st = self.output_store(g);
         let h = self.layers.last().unwrap().output[0];
         let mut c = 0;
         for y in 0..h {
             c += stem_phases::WINDOW_ROW;
             for ch in 0..st.chunks() {
-                let bm = mem.read(StemMemory::Bitmaps, st.bitmap_word(y, ch * CHUNK_BYTES));
+                let bm = mem.word(StemMemory::Bitmaps, st.bitmap_word(y, ch * CHUNK_BYTES));
                 c += u64::from(bm.count_ones()).max(1);
             }
         }
@@ -917,7 +907,7 @@ impl StemPlan {
 
 /// The stem's cycles of one sample: every group's (one with `repeat`).
 pub fn sample_cycles(plan: &StemPlan, model: &Model, build: &Build, input: &[u8]) -> StemCycles {
-    sample(plan, model, build, input).0
+    run_sample(plan, model, build, input).0
 }
 
 /// The stem's share of a run of `input`, for [`crate::cycle_model::run_cycles_planned`].
@@ -927,100 +917,31 @@ pub fn stem_share(
     build: &Build,
     input: &[u8],
 ) -> crate::cycle_model::StemShare {
-    let (c, stage0_stream) = sample(plan, model, build, input);
-    crate::cycle_model::StemShare {
-        stem: c.total(),
-        stage0_stream,
-    }
+    run_sample(plan, model, build, input).1
 }
 
-fn sample(plan: &StemPlan, model: &Model, build: &Build, input: &[u8]) -> (StemCycles, Vec<u64>) {
+/// Runs every group of `input` through the stem: its cycles, its share of the run and
+/// the memories it leaves (every group's stem output in [`StemPlan::output_store`]).
+pub fn run_sample(
+    plan: &StemPlan,
+    model: &Model,
+    build: &Build,
+    input: &[u8],
+) -> (StemCycles, crate::cycle_model::StemShare, StemMemories) {
     let mut mem = StemMemories::new(build);
     let g_len = model.input.group_len;
     let mut total = StemCycles::default();
-    let mut streams = Vec::new();
+    let mut stage0_stream = Vec::new();
     for g in 0..plan.groups {
         plan.write_input(&mut mem, g, &input[g * g_len..(g + 1) * g_len]);
         total.add(&plan.run(model, &mut mem, g));
-        streams.push(plan.stage0_stream(&mut mem, g));
+        stage0_stream.push(plan.stage0_stream(&mem, g));
     }
-    (total, streams)
-}
-
-/// A person's account of how `model` sits on `build`: whether the build takes it (and
-/// every capacity it exceeds), and for a stem its plan: where each map lives, the line
-/// buffers, the rows and the row steps.
-pub fn fit_report(model: &Model, build: &'static Build) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let rows = crate::image::rows_needed(model, build);
-    match build.check(model) {
-        Ok(()) => {
-            let _ = writeln!(
-                s,
-                "build {}: fits ({rows} of {} rows)",
-                build.name, build.rows
-            );
-        }
-        Err(e) => {
-            let _ = writeln!(s, "build {}: does not fit", build.name);
-            for x in &e.excess {
-                let _ = writeln!(s, "  {x}");
-            }
-        }
-    }
-    if let Ok(Some(plan)) = StemPlan::new(model, build) {
-        let _ = writeln!(
-            s,
-            "stem plan on {} (the core runs no stem yet): {} row steps per group, {} group(s), {} rows",
-            build.name,
-            plan.schedule.len(),
-            plan.groups,
-            plan.rows(model, build)
-        );
-        for (what, st) in plan.stores() {
-            let _ = writeln!(
-                s,
-                "  {what:<32} {} x {} bytes: {} words {}..{}, bitmaps {}..{}",
-                st.slots,
-                st.row_bytes,
-                st.memory.name(),
-                st.base,
-                st.end(),
-                st.bitmap_base,
-                st.bitmap_end()
-            );
-        }
-        let (t0, t1) = plan.step_table();
-        let _ = writeln!(
-            s,
-            "  {:<32} {} x {STEP_WORDS} words: input memory words {t0}..{t1}",
-            "row-step table",
-            plan.schedule.len()
-        );
-        let stores = plan.stores();
-        for m in StemMemory::ALL {
-            // The whole maps (in the input memory) are there once per group.
-            let copies = |st: &RowStore| {
-                if st.memory == StemMemory::Input {
-                    plan.groups
-                } else {
-                    1
-                }
-            };
-            let used: usize = stores
-                .iter()
-                .map(|(_, st)| match m {
-                    StemMemory::Bitmaps => copies(st) * st.bitmap_words(),
-                    _ if st.memory == m => copies(st) * st.words(),
-                    _ => 0,
-                })
-                .sum::<usize>()
-                + if m == StemMemory::Input { t1 - t0 } else { 0 };
-            let _ = writeln!(s, "  {:<18} {used} of {} words", m.name(), m.words(build));
-        }
-    }
-    s
+    let share = crate::cycle_model::StemShare {
+        stem: total.total(),
+        stage0_stream,
+    };
+    (total, share, mem)
 }
 
 fn need_at_most(excess: &mut Vec<Excess>, what: String, needed: usize, available: usize) {
@@ -1057,10 +978,10 @@ fn write_row(mem: &mut StemMemories, st: RowStore, row: usize, bytes: &[u8]) {
     assert_eq!(bytes.len(), st.row_bytes);
     let (data, bitmap) = row_words(bytes);
     for (i, w) in data.into_iter().enumerate() {
-        mem.write(st.memory, st.data_word(row, 2 * i), w);
+        mem.set(st.memory, st.data_word(row, 2 * i), w);
     }
     for (j, w) in bitmap.into_iter().enumerate() {
-        mem.write(StemMemory::Bitmaps, st.bitmap_word(row, j * CHUNK_BYTES), w);
+        mem.set(StemMemory::Bitmaps, st.bitmap_word(row, j * CHUNK_BYTES), w);
     }
 }
 

@@ -33,7 +33,7 @@ fn check(model: &Model, build: &Build, plan: &StemPlan, input: &[u8], what: &str
     for g in 0..plan.groups {
         let group = &input[g * g_len..(g + 1) * g_len];
         assert_eq!(
-            plan.read_output(&mut mem, g),
+            plan.read_output(&mem, g),
             engine.stem_output(group),
             "{what}: group {g}"
         );
@@ -184,17 +184,7 @@ fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
                 for (i, (e, step)) in entries.iter().zip(&plan.schedule).enumerate() {
                     let words = e.encode().expect("an accepted plan's fields fit");
                     assert_eq!(StepEntry::decode(&words), *e, "seed {seed} step {i}");
-                    let lp = &plan.layers[step.layer];
-                    let src = if step.layer == 0 {
-                        plan.input_store(g)
-                    } else {
-                        lp.src
-                    };
-                    let dst = if step.layer + 1 == n {
-                        plan.output_store(g)
-                    } else {
-                        lp.dst
-                    };
+                    let (src, dst) = plan.step_stores(*step, g);
                     let w = plan.walker_step(step.layer, src, step.row);
                     assert_eq!(
                         (

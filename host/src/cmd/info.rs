@@ -41,7 +41,7 @@ pub fn run(a: &InfoArgs) -> Result<()> {
             anyhow::bail!("--build prints text; leave out --json");
         }
         let build = revspike_proto::build::named(name)?;
-        text += &revspike_proto::stem_plan::fit_report(&model, build);
+        text += &build.fit_report(&model);
     }
     super::write_out(None, &text)
 }
