@@ -306,6 +306,68 @@ fn verify_with_rewinds_passes_and_counts_states() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A generated version 2 model (a conv stem in front of stage 0) that fits the SMALL
+/// build's stem unit, with no wraps. Deterministic.
+fn conv_model() -> &'static (Model, String) {
+    static M: OnceLock<(Model, String)> = OnceLock::new();
+    M.get_or_init(|| {
+        let opts = GenOptions {
+            max_stem_layers: 3,
+            max_stem_channels: SMALL.lanes,
+            max_timesteps: 3,
+            avoid_wraps: true,
+            ..SMALL.small_gen_options()
+        };
+        for seed in 1..500u64 {
+            let m = revspike_golden::gen_model(seed, &opts);
+            if m.stem.len() >= 2 && m.timesteps >= 2 && SMALL.check(&m).is_ok() {
+                let text = m.to_json_string();
+                return (m, text);
+            }
+        }
+        panic!("no generated conv model fits the SMALL build");
+    })
+}
+
+#[test]
+fn a_conv_model_runs_and_verifies_with_rewinds_on_the_virtual_board() {
+    let dir = scratch("conv");
+    let model = dir.join("conv.json");
+    std::fs::write(&model, &conv_model().1).expect("model file");
+    let m = &conv_model().0;
+    let x = revspike_golden::gen_input(m, 9);
+    let input = dir.join("x.bin");
+    std::fs::write(&input, &x).unwrap();
+    let mut args = vec![
+        "run",
+        "--model",
+        model.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    args.extend(virtual_small());
+    let v = json(ok(&revspike(&args)));
+    let g = revspike_golden::infer(m, &x).unwrap();
+    let logits: Vec<i64> = serde_json::from_value(v["logits"].clone()).unwrap();
+    assert_eq!(logits, g.logits);
+    assert_eq!(v["golden_agrees"], Value::Bool(true));
+
+    let mut args = vec![
+        "verify",
+        "--model",
+        model.to_str().unwrap(),
+        "--count",
+        "4",
+        "--rewinds",
+        "--json",
+    ];
+    args.extend(virtual_small());
+    let v = json(ok(&revspike(&args)));
+    assert_eq!(v["results_checked"].as_u64(), Some(4));
+    assert_eq!(v["rewinds_checked"].as_u64(), Some(4 * m.timesteps as u64));
+    assert_eq!(v["mismatches"], serde_json::json!([]));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn state_and_rewind_match_the_golden_machine() {
     let dir = scratch("rewind");

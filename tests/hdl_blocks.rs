@@ -67,6 +67,14 @@ fn window_walker() {
 }
 
 #[test]
+fn stem_unit() {
+    check(
+        "stem_unit",
+        &emit(revspike_hdl::stem_unit::StemUnit::new(SMALL.max_width)),
+    );
+}
+
+#[test]
 fn row_writer() {
     check("row_writer", &emit(RowWriter::default()));
 }

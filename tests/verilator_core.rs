@@ -2,13 +2,14 @@
 //! its host port, against the golden model (logits, prediction, turn-on state after the
 //! forward pass and after every rewind).
 
-use revspike_golden::gen::{edge_cases, gen_input, gen_model};
+use revspike_golden::gen::{edge_cases, gen_input, gen_model, GenOptions};
 use revspike_golden::model::Model;
 use revspike_golden::sim::infer;
 use revspike_proto::build::SMALL;
 use revspike_proto::core_port::{check_against_golden, CoreDriver};
-use revspike_proto::cycle_model::run_cycles;
+use revspike_proto::cycle_model::run_cycles_planned;
 use revspike_proto::image::compile;
+use revspike_proto::stem_plan::{stem_share, StemPlan};
 use revspike_tests::VerilatedCore;
 
 fn small_core() -> CoreDriver<VerilatedCore> {
@@ -17,10 +18,14 @@ fn small_core() -> CoreDriver<VerilatedCore> {
         .driver()
 }
 
-/// The run's cycle counter is what the cycle model predicts, to the cycle.
+/// The run's cycle counter is what the cycle model predicts, to the cycle (with a
+/// stem, its share from the stem plan).
 fn assert_cycles(model: &Model, input: &[u8], measured: u64, what: &str) {
     let gold = infer(model, input).expect("the golden model takes the input");
-    let predicted = run_cycles(model, &SMALL, &gold);
+    let share = StemPlan::new(model, &SMALL)
+        .expect("the model fits")
+        .map(|plan| stem_share(&plan, model, &SMALL, input));
+    let predicted = run_cycles_planned(model, &SMALL, &gold, share.as_ref());
     assert_eq!(
         measured,
         predicted.total(),
@@ -66,6 +71,52 @@ fn generated_models_match_golden_in_verilator() {
     assert_eq!(
         checked, n,
         "not enough generated models fit the small build"
+    );
+}
+
+/// Version 2 models: the conv stem on the small build's stem unit, then the forward pass
+/// and every rewind from the stem's output.
+#[test]
+fn generated_stem_models_match_golden_in_verilator() {
+    let opts = GenOptions {
+        max_stem_layers: 4,
+        max_stem_channels: SMALL.lanes,
+        ..SMALL.small_gen_options()
+    };
+    let mut drv = small_core();
+    let n = count();
+    let mut checked = 0;
+    let mut lines = 0;
+    for seed in 5000..5000 + 16 * n {
+        let model = gen_model(seed, &opts);
+        if model.stem.is_empty() || SMALL.check(&model).is_err() {
+            continue;
+        }
+        let input = gen_input(&model, seed.wrapping_mul(31));
+        drv.load(&compile(&model, &SMALL));
+        let res = match check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
+            Ok(r) => r,
+            Err(e) => panic!("seed {seed}: {e}"),
+        };
+        assert_cycles(
+            &model,
+            &input,
+            u64::from(res.cycles),
+            &format!("seed {seed}"),
+        );
+        lines += usize::from(model.stem.len() > 1);
+        checked += 1;
+        if checked == n {
+            break;
+        }
+    }
+    assert_eq!(
+        checked, n,
+        "not enough generated stem models fit the small build"
+    );
+    assert!(
+        lines * 3 >= n as usize,
+        "only {lines} of {n} stems have line buffers"
     );
 }
 

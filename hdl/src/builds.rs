@@ -9,13 +9,14 @@ use revspike_proto::build::Build;
 use crate::emit::{self, HdlError};
 use crate::spiking_core::{CoreMemories, SpikingCore};
 
-/// Alchitry Cu: 32 lanes (64 channels in two tiles).
-pub type CuCore = SpikingCore<32, 64>;
-/// Small build for fast simulation tests: 8 lanes, small memories.
-pub type SmallCore = SpikingCore<8, 64>;
+/// Alchitry Cu: 32 lanes (64 channels in two tiles), no conv stem unit (yet: the
+/// Cu's logic cells).
+pub type CuCore = SpikingCore<32, 64, 0>;
+/// Small build for fast simulation tests: 8 lanes, small memories, a conv stem unit.
+pub type SmallCore = SpikingCore<8, 64, 1>;
 
-/// The (lanes, row bits) shapes [`with_core`] instantiates.
-pub const CORE_SHAPES: [(usize, usize); 3] = [(8, 64), (32, 64), (128, 128)];
+/// The (lanes, row bits, stem units) shapes [`with_core`] instantiates.
+pub const CORE_SHAPES: [(usize, usize, usize); 3] = [(8, 64, 1), (32, 64, 0), (128, 128, 1)];
 
 pub fn memories(build: &Build) -> CoreMemories {
     CoreMemories {
@@ -23,28 +24,36 @@ pub fn memories(build: &Build) -> CoreMemories {
         input_entries: build.input_entries,
         state_buffer_entries: build.state_buffer_entries,
         channels: build.max_width,
+        z_entries: if build.stem {
+            build.z_entries()
+        } else {
+            build.max_width
+        },
     }
 }
 
-/// Something done with the core type of a build (`SpikingCore<P, W>`).
+/// Something done with the core type of a build (`SpikingCore<P, W, S>`).
 pub trait WithCore {
     type Output;
-    fn with<const P: usize, const W: usize>(self, build: &Build) -> Self::Output;
+    fn with<const P: usize, const W: usize, const S: usize>(self, build: &Build) -> Self::Output;
 }
 
 /// Runs `f` with the core type of `build`'s shape.
 pub fn with_core<F: WithCore>(build: &Build, f: F) -> Result<F::Output, HdlError> {
-    match (build.lanes, build.row_bits) {
-        (8, 64) => Ok(f.with::<8, 64>(build)),
-        (32, 64) => Ok(f.with::<32, 64>(build)),
-        (128, 128) => Ok(f.with::<128, 128>(build)),
-        (lanes, row_bits) => Err(HdlError::UnsupportedBuild {
+    match (build.lanes, build.row_bits, build.stem) {
+        (8, 64, true) => Ok(f.with::<8, 64, 1>(build)),
+        (32, 64, false) => Ok(f.with::<32, 64, 0>(build)),
+        (128, 128, true) => Ok(f.with::<128, 128, 1>(build)),
+        (lanes, row_bits, _) => Err(HdlError::UnsupportedBuild {
             build: build.name.to_string(),
             lanes,
             row_bits,
             known: CORE_SHAPES
                 .iter()
-                .map(|(p, w)| format!("{p} lanes x {w} bits"))
+                .map(|(p, w, s)| {
+                    let stem = if *s == 1 { "with" } else { "without" };
+                    format!("{p} lanes x {w} bits {stem} a stem unit")
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
@@ -56,8 +65,11 @@ pub fn core_verilog(build: &Build) -> Result<String, HdlError> {
     struct Emit;
     impl WithCore for Emit {
         type Output = Result<String, HdlError>;
-        fn with<const P: usize, const W: usize>(self, build: &Build) -> Self::Output {
-            emit::verilog(SpikingCore::<P, W>::new(memories(build)))
+        fn with<const P: usize, const W: usize, const S: usize>(
+            self,
+            build: &Build,
+        ) -> Self::Output {
+            emit::verilog(SpikingCore::<P, W, S>::new(memories(build)))
         }
     }
     with_core(build, Emit)?
@@ -70,9 +82,12 @@ mod tests {
 
     struct Shape;
     impl WithCore for Shape {
-        type Output = (usize, usize);
-        fn with<const P: usize, const W: usize>(self, _: &Build) -> (usize, usize) {
-            (P, W)
+        type Output = (usize, usize, bool);
+        fn with<const P: usize, const W: usize, const S: usize>(
+            self,
+            _: &Build,
+        ) -> (usize, usize, bool) {
+            (P, W, S == 1)
         }
     }
 
@@ -81,7 +96,7 @@ mod tests {
         for b in BUILDS {
             assert_eq!(
                 with_core(b, Shape).unwrap(),
-                (b.lanes, b.row_bits),
+                (b.lanes, b.row_bits, b.stem),
                 "{}",
                 b.name
             );
@@ -94,8 +109,9 @@ mod tests {
         let e = with_core(&odd, Shape).unwrap_err().to_string();
         assert_eq!(
             e,
-            "build `odd` has 16 lanes and 64-bit rows; cores exist for 8 lanes x 64 bits, \
-             32 lanes x 64 bits, 128 lanes x 128 bits"
+            "build `odd` has 16 lanes and 64-bit rows; cores exist for 8 lanes x 64 bits \
+             with a stem unit, 32 lanes x 64 bits without a stem unit, 128 lanes x 128 bits \
+             with a stem unit"
         );
     }
 }

@@ -10,12 +10,12 @@ use revspike_proto::core_port::{CorePort, Pin};
 
 use crate::spiking_core::SpikingCore;
 
-pub struct RustHdlCore<const P: usize, const W: usize> {
-    uut: Box<SpikingCore<P, W>>,
+pub struct RustHdlCore<const P: usize, const W: usize, const S: usize> {
+    uut: Box<SpikingCore<P, W, S>>,
 }
 
-impl<const P: usize, const W: usize> RustHdlCore<P, W> {
-    pub fn new(mut core: SpikingCore<P, W>) -> Self {
+impl<const P: usize, const W: usize, const S: usize> RustHdlCore<P, W, S> {
+    pub fn new(mut core: SpikingCore<P, W, S>) -> Self {
         core.connect_all();
         let mut s = Self {
             uut: Box::new(core),
@@ -32,7 +32,7 @@ impl<const P: usize, const W: usize> RustHdlCore<P, W> {
     }
 }
 
-impl<const P: usize, const W: usize> CorePort for RustHdlCore<P, W> {
+impl<const P: usize, const W: usize, const S: usize> CorePort for RustHdlCore<P, W, S> {
     fn poke(&mut self, pin: Pin, v: u64) {
         let h = &mut self.uut.host;
         match pin {

@@ -37,6 +37,7 @@ pub mod slip_rx;
 pub mod slip_tx;
 pub mod spiking_core;
 pub mod state_buffer;
+pub mod stem_unit;
 pub mod sync_ram;
 pub mod top;
 pub mod uart_rx;

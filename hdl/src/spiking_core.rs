@@ -27,6 +27,7 @@ use crate::pe_array::PeArray;
 use crate::row_memory::RowMemory;
 use crate::sequencer::{Sequencer, SequencerLayout};
 use crate::state_buffer::StateBuffer;
+use crate::stem_unit::StemUnit;
 use crate::sync_ram::{SyncRam, RAM_ADDR_BITS};
 
 /// Memory sizes of one core instance (entries; all powers of two).
@@ -37,10 +38,15 @@ pub struct CoreMemories {
     pub state_buffer_entries: usize,
     /// Channels N: the widest stage and the most classes (a power of two, P..=4P).
     pub channels: usize,
+    /// Entries of the z memory: N, and the conv stem's bitmaps on a build with a stem.
+    pub z_entries: usize,
 }
 
+/// `S` is 1 on a build with a conv stem unit ([`StemUnit`]), 0 without: a build without
+/// one has exactly the core it had before the stem existed (every stem connection sits
+/// in a loop over the `stem` array, which a zero-length array leaves out of the Verilog).
 #[derive(LogicBlock)]
-pub struct SpikingCore<const P: usize, const W: usize> {
+pub struct SpikingCore<const P: usize, const W: usize, const S: usize> {
     pub clock: Signal<In, Clock>,
     /// The host port (docs/architecture.md).
     pub host: HostPort,
@@ -63,6 +69,7 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     pub pe: PeArray<P, W>,
     pub neuron: NeuronUnit,
     pub compactor: InputCompactor,
+    pub stem: [StemUnit; S],
 
     // The group table's first entry in the event-list memory; input memory entries.
     c_gt: Constant<Bits<RAM_ADDR_BITS>>,
@@ -99,8 +106,9 @@ pub struct SpikingCore<const P: usize, const W: usize> {
     spike_write: Signal<Local, Bit>,
 }
 
-impl<const P: usize, const W: usize> SpikingCore<P, W> {
+impl<const P: usize, const W: usize, const S: usize> SpikingCore<P, W, S> {
     pub fn new(mem: CoreMemories) -> Self {
+        assert!(S <= 1);
         assert!(P.is_power_of_two() && (8..=256).contains(&P));
         assert!(W == P.max(64));
         let n = mem.channels;
@@ -114,7 +122,7 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             rowmem: RowMemory::new(mem.rows),
             inmem: SyncRam::new(mem.input_entries),
             evmem: SyncRam::new(evdepth),
-            zmem: SyncRam::new(n),
+            zmem: SyncRam::new(mem.z_entries),
             lmem: SyncRam::new(n),
             cmem: SyncRam::new(4 * n),
             state_buffer: StateBuffer::new(mem.state_buffer_entries),
@@ -130,6 +138,7 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
             pe: Default::default(),
             neuron: Default::default(),
             compactor: Default::default(),
+            stem: array_init::array_init(|_| StemUnit::new(n)),
             c_gt: Constant::new((gt as u64).into()),
             c_inputs: Constant::new((mem.input_entries as u64).into()),
             cin_start: Default::default(),
@@ -153,7 +162,7 @@ impl<const P: usize, const W: usize> SpikingCore<P, W> {
     }
 }
 
-impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
+impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W, S> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
@@ -243,6 +252,12 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         self.spike_write.next = self.neuron.out_valid.val()
             & self.dec.post_any.val()
             & self.neuron.spike_out.val().any();
+        for i in 0..S {
+            // The stem's spikes go to its own stores, never to an event list.
+            if self.stem[i].busy.val() {
+                self.spike_write.next = false;
+            }
+        }
         self.lists.append.next = self.spike_write.val();
         self.argmax.step.next = self.seq.argmax.val();
         self.argmax.index.next = self.seq.index.val();
@@ -404,6 +419,120 @@ impl<const P: usize, const W: usize> Logic for SpikingCore<P, W> {
         }
         if self.regs.rd_logit.val() {
             self.lmem.read_address.next = self.regs.rd_logit_addr.val();
+        }
+
+        // ---- The conv stem unit (builds with one) --------------------------------------
+        for i in 0..S {
+            self.stem[i].clock.next = self.clock.val();
+            // Commands: `run` goes through the stem unit, which runs the stem first; the
+            // core is idle only when both are.
+            self.stem[i].idle.next = self.seq.idle.val() & !self.stem[i].busy.val();
+            self.stem[i].we.next = self.host.we.val();
+            self.stem[i].addr.next = self.host.addr.val();
+            self.stem[i].wdata.next = self.host.wdata.val();
+            self.stem[i].run.next = self.host.run.val() & self.seq.idle.val();
+            self.stem[i].other_command.next =
+                (self.host.rewind.val() | self.host.clear.val()) & self.seq.idle.val();
+            self.stem[i].input_ok.next = self.compactor.input_ok.val();
+            self.stem[i].seq_busy.next = self.seq.busy.val();
+            self.seq.run.next = self.stem[i].run_out.val();
+            self.seq.rewind.next = self.host.rewind.val() & !self.stem[i].busy.val();
+            self.seq.clear.next = self.host.clear.val() & !self.stem[i].busy.val();
+            self.host.busy.next = self.seq.busy.val() | self.stem[i].busy.val();
+            self.regs.idle.next = self.seq.idle.val() & !self.stem[i].busy.val();
+            self.regs.cycles.next = self.seq.cycles.val() + self.stem[i].cycles.val();
+            self.cin_start.d.next =
+                self.host.in_start.val() & self.seq.idle.val() & !self.stem[i].busy.val();
+            self.cin_valid.d.next =
+                self.host.in_valid.val() & self.seq.idle.val() & !self.stem[i].busy.val();
+            self.cin_commit.d.next =
+                self.host.in_commit.val() & self.seq.idle.val() & !self.stem[i].busy.val();
+            self.cin_abort.d.next =
+                self.host.in_abort.val() & self.seq.idle.val() & !self.stem[i].busy.val();
+            self.stem[i].in_start.next = self.cin_start.q.val();
+            self.stem[i].in_valid.next = self.cin_valid.q.val();
+            self.stem[i].in_byte.next = self.cin_byte.q.val();
+
+            // Memory read-outs.
+            self.stem[i].row_data.next = bit_cast::<64, W>(self.rowmem.read_data.val());
+            self.stem[i].in_word.next = self.inmem.read_data.val();
+            self.stem[i].ev_word.next = self.evmem.read_data.val();
+            self.stem[i].sb_word.next = self.state_buffer.low_out.val();
+            self.stem[i].bm_data.next = self.zmem.read_data.val();
+            self.stem[i].n_out_valid.next = self.neuron.out_valid.val();
+            self.stem[i].n_spike.next = self.neuron.spike_out.val();
+            self.stem[i].n_pending.next = self.neuron.pending.val() | self.neuron.out_valid.val();
+
+            // The compactor: it only counts a version 2 input (the input map is stored
+            // dense by the stem unit), and makes stage 0's event list from the stem's
+            // output while the stem runs.
+            if self.stem[i].enabled.val() {
+                self.compactor.capacity.next = self.stem[i].capacity.val();
+                if !self.stem[i].busy.val() {
+                    self.inmem.write_enable.next = self.stem[i].wr_in.val();
+                    self.inmem.write_address.next = self.stem[i].wr_addr.val();
+                    self.inmem.write_data.next = self.stem[i].wr_data.val();
+                }
+            }
+            // (The compactor's start comes with `run`, before the unit is busy.)
+            if self.stem[i].busy.val() | self.stem[i].c_start.val() {
+                self.compactor.group_len.next = self.stem[i].out_len.val();
+                self.compactor.start.next = self.stem[i].c_start.val();
+                self.compactor.value_valid.next = self.stem[i].c_valid.val();
+                self.compactor.value.next = self.stem[i].c_value.val();
+                self.compactor.commit.next = self.stem[i].c_commit.val();
+                self.compactor.abort.next = false;
+            }
+            if self.stem[i].busy.val() {
+                // Reads: the source stores, the bitmaps, the step, layer, weight and
+                // parameter rows.
+                self.inmem.read_address.next = self.stem[i].src_addr.val();
+                self.evmem.read_address.next = self.stem[i].src_addr.val();
+                self.state_buffer.pop_base.next = 0.into();
+                self.state_buffer.pop_index.next = self.stem[i].src_addr.val();
+                self.zmem.read_address.next = self.stem[i].bm_addr.val();
+                self.rowmem.read_address.next = self.stem[i].row_addr.val();
+
+                // The lanes and the neuron unit: a first layer with a spike post op.
+                self.pe.clear.next = self.stem[i].pe_clear.val();
+                self.pe.shift.next = self.stem[i].pe_shift.val();
+                self.pe.valid.next = self.stem[i].pe_valid.val();
+                self.pe.x.next = self.stem[i].pe_x.val();
+                self.pe.tile.next = self.stem[i].pe_tile.val();
+                self.neuron.valid.next = self.stem[i].n_valid.val();
+                self.neuron.ch.next = self.stem[i].n_ch.val();
+                self.neuron.first.next = true;
+                self.neuron.post_spike.next = true;
+                self.neuron.post_rewind.next = false;
+                self.neuron.shift_r.next = self.stem[i].n_shift_r.val();
+                self.neuron.spike_k.next = self.stem[i].n_spike_k.val();
+                self.neuron.mask_y.next = false;
+                self.neuron.zero_c.next = true;
+                self.neuron.accumulate.next = false;
+
+                // No state of the network changes while the stem runs.
+                self.zmem.write_enable.next = false;
+                self.lmem.write_enable.next = false;
+                self.cmem.write_enable.next = false;
+                self.state_buffer.push.next = false;
+            }
+            // The stem's writes: line-buffer rows, bitmaps (also of an input map).
+            if self.stem[i].wr_ev.val() {
+                self.evmem.write_enable.next = true;
+                self.evmem.write_address.next = self.stem[i].wr_addr.val();
+                self.evmem.write_data.next = self.stem[i].wr_data.val();
+            }
+            if self.stem[i].wr_sb.val() {
+                self.state_buffer.push.next = true;
+                self.state_buffer.push_base.next = 0.into();
+                self.state_buffer.push_index.next = self.stem[i].wr_addr.val();
+                self.state_buffer.low_in.next = self.stem[i].wr_data.val();
+            }
+            if self.stem[i].bm_we.val() {
+                self.zmem.write_enable.next = true;
+                self.zmem.write_address.next = self.stem[i].bm_waddr.val();
+                self.zmem.write_data.next = self.stem[i].bm_wdata.val();
+            }
         }
     }
 }

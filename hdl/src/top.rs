@@ -25,14 +25,14 @@ use crate::spiking_core::SpikingCore;
 pub const BUSY_LED: u32 = 1;
 
 #[derive(LogicBlock)]
-pub struct Top<const P: usize, const W: usize> {
+pub struct Top<const P: usize, const W: usize, const S: usize> {
     pub clock: Signal<In, Clock>,
     pub reset_n: Signal<In, Bit>,
     pub usb_rx: Signal<In, Bit>,
     pub usb_tx: Signal<Out, Bit>,
     pub leds: Signal<Out, Bits<8>>,
     pub link: Link,
-    pub core: SpikingCore<P, W>,
+    pub core: SpikingCore<P, W, S>,
     reset_sync: DFF<Bits<3>>,
     heartbeat: DFF<Bits<27>>,
     // The LEDs are driven from flip-flops: their pins sit on the die's edge, and logic
@@ -41,7 +41,7 @@ pub struct Top<const P: usize, const W: usize> {
     led_w: Signal<Local, Bits<8>>,
 }
 
-impl<const P: usize, const W: usize> Top<P, W> {
+impl<const P: usize, const W: usize, const S: usize> Top<P, W, S> {
     pub fn new(build: &Build) -> Result<Self, HdlError> {
         let link = Link::new(&LinkConfig::from_build(&build.info())?)?;
         let board = build.board();
@@ -61,7 +61,7 @@ impl<const P: usize, const W: usize> Top<P, W> {
     }
 }
 
-impl<const P: usize, const W: usize> Logic for Top<P, W> {
+impl<const P: usize, const W: usize, const S: usize> Logic for Top<P, W, S> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, reset_sync, heartbeat, led_r);
@@ -100,9 +100,9 @@ impl<const P: usize, const W: usize> Logic for Top<P, W> {
 }
 
 /// The Alchitry Cu build's top level.
-pub type CuTop = Top<32, 64>;
+pub type CuTop = Top<32, 64, 0>;
 /// The small build's top level (simulation).
-pub type SmallTop = Top<8, 64>;
+pub type SmallTop = Top<8, 64, 1>;
 
 pub fn cu_top() -> CuTop {
     CuTop::new(&CU).expect("the Cu build's link configuration is valid")
@@ -117,8 +117,11 @@ pub fn top_verilog(build: &Build) -> Result<String, HdlError> {
     struct Emit;
     impl WithCore for Emit {
         type Output = Result<String, HdlError>;
-        fn with<const P: usize, const W: usize>(self, build: &Build) -> Self::Output {
-            emit::verilog(Top::<P, W>::new(build)?)
+        fn with<const P: usize, const W: usize, const S: usize>(
+            self,
+            build: &Build,
+        ) -> Self::Output {
+            emit::verilog(Top::<P, W, S>::new(build)?)
         }
     }
     with_core(build, Emit)?

@@ -326,15 +326,32 @@ fn info_with_a_build_says_whether_it_fits_and_shows_the_stem_plan() {
     );
     for want in [
         "build cu: does not fit",
-        "stem layers (the core runs no stem yet) needs 3, build has 0",
-        "stem plan on cu (the core runs no stem yet): 25 row steps per group, 1 group(s), 310 rows",
-        "stem[0] line buffer              3 x 224 bytes: event-list memory words 0..336, bitmaps 152..194",
-        "row-step table                   25 x 5 words: input memory words 704..829",
-        "input memory       829 of 1024 words",
-        "z memory (bitmaps) 172 of 192 words",
+        "stem layers (build `cu` has no conv stem unit yet) needs 3, build has 0",
+        "stem plan on cu (build `cu` has no conv stem unit yet): 25 row steps per group, 1 group(s), 335 rows",
+        "stage 0's event list             1 group(s) of 512 bytes: input memory words 0..513",
+        "input map(s), packed             28 x 28 bytes: input memory words 513..905, bitmaps 64..113",
+        "stem[0] line buffer              3 x 224 bytes: event-list memory words 0..336, bitmaps 113..155",
+        "stem[1] line buffer              3 x 224 bytes: state buffer words 0..336, bitmaps 155..197",
+        "row-step table                   25 rows of the row memory, one per row step",
+        "input memory       905 of 1024 words",
+        "z memory (bitmaps) 133 of 192 words",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
+    // The wide simulation build has a stem unit and takes the model.
+    let out = stdout(
+        bin()
+            .arg("info")
+            .arg(models.join("fashion-conv.json"))
+            .args(["--build", "wide"]),
+    );
+    for want in [
+        "build wide: fits (1468 of 4096 rows)",
+        "stem plan on wide: 25 row steps per group, 1 group(s), 555 rows",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(!out.contains("no conv stem unit"), "{out}");
     let e = fails(
         bin()
             .arg("info")

@@ -35,6 +35,8 @@ pub struct Build {
     pub input_entries: usize,
     /// Entries of the reversible state buffer: (T-1) * sum of widths must fit.
     pub state_buffer_entries: usize,
+    /// The build has a conv stem unit (model version 2; [`crate::stem_plan`]).
+    pub stem: bool,
 
     /// The board's clock ([`Build::board`]).
     pub clock_hz: u32,
@@ -105,6 +107,8 @@ pub const CU: Build = Build {
     rows: 1280,
     input_entries: 1024,
     state_buffer_entries: 512,
+    // The Cu's logic cells have no room for it yet.
+    stem: false,
     clock_hz: CU_CLOCK_HZ,
     baud: 12_000_000,
 };
@@ -127,6 +131,7 @@ pub const SMALL: Build = Build {
     rows: 512,
     input_entries: 256,
     state_buffer_entries: 256,
+    stem: true,
     clock_hz: CU_CLOCK_HZ,
     baud: 12_000_000,
 };
@@ -140,6 +145,7 @@ pub const WIDE: Build = Build {
     rows: 4096,
     input_entries: 2048,
     state_buffer_entries: 2048,
+    stem: true,
     clock_hz: CU_CLOCK_HZ,
     baud: 12_000_000,
 };
@@ -197,6 +203,14 @@ pub fn input_entries_needed(model: &Model) -> usize {
 }
 
 impl Build {
+    /// What a build without a stem unit says of a stem.
+    fn no_stem_unit(&self) -> String {
+        format!(
+            "stem layers (build `{}` has no conv stem unit yet)",
+            self.name
+        )
+    }
+
     /// Checks every capacity of this build; lists all that a model exceeds.
     pub fn check(&'static self, model: &Model) -> Result<(), FitError> {
         let mut excess = Vec::new();
@@ -209,13 +223,11 @@ impl Build {
                 });
             }
         };
-        // The core runs no conv stem yet (model version 2): its plan
-        // (`crate::stem_plan`) says what it would need, and is checked below too.
-        need(
-            "stem layers (the core runs no stem yet)".into(),
-            model.stem.len(),
-            0,
-        );
+        // A build without a stem unit refuses a stem; its plan (`crate::stem_plan`) is
+        // still checked below, to say what the stem would need.
+        if !self.stem {
+            need(self.no_stem_unit(), model.stem.len(), 0);
+        }
         for (l, st) in model.stages.iter().enumerate() {
             need(format!("stages[{l}].width"), st.width, self.max_width());
         }
@@ -289,59 +301,65 @@ impl Build {
             }
         }
         if let Ok(Some(plan)) = crate::stem_plan::StemPlan::new(model, build) {
+            use crate::stem_plan::StemMemory;
+            let r = plan.row_counts(model, build);
+            let unit = if build.stem {
+                String::new()
+            } else {
+                format!(" (build `{}` has no conv stem unit yet)", build.name)
+            };
             let _ = writeln!(
                 s,
-                "stem plan on {} (the core runs no stem yet): {} row steps per group, {} group(s), {} rows",
+                "stem plan on {}{unit}: {} row steps per group, {} group(s), {} rows ({} layer \
+                 field rows, {} step rows, {} weight rows, {} parameter rows)",
                 build.name,
                 plan.schedule.len(),
                 plan.groups,
-                plan.rows(model, build)
+                r.total(),
+                r.layers,
+                r.steps,
+                r.weights,
+                r.params
             );
+            let e = plan.input_base();
+            let _ = writeln!(
+                s,
+                "  {:<32} {} group(s) of {} bytes: input memory words 0..{e}",
+                "stage 0's event list",
+                plan.groups,
+                plan.output_len()
+            );
+            let mut used: Vec<(StemMemory, usize)> = StemMemory::ALL
+                .iter()
+                .map(|&m| (m, if m == StemMemory::Input { e } else { 0 }))
+                .collect();
             for (what, st) in plan.stores() {
                 let _ = writeln!(
                     s,
                     "  {what:<32} {} x {} bytes: {} words {}..{}, bitmaps {}..{}",
                     st.slots,
-                    st.row_bytes,
+                    st.slot_bytes,
                     st.memory.name(),
                     st.base,
                     st.end(),
                     st.bitmap_base,
                     st.bitmap_end()
                 );
+                for (m, u) in used.iter_mut() {
+                    if *m == st.memory {
+                        *u += st.words();
+                    } else if *m == StemMemory::Bitmaps {
+                        *u += st.bitmap_words();
+                    }
+                }
             }
-            let (t0, t1) = plan.step_table();
             let _ = writeln!(
                 s,
-                "  {:<32} {} x {} words: input memory words {t0}..{t1}",
-                "row-step table",
-                plan.schedule.len(),
-                crate::stem_plan::STEP_WORDS
+                "  {:<32} {} rows of the row memory, one per row step",
+                "row-step table", r.steps
             );
-            let stores = plan.stores();
-            for m in crate::stem_plan::StemMemory::ALL {
-                // The whole maps (in the input memory) are there once per group.
-                let copies = |st: &crate::stem_plan::RowStore| {
-                    if st.memory == crate::stem_plan::StemMemory::Input {
-                        plan.groups
-                    } else {
-                        1
-                    }
-                };
-                let used: usize = stores
-                    .iter()
-                    .map(|(_, st)| match m {
-                        crate::stem_plan::StemMemory::Bitmaps => copies(st) * st.bitmap_words(),
-                        _ if st.memory == m => copies(st) * st.words(),
-                        _ => 0,
-                    })
-                    .sum::<usize>()
-                    + if m == crate::stem_plan::StemMemory::Input {
-                        t1 - t0
-                    } else {
-                        0
-                    };
-                let _ = writeln!(s, "  {:<18} {used} of {} words", m.name(), m.words(build));
+            for (m, u) in used {
+                let _ = writeln!(s, "  {:<18} {u} of {} words", m.name(), m.words(build));
             }
         }
         s

@@ -270,107 +270,102 @@ pub mod param {
 }
 
 // ---------------------------------------------------------------------------------
-// Conv stem: the row-step table and the layer rows (docs/architecture.md, the conv stem;
-// the core does not read them yet)
+// Conv stem: the row-step table and the layer rows (docs/architecture.md, the conv stem)
 // ---------------------------------------------------------------------------------
 
-/// A conv stem row step's own fields: one entry of the step table, [`stem_step::WORDS`]
-/// 16-bit words of the input memory, low word first. Words 0..=3, as one 64-bit value,
-/// hold [`stem_step::LOW`]; word 4 holds [`stem_step::HIGH`].
+/// A conv stem row step: one row of the step table in the row memory (the fields are in
+/// its low 64 bits). The stem unit reads the steps in order from
+/// [`ConfigReg::StemSteps`] up to the one marked [`stem_step::LAST`].
+///
+/// Stores are addressed in bytes from their region's first word: byte `b` is the low
+/// (even `b`) or high byte of data word `base + b / 2`, and its nonzero bit is bit
+/// `b % 16` of bitmap word `bitmap_base + b / 16`.
 pub mod stem_step {
     use super::Field;
 
-    pub const WORDS: usize = 5;
     /// Valid window rows (the rest lie in the padding).
     pub const ROWS: Field = Field::new("rows", 0, 3);
     /// The first valid window row's ky * k * Ci.
     pub const KY0_KCI: Field = Field::new("ky0_kci", 3, 13);
-    /// Its slot in the source store, and its first data and bitmap words.
-    pub const SLOT0: Field = Field::new("slot0", 16, 9);
-    pub const ROW0_DATA_BASE: Field = Field::new("row0_data_base", 25, 12);
-    pub const ROW0_BITMAP_BASE: Field = Field::new("row0_bitmap_base", 37, 12);
-    /// The output row's first data word.
-    pub const DST_DATA_BASE: Field = Field::new("dst_data_base", 49, 12);
+    /// The first valid window row's first byte in the source store.
+    pub const ROW0_BYTE: Field = Field::new("row0_byte", 16, 12);
+    /// The output row's first byte in the destination store (a line buffer).
+    pub const DST_BYTE: Field = Field::new("dst_byte", 28, 12);
     /// Which stem layer (its rows of [`super::stem_layer`]).
-    pub const LAYER: Field = Field::new("layer", 61, 2);
-    /// The group's last step.
-    pub const LAST: Field = Field::new("last", 63, 1);
-    pub const LOW: [Field; 8] = [
-        ROWS,
-        KY0_KCI,
-        SLOT0,
-        ROW0_DATA_BASE,
-        ROW0_BITMAP_BASE,
-        DST_DATA_BASE,
-        LAYER,
-        LAST,
-    ];
-    /// The output row's first bitmap word.
-    pub const DST_BITMAP_BASE: Field = Field::new("dst_bitmap_base", 0, 12);
-    pub const HIGH: [Field; 1] = [DST_BITMAP_BASE];
+    pub const LAYER: Field = Field::new("layer", 40, 2);
+    /// The stem's last step (of the last group).
+    pub const LAST: Field = Field::new("last", 42, 1);
+    pub const ALL: [Field; 6] = [ROWS, KY0_KCI, ROW0_BYTE, DST_BYTE, LAYER, LAST];
 }
 
 /// A conv stem layer's fields that all its row steps share: [`stem_layer::ROWS`] rows of
-/// the row memory, fields [`stem_layer::ROW0`], [`stem_layer::ROW1`], [`stem_layer::ROW2`].
+/// the row memory from [`ConfigReg::StemLayers`]` + ROWS * layer`, fields
+/// [`stem_layer::ROW0`], [`stem_layer::ROW1`], [`stem_layer::ROW2`] (low 64 bits).
 pub mod stem_layer {
     use super::Field;
 
     pub const ROWS: usize = 3;
     /// k * Ci and s * Ci: a window row's bytes and its move per output position.
-    pub const KCI: Field = Field::new("kci", 0, 13);
-    pub const SCI: Field = Field::new("sci", 13, 13);
+    pub const KCI: Field = Field::new("kci", 0, 11);
+    pub const SCI: Field = Field::new("sci", 11, 11);
     /// W * Ci - 1: an input row's last byte.
-    pub const ROW_LAST: Field = Field::new("row_last", 26, 12);
+    pub const ROW_LAST: Field = Field::new("row_last", 22, 12);
     /// Output positions W' of a row.
-    pub const POSITIONS: Field = Field::new("positions", 38, 9);
-    /// The source store's slots.
-    pub const SLOTS: Field = Field::new("slots", 47, 9);
-    /// Source and destination memories (`stem_plan::StemMemory` codes).
-    pub const SRC_MEMORY: Field = Field::new("src_memory", 56, 2);
-    pub const DST_MEMORY: Field = Field::new("dst_memory", 58, 2);
-    /// log2 of the weight rows packed to a memory row.
-    pub const WEIGHT_PACK: Field = Field::new("weight_pack", 60, 2);
-    pub const ROW0: [Field; 8] = [
+    pub const POSITIONS: Field = Field::new("positions", 34, 9);
+    /// p * Ci: how far left of its input row position 0's window starts.
+    pub const P_CI: Field = Field::new("p_ci", 43, 10);
+    /// The source memory (`stem_plan::StemMemory` code).
+    pub const SRC_MEMORY: Field = Field::new("src_memory", 53, 2);
+    /// Co - 1.
+    pub const LAST_CHANNEL: Field = Field::new("last_channel", 55, 8);
+    pub const ROW0: [Field; 7] = [
         KCI,
         SCI,
         ROW_LAST,
         POSITIONS,
-        SLOTS,
+        P_CI,
         SRC_MEMORY,
-        DST_MEMORY,
-        WEIGHT_PACK,
+        LAST_CHANNEL,
     ];
-    /// A source slot's data and bitmap words, the store's first ones.
-    pub const SLOT_DATA_WORDS: Field = Field::new("slot_data_words", 0, 12);
-    pub const SLOT_BITMAP_WORDS: Field = Field::new("slot_bitmap_words", 12, 12);
+    /// Bytes from one source row to the next, and the source store's bytes (where a
+    /// line buffer wraps to its first row).
+    pub const SLOT_BYTES: Field = Field::new("slot_bytes", 0, 12);
+    pub const REGION_BYTES: Field = Field::new("region_bytes", 12, 12);
+    /// The source store's first data word and first bitmap word (in the z memory).
     pub const SRC_DATA_BASE: Field = Field::new("src_data_base", 24, 12);
     pub const SRC_BITMAP_BASE: Field = Field::new("src_bitmap_base", 36, 12);
-    /// -p * Ci (two's complement): where position 0's window starts.
-    pub const FIRST_LEFT: Field = Field::new("first_left", 48, 14);
-    pub const ROW1: [Field; 5] = [
-        SLOT_DATA_WORDS,
-        SLOT_BITMAP_WORDS,
+    /// The destination memory: a line buffer's (`stem_plan::StemMemory` code), or the
+    /// input memory's code for the last layer, whose output goes to stage 0's event list.
+    pub const DST_MEMORY: Field = Field::new("dst_memory", 48, 2);
+    /// log2 of the conv weight rows packed to a memory row.
+    pub const WEIGHT_PACK: Field = Field::new("weight_pack", 50, 2);
+    /// Requantization shift R and spike shift k.
+    pub const SHIFT_R: Field = Field::new("shift_r", 52, 5);
+    pub const SPIKE_K: Field = Field::new("spike_k", 57, 4);
+    pub const ROW1: [Field; 8] = [
+        SLOT_BYTES,
+        REGION_BYTES,
         SRC_DATA_BASE,
         SRC_BITMAP_BASE,
-        FIRST_LEFT,
+        DST_MEMORY,
+        WEIGHT_PACK,
+        SHIFT_R,
+        SPIKE_K,
     ];
+    /// The destination store's first data word and first bitmap word.
+    pub const DST_DATA_BASE: Field = Field::new("dst_data_base", 0, 12);
+    pub const DST_BITMAP_BASE: Field = Field::new("dst_bitmap_base", 12, 12);
     /// W' * Co: an output row's bytes.
-    pub const DST_ROW_BYTES: Field = Field::new("dst_row_bytes", 0, 12);
+    pub const DST_ROW_BYTES: Field = Field::new("dst_row_bytes", 24, 12);
     /// The layer's first weight row and first parameter row.
-    pub const WEIGHT_BASE: Field = Field::new("weight_base", 12, 12);
-    pub const PARAM_BASE: Field = Field::new("param_base", 24, 12);
-    /// Co - 1.
-    pub const LAST_CHANNEL: Field = Field::new("last_channel", 36, 8);
-    /// Requantization shift R and spike shift k.
-    pub const SHIFT_R: Field = Field::new("shift_r", 44, 5);
-    pub const SPIKE_K: Field = Field::new("spike_k", 49, 4);
-    pub const ROW2: [Field; 6] = [
+    pub const WEIGHT_BASE: Field = Field::new("weight_base", 36, 12);
+    pub const PARAM_BASE: Field = Field::new("param_base", 48, 12);
+    pub const ROW2: [Field; 5] = [
+        DST_DATA_BASE,
+        DST_BITMAP_BASE,
         DST_ROW_BYTES,
         WEIGHT_BASE,
         PARAM_BASE,
-        LAST_CHANNEL,
-        SHIFT_R,
-        SPIKE_K,
     ];
 }
 
@@ -464,6 +459,18 @@ pub enum ConfigReg {
     Stride = 6,
     /// Stages.
     Stages = 7,
+    /// Conv stem (held by the stem unit, on builds with one): the row of layer 0's
+    /// first field row ([`stem_layer`]).
+    StemLayers = 8,
+    /// The row of the first step ([`stem_step`]).
+    StemSteps = 9,
+    /// Bytes of the stem's output per group (stage 0's input length); 0: no stem.
+    StemOutLen = 10,
+    /// The input memory's first word of the input map(s); the words below it hold
+    /// stage 0's event list.
+    StemInBase = 11,
+    /// Bytes of the input map(s) the input port stores (all groups).
+    StemInBytes = 12,
 }
 
 /// Bits of the flags register ([`ConfigReg::Flags`]).
@@ -486,6 +493,15 @@ impl ConfigReg {
         ConfigReg::RewindProgram,
         ConfigReg::Stride,
         ConfigReg::Stages,
+    ];
+    /// The conv stem's registers, held by the stem unit (not by the host register
+    /// file, which ignores them and reads them as 0).
+    pub const STEM: [ConfigReg; 5] = [
+        ConfigReg::StemLayers,
+        ConfigReg::StemSteps,
+        ConfigReg::StemOutLen,
+        ConfigReg::StemInBase,
+        ConfigReg::StemInBytes,
     ];
 
     pub const fn index(self) -> u64 {
@@ -565,8 +581,7 @@ mod tests {
         check_layout(&desc::ALL, desc::BITS).unwrap();
         check_layout(&param::ALL, 64).unwrap();
         check_layout(&[addr::REGION, addr::OFFSET], addr::BITS).unwrap();
-        check_layout(&stem_step::LOW, 64).unwrap();
-        check_layout(&stem_step::HIGH, 16).unwrap();
+        check_layout(&stem_step::ALL, 64).unwrap();
         check_layout(&stem_layer::ROW0, 64).unwrap();
         check_layout(&stem_layer::ROW1, 64).unwrap();
         check_layout(&stem_layer::ROW2, 64).unwrap();

@@ -70,12 +70,13 @@ pub fn page_markers(group_len: usize) -> usize {
 }
 
 /// The stem's share of a run of a version 2 model, from the stem plan's executable
-/// model: a design budget, since the core runs no stem yet.
+/// model (its phases are the design's budget until the stem unit is measured).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StemShare {
     /// The stem's cycles over every group of the sample.
     pub stem: u64,
-    /// Per group: the cycles stage 0's `down` streams the stem's output in, per tile.
+    /// Per group: the entries stage 0's `down` streams per tile, its event list being
+    /// the stem output compacted as a version 1 input (nonzero bytes and page markers).
     pub stage0_stream: Vec<u64>,
 }
 

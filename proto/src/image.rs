@@ -5,12 +5,15 @@
 //! per layer evaluation of a timestep, head last), the rewind program (stages top-down,
 //! the last layer of each stage undoing the turn-on update), one weight row per layer
 //! input and one parameter row per layer output, and computes the configuration
-//! registers. The formats are [`crate::contract`]'s tables, which the hardware decodes
-//! with; docs/architecture.md describes them.
+//! registers. A conv stem, on a build with a stem unit, follows all of that: its layers'
+//! field rows, its step table, its packed weight rows and its parameter rows
+//! ([`crate::stem_plan`]). The formats are [`crate::contract`]'s tables, which the
+//! hardware decodes with; docs/architecture.md describes them.
 
 use revspike_golden::model::{Grouping, Layer, Model, Readout, Spike};
 
 use crate::build::Build;
+use crate::stem_plan::{StemPlan, LAYER_ROWS};
 
 use crate::contract::{self, desc, param, ConfigReg, FieldOverflow, Region};
 pub use crate::contract::{Kind, Post, Source, MAX_TILES, ROW_ADDR_BITS};
@@ -257,19 +260,31 @@ fn stage_evals(model: &Model, l: usize) -> Vec<Eval<'_>> {
 }
 
 /// Rows the image of a model takes on `build` (descriptors, one per channel tile of
-/// every layer evaluation; weight rows; parameter rows).
+/// every layer evaluation; weight rows; parameter rows), exactly as [`compile`] lays
+/// them out.
 ///
-/// A stem's rows are its plan's ([`crate::stem_plan::StemPlan::rows`]); none are
-/// counted when the stem does not fit its memories (the build check says so).
+/// On a build with a stem unit a stem adds its plan's rows
+/// ([`crate::stem_plan::StemPlan::rows`]); none are counted when the stem does not fit
+/// its memories (the build check says so) or the build has no stem unit (it refuses the
+/// stem).
 pub fn rows_needed(model: &Model, build: &Build) -> usize {
     let layers = &model.layers()[model.stem.len()..];
     let weights: usize = layers.iter().map(|l| l.inputs).sum();
     let params: usize = layers.iter().map(|l| l.outputs).sum();
-    let stem = match crate::stem_plan::StemPlan::new(model, build) {
-        Ok(Some(plan)) => plan.rows(model, build),
-        _ => 0,
+    let stem = match stem_plan(model, build) {
+        Some(plan) => plan.rows(model, build),
+        None => 0,
     };
     descriptors_needed(model, build) + weights + params + stem
+}
+
+/// The stem plan the image lays out: on a build with a stem unit, for a model with a
+/// stem that fits it.
+fn stem_plan(model: &Model, build: &Build) -> Option<StemPlan> {
+    if !build.stem {
+        return None;
+    }
+    StemPlan::new(model, build).ok().flatten()
 }
 
 /// Descriptors of both programs: one per channel tile of every layer evaluation of a
@@ -449,6 +464,59 @@ pub fn compile(model: &Model, build: &Build) -> Image {
         rows[forward_program + r] = d.encode() as u128;
     }
 
+    // The stem after everything else, so a version 1 image is the same with or without
+    // a stem unit: its layers' field rows, the step table, then per layer its weight and
+    // parameter rows.
+    let mut stem_config = [0u16; 5];
+    if !model.stem.is_empty() && build.stem {
+        let plan = StemPlan::new(model, build)
+            .ok()
+            .flatten()
+            .expect("compile: the stem fits (Build::check refuses it otherwise)");
+        let n = plan.layers.len();
+        let layers_row = rows.len();
+        let steps_row = layers_row + LAYER_ROWS * n;
+        let entries = plan.step_entries();
+        let mut next = steps_row + entries.len();
+        let mut blocks = Vec::new();
+        for l in 0..n {
+            let weights = plan.weight_rows(model, build, l);
+            let weight_base = next;
+            let param_base = weight_base + weights.len();
+            next = param_base + model.stem[l].out_channels;
+            let fields = plan
+                .layer_rows(model, build, l, weight_base, param_base)
+                .unwrap_or_else(|e| panic!("stem layer rows: {e}"));
+            rows.extend(fields.map(u128::from));
+            blocks.push(weights);
+        }
+        for e in &entries {
+            let row = e.encode().unwrap_or_else(|e| panic!("stem step row: {e}"));
+            rows.push(u128::from(row));
+        }
+        for (weights, c) in blocks.into_iter().zip(&model.stem) {
+            rows.extend(weights);
+            for o in 0..c.out_channels {
+                let p = ParamRow {
+                    m: c.layer.multiplier[o],
+                    b: c.layer.bias[o],
+                    threshold: c.spike.threshold[o],
+                    negative_leak: false,
+                    h: 0,
+                };
+                rows.push(u128::from(p.encode()));
+            }
+        }
+        assert_eq!(rows.len(), next, "rows reserved for the stem");
+        stem_config = [
+            layers_row as u16,
+            steps_row as u16,
+            plan.output_len() as u16,
+            plan.input_base() as u16,
+            plan.input_bytes() as u16,
+        ];
+    }
+
     let rows = rows
         .into_iter()
         .map(|r| (0..k).map(|w| (r >> (16 * w)) as u16).collect())
@@ -457,18 +525,24 @@ pub fn compile(model: &Model, build: &Build) -> Image {
         .put_wrapping(0, (model.input.grouping == Grouping::Repeat) as u64)
         | contract::config_flags::SUM.put_wrapping(0, (model.readout == Readout::Sum) as u64);
     let stride: usize = model.stages.iter().map(|s| s.width).sum();
+    let mut config = vec![
+        (ConfigReg::T, model.timesteps as u16),
+        (ConfigReg::G, model.input.group_len as u16),
+        (ConfigReg::Flags, flags as u16),
+        (ConfigReg::Classes, model.classes as u16),
+        (ConfigReg::ForwardProgram, forward_program as u16),
+        (ConfigReg::RewindProgram, rewind_program as u16),
+        (ConfigReg::Stride, stride as u16),
+        (ConfigReg::Stages, s as u16),
+    ];
+    // A stem unit keeps its registers across loads: a version 1 model clears them, so
+    // it runs no stem left by the model before it.
+    if build.stem {
+        config.extend(ConfigReg::STEM.into_iter().zip(stem_config));
+    }
     Image {
         rows,
-        config: vec![
-            (ConfigReg::T, model.timesteps as u16),
-            (ConfigReg::G, model.input.group_len as u16),
-            (ConfigReg::Flags, flags as u16),
-            (ConfigReg::Classes, model.classes as u16),
-            (ConfigReg::ForwardProgram, forward_program as u16),
-            (ConfigReg::RewindProgram, rewind_program as u16),
-            (ConfigReg::Stride, stride as u16),
-            (ConfigReg::Stages, s as u16),
-        ],
+        config,
         forward_program,
         rewind_program,
         descriptors,

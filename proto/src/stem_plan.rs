@@ -1,54 +1,63 @@
 //! The conv stem on the core: where its maps live, the order it computes their rows in,
-//! and an executable model of exactly that, with the cycles the design spends.
+//! the step table and layer rows the stem unit reads, and an executable model of exactly
+//! that, with the cycles the design spends.
 //!
 //! This is the plan the stem hardware is built to (docs/architecture.md, the conv stem).
-//! The model runs a group through the stem the way the core will: row by row in the
-//! plan's schedule, through line buffers that wrap, reading windows through nonzero
-//! bitmaps, writing every row two bytes to a word. A wrong schedule, a line buffer too
-//! small or two regions that overlap show up here as a read of the wrong row (every
-//! slot carries the row it holds) or as a map that differs from the golden model's.
+//! The model runs a sample through the stem the way the core does: row by row in the
+//! plan's schedule, every group in turn, each step given only what its step row and its
+//! layer's rows say (byte addresses, slot and region sizes), through line buffers that
+//! wrap, reading windows through nonzero bitmaps. A wrong schedule, a line buffer too
+//! small or a wrong address shows up here as a read of the wrong row (every slot carries
+//! the row it holds) or as a map that differs from the golden model's.
 //!
 //! - **Windowed gather, lanes over output channels.** An output position's window is
-//!   at most k row ranges of the input map (the kx cells of one input row are adjacent
+//!   at most k byte ranges of the input map (the kx cells of one input row are adjacent
 //!   bytes in `(y, x, c)` order); its nonzero bytes stream one per cycle as events
-//!   `(window index, value)` to the PE lanes, exactly like a dense layer's inputs, and the
-//!   lanes hold the position's Co sums. The neuron unit then requantizes and spikes
-//!   them one channel per cycle. Padding is never read: the ranges are clipped.
-//! - **Dense rows with nonzero bitmaps.** A row is stored dense, two bytes per 16-bit
-//!   word, followed by one bit per byte. The gather reads a bitmap word per 16 bytes and
-//!   visits only its set bits: a nonzero input costs one cycle, a zero costs nothing
-//!   unless all 16 bytes of its bitmap word are zero (one cycle for the word). Dense rows
-//!   take half the words of event lists in the worst case, which is what the memory
-//!   plan must hold.
+//!   `(window index, value)` to the PE lanes, and the lanes hold the position's Co sums
+//!   (so Co <= P: one tile). The neuron unit then requantizes and spikes them one
+//!   channel per cycle. Padding is never read: the ranges are clipped.
+//! - **Byte-addressed stores with nonzero bitmaps.** A store is dense, two bytes per
+//!   16-bit word, with one bitmap bit per byte in the z memory. The gather reads a bitmap
+//!   word per 16 bytes and visits only its set bits: a nonzero input costs one cycle, a
+//!   zero costs nothing unless all bytes of its bitmap word in range are zero (one cycle
+//!   for the word).
 //! - **Line buffers.** Intermediate maps are never stored whole: a layer's output row is
 //!   computed just before the next layer needs it, into a ring of row slots (for the
-//!   shipped 3x3 stride-2 stem: 3 rows). Only the input group and the stem's output
-//!   (stage 0's input, read again at every timestep and rewind) are stored whole.
-//! - **Memories borrowed before timestep 0.** The stem runs once per sample (per group
-//!   with `split`) at the start of `run`, before the first timestep, when the event-list
-//!   memory and the reversible state buffer hold nothing yet: the line buffers live
-//!   there. The input memory holds the input group(s) and the stem's output.
+//!   shipped 3x3 stride-2 stem: 3 rows). The input map(s) are stored whole and packed;
+//!   the last layer stores nothing: its bytes go through the input compactor into stage
+//!   0's event list, the version 1 input path, so timesteps and rewinds are unchanged.
+//! - **Memories borrowed before timestep 0.** The stem runs once per sample (every
+//!   group) at the start of `run`, before the first timestep, when the event-list memory
+//!   and the reversible state buffer hold nothing yet: the line buffers live there.
+
+use std::collections::HashMap;
 
 use revspike_golden::model::{Grouping, Model};
 
 use crate::build::{Build, Excess};
 use crate::contract::{stem_layer, stem_step, Field, FieldOverflow};
 
-/// Bytes a bitmap word covers; a row slot holds its data in chunks of this many bytes.
+/// Bytes a bitmap word covers; line buffer slots are whole chunks, so a row starts a
+/// bitmap word.
 pub const CHUNK_BYTES: usize = 16;
 /// Data words per chunk (two bytes per 16-bit word).
 pub const CHUNK_WORDS: usize = CHUNK_BYTES / 2;
+/// The most bytes a store may span: byte addresses are 12-bit fields.
+pub const MAX_STORE_BYTES: usize = (1 << stem_step::ROW0_BYTE.width) - 1;
+/// Conv weight rows packed to a row memory row at most ([`stem_layer::WEIGHT_PACK`]).
+pub const MAX_WEIGHTS_PER_ROW: usize = 4;
 
-/// The memories the stem stores rows in (16-bit words).
+/// The memories the stem stores bytes in (16-bit words).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StemMemory {
-    /// The input memory: the input group(s) and the stem's output, kept for the run.
+    /// The input memory: the input map(s) from [`StemPlan::input_base`]; below it, stage
+    /// 0's event list, which the last layer's output goes to.
     Input,
-    /// The event-list memory, idle before timestep 0: line buffers.
+    /// The event-list memory's six lists, idle before timestep 0: line buffers.
     EventLists,
     /// The reversible state buffer, idle before timestep 0: line buffers.
     StateBuffer,
-    /// The z memory past z's N words: every row's bitmap, so the gather reads a bitmap
+    /// The z memory past z's N words: every store's bitmap, so the gather reads a bitmap
     /// word and a data word in the same cycle.
     Bitmaps,
 }
@@ -75,13 +84,17 @@ impl StemMemory {
         self as u64
     }
 
-    /// Words of this memory on `build`.
+    pub fn from_code(code: u64) -> Option<StemMemory> {
+        StemMemory::ALL.into_iter().find(|m| m.code() == code)
+    }
+
+    /// Words of this memory the stem may use on `build`, from [`StemMemory::first_word`].
     pub fn words(self, build: &Build) -> usize {
         match self {
             StemMemory::Input => build.input_entries,
-            // The core's event-list memory: six lists of N channels and the group
-            // table, rounded up to a power of two (hdl/src/spiking_core.rs).
-            StemMemory::EventLists => (6 * build.max_width + 32).next_power_of_two(),
+            // The six lists of N channels; the group table above them is the input
+            // compactor's, which the last layer writes while the rings are in use.
+            StemMemory::EventLists => 6 * build.max_width,
             StemMemory::StateBuffer => build.state_buffer_entries,
             StemMemory::Bitmaps => build.z_entries() - build.max_width,
         }
@@ -97,9 +110,13 @@ impl StemMemory {
     }
 }
 
-/// A map stored as row slots: each slot holds one row (`row_bytes` = W * C bytes) as
-/// chunks of 16 bytes, two bytes per word, in `memory`; its nonzero bitmap, one bit per
-/// byte and one word per chunk, in the bitmap memory. Row y lives in slot `y % slots`.
+/// A byte-addressed store of rows: byte `b` (from the store's start) is the low (even
+/// `b`) or high byte of data word `base + b / 2` of `memory`, and its nonzero bit is bit
+/// `b % 16` of bitmap word `bitmap_base + b / 16` of the z memory. Row `r` starts at
+/// byte `(r % slots) * slot_bytes`.
+///
+/// A line buffer is a ring of `slots` chunk-aligned slots. The input store is every
+/// group's input map packed (row `g * H + y` is group g's row y), which never wraps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RowStore {
     pub memory: StemMemory,
@@ -108,19 +125,23 @@ pub struct RowStore {
     /// First bitmap word (in the z memory's address space).
     pub bitmap_base: usize,
     pub slots: usize,
+    /// Bytes from one row to the next.
+    pub slot_bytes: usize,
+    /// Bytes of a row (W * C).
     pub row_bytes: usize,
 }
 
 impl RowStore {
-    pub fn chunks(&self) -> usize {
-        self.row_bytes.div_ceil(CHUNK_BYTES)
+    /// Bytes the store spans.
+    pub fn region_bytes(&self) -> usize {
+        self.slots * self.slot_bytes
     }
     /// Data words.
     pub fn words(&self) -> usize {
-        self.slots * self.chunks() * CHUNK_WORDS
+        self.region_bytes().div_ceil(2)
     }
     pub fn bitmap_words(&self) -> usize {
-        self.slots * self.chunks()
+        self.region_bytes().div_ceil(CHUNK_BYTES)
     }
     pub fn end(&self) -> usize {
         self.base + self.words()
@@ -128,16 +149,17 @@ impl RowStore {
     pub fn bitmap_end(&self) -> usize {
         self.bitmap_base + self.bitmap_words()
     }
-    fn slot(&self, row: usize) -> usize {
-        row % self.slots
+    /// The first byte of row `row`.
+    pub fn row_byte(&self, row: usize) -> usize {
+        (row % self.slots) * self.slot_bytes
     }
-    /// The data word holding byte `b` of row `row` (its low byte when `b` is even).
-    pub fn data_word(&self, row: usize, b: usize) -> usize {
-        self.base + self.slot(row) * self.chunks() * CHUNK_WORDS + b / 2
+    /// The data word holding byte `byte` (its low byte when `byte` is even).
+    pub fn data_word(&self, byte: usize) -> usize {
+        self.base + byte / 2
     }
-    /// The bitmap word of the chunk holding byte `b` of row `row`.
-    pub fn bitmap_word(&self, row: usize, b: usize) -> usize {
-        self.bitmap_base + self.slot(row) * self.chunks() + b / CHUNK_BYTES
+    /// The bitmap word holding byte `byte`'s nonzero bit.
+    pub fn bitmap_word(&self, byte: usize) -> usize {
+        self.bitmap_base + byte / CHUNK_BYTES
     }
 }
 
@@ -150,9 +172,11 @@ pub struct LayerPlan {
     pub kernel: usize,
     pub stride: usize,
     pub padding: usize,
-    /// Where it reads its input rows (group 0) and writes its output rows.
+    /// Where it reads its input rows: the packed input map(s) for layer 0, the previous
+    /// layer's line buffer otherwise.
     pub src: RowStore,
-    pub dst: RowStore,
+    /// Its line buffer; `None` for the last layer, whose output is stage 0's event list.
+    pub dst: Option<RowStore>,
 }
 
 /// One step of the stem's schedule: compute row `row` of layer `layer`'s output.
@@ -163,8 +187,8 @@ pub struct RowStep {
 }
 
 /// The window walker's inputs for one row step (`hdl/src/window_walker.rs`): the
-/// layer's geometry in bytes and the step's first valid window row. The compiler packs
-/// these into the step's descriptor rows.
+/// layer's fields ([`stem_layer`]) and the step's ([`stem_step`]). Everything the walker
+/// computes follows from these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WalkerStep {
     /// k * Ci: the bytes a window row spans; s * Ci: its move per output position.
@@ -174,59 +198,84 @@ pub struct WalkerStep {
     pub row_last: usize,
     /// Output positions W' of the row.
     pub positions: usize,
-    /// The source store: its slots and their words, its first words.
-    pub slots: usize,
-    pub slot_data_words: usize,
-    pub slot_bitmap_words: usize,
+    /// p * Ci: how far left of its input row position 0's window starts.
+    pub p_ci: usize,
+    /// The source store: bytes from one row to the next, the bytes after which it wraps
+    /// to byte 0 (0: never), its first data and bitmap words.
+    pub slot_bytes: usize,
+    pub region_bytes: usize,
     pub src_data_base: usize,
     pub src_bitmap_base: usize,
-    /// -p * Ci: the byte (in the input row) where position 0's window starts.
-    pub first_left: i64,
-    /// Valid window rows (the rest lie in the padding), the first one's ky * k * Ci,
-    /// its slot and its first words.
+    /// Valid window rows (the rest lie in the padding), the first one's ky * k * Ci and
+    /// its first byte in the source store.
     pub rows: usize,
     pub ky0_kci: usize,
-    pub slot0: usize,
-    pub row0_data_base: usize,
-    pub row0_bitmap_base: usize,
+    pub row0_byte: usize,
+}
+
+impl WalkerStep {
+    /// The first byte of valid window row `i` (0-based from the first valid one), as the
+    /// walker steps from row to row: a slot on, back to byte 0 at the region's end.
+    pub fn window_row_byte(&self, i: usize) -> usize {
+        let mut b = self.row0_byte;
+        for _ in 0..i {
+            b += self.slot_bytes;
+            if self.region_bytes != 0 && b >= self.region_bytes {
+                b -= self.region_bytes;
+            }
+        }
+        b
+    }
+
+    /// Output position x's window range of an input row, clipped to the row: its first
+    /// and last byte within the row, and the window index of the row's byte 0 less
+    /// `ky * k * Ci` (the byte where the unclipped window starts, negated).
+    pub fn window_columns(&self, x: usize) -> (usize, usize, i64) {
+        let left = (x * self.sci) as i64 - self.p_ci as i64;
+        let first = left.max(0) as usize;
+        let last = (left + self.kci as i64 - 1).min(self.row_last as i64) as usize;
+        (first, last, left)
+    }
 }
 
 /// The stem of a model on a build: its layers, stores and schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StemPlan {
     pub layers: Vec<LayerPlan>,
-    /// Rows in the order the core computes them, for one group.
+    /// Rows in the order the core computes them, for one group (every group runs it).
     pub schedule: Vec<RowStep>,
     /// Groups the stem runs over (T with `split`, 1 with `repeat`).
     pub groups: usize,
-    /// Words one group's whole maps (input and stem output) take in the input memory;
-    /// group g's are `g * group_words` further on.
-    pub group_words: usize,
-    /// Bitmap words of one group's whole maps (group g's `g * group_bitmap_words` on).
-    pub group_bitmap_words: usize,
-    /// Lanes P and channels per tile, for the cycle count.
+    /// E: the input memory's first word of the input map(s); stage 0's event list of
+    /// every group takes the words below it in the worst case.
+    input_base: usize,
+    /// Lanes P, for the cycle count.
     lanes: usize,
 }
 
 /// Cycles of the stem's fixed steps (the design's budget; docs/architecture.md).
 pub mod stem_phases {
-    /// Per row step: read its table words (input memory) and its layer's rows (row
-    /// memory) side by side, then start.
+    /// Per row step: read its step row and its layer's three rows from the row memory,
+    /// then start (`hdl/src/stem_unit.rs`: Step, Latch, Row0..Row2, Go).
     pub const STEP: u64 = 6;
     /// Per valid window row: start the gather and load its first bitmap word.
     pub const WINDOW_ROW: u64 = 2;
-    /// Per output position and tile: clear the lanes, and the last event's way to them.
-    pub const POSITION: u64 = 4;
-    /// Per row step: the neuron unit empties, so the next step reads this row's bytes.
-    pub const FLUSH: u64 = 12;
+    /// Per output position: the walker's start and finish, and the last event's way to
+    /// the lanes (`stem_unit::TAIL`).
+    pub const POSITION: u64 = 6;
+    /// Per row step: the neuron unit empties and the row's last writes land, so the next
+    /// step reads this row's bytes (the unit's pipeline, 12, and `stem_unit::SETTLE`
+    /// and its count).
+    pub const FLUSH: u64 = 16;
+    /// Per run: the input compactor's commit and verdict, and the hand-over to the
+    /// sequencer.
+    pub const RUN: u64 = 5;
 }
 
-/// 16-bit words per row step in the step table ([`crate::contract::stem_step`]).
-pub const STEP_WORDS: usize = stem_step::WORDS;
 /// Row memory rows of one layer's shared fields ([`crate::contract::stem_layer`]).
 pub const LAYER_ROWS: usize = stem_layer::ROWS;
-/// The bits a step's own fields and a layer's shared fields take.
-pub const STEP_BITS: usize = field_bits(&stem_step::LOW) + field_bits(&stem_step::HIGH);
+/// The bits a step's fields and a layer's shared fields take.
+pub const STEP_BITS: usize = field_bits(&stem_step::ALL);
 pub const LAYER_BITS: usize =
     field_bits(&stem_layer::ROW0) + field_bits(&stem_layer::ROW1) + field_bits(&stem_layer::ROW2);
 
@@ -240,63 +289,72 @@ const fn field_bits(fields: &[Field]) -> usize {
     bits
 }
 
-/// One decoded entry of the step table.
+/// Conv weight rows (window indices) packed to one row memory row on `build`: the
+/// lanes' bits of up to [`MAX_WEIGHTS_PER_ROW`] indices side by side, a power of two so
+/// the weight row is the index shifted.
+pub fn weights_per_row(build: &Build) -> usize {
+    let fit = (build.row_bits / build.lanes).clamp(1, MAX_WEIGHTS_PER_ROW);
+    1 << fit.ilog2()
+}
+
+/// One entry of the step table: one row of the row memory ([`stem_step`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StepEntry {
     pub rows: usize,
     pub ky0_kci: usize,
-    pub slot0: usize,
-    pub row0_data_base: usize,
-    pub row0_bitmap_base: usize,
-    pub dst_data_base: usize,
-    pub dst_bitmap_base: usize,
+    pub row0_byte: usize,
+    pub dst_byte: usize,
     pub layer: usize,
     pub last: bool,
 }
 
 impl StepEntry {
-    /// The entry's [`STEP_WORDS`] words, low word first.
-    pub fn encode(&self) -> Result<Vec<u16>, FieldOverflow> {
+    /// The entry's row (its low 64 bits).
+    pub fn encode(&self) -> Result<u64, FieldOverflow> {
         use stem_step::*;
-        let mut low = 0u64;
-        for (f, v) in [
+        [
             (ROWS, self.rows),
             (KY0_KCI, self.ky0_kci),
-            (SLOT0, self.slot0),
-            (ROW0_DATA_BASE, self.row0_data_base),
-            (ROW0_BITMAP_BASE, self.row0_bitmap_base),
-            (DST_DATA_BASE, self.dst_data_base),
+            (ROW0_BYTE, self.row0_byte),
+            (DST_BYTE, self.dst_byte),
             (LAYER, self.layer),
             (LAST, usize::from(self.last)),
-        ] {
-            low = f.put(low, v as u64)?;
-        }
-        let high = DST_BITMAP_BASE.put(0, self.dst_bitmap_base as u64)?;
-        let mut words: Vec<u16> = (0..4).map(|i| (low >> (16 * i)) as u16).collect();
-        words.push(high as u16);
-        Ok(words)
+        ]
+        .into_iter()
+        .try_fold(0u64, |row, (f, v)| f.put(row, v as u64))
     }
 
-    pub fn decode(words: &[u16]) -> StepEntry {
+    pub fn decode(row: u64) -> StepEntry {
         use stem_step::*;
-        let low = (0..4).fold(0u64, |a, i| a | u64::from(words[i]) << (16 * i));
-        let high = u64::from(words[4]);
-        let g = |f: Field| f.get(low) as usize;
+        let g = |f: Field| f.get(row) as usize;
         StepEntry {
             rows: g(ROWS),
             ky0_kci: g(KY0_KCI),
-            slot0: g(SLOT0),
-            row0_data_base: g(ROW0_DATA_BASE),
-            row0_bitmap_base: g(ROW0_BITMAP_BASE),
-            dst_data_base: g(DST_DATA_BASE),
-            dst_bitmap_base: DST_BITMAP_BASE.get(high) as usize,
+            row0_byte: g(ROW0_BYTE),
+            dst_byte: g(DST_BYTE),
             layer: g(LAYER),
             last: g(LAST) == 1,
         }
     }
 }
 
-/// Where a stem run's cycles go (one group).
+/// Where the stem's rows are counted: per layer its field rows, weight rows and
+/// parameter rows, and the step table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StemRows {
+    pub layers: usize,
+    pub steps: usize,
+    pub weights: usize,
+    pub params: usize,
+}
+
+impl StemRows {
+    pub fn total(&self) -> usize {
+        self.layers + self.steps + self.weights + self.params
+    }
+}
+
+/// Where a stem run's cycles go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StemCycles {
     /// One per nonzero input byte under a window, per tile.
@@ -325,18 +383,20 @@ impl StemCycles {
 #[derive(Clone, Debug)]
 pub struct StemMemories {
     words: Vec<(StemMemory, Vec<u16>)>,
-    /// The (layer, row) each slot of a line buffer holds: reads check it.
-    tags: std::collections::HashMap<(StemMemory, usize), (usize, usize)>,
+    /// The (group, layer, row) each line buffer slot holds, by its first data word:
+    /// reads check it.
+    tags: HashMap<(StemMemory, usize), (usize, usize, usize)>,
 }
 
 impl StemMemories {
+    /// Every memory's words up to the stem's last (a write past it panics).
     pub fn new(build: &Build) -> Self {
         Self {
             words: StemMemory::ALL
                 .iter()
                 .map(|&m| (m, vec![0; m.first_word(build) + m.words(build)]))
                 .collect(),
-            tags: Default::default(),
+            tags: HashMap::new(),
         }
     }
     fn mem(&mut self, m: StemMemory) -> &mut Vec<u16> {
@@ -350,6 +410,19 @@ impl StemMemories {
     pub fn word(&self, m: StemMemory, a: usize) -> u16 {
         self.words.iter().find(|(k, _)| *k == m).unwrap().1[a]
     }
+    /// Words of memory `m` this model holds.
+    pub fn len(&self, m: StemMemory) -> usize {
+        self.words.iter().find(|(k, _)| *k == m).unwrap().1.len()
+    }
+    /// Byte `b` of store `st`.
+    pub fn byte(&self, st: &RowStore, b: usize) -> u8 {
+        let w = self.word(st.memory, st.data_word(b));
+        if b.is_multiple_of(2) {
+            w as u8
+        } else {
+            (w >> 8) as u8
+        }
+    }
 }
 
 /// Rows of the input map that output row `y` reads: `[lo, hi]`, clipped to the map
@@ -361,9 +434,18 @@ fn window_rows(y: usize, h: usize, k: usize, s: usize, p: usize) -> Option<(usiz
     (lo <= hi).then_some((lo as usize, hi as usize))
 }
 
+/// Groups a sample's stem runs over.
+fn groups_of(model: &Model) -> usize {
+    match model.input.grouping {
+        Grouping::Split => model.timesteps,
+        Grouping::Repeat => 1,
+    }
+}
+
 impl StemPlan {
-    /// The plan of `model`'s stem on `build`, or every capacity it exceeds.
-    /// `Ok(None)` for a model without a stem.
+    /// The plan of `model`'s stem on `build`, or every capacity it exceeds. `Ok(None)`
+    /// for a model without a stem. The plan does not depend on whether the build has a
+    /// stem unit ([`Build::check`] refuses a stem on one without).
     pub fn new(model: &Model, build: &Build) -> Result<Option<StemPlan>, Vec<Excess>> {
         if model.stem.is_empty() {
             return Ok(None);
@@ -430,59 +512,82 @@ impl StemPlan {
             slots[l] = need;
         }
 
-        // Stores: the input group and the stem's output whole in the input memory (for
-        // every group), the line buffers first-fit (largest first) in the two borrowed
-        // memories; all bitmaps in the z memory, the groups' first.
-        let groups = match model.input.grouping {
-            Grouping::Split => model.timesteps,
-            Grouping::Repeat => 1,
-        };
+        let groups = groups_of(model);
         let row_bytes = |m: [usize; 3]| m[1] * m[2];
+        let mut excess = Vec::new();
+        for (i, c) in model.stem.iter().enumerate() {
+            need_at_most(
+                &mut excess,
+                format!("stem[{i}].out_channels (the lanes hold one output position)"),
+                c.out_channels,
+                build.lanes,
+            );
+        }
+
+        // The input map(s), packed, above stage 0's event list (the last layer's output
+        // through the input compactor, in the worst case every byte nonzero).
+        let out_len = maps[n].iter().product::<usize>();
+        let input_base = groups * (out_len + crate::cycle_model::page_markers(out_len));
         let bm0 = StemMemory::Bitmaps.first_word(build);
-        let raw = RowStore {
+        let input = RowStore {
             memory: StemMemory::Input,
-            base: 0,
+            base: input_base,
             bitmap_base: bm0,
-            slots: maps[0][0],
+            slots: groups * maps[0][0],
+            slot_bytes: row_bytes(maps[0]),
             row_bytes: row_bytes(maps[0]),
         };
-        let out = RowStore {
-            memory: StemMemory::Input,
-            base: raw.end(),
-            bitmap_base: raw.bitmap_end(),
-            slots: maps[n][0],
-            row_bytes: row_bytes(maps[n]),
-        };
-        let group_words = raw.words() + out.words();
-        let group_bitmap_words = raw.bitmap_words() + out.bitmap_words();
-        let mut excess = Vec::new();
         need_at_most(
             &mut excess,
             format!(
-                "input memory words ({groups} group(s) of input map and stem output, dense, \
-                 and the table of {} row steps)",
-                schedule.len()
+                "input memory words (stage 0's event list of {groups} group(s) of {out_len} \
+                 bytes, then {} input bytes packed)",
+                input.region_bytes()
             ),
-            groups * group_words + schedule.len() * STEP_WORDS,
+            input.end(),
             StemMemory::Input.words(build),
         );
+        need_at_most(
+            &mut excess,
+            format!("input map bytes ({groups} group(s), 12-bit byte addresses)"),
+            input.region_bytes(),
+            MAX_STORE_BYTES,
+        );
+
+        // Line buffers: chunk-aligned slots, so a row starts a bitmap word; their bitmaps
+        // after the input's, their data first-fit (largest first) in the two borrowed
+        // memories.
         let mut rings: Vec<RowStore> = (0..n.saturating_sub(1))
-            .map(|l| RowStore {
-                memory: StemMemory::EventLists,
-                base: 0,
-                bitmap_base: 0,
-                slots: slots[l],
-                row_bytes: row_bytes(maps[l + 1]),
+            .map(|l| {
+                let rb = row_bytes(maps[l + 1]);
+                RowStore {
+                    memory: StemMemory::EventLists,
+                    base: 0,
+                    bitmap_base: 0,
+                    slots: slots[l],
+                    slot_bytes: rb.div_ceil(CHUNK_BYTES) * CHUNK_BYTES,
+                    row_bytes: rb,
+                }
             })
             .collect();
-        let mut bitmap_next = bm0 + groups * group_bitmap_words;
-        for r in rings.iter_mut() {
+        let mut bitmap_next = input.bitmap_end();
+        for (l, r) in rings.iter_mut().enumerate() {
             r.bitmap_base = bitmap_next;
             bitmap_next += r.bitmap_words();
+            need_at_most(
+                &mut excess,
+                format!(
+                    "line buffer bytes of stem[{l}] ({} rows of {} bytes, 12-bit byte \
+                     addresses)",
+                    r.slots, r.slot_bytes
+                ),
+                r.region_bytes(),
+                MAX_STORE_BYTES,
+            );
         }
         need_at_most(
             &mut excess,
-            "z memory words for bitmaps (one per 16 bytes of every stored row)".into(),
+            "z memory words for bitmaps (one per 16 bytes of the input and line buffers)".into(),
             bitmap_next - bm0,
             StemMemory::Bitmaps.words(build),
         );
@@ -507,7 +612,7 @@ impl StemPlan {
                     what: format!(
                         "line buffer words of stem[{l}] ({} rows of {} bytes, in the \
                          event-list memory or the state buffer)",
-                        slots[l], rings[l].row_bytes
+                        rings[l].slots, rings[l].slot_bytes
                     ),
                     needed: w,
                     available: fill
@@ -517,14 +622,6 @@ impl StemPlan {
                         .unwrap_or(0),
                 }),
             }
-        }
-        for (i, c) in model.stem.iter().enumerate() {
-            need_at_most(
-                &mut excess,
-                format!("stem[{i}].out_channels"),
-                c.out_channels,
-                build.max_width(),
-            );
         }
         if !excess.is_empty() {
             return Err(excess);
@@ -536,22 +633,21 @@ impl StemPlan {
                 kernel: geo[l].0,
                 stride: geo[l].1,
                 padding: geo[l].2,
-                src: if l == 0 { raw } else { rings[l - 1] },
-                dst: if l + 1 == n { out } else { rings[l] },
+                src: if l == 0 { input } else { rings[l - 1] },
+                dst: (l + 1 < n).then(|| rings[l]),
             })
             .collect();
         let plan = StemPlan {
             layers,
             schedule,
             groups,
-            group_words,
-            group_bitmap_words,
+            input_base,
             lanes: build.lanes,
         };
-        // Every field of the step table and the layer rows holds its value (the last
-        // group's bases are the largest).
+        // Every field of the step table and the layer rows holds its value (the row
+        // bases are the row memory's, checked with its rows).
         let mut overflows: Vec<FieldOverflow> = plan
-            .step_entries(groups - 1)
+            .step_entries()
             .iter()
             .filter_map(|e| e.encode().err())
             .chain((0..n).filter_map(|l| plan.layer_rows(model, build, l, 0, 0).err()))
@@ -565,269 +661,144 @@ impl StemPlan {
                 available: (1usize << o.width) - 1,
             });
         }
+        need_at_most(
+            &mut excess,
+            "row memory rows of the stem".into(),
+            plan.rows(model, build),
+            build.rows,
+        );
         if !excess.is_empty() {
             return Err(excess);
         }
         Ok(Some(plan))
     }
 
-    /// Row memory rows the stem takes: weight rows (a window index's Co bits, packed
-    /// `row_bits / (P * tiles)` to a row), one parameter row per output channel and
-    /// [`LAYER_ROWS`] of geometry per layer. The row steps' table is in the input memory
-    /// ([`StemPlan::step_table`]).
-    pub fn rows(&self, model: &Model, build: &Build) -> usize {
-        let mut rows = 0;
-        for (lp, c) in self.layers.iter().zip(&model.stem) {
-            let per_row = build.row_bits / (build.lanes * build.tiles(c.out_channels));
-            rows += LAYER_ROWS
-                + c.out_channels
-                + (lp.kernel * lp.kernel * lp.input[2]).div_ceil(per_row);
-        }
-        rows
+    /// E: the input memory's first word of the input map(s) ([`ConfigReg::StemInBase`]).
+    ///
+    /// [`ConfigReg::StemInBase`]: crate::contract::ConfigReg::StemInBase
+    pub fn input_base(&self) -> usize {
+        self.input_base
     }
 
-    /// Where the row steps' table lives: [`STEP_WORDS`] words per step in the input
-    /// memory, after every group's whole maps.
-    pub fn step_table(&self) -> (usize, usize) {
-        let first = self.groups * self.group_words;
-        (first, first + self.schedule.len() * STEP_WORDS)
+    /// Bytes of every group's input map, packed: what the input port stores.
+    pub fn input_bytes(&self) -> usize {
+        self.layers[0].src.region_bytes()
     }
 
-    /// The whole store of the input group g (its rows in slots 0..H).
-    pub fn input_store(&self, g: usize) -> RowStore {
-        self.whole(self.layers[0].src, g)
+    /// Bytes of one group's stem output (stage 0's input length, H' * W' * Co).
+    pub fn output_len(&self) -> usize {
+        self.layers.last().unwrap().output.iter().product()
     }
 
-    /// The store of the stem's output of group g: stage 0's input.
-    pub fn output_store(&self, g: usize) -> RowStore {
-        self.whole(self.layers.last().unwrap().dst, g)
+    /// The packed input map(s) of every group: group g's row y is the store's row
+    /// `g * H + y`.
+    pub fn input_store(&self) -> RowStore {
+        self.layers[0].src
     }
 
-    /// The stores row step `step` of group g reads and writes.
-    pub fn step_stores(&self, step: RowStep, g: usize) -> (RowStore, RowStore) {
-        let lp = &self.layers[step.layer];
-        let src = if step.layer == 0 {
-            self.input_store(g)
-        } else {
-            lp.src
-        };
-        let dst = if step.layer + 1 == self.layers.len() {
-            self.output_store(g)
-        } else {
-            lp.dst
-        };
-        (src, dst)
+    /// The line buffers: (layer whose output it holds, store).
+    pub fn rings(&self) -> Vec<(usize, RowStore)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter_map(|(l, lp)| lp.dst.map(|d| (l, d)))
+            .collect()
     }
 
-    fn whole(&self, s: RowStore, g: usize) -> RowStore {
-        RowStore {
-            base: s.base + g * self.group_words,
-            bitmap_base: s.bitmap_base + g * self.group_bitmap_words,
-            ..s
-        }
-    }
-
-    /// Every store of the plan: (what, store), group 0's whole maps and the line buffers.
+    /// Every store of the plan: (what, store), the input map(s) and the line buffers.
     pub fn stores(&self) -> Vec<(String, RowStore)> {
-        let n = self.layers.len();
-        let mut v = vec![("input group".to_string(), self.layers[0].src)];
-        for (l, lp) in self.layers.iter().enumerate() {
-            let what = if l + 1 == n {
-                "stem output (stage 0's input)".to_string()
-            } else {
-                format!("stem[{l}] line buffer")
-            };
-            v.push((what, lp.dst));
-        }
+        let mut v = vec![("input map(s), packed".to_string(), self.input_store())];
+        v.extend(
+            self.rings()
+                .into_iter()
+                .map(|(l, st)| (format!("stem[{l}] line buffer"), st)),
+        );
         v
     }
 
-    /// Writes the input group `group` (H*W*C bytes) as group g's input rows, as the
-    /// input port does: dense, with its bitmap.
-    pub fn write_input(&self, mem: &mut StemMemories, g: usize, group: &[u8]) {
-        let st = self.input_store(g);
-        for (y, row) in group.chunks(st.row_bytes).enumerate() {
-            write_row(mem, st, y, row);
+    /// Row memory rows the stem takes, by kind: [`LAYER_ROWS`] of fields per layer, one
+    /// step row per row step of every group, a layer's weight rows (`k*k*Ci` window
+    /// indices, [`weights_per_row`] to a row) and one parameter row per output channel.
+    pub fn row_counts(&self, model: &Model, build: &Build) -> StemRows {
+        let per_row = weights_per_row(build);
+        let mut r = StemRows {
+            layers: LAYER_ROWS * self.layers.len(),
+            steps: self.groups * self.schedule.len(),
+            ..StemRows::default()
+        };
+        for (lp, c) in self.layers.iter().zip(&model.stem) {
+            r.weights += (lp.kernel * lp.kernel * lp.input[2]).div_ceil(per_row);
+            r.params += c.out_channels;
         }
+        r
     }
 
-    /// Runs the stem on group g (already written), in the schedule's order, and returns
-    /// its cycles. The output is in [`StemPlan::output_store`].
-    pub fn run(&self, model: &Model, mem: &mut StemMemories, g: usize) -> StemCycles {
-        self.run_with(model, mem, g, &mut |_, _, _| {})
+    /// Row memory rows the stem takes ([`StemPlan::row_counts`]).
+    pub fn rows(&self, model: &Model, build: &Build) -> usize {
+        self.row_counts(model, build).total()
     }
 
-    /// [`StemPlan::run`], calling `before_step` with the memories as each row step
-    /// finds them, the step and the store it reads (to check hardware step by step).
-    pub fn run_with(
-        &self,
-        model: &Model,
-        mem: &mut StemMemories,
-        g: usize,
-        before_step: &mut dyn FnMut(&StemMemories, RowStep, RowStore),
-    ) -> StemCycles {
-        let n = self.layers.len();
-        let mut cyc = StemCycles::default();
-        for step in &self.schedule {
-            let lp = &self.layers[step.layer];
-            let conv = &model.stem[step.layer];
-            let (src, dst) = self.step_stores(*step, g);
-            let [_, ow, co] = lp.output;
-            before_step(mem, *step, src);
-            cyc.fixed += stem_phases::STEP + stem_phases::FLUSH;
-            let mut row = Vec::with_capacity(ow * co);
-            for x in 0..ow {
-                if step.layer > 0 {
-                    let (lo, hi) =
-                        window_rows(step.row, lp.input[0], lp.kernel, lp.stride, lp.padding)
-                            .expect("a window row is inside the map");
-                    for iy in lo..=hi {
-                        check_tag(mem, src, step.layer - 1, iy);
-                    }
-                }
-                let (events, pos) = self.window_events(mem, step.layer, src, step.row, x);
-                let tiles = co.div_ceil(self.lanes) as u64;
-                cyc.events += tiles * pos.events;
-                cyc.empty_words += tiles * pos.empty_words;
-                cyc.fixed += tiles * (pos.fixed + stem_phases::POSITION);
-                cyc.drain += co as u64;
-                // The lanes' sums and the neuron unit, per output channel.
-                let l = &conv.layer;
-                for o in 0..co {
-                    let acc: i64 = events
-                        .iter()
-                        .map(|&(j, v)| {
-                            if l.weight(o, j) {
-                                v as i64
-                            } else {
-                                -(v as i64)
-                            }
-                        })
-                        .sum();
-                    let u = revspike_golden::sim::sat16(
-                        (acc * l.multiplier[o] as i64 + l.bias[o] as i64) >> l.shift,
-                    );
-                    row.push(u);
-                }
-            }
-            // The spike point per channel: row[x*Co + o] is channel o.
-            let spikes: Vec<u8> = row
-                .chunks(co)
-                .flat_map(|u| revspike_golden::sim::spike(&conv.spike, u))
-                .collect();
-            write_row(mem, dst, step.row, &spikes);
-            if step.layer + 1 < n {
-                mem.tags.insert(
-                    (dst.memory, dst.data_word(step.row, 0)),
-                    (step.layer, step.row),
-                );
-            }
-        }
-        cyc
+    /// Every group's row steps, in the order the stem unit runs them: (group, step).
+    pub fn steps(&self) -> impl Iterator<Item = (usize, RowStep)> + '_ {
+        (0..self.groups).flat_map(move |g| self.schedule.iter().map(move |&s| (g, s)))
     }
 
-    /// The events of output position (y, x) of `layer`, read from `src` as the window
-    /// gather reads them (window rows top-down, bytes in order, only set bitmap bits),
-    /// and its gather cycles (`fixed`: 2 per window row; `events`; `empty_words`).
-    pub fn window_events(
-        &self,
-        mem: &StemMemories,
-        layer: usize,
-        src: RowStore,
-        y: usize,
-        x: usize,
-    ) -> (Vec<(usize, u8)>, StemCycles) {
-        let lp = &self.layers[layer];
-        let [h, w, ci] = lp.input;
-        let (k, s, p) = (lp.kernel, lp.stride, lp.padding);
-        let mut events = Vec::new();
-        let mut pos = StemCycles::default();
-        let left = (x * s) as i64 - p as i64;
-        let (xlo, xhi) = (left.max(0), (left + k as i64 - 1).min(w as i64 - 1));
-        let (ylo, yhi) = window_rows(y, h, k, s, p).expect("a window row is inside the map");
-        assert!(xlo <= xhi, "a window column is inside the map");
-        for iy in ylo..=yhi {
-            let ky = iy as i64 - ((y * s) as i64 - p as i64);
-            pos.fixed += stem_phases::WINDOW_ROW;
-            let (b0, b1) = (xlo as usize * ci, (xhi as usize + 1) * ci);
-            let mut b = b0;
-            while b < b1 {
-                let chunk_end = (b / CHUNK_BYTES + 1) * CHUNK_BYTES;
-                let bm = mem.word(StemMemory::Bitmaps, src.bitmap_word(iy, b));
-                let mut found = 0;
-                for bb in b..chunk_end.min(b1) {
-                    if bm >> (bb % CHUNK_BYTES) & 1 == 1 {
-                        let word = mem.word(src.memory, src.data_word(iy, bb));
-                        let v = if bb % 2 == 0 { word & 0xff } else { word >> 8 };
-                        // The window index: (ky*k + kx)*Ci + ci.
-                        let j = (ky as usize * k) * ci + (bb as i64 - left * ci as i64) as usize;
-                        events.push((j, v as u8));
-                        found += 1;
-                    }
-                }
-                if found == 0 {
-                    pos.empty_words += 1;
-                }
-                b = chunk_end;
-            }
-        }
-        pos.events = events.len() as u64;
-        (events, pos)
-    }
-
-    /// What the window walker is given for row step (layer, y) reading `src`: the
-    /// layer's geometry and the step's first valid window row.
-    pub fn walker_step(&self, layer: usize, src: RowStore, y: usize) -> WalkerStep {
+    /// What the window walker is given for row `y` of layer `layer` in group `group`.
+    pub fn walker_step(&self, layer: usize, group: usize, y: usize) -> WalkerStep {
         let lp = &self.layers[layer];
         let [h, w, ci] = lp.input;
         let (k, s, p) = (lp.kernel, lp.stride, lp.padding);
         let (lo, hi) = window_rows(y, h, k, s, p).expect("a window row is inside the map");
         let top = (y * s) as i64 - p as i64;
         let ky0 = (lo as i64 - top) as usize;
+        let src = lp.src;
+        // Layer 0 reads group g's own map of the packed ones; a line buffer holds one
+        // group at a time.
+        let src_row = if layer == 0 { group * h + lo } else { lo };
         WalkerStep {
             kci: k * ci,
             sci: s * ci,
             row_last: w * ci - 1,
             positions: lp.output[1],
-            slots: src.slots,
-            slot_data_words: src.chunks() * CHUNK_WORDS,
-            slot_bitmap_words: src.chunks(),
+            p_ci: p * ci,
+            slot_bytes: src.slot_bytes,
+            region_bytes: if layer == 0 { 0 } else { src.region_bytes() },
             src_data_base: src.base,
             src_bitmap_base: src.bitmap_base,
-            first_left: -((p * ci) as i64),
             rows: hi - lo + 1,
             ky0_kci: ky0 * k * ci,
-            slot0: lo % src.slots,
-            row0_data_base: src.data_word(lo, 0),
-            row0_bitmap_base: src.bitmap_word(lo, 0),
+            row0_byte: src.row_byte(src_row),
         }
     }
 
-    /// Group g's step table: one [`StepEntry`] per row step, as the core reads it.
-    pub fn step_entries(&self, g: usize) -> Vec<StepEntry> {
-        self.schedule
-            .iter()
+    /// The first byte of output row `y` of `layer` in its line buffer (0 for the last
+    /// layer, which has none).
+    pub fn dst_byte(&self, layer: usize, y: usize) -> usize {
+        self.layers[layer].dst.map_or(0, |d| d.row_byte(y))
+    }
+
+    /// The step table: one [`StepEntry`] per row step of every group
+    /// ([`StemPlan::steps`]), the very last one marked.
+    pub fn step_entries(&self) -> Vec<StepEntry> {
+        let total = self.groups * self.schedule.len();
+        self.steps()
             .enumerate()
-            .map(|(i, step)| {
-                let (src, dst) = self.step_stores(*step, g);
-                let w = self.walker_step(step.layer, src, step.row);
+            .map(|(i, (g, step))| {
+                let w = self.walker_step(step.layer, g, step.row);
                 StepEntry {
                     rows: w.rows,
                     ky0_kci: w.ky0_kci,
-                    slot0: w.slot0,
-                    row0_data_base: w.row0_data_base,
-                    row0_bitmap_base: w.row0_bitmap_base,
-                    dst_data_base: dst.data_word(step.row, 0),
-                    dst_bitmap_base: dst.bitmap_word(step.row, 0),
+                    row0_byte: w.row0_byte,
+                    dst_byte: self.dst_byte(step.layer, step.row),
                     layer: step.layer,
-                    last: i + 1 == self.schedule.len(),
+                    last: i + 1 == total,
                 }
             })
             .collect()
     }
 
-    /// Layer `l`'s shared fields as its [`LAYER_ROWS`] rows, with its weight rows from
-    /// `weight_base` and its parameter rows from `param_base`.
+    /// Layer `l`'s shared fields as its [`LAYER_ROWS`] rows (low 64 bits), with its
+    /// weight rows from `weight_base` and its parameter rows from `param_base`.
     pub fn layer_rows(
         &self,
         model: &Model,
@@ -839,75 +810,290 @@ impl StemPlan {
         use stem_layer::*;
         let lp = &self.layers[l];
         let c = &model.stem[l];
-        // Group 0's stores: a group's whole maps are found from the step table's bases.
-        let w = self.walker_step(l, lp.src, 0);
-        let per_row = build.row_bits / (build.lanes * build.tiles(c.out_channels));
-        let put = |fields: &[(Field, u64)]| -> Result<u64, FieldOverflow> {
-            fields.iter().try_fold(0u64, |row, &(f, v)| f.put(row, v))
+        // Row 0's window always has a valid row: p <= k/2.
+        let w = self.walker_step(l, 0, 0);
+        let dst_memory = lp.dst.map_or(StemMemory::Input, |d| d.memory);
+        let (dst_data, dst_bitmap) = lp.dst.map_or((0, 0), |d| (d.base, d.bitmap_base));
+        let put = |fields: &[(Field, usize)]| -> Result<u64, FieldOverflow> {
+            fields
+                .iter()
+                .try_fold(0u64, |row, &(f, v)| f.put(row, v as u64))
         };
         Ok([
             put(&[
-                (KCI, w.kci as u64),
-                (SCI, w.sci as u64),
-                (ROW_LAST, w.row_last as u64),
-                (POSITIONS, w.positions as u64),
-                (SLOTS, w.slots as u64),
-                (SRC_MEMORY, lp.src.memory.code()),
-                (DST_MEMORY, lp.dst.memory.code()),
-                (WEIGHT_PACK, u64::from(per_row.trailing_zeros())),
+                (KCI, w.kci),
+                (SCI, w.sci),
+                (ROW_LAST, w.row_last),
+                (POSITIONS, w.positions),
+                (P_CI, w.p_ci),
+                (SRC_MEMORY, lp.src.memory.code() as usize),
+                (LAST_CHANNEL, c.out_channels - 1),
             ])?,
             put(&[
-                (SLOT_DATA_WORDS, w.slot_data_words as u64),
-                (SLOT_BITMAP_WORDS, w.slot_bitmap_words as u64),
-                (SRC_DATA_BASE, w.src_data_base as u64),
-                (SRC_BITMAP_BASE, w.src_bitmap_base as u64),
-                (FIRST_LEFT, (w.first_left as u64) & FIRST_LEFT.mask()),
+                (SLOT_BYTES, w.slot_bytes),
+                (REGION_BYTES, w.region_bytes),
+                (SRC_DATA_BASE, w.src_data_base),
+                (SRC_BITMAP_BASE, w.src_bitmap_base),
+                (DST_MEMORY, dst_memory.code() as usize),
+                (
+                    WEIGHT_PACK,
+                    weights_per_row(build).trailing_zeros() as usize,
+                ),
+                (SHIFT_R, usize::from(c.layer.shift)),
+                (SPIKE_K, usize::from(c.spike.shift)),
             ])?,
             put(&[
-                (DST_ROW_BYTES, lp.dst.row_bytes as u64),
-                (WEIGHT_BASE, weight_base as u64),
-                (PARAM_BASE, param_base as u64),
-                (LAST_CHANNEL, (c.out_channels - 1) as u64),
-                (SHIFT_R, u64::from(c.layer.shift)),
-                (SPIKE_K, u64::from(c.spike.shift)),
+                (DST_DATA_BASE, dst_data),
+                (DST_BITMAP_BASE, dst_bitmap),
+                (DST_ROW_BYTES, lp.output[1] * lp.output[2]),
+                (WEIGHT_BASE, weight_base),
+                (PARAM_BASE, param_base),
             ])?,
         ])
     }
 
-    /// Reads the stem output of group g back (H'*W'*Co bytes), from its dense rows.
-    pub fn read_output(&self, mem: &StemMemories, g: usize) -> Vec<u8> {
-        let st = self.output_store(g);
-        let [h, _, _] = self.layers.last().unwrap().output;
-        let mut out = Vec::with_capacity(h * st.row_bytes);
-        for y in 0..h {
-            for b in 0..st.row_bytes {
-                let w = mem.word(st.memory, st.data_word(y, b));
-                out.push(if b % 2 == 0 { w as u8 } else { (w >> 8) as u8 });
-            }
-        }
-        out
+    /// Layer `l`'s conv weight rows: row r holds window indices `j = r * per_row + s`
+    /// (`s < per_row`, [`weights_per_row`]) at bits `s * lanes + o`, set iff
+    /// `W[o][j] = +1`.
+    pub fn weight_rows(&self, model: &Model, build: &Build, l: usize) -> Vec<u128> {
+        let c = &model.stem[l];
+        let per_row = weights_per_row(build);
+        let fan_in = c.layer.inputs;
+        (0..fan_in.div_ceil(per_row))
+            .map(|r| {
+                let mut row = 0u128;
+                for s in 0..per_row {
+                    let j = r * per_row + s;
+                    if j >= fan_in {
+                        break;
+                    }
+                    for o in 0..c.out_channels {
+                        if c.layer.weight(o, j) {
+                            row |= 1 << (s * build.lanes + o);
+                        }
+                    }
+                }
+                row
+            })
+            .collect()
     }
 
-    /// Cycles stage 0's `down` streams its input in, per tile: the stem output's
-    /// nonzero bytes, one cycle per bitmap word without any, one per row.
-    pub fn stage0_stream(&self, mem: &StemMemories, g: usize) -> u64 {
-        let st = self.output_store(g);
-        let h = self.layers.last().unwrap().output[0];
-        let mut c = 0;
-        for y in 0..h {
-            c += stem_phases::WINDOW_ROW;
-            for ch in 0..st.chunks() {
-                let bm = mem.word(StemMemory::Bitmaps, st.bitmap_word(y, ch * CHUNK_BYTES));
-                c += u64::from(bm.count_ones()).max(1);
+    /// Writes every group's input map, packed, with its bitmap, as the input port does.
+    /// `input` is the sample (at least [`StemPlan::input_bytes`] bytes).
+    pub fn write_input(&self, mem: &mut StemMemories, input: &[u8]) {
+        let st = self.input_store();
+        let (data, bitmap) = row_words(&input[..st.region_bytes()]);
+        for (i, w) in data.into_iter().enumerate() {
+            mem.set(st.memory, st.base + i, w);
+        }
+        for (j, w) in bitmap.into_iter().enumerate() {
+            mem.set(StemMemory::Bitmaps, st.bitmap_base + j, w);
+        }
+    }
+
+    /// Runs every group's row steps over the written input ([`StemPlan::write_input`]):
+    /// every group's stem output (the bytes stage 0's event list is compacted from) and
+    /// the cycles.
+    pub fn run(&self, model: &Model, mem: &mut StemMemories) -> (Vec<Vec<u8>>, StemCycles) {
+        self.run_with(model, mem, &mut |_, _, _| {})
+    }
+
+    /// [`StemPlan::run`], calling `before_step` with the memories as each row step finds
+    /// them and the step (group, step), to check hardware step by step.
+    pub fn run_with(
+        &self,
+        model: &Model,
+        mem: &mut StemMemories,
+        before_step: &mut dyn FnMut(&StemMemories, usize, RowStep),
+    ) -> (Vec<Vec<u8>>, StemCycles) {
+        let mut out = vec![Vec::with_capacity(self.output_len()); self.groups];
+        let mut cyc = StemCycles::default();
+        for (g, step) in self.steps() {
+            before_step(mem, g, step);
+            let (row, c) = self.run_step(model, mem, g, step);
+            cyc.add(&c);
+            if self.layers[step.layer].dst.is_none() {
+                out[g].extend(row);
             }
         }
-        c
+        (out, cyc)
+    }
+
+    /// One row step: output row `step.row` of its layer in group `g`, computed from what
+    /// its [`WalkerStep`] says, written to the layer's line buffer (if any) and returned,
+    /// with its cycles.
+    pub fn run_step(
+        &self,
+        model: &Model,
+        mem: &mut StemMemories,
+        g: usize,
+        step: RowStep,
+    ) -> (Vec<u8>, StemCycles) {
+        let lp = &self.layers[step.layer];
+        let conv = &model.stem[step.layer];
+        let w = self.walker_step(step.layer, g, step.row);
+        let co = lp.output[2];
+        let mut cyc = StemCycles {
+            fixed: stem_phases::STEP + stem_phases::FLUSH,
+            ..StemCycles::default()
+        };
+        if step.layer > 0 {
+            // The rows the walker reads must be the ones this step needs, from this
+            // group: a ring too small or a wrong wrap reads another.
+            let (lo, _) = window_rows(step.row, lp.input[0], lp.kernel, lp.stride, lp.padding)
+                .expect("a window row is inside the map");
+            for i in 0..w.rows {
+                let held = mem
+                    .tags
+                    .get(&(lp.src.memory, lp.src.data_word(w.window_row_byte(i))));
+                assert_eq!(
+                    held,
+                    Some(&(g, step.layer - 1, lo + i)),
+                    "stem plan: group {g} stem[{}] row {}: the slot read holds another row",
+                    step.layer - 1,
+                    lo + i
+                );
+            }
+        }
+        let l = &conv.layer;
+        let mut u = Vec::with_capacity(w.positions * co);
+        for x in 0..w.positions {
+            let (events, pos) = self.window_events(mem, step.layer, g, step.row, x);
+            let tiles = co.div_ceil(self.lanes) as u64;
+            cyc.events += tiles * pos.events;
+            cyc.empty_words += tiles * pos.empty_words;
+            cyc.fixed += tiles * (pos.fixed + stem_phases::POSITION);
+            // The last layer's channels go to the input compactor, which takes a value
+            // every second cycle.
+            cyc.drain += if lp.dst.is_some() {
+                co as u64
+            } else {
+                2 * co as u64 - 1
+            };
+            // The lanes' sums and the neuron unit, per output channel.
+            for o in 0..co {
+                let acc: i64 = events
+                    .iter()
+                    .map(|&(j, v)| {
+                        if l.weight(o, j) {
+                            v as i64
+                        } else {
+                            -(v as i64)
+                        }
+                    })
+                    .sum();
+                u.push(revspike_golden::sim::sat16(
+                    (acc * l.multiplier[o] as i64 + l.bias[o] as i64) >> l.shift,
+                ));
+            }
+        }
+        // The spike point per channel: u[x*Co + o] is channel o.
+        let row: Vec<u8> = u
+            .chunks(co)
+            .flat_map(|u| revspike_golden::sim::spike(&conv.spike, u))
+            .collect();
+        if let Some(dst) = lp.dst {
+            let b = dst.row_byte(step.row);
+            write_bytes(mem, &dst, b, &row);
+            mem.tags
+                .insert((dst.memory, dst.data_word(b)), (g, step.layer, step.row));
+        }
+        (row, cyc)
+    }
+
+    /// The events of output position (y, x) of `layer` in group `g`, read as the window
+    /// gather reads them from its [`WalkerStep`] (window rows top-down, bytes in order,
+    /// only set bitmap bits), and its gather cycles (`fixed`: 2 per window row; `events`;
+    /// `empty_words`).
+    pub fn window_events(
+        &self,
+        mem: &StemMemories,
+        layer: usize,
+        g: usize,
+        y: usize,
+        x: usize,
+    ) -> (Vec<(usize, u8)>, StemCycles) {
+        let w = self.walker_step(layer, g, y);
+        let src = self.layers[layer].src;
+        let (first, last, left) = w.window_columns(x);
+        let mut events = Vec::new();
+        let mut pos = StemCycles::default();
+        for i in 0..w.rows {
+            pos.fixed += stem_phases::WINDOW_ROW;
+            let row0 = w.window_row_byte(i);
+            let ky_kci = w.ky0_kci + i * w.kci;
+            // Bitmap words follow the store's bytes, not the row's: a packed input row
+            // may start mid-word.
+            let (b0, b1) = (row0 + first, row0 + last + 1);
+            let mut b = b0;
+            while b < b1 {
+                let word_end = (b / CHUNK_BYTES + 1) * CHUNK_BYTES;
+                let bm = mem.word(StemMemory::Bitmaps, src.bitmap_word(b));
+                let mut found = 0;
+                for bb in b..word_end.min(b1) {
+                    if bm >> (bb % CHUNK_BYTES) & 1 == 1 {
+                        // The window index: (ky*k + kx)*Ci + ci.
+                        let j = ky_kci as i64 + (bb - row0) as i64 - left;
+                        events.push((j as usize, mem.byte(&src, bb)));
+                        found += 1;
+                    }
+                }
+                if found == 0 {
+                    pos.empty_words += 1;
+                }
+                b = word_end;
+            }
+        }
+        pos.events = events.len() as u64;
+        (events, pos)
+    }
+}
+
+/// A sample through the stem: what [`run_sample`] returns.
+#[derive(Clone, Debug)]
+pub struct StemRun {
+    /// Per group: the stem's output bytes in `(y, x, c)` order, which the input compactor
+    /// turns into stage 0's event list.
+    pub outputs: Vec<Vec<u8>>,
+    pub cycles: StemCycles,
+    /// The stem's share of the run, for [`crate::cycle_model::run_cycles_planned`].
+    pub share: crate::cycle_model::StemShare,
+    /// The memories as the stem leaves them.
+    pub mem: StemMemories,
+}
+
+/// Runs every group of `input` through the stem as the core does: the input port's
+/// packed write, then every group's row steps.
+pub fn run_sample(plan: &StemPlan, model: &Model, build: &Build, input: &[u8]) -> StemRun {
+    let mut mem = StemMemories::new(build);
+    plan.write_input(&mut mem, input);
+    let (outputs, cycles) = plan.run(model, &mut mem);
+    // Stage 0's `down` streams each group's event list as a version 1 input: its
+    // nonzero bytes and its page markers.
+    let markers = crate::cycle_model::page_markers(plan.output_len()) as u64;
+    let stage0_stream: Vec<u64> = outputs
+        .iter()
+        .map(|o| o.iter().filter(|&&v| v != 0).count() as u64 + markers)
+        .collect();
+    debug_assert!(
+        stage0_stream.iter().sum::<u64>() <= plan.input_base() as u64,
+        "the event lists fit below the input map"
+    );
+    let share = crate::cycle_model::StemShare {
+        stem: cycles.total() + stem_phases::RUN,
+        stage0_stream,
+    };
+    StemRun {
+        outputs,
+        cycles,
+        share,
+        mem,
     }
 }
 
 /// The stem's cycles of one sample: every group's (one with `repeat`).
 pub fn sample_cycles(plan: &StemPlan, model: &Model, build: &Build, input: &[u8]) -> StemCycles {
-    run_sample(plan, model, build, input).0
+    run_sample(plan, model, build, input).cycles
 }
 
 /// The stem's share of a run of `input`, for [`crate::cycle_model::run_cycles_planned`].
@@ -917,31 +1103,7 @@ pub fn stem_share(
     build: &Build,
     input: &[u8],
 ) -> crate::cycle_model::StemShare {
-    run_sample(plan, model, build, input).1
-}
-
-/// Runs every group of `input` through the stem: its cycles, its share of the run and
-/// the memories it leaves (every group's stem output in [`StemPlan::output_store`]).
-pub fn run_sample(
-    plan: &StemPlan,
-    model: &Model,
-    build: &Build,
-    input: &[u8],
-) -> (StemCycles, crate::cycle_model::StemShare, StemMemories) {
-    let mut mem = StemMemories::new(build);
-    let g_len = model.input.group_len;
-    let mut total = StemCycles::default();
-    let mut stage0_stream = Vec::new();
-    for g in 0..plan.groups {
-        plan.write_input(&mut mem, g, &input[g * g_len..(g + 1) * g_len]);
-        total.add(&plan.run(model, &mut mem, g));
-        stage0_stream.push(plan.stage0_stream(&mem, g));
-    }
-    let share = crate::cycle_model::StemShare {
-        stem: total.total(),
-        stage0_stream,
-    };
-    (total, share, mem)
+    run_sample(plan, model, build, input).share
 }
 
 fn need_at_most(excess: &mut Vec<Excess>, what: String, needed: usize, available: usize) {
@@ -954,9 +1116,10 @@ fn need_at_most(excess: &mut Vec<Excess>, what: String, needed: usize, available
     }
 }
 
-/// The words the core's row writer writes for one row: its data words (two bytes each,
-/// the last one half full when the row has an odd length) and its bitmap words (bit i
-/// of word j set when byte 16j + i is nonzero).
+/// The words the core's row writer writes for bytes starting at an even byte that
+/// starts a bitmap word: its data words (two bytes each, the last one half full when
+/// the row has an odd length) and its bitmap words (bit i of word j set when byte
+/// 16j + i is nonzero).
 pub fn row_words(bytes: &[u8]) -> (Vec<u16>, Vec<u16>) {
     let data = bytes
         .chunks(2)
@@ -973,25 +1136,16 @@ pub fn row_words(bytes: &[u8]) -> (Vec<u16>, Vec<u16>) {
     (data, bitmap)
 }
 
-/// Writes one row to slot `row % slots` as the core's row writer does ([`row_words`]).
-fn write_row(mem: &mut StemMemories, st: RowStore, row: usize, bytes: &[u8]) {
-    assert_eq!(bytes.len(), st.row_bytes);
+/// Writes `bytes` at byte `b` of `st` (a slot start: chunk aligned), as the row writer.
+fn write_bytes(mem: &mut StemMemories, st: &RowStore, b: usize, bytes: &[u8]) {
+    debug_assert_eq!(b % CHUNK_BYTES, 0, "a slot starts a bitmap word");
     let (data, bitmap) = row_words(bytes);
     for (i, w) in data.into_iter().enumerate() {
-        mem.set(st.memory, st.data_word(row, 2 * i), w);
+        mem.set(st.memory, st.data_word(b) + i, w);
     }
     for (j, w) in bitmap.into_iter().enumerate() {
-        mem.set(StemMemory::Bitmaps, st.bitmap_word(row, j * CHUNK_BYTES), w);
+        mem.set(StemMemory::Bitmaps, st.bitmap_word(b) + j, w);
     }
-}
-
-fn check_tag(mem: &StemMemories, st: RowStore, layer: usize, row: usize) {
-    let held = mem.tags.get(&(st.memory, st.data_word(row, 0)));
-    assert_eq!(
-        held,
-        Some(&(layer, row)),
-        "stem plan: the slot of stem[{layer}] row {row} holds another row"
-    );
 }
 
 #[cfg(test)]
@@ -1009,21 +1163,64 @@ mod tests {
     }
 
     #[test]
-    fn row_store_addresses_pack_two_bytes_a_word_and_a_bitmap_word_per_chunk() {
+    fn a_store_addresses_bytes_two_to_a_word_and_sixteen_to_a_bitmap_word() {
         let st = RowStore {
             memory: StemMemory::EventLists,
             base: 100,
             bitmap_base: 70,
             slots: 3,
-            row_bytes: 20, // 2 chunks: 16 data words and 2 bitmap words a row
+            slot_bytes: 32,
+            row_bytes: 20,
         };
-        assert_eq!((st.words(), st.bitmap_words()), (48, 6));
-        assert_eq!(st.data_word(0, 0), 100);
-        assert_eq!(st.data_word(0, 19), 109);
-        assert_eq!(st.bitmap_word(0, 15), 70);
-        assert_eq!(st.bitmap_word(0, 16), 71);
+        assert_eq!(
+            (st.region_bytes(), st.words(), st.bitmap_words()),
+            (96, 48, 6)
+        );
+        assert_eq!((st.data_word(0), st.data_word(19)), (100, 109));
+        assert_eq!((st.bitmap_word(15), st.bitmap_word(16)), (70, 71));
         // Row 4 wraps to slot 1.
-        assert_eq!(st.data_word(4, 0), 116);
-        assert_eq!(st.bitmap_word(4, 0), 72);
+        assert_eq!(st.row_byte(4), 32);
+        assert_eq!(
+            (st.data_word(st.row_byte(4)), st.bitmap_word(32)),
+            (116, 72)
+        );
+    }
+
+    #[test]
+    fn the_walker_wraps_at_the_region_and_never_without_one() {
+        let mut w = WalkerStep {
+            kci: 9,
+            sci: 6,
+            row_last: 47,
+            positions: 8,
+            p_ci: 3,
+            slot_bytes: 48,
+            region_bytes: 144,
+            src_data_base: 0,
+            src_bitmap_base: 0,
+            rows: 3,
+            ky0_kci: 0,
+            row0_byte: 96,
+        };
+        assert_eq!(
+            (0..3).map(|i| w.window_row_byte(i)).collect::<Vec<_>>(),
+            [96, 0, 48]
+        );
+        w.region_bytes = 0;
+        assert_eq!(w.window_row_byte(2), 192);
+        // Position 0 starts p*Ci left of the row; the last position is clipped right.
+        assert_eq!(w.window_columns(0), (0, 5, -3));
+        assert_eq!(w.window_columns(8), (45, 47, 45));
+    }
+
+    #[test]
+    fn weights_pack_up_to_four_a_row_in_powers_of_two() {
+        use crate::build::{CU, SMALL, WIDE};
+        assert_eq!(
+            [&CU, &SMALL, &WIDE].map(weights_per_row),
+            [2, MAX_WEIGHTS_PER_ROW, 1]
+        );
+        let odd = Build { lanes: 24, ..CU };
+        assert_eq!(weights_per_row(&odd), 2);
     }
 }

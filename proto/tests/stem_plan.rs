@@ -1,79 +1,174 @@
 //! The stem plan's executable model computes exactly the golden model's stem output,
-//! through its line buffers and bitmaps, for generated version 2 models on every build
-//! they fit; and a plan refuses what its memories cannot hold, naming it.
+//! through the packed input, the line buffers and the bitmaps at the plan's byte
+//! addresses, for generated version 2 models and the shipped conv model; its step table
+//! and layer rows hold what the window walker is given; and a plan refuses what its
+//! memories and fields cannot hold, naming it.
 
-use revspike_golden::gen::{gen_input, gen_model, GenOptions};
-use revspike_golden::model::Model;
+use revspike_golden::gen::{
+    gen_input, gen_model, gen_model_stem_shaped, ConvShape, GenOptions, Shape, StemShape,
+    ValueOptions,
+};
+use revspike_golden::model::{Grouping, Model, Readout};
 use revspike_golden::sim::Engine;
 use revspike_proto::build::{Build, CU, SMALL, WIDE};
-use revspike_proto::stem_plan::{sample_cycles, StemMemories, StemPlan};
+use revspike_proto::contract::stem_layer;
+use revspike_proto::stem_plan::{
+    run_sample, sample_cycles, weights_per_row, StemMemory, StemPlan, StepEntry, WalkerStep,
+    CHUNK_BYTES, LAYER_BITS, LAYER_ROWS, MAX_STORE_BYTES, STEP_BITS,
+};
 
+/// Generated version 2 models whose stems the build's lanes hold (Co <= P).
 fn stem_options(build: &Build) -> GenOptions {
     GenOptions {
         max_stem_layers: 4,
         max_width: build.max_width,
         max_classes: build.max_width,
-        max_stem_channels: build.max_width.min(32),
+        max_stem_channels: build.lanes.min(32),
         ..GenOptions::small()
     }
 }
 
-/// Runs every group of `input` through the plan and compares with the golden stem.
-fn check(model: &Model, build: &Build, plan: &StemPlan, input: &[u8], what: &str) {
+/// The golden stem output of every group of `input`.
+fn golden_outputs(model: &Model, plan: &StemPlan, input: &[u8]) -> Vec<Vec<u8>> {
     let engine = Engine::new(model);
-    let mut mem = StemMemories::new(build);
     let g_len = model.input.group_len;
-    for g in 0..plan.groups {
-        let group = &input[g * g_len..(g + 1) * g_len];
-        plan.write_input(&mut mem, g, group);
-        plan.run(model, &mut mem, g);
-    }
-    // Every group's output is still there after all groups ran: stage 0 reads them
-    // at every timestep and rewind.
-    for g in 0..plan.groups {
-        let group = &input[g * g_len..(g + 1) * g_len];
-        assert_eq!(
-            plan.read_output(&mem, g),
-            engine.stem_output(group),
-            "{what}: group {g}"
+    (0..plan.groups)
+        .map(|g| engine.stem_output(&input[g * g_len..(g + 1) * g_len]))
+        .collect()
+}
+
+/// Every store lies inside its memory, clear of the others and of stage 0's event list.
+fn check_stores(plan: &StemPlan, build: &Build, what: &str) {
+    let stores = plan.stores();
+    for (i, (a_what, a)) in stores.iter().enumerate() {
+        let m = a.memory;
+        assert!(
+            a.end() <= m.first_word(build) + m.words(build),
+            "{what}: {a_what} leaves the {}",
+            m.name()
         );
+        assert!(
+            a.bitmap_base >= StemMemory::Bitmaps.first_word(build)
+                && a.bitmap_end()
+                    <= StemMemory::Bitmaps.first_word(build) + StemMemory::Bitmaps.words(build),
+            "{what}: {a_what}'s bitmap leaves the z memory"
+        );
+        if m == StemMemory::Input {
+            assert!(a.base >= plan.input_base(), "{what}: {a_what} under E");
+        }
+        for (b_what, b) in &stores[i + 1..] {
+            if a.memory == b.memory {
+                assert!(
+                    a.end() <= b.base || b.end() <= a.base,
+                    "{what}: {a_what} and {b_what} overlap"
+                );
+            }
+            assert!(
+                a.bitmap_end() <= b.bitmap_base || b.bitmap_end() <= a.bitmap_base,
+                "{what}: the bitmaps of {a_what} and {b_what} overlap"
+            );
+        }
     }
 }
 
 #[test]
 fn generated_stems_match_golden_through_the_plan() {
-    for build in [&SMALL, &CU, &WIDE] {
+    for build in [&SMALL, &WIDE, &CU] {
         let opts = stem_options(build);
-        let (mut fitted, mut buffered) = (0, 0);
+        let (mut fitted, mut buffered, mut split) = (0, 0, 0);
         for seed in 0..400u64 {
             let model = gen_model(seed, &opts);
             let plan = match StemPlan::new(&model, build) {
                 Ok(Some(p)) => p,
-                Ok(None) => continue,
+                Ok(None) => panic!("seed {seed}: a generated version 2 model has a stem"),
                 Err(excess) => {
                     assert!(!excess.is_empty());
                     continue;
                 }
             };
+            let what = format!("{} seed {seed}", build.name);
+            check_stores(&plan, build, &what);
             for k in 0..3 {
                 let input = gen_input(&model, seed * 7 + k);
-                check(
-                    &model,
-                    build,
-                    &plan,
-                    &input,
-                    &format!("{} seed {seed}", build.name),
+                let run = run_sample(&plan, &model, build, &input);
+                assert_eq!(
+                    run.outputs,
+                    golden_outputs(&model, &plan, &input),
+                    "{what} input {k}"
                 );
+                assert_eq!(run.share.stage0_stream.len(), plan.groups);
             }
             fitted += 1;
             buffered += usize::from(plan.layers.len() > 1);
+            split += usize::from(plan.groups > 1);
         }
         assert!(fitted >= 100, "{}: only {fitted} stems fit", build.name);
-        // Stems of two or more layers go through line buffers.
+        // Stems of two or more layers go through line buffers; split groups through
+        // the packed input and the line buffers one group after another.
         assert!(
             buffered >= 50,
             "{}: only {buffered} stems with line buffers",
             build.name
+        );
+        assert!(split >= 20, "{}: only {split} split stems", build.name);
+    }
+}
+
+fn shipped() -> Model {
+    Model::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/fashion-conv.json"
+    ))
+    .expect("the shipped conv model loads")
+}
+
+#[test]
+fn the_cu_plan_holds_the_shipped_conv_model_and_computes_its_stem() {
+    let m = shipped();
+    let plan = StemPlan::new(&m, &CU)
+        .expect("the conv model fits the Cu's stem memories")
+        .expect("a stem");
+    // 28x28x1 -> 14x14x16 -> 7x7x32 -> 4x4x32: stage 0's 512 bytes (and one page
+    // marker) under the 784 input bytes.
+    assert_eq!(
+        (plan.groups, plan.output_len(), plan.input_base()),
+        (1, 512, 513)
+    );
+    assert_eq!(plan.input_bytes(), 784);
+    let input = plan.input_store();
+    assert_eq!(
+        (input.memory, input.base, input.end()),
+        (StemMemory::Input, 513, 905)
+    );
+    assert_eq!((input.bitmap_base, input.bitmap_end()), (64, 113));
+    // 3x3 stride 2: three chunk-aligned 224-byte slots per intermediate map, the first
+    // in the event-list memory, the second in the state buffer.
+    let rings: Vec<_> = plan
+        .rings()
+        .into_iter()
+        .map(|(l, r)| (l, r.memory, r.slots, r.slot_bytes, r.base, r.bitmap_base))
+        .collect();
+    assert_eq!(
+        rings,
+        [
+            (0, StemMemory::EventLists, 3, 224, 0, 113),
+            (1, StemMemory::StateBuffer, 3, 224, 0, 155)
+        ]
+    );
+    assert_eq!(plan.schedule.len(), 25);
+    let r = plan.row_counts(&m, &CU);
+    assert_eq!(
+        (r.layers, r.steps, r.weights, r.params, r.total()),
+        (9, 25, 5 + 72 + 144, 80, 335)
+    );
+    check_stores(&plan, &CU, "shipped");
+    for seed in 0..8 {
+        let img = gen_input(&m, seed);
+        let run = run_sample(&plan, &m, &CU, &img);
+        assert_eq!(
+            run.outputs[0],
+            Engine::new(&m).stem_output(&img),
+            "input {seed}"
         );
     }
 }
@@ -82,94 +177,174 @@ fn generated_stems_match_golden_through_the_plan() {
 fn the_cycle_count_has_one_event_per_nonzero_input_under_a_window() {
     // With one tile, the events counted equal the golden model's stem SOPs divided by
     // the output channels of each layer: both count nonzero inputs under every window.
-    let opts = stem_options(&CU);
     let mut checked = 0;
-    for seed in 0..200u64 {
-        let model = gen_model(seed, &opts);
-        let Ok(Some(plan)) = StemPlan::new(&model, &CU) else {
-            continue;
-        };
-        if model.stem.len() != 1 || model.input.grouping != revspike_golden::model::Grouping::Repeat
-        {
-            continue;
+    for build in [&SMALL, &WIDE] {
+        let opts = stem_options(build);
+        for seed in 0..200u64 {
+            let model = gen_model(seed, &opts);
+            let Ok(Some(plan)) = StemPlan::new(&model, build) else {
+                continue;
+            };
+            if model.stem.len() != 1 || model.input.grouping != Grouping::Repeat {
+                continue;
+            }
+            let input = gen_input(&model, seed);
+            let gold = revspike_golden::sim::infer(&model, &input).unwrap();
+            let c = sample_cycles(&plan, &model, build, &input);
+            let co = model.stem[0].out_channels as u64;
+            assert_eq!(c.events * co, gold.stem_sops, "seed {seed}");
+            // The last layer's channels go to the input compactor, one every second
+            // cycle.
+            let [h, w, _] = plan.layers[0].output;
+            assert_eq!(c.drain, (h * w) as u64 * (2 * co - 1));
+            checked += 1;
         }
-        let input = gen_input(&model, seed);
-        let gold = revspike_golden::sim::infer(&model, &input).unwrap();
-        let c = sample_cycles(&plan, &model, &CU, &input);
-        let co = model.stem[0].out_channels as u64;
-        assert_eq!(c.events * co, gold.stem_sops, "seed {seed}");
-        assert_eq!(
-            c.drain,
-            plan.layers[0].output.iter().product::<usize>() as u64
-        );
-        checked += 1;
     }
     assert!(checked >= 10, "only {checked} single-layer stems checked");
 }
 
-#[test]
-fn a_stem_too_large_for_the_memories_is_refused_naming_them() {
-    use revspike_golden::gen::{gen_model_stem_shaped, ConvShape, Shape, StemShape, ValueOptions};
-    use revspike_golden::model::{Grouping, Readout};
-    // A 3x3 stride-1 layer over a 64 x 64 map: three line-buffer rows of 64 x 64 bytes,
-    // and an input group of 4,096 bytes.
-    let stem = StemShape {
-        input: [64, 64, 1],
-        layers: vec![
-            ConvShape {
-                out_channels: 64,
-                kernel: 3,
-                stride: 1,
-                padding: 1,
-            },
-            ConvShape {
-                out_channels: 1,
-                kernel: 3,
-                stride: 4,
-                padding: 1,
-            },
-        ],
-    };
-    let shape = Shape {
-        timesteps: 2,
-        group_len: 4096,
-        grouping: Grouping::Repeat,
+fn shape(timesteps: usize, group_len: usize, grouping: Grouping) -> Shape {
+    Shape {
+        timesteps,
+        group_len,
+        grouping,
         classes: 4,
         readout: Readout::Sum,
         widths: vec![8],
         blocks: vec![0],
-    };
-    let m = gen_model_stem_shaped(3, &shape, &stem, &ValueOptions::default());
+    }
+}
+
+fn conv(out_channels: usize, kernel: usize, stride: usize, padding: usize) -> ConvShape {
+    ConvShape {
+        out_channels,
+        kernel,
+        stride,
+        padding,
+    }
+}
+
+fn refusals(m: &Model, build: &Build) -> Vec<String> {
     m.validate().expect("a valid model");
-    let err = StemPlan::new(&m, &CU).unwrap_err();
-    let text: Vec<String> = err.iter().map(|e| e.to_string()).collect();
-    assert!(
-        text.iter()
-            .any(|t| t.contains("line buffer words of stem[0]")),
-        "{text:?}"
-    );
-    assert!(
-        text.iter().any(|t| t.starts_with("input memory words")),
-        "{text:?}"
-    );
+    StemPlan::new(m, build)
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
 }
 
 #[test]
-fn a_steps_fields_take_five_table_words_and_a_layers_three_rows() {
-    use revspike_proto::stem_plan::{LAYER_BITS, LAYER_ROWS, STEP_BITS, STEP_WORDS};
-    assert_eq!((STEP_BITS, STEP_WORDS), (76, 5));
-    assert_eq!((LAYER_BITS, LAYER_ROWS), (177, 3));
-    assert_eq!(
-        revspike_proto::contract::stem_step::WORDS * 16 - STEP_BITS,
-        4
+fn a_stem_too_large_for_the_memories_is_refused_naming_them() {
+    // A 64 x 64 input group of 4,096 bytes, and a 3x3 stride-1 layer of 64 x 64 x 32
+    // bytes a row: three line buffer rows of 2,048 bytes.
+    let stem = StemShape {
+        input: [64, 64, 1],
+        layers: vec![conv(32, 3, 1, 1), conv(1, 3, 4, 1)],
+    };
+    let m = gen_model_stem_shaped(
+        3,
+        &shape(2, 4096, Grouping::Repeat),
+        &stem,
+        &ValueOptions::default(),
     );
+    let text = refusals(&m, &CU);
+    for want in [
+        "input memory words",
+        "input map bytes (1 group(s), 12-bit byte addresses) needs 4096, build has 4095",
+        "line buffer bytes of stem[0] (3 rows of 2048 bytes, 12-bit byte addresses) needs 6144",
+        "line buffer words of stem[0]",
+        "z memory words for bitmaps",
+    ] {
+        assert!(
+            text.iter().any(|t| t.starts_with(want)),
+            "{want:?} in {text:?}"
+        );
+    }
+}
+
+#[test]
+fn split_groups_share_the_input_memory_with_their_event_lists() {
+    // 4 groups of 16 x 16 bytes, each with a 16 x 16 output: E = 4 * (256 + 0) words of
+    // event list, then 512 words of input: 1,536 of the Cu's 1,024.
+    let stem = StemShape {
+        input: [16, 16, 1],
+        layers: vec![conv(1, 3, 1, 1)],
+    };
+    let m = gen_model_stem_shaped(
+        5,
+        &shape(4, 256, Grouping::Split),
+        &stem,
+        &ValueOptions::default(),
+    );
+    let text = refusals(&m, &CU);
+    assert!(
+        text.iter().any(|t| t.starts_with(
+            "input memory words (stage 0's event list of 4 group(s) of 256 bytes, then 1024 \
+             input bytes packed) needs 1536, build has 1024"
+        )),
+        "{text:?}"
+    );
+    // On the wide build it fits: group g's map starts at byte g * G.
+    let plan = StemPlan::new(&m, &WIDE).unwrap().unwrap();
+    assert_eq!((plan.input_base(), plan.input_bytes()), (1024, 1024));
+    for g in 0..4 {
+        let w = plan.walker_step(0, g, 0);
+        assert_eq!((w.row0_byte, w.region_bytes), (g * 256, 0), "group {g}");
+    }
+}
+
+#[test]
+fn more_output_channels_than_lanes_are_refused_naming_the_layer() {
+    let stem = StemShape {
+        input: [8, 8, 1],
+        layers: vec![conv(4, 3, 2, 1), conv(SMALL.lanes + 1, 3, 2, 1)],
+    };
+    let m = gen_model_stem_shaped(
+        9,
+        &shape(2, 64, Grouping::Repeat),
+        &stem,
+        &ValueOptions::default(),
+    );
+    let e = StemPlan::new(&m, &SMALL).unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].what.starts_with("stem[1].out_channels"), "{e:?}");
+    assert_eq!(
+        (e[0].needed, e[0].available),
+        (SMALL.lanes + 1, SMALL.lanes)
+    );
+    // The Cu's 32 lanes hold it.
+    assert!(StemPlan::new(&m, &CU).unwrap().is_some());
+}
+
+#[test]
+fn a_steps_fields_take_one_row_and_a_layers_three() {
+    assert_eq!((STEP_BITS, LAYER_BITS, LAYER_ROWS), (43, 184, 3));
+    assert_eq!((MAX_STORE_BYTES, CHUNK_BYTES), (4095, 16));
+}
+
+/// The walker step the step row and the layer rows say, decoded from them alone.
+fn walker_from_rows(entry: &StepEntry, rows: &[u64; LAYER_ROWS]) -> WalkerStep {
+    use stem_layer::*;
+    let g = |f: revspike_proto::contract::Field, r: usize| f.get(rows[r]) as usize;
+    WalkerStep {
+        kci: g(KCI, 0),
+        sci: g(SCI, 0),
+        row_last: g(ROW_LAST, 0),
+        positions: g(POSITIONS, 0),
+        p_ci: g(P_CI, 0),
+        slot_bytes: g(SLOT_BYTES, 1),
+        region_bytes: g(REGION_BYTES, 1),
+        src_data_base: g(SRC_DATA_BASE, 1),
+        src_bitmap_base: g(SRC_BITMAP_BASE, 1),
+        rows: entry.rows,
+        ky0_kci: entry.ky0_kci,
+        row0_byte: entry.row0_byte,
+    }
 }
 
 #[test]
 fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
-    use revspike_proto::contract::stem_layer;
-    use revspike_proto::stem_plan::StepEntry;
-    for build in [&SMALL, &CU, &WIDE] {
+    for build in [&SMALL, &WIDE] {
         let opts = stem_options(build);
         let mut checked = 0;
         for seed in 0..300u64 {
@@ -177,76 +352,78 @@ fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
             let Ok(Some(plan)) = StemPlan::new(&model, build) else {
                 continue;
             };
+            let what = format!("{} seed {seed}", build.name);
             let n = plan.layers.len();
-            for g in 0..plan.groups {
-                let entries = plan.step_entries(g);
-                assert_eq!(entries.len(), plan.schedule.len());
-                for (i, (e, step)) in entries.iter().zip(&plan.schedule).enumerate() {
-                    let words = e.encode().expect("an accepted plan's fields fit");
-                    assert_eq!(StepEntry::decode(&words), *e, "seed {seed} step {i}");
-                    let (src, dst) = plan.step_stores(*step, g);
-                    let w = plan.walker_step(step.layer, src, step.row);
-                    assert_eq!(
-                        (
-                            e.rows,
-                            e.ky0_kci,
-                            e.slot0,
-                            e.row0_data_base,
-                            e.row0_bitmap_base
-                        ),
-                        (
-                            w.rows,
-                            w.ky0_kci,
-                            w.slot0,
-                            w.row0_data_base,
-                            w.row0_bitmap_base
-                        ),
-                        "seed {seed} step {i}"
-                    );
-                    assert_eq!(
-                        (e.dst_data_base, e.dst_bitmap_base, e.layer, e.last),
-                        (
-                            dst.data_word(step.row, 0),
-                            dst.bitmap_word(step.row, 0),
-                            step.layer,
-                            i + 1 == plan.schedule.len()
-                        )
-                    );
+            let layer_rows: Vec<[u64; LAYER_ROWS]> = (0..n)
+                .map(|l| {
+                    plan.layer_rows(&model, build, l, 1000 + l, 2000 + l)
+                        .unwrap()
+                })
+                .collect();
+            let entries = plan.step_entries();
+            let steps: Vec<_> = plan.steps().collect();
+            assert_eq!(entries.len(), plan.groups * plan.schedule.len(), "{what}");
+            assert_eq!(steps.len(), entries.len(), "{what}");
+            for (i, (e, &(g, step))) in entries.iter().zip(&steps).enumerate() {
+                let at = format!("{what} step {i}");
+                let row = e.encode().expect("an accepted plan's fields fit");
+                assert_eq!(StepEntry::decode(row), *e, "{at}");
+                assert_eq!(row >> 43, 0, "{at}: bits past the fields");
+                assert_eq!(e.layer, step.layer, "{at}");
+                assert_eq!(e.last, i + 1 == entries.len(), "{at}");
+                let w = plan.walker_step(step.layer, g, step.row);
+                assert_eq!(walker_from_rows(e, &layer_rows[e.layer]), w, "{at}");
+                match plan.layers[step.layer].dst {
+                    Some(d) => assert_eq!(e.dst_byte, (step.row % d.slots) * d.slot_bytes),
+                    None => assert_eq!(e.dst_byte, 0, "{at}"),
+                }
+                if step.layer == 0 {
+                    let [_, wi, ci] = plan.layers[0].input;
+                    let lo = w.row0_byte - g * model.input.group_len;
+                    assert_eq!(lo % (wi * ci), 0, "{at}: group g's rows start at g * G");
                 }
             }
-            for l in 0..n {
-                let rows = plan.layer_rows(&model, build, l, 1000, 2000).unwrap();
-                let w = plan.walker_step(l, plan.layers[l].src, 0);
-                let left = stem_layer::FIRST_LEFT.get(rows[1]);
-                let sign = 1u64 << (stem_layer::FIRST_LEFT.width - 1);
-                let left = (left ^ sign) as i64 - sign as i64;
+            for (l, rows) in layer_rows.iter().enumerate() {
+                use stem_layer::*;
+                let lp = &plan.layers[l];
+                let c = &model.stem[l];
+                let (dst_memory, dst_data, dst_bitmap) = match lp.dst {
+                    Some(d) => (d.memory, d.base, d.bitmap_base),
+                    None => (StemMemory::Input, 0, 0),
+                };
                 assert_eq!(
                     (
-                        stem_layer::KCI.get(rows[0]) as usize,
-                        stem_layer::SCI.get(rows[0]) as usize,
-                        stem_layer::ROW_LAST.get(rows[0]) as usize,
-                        stem_layer::POSITIONS.get(rows[0]) as usize,
-                        stem_layer::SLOTS.get(rows[0]) as usize,
-                        stem_layer::SLOT_DATA_WORDS.get(rows[1]) as usize,
-                        stem_layer::SRC_DATA_BASE.get(rows[1]) as usize,
-                        left,
-                        stem_layer::WEIGHT_BASE.get(rows[2]) as usize,
-                        stem_layer::LAST_CHANNEL.get(rows[2]) as usize + 1,
+                        SRC_MEMORY.get(rows[0]),
+                        LAST_CHANNEL.get(rows[0]) as usize + 1,
+                        DST_MEMORY.get(rows[1]),
+                        1usize << WEIGHT_PACK.get(rows[1]),
+                        SHIFT_R.get(rows[1]) as u8,
+                        SPIKE_K.get(rows[1]) as u8,
+                        DST_DATA_BASE.get(rows[2]) as usize,
+                        DST_BITMAP_BASE.get(rows[2]) as usize,
+                        DST_ROW_BYTES.get(rows[2]) as usize,
+                        WEIGHT_BASE.get(rows[2]) as usize,
+                        PARAM_BASE.get(rows[2]) as usize,
                     ),
                     (
-                        w.kci,
-                        w.sci,
-                        w.row_last,
-                        w.positions,
-                        w.slots,
-                        w.slot_data_words,
-                        w.src_data_base,
-                        w.first_left,
-                        1000,
-                        model.stem[l].out_channels,
+                        lp.src.memory.code(),
+                        c.out_channels,
+                        dst_memory.code(),
+                        weights_per_row(build),
+                        c.layer.shift,
+                        c.spike.shift,
+                        dst_data,
+                        dst_bitmap,
+                        lp.output[1] * lp.output[2],
+                        1000 + l,
+                        2000 + l,
                     ),
-                    "{} seed {seed} layer {l}",
-                    build.name
+                    "{what} layer {l}"
+                );
+                assert_eq!(
+                    (l == 0, REGION_BYTES.get(rows[1]) == 0),
+                    (l == 0, l == 0),
+                    "{what} layer {l}: only the packed input never wraps"
                 );
             }
             checked += 1;

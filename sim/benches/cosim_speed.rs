@@ -179,12 +179,12 @@ fn core_work<C: CorePort>(
 
 /// Both simulators on a core: the load, then the inputs, repeated in Verilator
 /// (far faster) until a second has passed so that its run is long enough to time.
-fn bench_core<const P: usize, const W: usize>(
+fn bench_core<const P: usize, const W: usize, const S: usize>(
     name: &str,
     build: &Build,
     model: &Model,
     inputs: &[Vec<u8>],
-    hdl: impl FnOnce() -> RustHdlCore<P, W>,
+    hdl: impl FnOnce() -> RustHdlCore<P, W, S>,
     skip_hdl: bool,
 ) -> Result<(), String> {
     let gold: Vec<Vec<i64>> = inputs

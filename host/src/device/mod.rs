@@ -145,6 +145,8 @@ pub fn build_from_info(info: &BuildInfo) -> &'static Build {
         rows: info.rows as usize,
         input_entries: info.input_entries as usize,
         state_buffer_entries: info.state_entries as usize,
+        // IDENTIFY does not say; a named build's own figure is taken below.
+        stem: build::by_name(&info.name).is_some_and(|named| named.stem),
         clock_hz: info.clock_hz,
         baud: info.baud,
     };
