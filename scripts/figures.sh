@@ -82,13 +82,13 @@ row shipped-cu-core-cycles fast \
     'The Cu core \(32 lanes[^)]*\) takes \K[0-9,]+' \
     'env REVSPIKE_SHIPPED_SAMPLE=10000 cargo test --release -p revspike-tests --test shipped_model -- --nocapture' \
     'bit-exact with the golden model, \K[0-9]+(?= core cycles)'
-row conv-plan-core-cycles fast \
-    'test images; \K[0-9,]+(?= predicted core cycles per image)' \
-    'cargo test --release -p revspike-tests --test shipped_conv_model the_cu -- --nocapture' \
-    'predicted \K[0-9]+(?= core cycles per image)'
-row conv-plan-link-cycles fast \
-    'in the stem\) against \K[0-9,]+' \
-    'cargo test --release -p revspike-tests --test shipped_conv_model the_cu -- --nocapture' \
+row conv-core-cycles fast \
+    'rewinds on every fourth\); \K[0-9,]+(?= core cycles per image measured)' \
+    'env REVSPIKE_SHIPPED_SAMPLE=10000 cargo test --release -p revspike-tests --test shipped_conv_model verilated -- --nocapture' \
+    'bit-exact with the golden model; \K[0-9]+(?= core cycles per image measured)'
+row conv-link-cycles fast \
+    'equal to the cycle model on every image, against \K[0-9,]+' \
+    'env REVSPIKE_SHIPPED_SAMPLE=10000 cargo test --release -p revspike-tests --test shipped_conv_model verilated -- --nocapture' \
     'bytes = \K[0-9]+(?= cycles on the link)'
 row run-300-accuracy slow \
     'images identical to the golden model \(logits and prediction\),\s+\K[0-9.]+ %' \

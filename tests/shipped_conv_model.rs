@@ -8,12 +8,13 @@
 use revspike_golden::model::Model;
 use revspike_golden::sim::{infer, Engine};
 use revspike_golden::Info;
-use revspike_proto::build::CU;
+use revspike_proto::build::{CU, CU_STEM};
+use revspike_proto::core_port::check_against_golden;
 use revspike_proto::cycle_model::run_cycles_planned;
-use revspike_proto::image::rows_needed;
+use revspike_proto::image::{compile, rows_needed};
 use revspike_proto::protocol::Command;
 use revspike_proto::stem_plan::{run_sample, StemPlan};
-use revspike_tests::fashion_idx;
+use revspike_tests::{fashion_idx, VerilatedCore};
 
 fn model() -> Model {
     Model::load(concat!(
@@ -151,5 +152,61 @@ fn the_cu_stem_plan_holds_the_conv_model_and_computes_every_test_images_stem() {
         link_cycles,
         CU.baud,
         per(core) / link_cycles
+    );
+}
+
+/// The shipped conv model on the Cu's core and memories with the stem unit (the
+/// `cu-stem` simulation build), Verilated: logits, prediction and turn-on states
+/// bit-exact with the golden model (with rewinds on every fourth image), and every
+/// run's cycle count exactly the cycle model's. Prints the measured core cycles per
+/// image against the cycles its INFER frame takes on the link.
+/// `REVSPIKE_SHIPPED_SAMPLE=10000` runs every test image.
+#[test]
+fn the_verilated_cu_stem_core_runs_the_conv_model_bit_exact() {
+    let m = model();
+    CU_STEM
+        .check(&m)
+        .expect("the conv model fits the cu-stem build");
+    let plan = StemPlan::new(&m, &CU_STEM).unwrap().expect("a stem");
+    let n: usize = std::env::var("REVSPIKE_SHIPPED_SAMPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let mut drv = VerilatedCore::new(&CU_STEM)
+        .expect("verilator builds the cu-stem core")
+        .driver();
+    drv.load(&compile(&m, &CU_STEM));
+    let images = fashion_idx("t10k-images-idx3-ubyte.gz", 16);
+    let (mut cycles, mut stem, mut link_bytes, mut count) = (0u64, 0u64, 0u64, 0u64);
+    for (k, img) in images.chunks(784).take(n).enumerate() {
+        let r = match check_against_golden(&mut drv, &m, CU_STEM.max_width, img, k % 4 == 0) {
+            Ok(r) => r,
+            Err(e) => panic!("test image {k}: {e}"),
+        };
+        let gold = infer(&m, img).expect("784 bytes");
+        let share = run_sample(&plan, &m, &CU_STEM, img).share;
+        let model = run_cycles_planned(&m, &CU_STEM, &gold, Some(&share));
+        assert_eq!(
+            u64::from(r.cycles),
+            model.total(),
+            "test image {k}: cycles measured vs the cycle model ({model:?})"
+        );
+        cycles += u64::from(r.cycles);
+        stem += model.stem;
+        link_bytes += Command::infer_smallest(img).to_frame(0).unwrap().len() as u64;
+        count += 1;
+    }
+    let per = |x: u64| x as f64 / count as f64;
+    let link_cycles = per(link_bytes) * 10.0 * CU.clock_hz as f64 / CU.baud as f64;
+    eprintln!(
+        "cu-stem core (Verilator): {count} test images bit-exact with the golden model; \
+         {:.0} core cycles per image measured ({:.0} of them the stem); its input frame \
+         {:.1} bytes = {:.0} cycles on the link at {} baud (core / link = {:.2})",
+        per(cycles),
+        per(stem),
+        per(link_bytes),
+        link_cycles,
+        CU.baud,
+        per(cycles) / link_cycles
     );
 }

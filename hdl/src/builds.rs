@@ -16,7 +16,8 @@ pub type CuCore = SpikingCore<32, 64, 0>;
 pub type SmallCore = SpikingCore<8, 64, 1>;
 
 /// The (lanes, row bits, stem units) shapes [`with_core`] instantiates.
-pub const CORE_SHAPES: [(usize, usize, usize); 3] = [(8, 64, 1), (32, 64, 0), (128, 128, 1)];
+pub const CORE_SHAPES: [(usize, usize, usize); 4] =
+    [(8, 64, 1), (32, 64, 0), (32, 64, 1), (128, 128, 1)];
 
 pub fn memories(build: &Build) -> CoreMemories {
     CoreMemories {
@@ -43,6 +44,7 @@ pub fn with_core<F: WithCore>(build: &Build, f: F) -> Result<F::Output, HdlError
     match (build.lanes, build.row_bits, build.stem) {
         (8, 64, true) => Ok(f.with::<8, 64, 1>(build)),
         (32, 64, false) => Ok(f.with::<32, 64, 0>(build)),
+        (32, 64, true) => Ok(f.with::<32, 64, 1>(build)),
         (128, 128, true) => Ok(f.with::<128, 128, 1>(build)),
         (lanes, row_bits, _) => Err(HdlError::UnsupportedBuild {
             build: build.name.to_string(),
@@ -110,8 +112,8 @@ mod tests {
         assert_eq!(
             e,
             "build `odd` has 16 lanes and 64-bit rows; cores exist for 8 lanes x 64 bits \
-             with a stem unit, 32 lanes x 64 bits without a stem unit, 128 lanes x 128 bits \
-             with a stem unit"
+             with a stem unit, 32 lanes x 64 bits without a stem unit, 32 lanes x 64 bits \
+             with a stem unit, 128 lanes x 128 bits with a stem unit"
         );
     }
 }

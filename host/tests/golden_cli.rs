@@ -359,7 +359,7 @@ fn info_with_a_build_says_whether_it_fits_and_shows_the_stem_plan() {
             .args(["--build", "cu9"]),
     );
     assert!(
-        e.contains("unknown build 'cu9' (builds: cu, cu-4m, small, wide)"),
+        e.contains("unknown build 'cu9' (builds: cu, cu-4m, cu-stem, small, wide)"),
         "{e}"
     );
 }

@@ -121,6 +121,16 @@ pub const CU_4M: Build = Build {
     ..CU
 };
 
+/// The Cu build's core and memories with the conv stem unit: simulation only (the
+/// virtual board, Verilator), until the unit fits the Cu's logic cells
+/// (docs/architecture.md, the conv stem). It runs the shipped conv model on the Cu's
+/// memory plan.
+pub const CU_STEM: Build = Build {
+    name: "cu-stem",
+    stem: true,
+    ..CU
+};
+
 /// A small build that keeps simulation tests fast: 8 lanes, so layers wider than 8 run
 /// as two channel tiles.
 pub const SMALL: Build = Build {
@@ -150,7 +160,7 @@ pub const WIDE: Build = Build {
     baud: 12_000_000,
 };
 
-pub const BUILDS: [&Build; 4] = [&CU, &CU_4M, &SMALL, &WIDE];
+pub const BUILDS: [&Build; 5] = [&CU, &CU_4M, &CU_STEM, &SMALL, &WIDE];
 
 pub fn by_name(name: &str) -> Option<&'static Build> {
     BUILDS.iter().copied().find(|b| b.name == name)
@@ -403,7 +413,7 @@ mod tests {
         }
         assert_eq!(
             named("cu2").unwrap_err().to_string(),
-            "unknown build 'cu2' (builds: cu, cu-4m, small, wide)"
+            "unknown build 'cu2' (builds: cu, cu-4m, cu-stem, small, wide)"
         );
     }
 }

@@ -553,6 +553,21 @@ impl StemPlan {
             input.region_bytes(),
             MAX_STORE_BYTES,
         );
+        // The input port counts a version 2 input through the compactor (values and
+        // page markers, a 12-bit pointer) and takes its length from an 11-bit register.
+        let g_len = model.input.group_len;
+        need_at_most(
+            &mut excess,
+            format!("input values and page markers the input port counts ({groups} group(s))"),
+            groups * (g_len + crate::cycle_model::page_markers(g_len)),
+            MAX_STORE_BYTES,
+        );
+        need_at_most(
+            &mut excess,
+            "input group length (its 11-bit register)".into(),
+            g_len,
+            (1 << 11) - 1,
+        );
 
         // Line buffers: chunk-aligned slots, so a row starts a bitmap word; their bitmaps
         // after the input's, their data first-fit (largest first) in the two borrowed

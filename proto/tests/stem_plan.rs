@@ -251,6 +251,9 @@ fn a_stem_too_large_for_the_memories_is_refused_naming_them() {
     for want in [
         "input memory words",
         "input map bytes (1 group(s), 12-bit byte addresses) needs 4096, build has 4095",
+        "input values and page markers the input port counts (1 group(s)) needs 4111, build \
+         has 4095",
+        "input group length (its 11-bit register) needs 4096, build has 2047",
         "line buffer bytes of stem[0] (3 rows of 2048 bytes, 12-bit byte addresses) needs 6144",
         "line buffer words of stem[0]",
         "z memory words for bitmaps",
