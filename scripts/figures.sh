@@ -57,10 +57,10 @@ row small-core-speedup fast \
     'Verilator vs rust-hdl.s simulator, small core[^|]*\|[^|]*\(\K[0-9]+x' \
     "$COSIM" 'figure: small_core_speedup \K[0-9]+'
 row cu-top-verilator-cycles-per-s fast \
-    'Verilator, full Cu top level[^|]*\| \K[0-9.]+ M' \
+    'Verilator vs rust-hdl.s simulator, full Cu top level[^|]*\| \K[0-9.]+ M' \
     "$COSIM" 'figure: cu_top_verilator_cycles_per_s \K[0-9]+'
 row cu-top-rust-hdl-cycles-per-s fast \
-    'Verilator, full Cu top level[^|]*\|[^|]*rust-hdl \K[0-9,]+' \
+    'Verilator vs rust-hdl.s simulator, full Cu top level[^|]*\| [0-9.]+ M vs \K[0-9,]+' \
     "$COSIM" 'figure: cu_top_rust_hdl_cycles_per_s \K[0-9]+'
 row shipped-weight-bits fast \
     'one stage\s+of width 64 with 2 blocks, head 64 -> 10; \K[0-9,]+' \

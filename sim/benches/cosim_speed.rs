@@ -98,7 +98,7 @@ impl VCore {
         let model = design.instantiate().map_err(|e| e.to_string())?;
         let ids = Pin::ALL
             .iter()
-            .map(|&p| model.port(p.name()).map(|id| (p, id)))
+            .map(|&p| model.port(&p.verilog_name()).map(|id| (p, id)))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
         Ok(Self { model, ids })
