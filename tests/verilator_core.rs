@@ -40,15 +40,20 @@ fn count() -> u64 {
         .unwrap_or(300)
 }
 
-#[test]
-fn generated_models_match_golden_in_verilator() {
-    let opts = SMALL.small_gen_options();
+/// The first `n` generated models from `seeds` that `keep` and the small build take, each
+/// bit-exact with the golden model (with rewinds) and with the cycle model's count.
+/// Returns them.
+fn check_generated(
+    opts: &GenOptions,
+    seeds: std::ops::Range<u64>,
+    n: u64,
+    keep: impl Fn(&Model) -> bool,
+) -> Vec<Model> {
     let mut drv = small_core();
-    let n = count();
-    let mut checked = 0;
-    for seed in 1000..1000 + 8 * n {
-        let model = gen_model(seed, &opts);
-        if SMALL.check(&model).is_err() {
+    let mut checked = Vec::new();
+    for seed in seeds {
+        let model = gen_model(seed, opts);
+        if !keep(&model) || SMALL.check(&model).is_err() {
             continue;
         }
         let input = gen_input(&model, seed.wrapping_mul(31));
@@ -63,57 +68,34 @@ fn generated_models_match_golden_in_verilator() {
             u64::from(res.cycles),
             &format!("seed {seed}"),
         );
-        checked += 1;
-        if checked == n {
+        checked.push(model);
+        if checked.len() as u64 == n {
             break;
         }
     }
     assert_eq!(
-        checked, n,
+        checked.len() as u64,
+        n,
         "not enough generated models fit the small build"
     );
+    checked
+}
+
+#[test]
+fn generated_models_match_golden_in_verilator() {
+    let n = count();
+    check_generated(&SMALL.small_gen_options(), 1000..1000 + 8 * n, n, |_| true);
 }
 
 /// Version 2 models: the conv stem on the small build's stem unit, then the forward pass
 /// and every rewind from the stem's output.
 #[test]
 fn generated_stem_models_match_golden_in_verilator() {
-    let opts = GenOptions {
-        max_stem_layers: 4,
-        max_stem_channels: SMALL.lanes,
-        ..SMALL.small_gen_options()
-    };
-    let mut drv = small_core();
     let n = count();
-    let mut checked = 0;
-    let mut lines = 0;
-    for seed in 5000..5000 + 16 * n {
-        let model = gen_model(seed, &opts);
-        if model.stem.is_empty() || SMALL.check(&model).is_err() {
-            continue;
-        }
-        let input = gen_input(&model, seed.wrapping_mul(31));
-        drv.load(&compile(&model, &SMALL));
-        let res = match check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
-            Ok(r) => r,
-            Err(e) => panic!("seed {seed}: {e}"),
-        };
-        assert_cycles(
-            &model,
-            &input,
-            u64::from(res.cycles),
-            &format!("seed {seed}"),
-        );
-        lines += usize::from(model.stem.len() > 1);
-        checked += 1;
-        if checked == n {
-            break;
-        }
-    }
-    assert_eq!(
-        checked, n,
-        "not enough generated stem models fit the small build"
-    );
+    let models = check_generated(&SMALL.stem_gen_options(), 5000..5000 + 16 * n, n, |m| {
+        !m.stem.is_empty()
+    });
+    let lines = models.iter().filter(|m| m.stem.len() > 1).count();
     assert!(
         lines * 3 >= n as usize,
         "only {lines} of {n} stems have line buffers"

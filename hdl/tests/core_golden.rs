@@ -2,23 +2,25 @@
 //! prediction and every turn-on state, after the forward pass and after each rewind.
 
 use revspike_golden::gen::{gen_input, gen_model, GenOptions};
+use revspike_golden::model::Model;
 use revspike_hdl::builds::{memories, SmallCore};
 use revspike_hdl::core_sim::RustHdlCore;
 use revspike_proto::build::SMALL;
 use revspike_proto::core_port::{check_against_golden, CoreDriver};
 use revspike_proto::image::compile;
 
-#[test]
-fn generated_models_match_golden_in_rust_hdl_sim() {
-    let n: u64 = std::env::var("REVSPIKE_HDL_MODELS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
-    let opts = SMALL.small_gen_options();
+/// The first `n` generated models from `seeds` that `keep` and the small build take, each
+/// bit-exact with the golden model, with rewinds.
+fn check_generated(
+    opts: &GenOptions,
+    seeds: std::ops::Range<u64>,
+    n: u64,
+    keep: impl Fn(&Model) -> bool,
+) {
     let mut checked = 0;
-    for seed in 0..n * 4 {
-        let model = gen_model(seed, &opts);
-        if SMALL.check(&model).is_err() {
+    for seed in seeds {
+        let model = gen_model(seed, opts);
+        if !keep(&model) || SMALL.check(&model).is_err() {
             continue;
         }
         let input = gen_input(&model, seed ^ 0x5eed);
@@ -38,39 +40,26 @@ fn generated_models_match_golden_in_rust_hdl_sim() {
     );
 }
 
+fn count(var: &str) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+}
+
+#[test]
+fn generated_models_match_golden_in_rust_hdl_sim() {
+    let n = count("REVSPIKE_HDL_MODELS");
+    check_generated(&SMALL.small_gen_options(), 0..n * 4, n, |_| true);
+}
+
 /// Version 2 models whose conv stems run on the small build's stem unit.
 #[test]
 fn generated_stem_models_match_golden_in_rust_hdl_sim() {
-    let n: u64 = std::env::var("REVSPIKE_HDL_STEM_MODELS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
-    let opts = GenOptions {
-        max_stem_layers: 4,
-        max_stem_channels: SMALL.lanes,
-        ..SMALL.small_gen_options()
-    };
-    let mut checked = 0;
-    for seed in 0..n * 8 {
-        let model = gen_model(seed, &opts);
-        if model.stem.is_empty() || SMALL.check(&model).is_err() {
-            continue;
-        }
-        let input = gen_input(&model, seed ^ 0x5eed);
-        let mut drv = CoreDriver::new(RustHdlCore::new(SmallCore::new(memories(&SMALL))));
-        drv.load(&compile(&model, &SMALL));
-        if let Err(e) = check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
-            panic!("seed {seed}: {e}");
-        }
-        checked += 1;
-        if checked == n {
-            break;
-        }
-    }
-    assert_eq!(
-        checked, n,
-        "not enough generated stem models fit the small build"
-    );
+    let n = count("REVSPIKE_HDL_STEM_MODELS");
+    check_generated(&SMALL.stem_gen_options(), 0..n * 8, n, |m| {
+        !m.stem.is_empty()
+    });
 }
 
 #[test]

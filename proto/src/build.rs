@@ -81,6 +81,15 @@ impl Build {
             ..GenOptions::small()
         }
     }
+    /// [`Build::small_gen_options`] with conv stems of up to 4 layers whose output
+    /// channels the build's lanes hold (version 2 models).
+    pub fn stem_gen_options(&self) -> GenOptions {
+        GenOptions {
+            max_stem_layers: 4,
+            max_stem_channels: self.lanes.min(32),
+            ..self.small_gen_options()
+        }
+    }
     /// Channel tiles a layer of `outputs` outputs runs as.
     pub const fn tiles(&self, outputs: usize) -> usize {
         outputs.div_ceil(self.lanes)

@@ -1,7 +1,7 @@
 //! The model compiler's channel tiles, its conv stem rows and the builds' capacity
 //! rules.
 
-use revspike_golden::gen::{gen_model, gen_model_shaped, GenOptions, Shape, ValueOptions};
+use revspike_golden::gen::{gen_model, gen_model_shaped, Shape, ValueOptions};
 use revspike_golden::model::{Grouping, Readout};
 use revspike_proto::build::{Build, BUILDS, CU, SMALL, WIDE};
 use revspike_proto::contract::{stem_layer, ConfigReg, Post, Source, MAX_TILES};
@@ -178,16 +178,6 @@ fn the_shipped_conv_model_is_refused_on_the_cu_for_its_stem_alone() {
     }
 }
 
-fn stem_options(build: &Build) -> GenOptions {
-    GenOptions {
-        max_stem_layers: 4,
-        max_width: build.max_width,
-        max_classes: build.max_width,
-        max_stem_channels: build.lanes.min(32),
-        ..GenOptions::small()
-    }
-}
-
 fn row_value(image: &Image, r: usize) -> u128 {
     image.rows[r]
         .iter()
@@ -206,7 +196,7 @@ fn config(image: &Image, reg: ConfigReg) -> Option<u16> {
 #[test]
 fn a_stem_compiles_to_layer_rows_a_step_table_weights_and_params_that_decode_back() {
     for build in [&SMALL, &WIDE] {
-        let opts = stem_options(build);
+        let opts = build.stem_gen_options();
         let mut compiled = 0;
         for seed in 0..300u64 {
             let model = gen_model(seed, &opts);

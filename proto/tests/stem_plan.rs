@@ -5,8 +5,7 @@
 //! memories and fields cannot hold, naming it.
 
 use revspike_golden::gen::{
-    gen_input, gen_model, gen_model_stem_shaped, ConvShape, GenOptions, Shape, StemShape,
-    ValueOptions,
+    gen_input, gen_model, gen_model_stem_shaped, ConvShape, Shape, StemShape, ValueOptions,
 };
 use revspike_golden::model::{Grouping, Model, Readout};
 use revspike_golden::sim::Engine;
@@ -16,17 +15,6 @@ use revspike_proto::stem_plan::{
     run_sample, sample_cycles, weights_per_row, StemMemory, StemPlan, StepEntry, WalkerStep,
     CHUNK_BYTES, LAYER_BITS, LAYER_ROWS, MAX_STORE_BYTES, STEP_BITS,
 };
-
-/// Generated version 2 models whose stems the build's lanes hold (Co <= P).
-fn stem_options(build: &Build) -> GenOptions {
-    GenOptions {
-        max_stem_layers: 4,
-        max_width: build.max_width,
-        max_classes: build.max_width,
-        max_stem_channels: build.lanes.min(32),
-        ..GenOptions::small()
-    }
-}
 
 /// The golden stem output of every group of `input`.
 fn golden_outputs(model: &Model, plan: &StemPlan, input: &[u8]) -> Vec<Vec<u8>> {
@@ -74,7 +62,7 @@ fn check_stores(plan: &StemPlan, build: &Build, what: &str) {
 #[test]
 fn generated_stems_match_golden_through_the_plan() {
     for build in [&SMALL, &WIDE, &CU] {
-        let opts = stem_options(build);
+        let opts = build.stem_gen_options();
         let (mut fitted, mut buffered, mut split) = (0, 0, 0);
         for seed in 0..400u64 {
             let model = gen_model(seed, &opts);
@@ -179,7 +167,7 @@ fn the_cycle_count_has_one_event_per_nonzero_input_under_a_window() {
     // the output channels of each layer: both count nonzero inputs under every window.
     let mut checked = 0;
     for build in [&SMALL, &WIDE] {
-        let opts = stem_options(build);
+        let opts = build.stem_gen_options();
         for seed in 0..200u64 {
             let model = gen_model(seed, &opts);
             let Ok(Some(plan)) = StemPlan::new(&model, build) else {
@@ -348,7 +336,7 @@ fn walker_from_rows(entry: &StepEntry, rows: &[u64; LAYER_ROWS]) -> WalkerStep {
 #[test]
 fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
     for build in [&SMALL, &WIDE] {
-        let opts = stem_options(build);
+        let opts = build.stem_gen_options();
         let mut checked = 0;
         for seed in 0..300u64 {
             let model = gen_model(seed, &opts);
