@@ -21,7 +21,7 @@ rust_hdl_pins!(
 );
 
 rust_hdl_pins!(
-    Sequencer,
+    Sequencer<0>,
     in: [run, rewind, clear, input_commit, input_abort, input_ok, input_status, cfg_t,
         cfg_repeat, cfg_classes, cfg_fwd, cfg_rev, cfg_stride, last, skip_first_step,
         src_input, tile, param_base, last_channel, src_base, src_count, list_data,
@@ -195,7 +195,7 @@ const OUTPUTS: u64 = 4;
 /// Cycles the stand-in neuron unit stays busy after a drain.
 const NEURON_TAIL: u32 = 12;
 
-fn sequencer() -> Sequencer {
+fn sequencer() -> Sequencer<0> {
     Sequencer::new(LAYOUT)
 }
 

@@ -147,14 +147,14 @@ fn response_engine() {
 #[test]
 fn control_blocks() {
     use revspike_hdl::sequencer::{Sequencer, SequencerLayout};
-    check(
-        "sequencer",
-        &emit(Sequencer::new(SequencerLayout {
-            lanes: 8,
-            group_table: 96,
-            state_entries: 64,
-        })),
-    );
+    let layout = SequencerLayout {
+        lanes: 8,
+        group_table: 96,
+        state_entries: 64,
+    };
+    check("sequencer", &emit(Sequencer::<0>::new(layout)));
+    // With a stem unit's two inputs (array ports).
+    check("sequencer_with_stem", &emit(Sequencer::<1>::new(layout)));
     check(
         "descriptor_decoder",
         &emit(revspike_hdl::descriptor_decoder::DescriptorDecoder::default()),

@@ -1,7 +1,7 @@
 //! The row writer on its own, in rust-hdl's simulator and on its emitted Verilog in
 //! Verilator, driven by the same test through its ports by name: random rows, with
-//! gaps between bytes, must write exactly the words the stem plan's model writes
-//! (`revspike_proto::stem_plan::row_words`) and nothing else.
+//! gaps between bytes, then `finish`, must write exactly the words the stem plan's model
+//! writes (`revspike_proto::stem_plan::row_words`) and nothing else.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +16,7 @@ block_pins!();
 
 rust_hdl_pins!(
     RowWriter,
-    in: [start, data_base, bitmap_base, row_bytes, valid, byte],
+    in: [start, data_base, bitmap_base, valid, byte, finish],
     out: [data_we, data_addr, data_word, bitmap_we, bitmap_addr, bitmap_word]
 );
 
@@ -49,7 +49,6 @@ fn write(
     };
     p.set("data_base", bases.0);
     p.set("bitmap_base", bases.1);
-    p.set("row_bytes", bytes.len() as u64);
     p.set("start", 1);
     record(p, &mut data, &mut bitmap);
     p.tick();
@@ -67,6 +66,15 @@ fn write(
         p.tick();
     }
     p.set("valid", 0);
+    // The row is over: its partial words go out (a few cycles later in the stem unit).
+    for _ in 0..rng.gen_range(0..3) {
+        record(p, &mut data, &mut bitmap);
+        p.tick();
+    }
+    p.set("finish", 1);
+    record(p, &mut data, &mut bitmap);
+    p.tick();
+    p.set("finish", 0);
     for _ in 0..3 {
         record(p, &mut data, &mut bitmap);
         p.tick();

@@ -48,13 +48,17 @@ struct StemBlocks {
     data_word: Signal<In, Bits<16>>,
     out_valid: Signal<Out, Bit>,
     out_value: Signal<Out, Bits<8>>,
+    /// The gather's `ahead_index` a cycle later: the event's index as the core's weight
+    /// row read sees it.
     out_index: Signal<Out, Bits<INDEX_BITS>>,
+    /// `ahead_valid` led `out_valid` by exactly one cycle.
+    aligned: Signal<Out, Bit>,
     w_start: Signal<In, Bit>,
     w_data_base: Signal<In, Bits<RAM_ADDR_BITS>>,
     w_bitmap_base: Signal<In, Bits<RAM_ADDR_BITS>>,
-    w_row_bytes: Signal<In, Bits<BYTE_BITS>>,
     w_valid: Signal<In, Bit>,
     w_byte: Signal<In, Bits<8>>,
+    w_finish: Signal<In, Bit>,
     data_we: Signal<Out, Bit>,
     data_waddr: Signal<Out, Bits<RAM_ADDR_BITS>>,
     data_wword: Signal<Out, Bits<16>>,
@@ -64,12 +68,18 @@ struct StemBlocks {
     walker: WindowWalker,
     gather: WindowGather,
     writer: RowWriter,
+    ahead_index: DFF<Bits<INDEX_BITS>>,
+    ahead_valid: DFF<Bit>,
 }
 
 impl Logic for StemBlocks {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, walker, gather, writer);
+        dff_setup!(self, clock, ahead_index, ahead_valid);
+        self.ahead_index.d.next = self.gather.ahead_index.val();
+        self.ahead_valid.d.next = self.gather.ahead_valid.val();
+        self.aligned.next = self.ahead_valid.q.val() == self.gather.out_valid.val();
         self.walker.kci.next = self.kci.val();
         self.walker.sci.next = self.sci.val();
         self.walker.row_last.next = self.row_last.val();
@@ -97,11 +107,11 @@ impl Logic for StemBlocks {
         self.gather.data_word.next = self.data_word.val();
         self.out_valid.next = self.gather.out_valid.val();
         self.out_value.next = self.gather.out_value.val();
-        self.out_index.next = self.gather.out_index.val();
+        self.out_index.next = self.ahead_index.q.val();
         self.writer.start.next = self.w_start.val();
         self.writer.data_base.next = self.w_data_base.val();
         self.writer.bitmap_base.next = self.w_bitmap_base.val();
-        self.writer.row_bytes.next = self.w_row_bytes.val();
+        self.writer.finish.next = self.w_finish.val();
         self.writer.valid.next = self.w_valid.val();
         self.writer.byte.next = self.w_byte.val();
         self.data_we.next = self.writer.data_we.val();
@@ -116,9 +126,9 @@ impl Logic for StemBlocks {
 rust_hdl_pins!(
     StemBlocks,
     in: [kci, sci, row_last, positions, p_ci, slot_bytes, region_bytes, src_data_base,
-        src_bitmap_base, rows, ky0_kci, row0_byte, start, advance, bitmap_data, data_word, w_start, w_data_base, w_bitmap_base, w_row_bytes,
-        w_valid, w_byte],
-    out: [position_done, last_position, bitmap_addr, data_addr, out_valid, out_value, out_index, data_we,
+        src_bitmap_base, rows, ky0_kci, row0_byte, start, advance, bitmap_data, data_word, w_start, w_data_base, w_bitmap_base,
+        w_valid, w_byte, w_finish],
+    out: [position_done, last_position, bitmap_addr, data_addr, out_valid, out_value, out_index, aligned, data_we,
         data_waddr, data_wword, bitmap_we, bitmap_waddr, bitmap_wword]
 );
 
@@ -154,6 +164,11 @@ impl Mems<'_> {
 
     /// One clock: the gather's reads of `src` and the writer's writes to `dst`.
     fn cycle(&mut self, p: &mut dyn Pins, src: StemMemory, dst: StemMemory) -> Option<(usize, u8)> {
+        assert_eq!(
+            p.get("aligned"),
+            1,
+            "an event's index did not lead it by one cycle"
+        );
         let ev = (p.get("out_valid") == 1)
             .then(|| (p.get("out_index") as usize, p.get("out_value") as u8));
         let (ba, da) = (p.get("bitmap_addr") as usize, p.get("data_addr") as usize);
@@ -162,7 +177,7 @@ impl Mems<'_> {
         let bw = (p.get("bitmap_we") == 1)
             .then(|| (p.get("bitmap_waddr") as usize, p.get("bitmap_wword") as u16));
         p.tick();
-        for pin in ["start", "advance", "w_start", "w_valid"] {
+        for pin in ["start", "advance", "w_start", "w_valid", "w_finish"] {
             p.set(pin, 0);
         }
         // The read takes the word before this edge's write, as a read-before-write EBR.
@@ -207,11 +222,10 @@ fn run_stem(
         // The last layer's bytes go to stage 0's event list: the test keeps them.
         let dst = lp.dst;
         let dst_mem = dst.map_or(StemMemory::Input, |d| d.memory);
-        if let Some(d) = dst {
-            let b = plan.dst_byte(step.layer, step.row);
-            p.set("w_data_base", d.data_word(b) as u64);
-            p.set("w_bitmap_base", d.bitmap_word(b) as u64);
-            p.set("w_row_bytes", d.row_bytes as u64);
+        if dst.is_some() {
+            let (word, bitmap) = plan.dst_words(step.layer, step.row);
+            p.set("w_data_base", word as u64);
+            p.set("w_bitmap_base", bitmap as u64);
             p.set("w_start", 1);
         }
         m.cycle(p, lp.src.memory, dst_mem);
@@ -273,7 +287,10 @@ fn run_stem(
                 }
             }
         }
-        // The writer's last words land.
+        // The row is over: the writer's last words go out and land.
+        if dst.is_some() {
+            p.set("w_finish", 1);
+        }
         for _ in 0..2 {
             m.cycle(p, lp.src.memory, dst_mem);
         }

@@ -16,7 +16,7 @@ block_pins!();
 rust_hdl_pins!(
     WindowGather,
     in: [start, first, last, data_base, bitmap_base, index_base, bitmap_data, data_word],
-    out: [bitmap_addr, data_addr, busy, out_valid, out_value, out_index]
+    out: [bitmap_addr, data_addr, busy, ahead_valid, ahead_index, out_valid, out_value]
 );
 
 const WORDS: usize = 4096;
@@ -35,7 +35,8 @@ struct Range {
     index_base: usize,
 }
 
-/// The events `(index, value)` and the cycles from `start` until `busy` falls.
+/// The events `(index, value)` and the cycles from `start` until `busy` falls. An
+/// event's index must come exactly one cycle ahead of its value (`ahead_*`).
 fn gather(p: &mut impl Pins, mem: &Memories, r: &Range) -> (Vec<(u64, u64)>, u64) {
     p.set("first", r.first as u64);
     p.set("last", r.last as u64);
@@ -46,10 +47,15 @@ fn gather(p: &mut impl Pins, mem: &Memories, r: &Range) -> (Vec<(u64, u64)>, u64
     let mut events = Vec::new();
     let mut cycles = None;
     let mut c = 0u64;
+    let mut ahead = None;
     loop {
         if p.get("out_valid") == 1 {
-            events.push((p.get("out_index"), p.get("out_value")));
+            let index = ahead.expect("an event without its index a cycle ahead");
+            events.push((index, p.get("out_value")));
+        } else {
+            assert_eq!(ahead, None, "an index a cycle ahead of no event");
         }
+        ahead = (p.get("ahead_valid") == 1).then(|| p.get("ahead_index"));
         if c > 0 && cycles.is_none() && p.get("busy") == 0 {
             cycles = Some(c);
         }

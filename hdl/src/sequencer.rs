@@ -50,12 +50,18 @@ pub struct SequencerLayout {
 }
 
 #[derive(LogicBlock)]
-pub struct Sequencer {
+pub struct Sequencer<const S: usize> {
     pub clock: Signal<In, Clock>,
     // Commands from the host port.
     pub run: Signal<In, Bit>,
     pub rewind: Signal<In, Bit>,
     pub clear: Signal<In, Bit>,
+    /// With a conv stem unit (`S` = 1; none on a build without one): the stem runs
+    /// before `run` (`stem_busy`), and its cycles are the run's, so the count goes on
+    /// from them; `stem_start` (pulse) zeroes it. A zero-length array leaves no trace in
+    /// the Verilog, as in the core.
+    pub stem_busy: [Signal<In, Bit>; S],
+    pub stem_start: [Signal<In, Bit>; S],
     pub busy: Signal<Out, Bit>,
     /// Not busy: host writes, input bytes and commands are taken.
     pub idle: Signal<Out, Bit>,
@@ -182,12 +188,14 @@ pub struct Sequencer {
     am_last: Signal<Local, Bits<RAM_ADDR_BITS>>,
 }
 
-impl Sequencer {
+impl<const S: usize> Sequencer<S> {
     pub fn new(layout: SequencerLayout) -> Self {
         assert!(layout.lanes.is_power_of_two());
         Self {
             clock: Default::default(),
             run: Default::default(),
+            stem_busy: array_init::array_init(|_| Default::default()),
+            stem_start: array_init::array_init(|_| Default::default()),
             rewind: Default::default(),
             clear: Default::default(),
             busy: Default::default(),
@@ -276,7 +284,7 @@ impl Sequencer {
     }
 }
 
-impl Logic for Sequencer {
+impl<const S: usize> Logic for Sequencer<S> {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
@@ -361,12 +369,23 @@ impl Logic for Sequencer {
         if self.phase.q.val() != Phase::Idle {
             self.cycles_r.d.next = self.cycles_r.q.val() + 1;
         }
+        for i in 0..S {
+            if self.stem_busy[i].val() {
+                self.cycles_r.d.next = self.cycles_r.q.val() + 1;
+            }
+        }
         self.am_last.next = (bit_cast::<RAM_ADDR_BITS, 9>(self.cfg_classes.val()) << 1) | 1;
 
         match self.phase.q.val() {
             Phase::Idle => {
                 if self.run_q.q.val() {
                     self.cycles_r.d.next = 0.into();
+                    // After a stem, the count goes on.
+                    for i in 0..S {
+                        if self.stem_busy[i].val() {
+                            self.cycles_r.d.next = self.cycles_r.q.val() + 1;
+                        }
+                    }
                     if self.input_ok.val() {
                         self.t_r.d.next = 0.into();
                         self.t_done_r.d.next = 0.into();
@@ -538,6 +557,11 @@ impl Logic for Sequencer {
                 self.done_r.d.next = true;
                 self.active.d.next = false;
                 self.phase.d.next = Phase::Idle;
+            }
+        }
+        for i in 0..S {
+            if self.stem_start[i].val() {
+                self.cycles_r.d.next = 0.into();
             }
         }
     }

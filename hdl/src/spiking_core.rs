@@ -60,7 +60,7 @@ pub struct SpikingCore<const P: usize, const W: usize, const S: usize> {
     pub cmem: SyncRam<Bits<16>>,
     pub state_buffer: StateBuffer,
     // Control.
-    pub seq: Sequencer,
+    pub seq: Sequencer<S>,
     pub dec: DescriptorDecoder,
     pub regs: HostRegisters<W>,
     pub lists: EventLists,
@@ -431,8 +431,6 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
             self.stem[i].addr.next = self.host.addr.val();
             self.stem[i].wdata.next = self.host.wdata.val();
             self.stem[i].run.next = self.host.run.val() & self.seq.idle.val();
-            self.stem[i].other_command.next =
-                (self.host.rewind.val() | self.host.clear.val()) & self.seq.idle.val();
             self.stem[i].input_ok.next = self.compactor.input_ok.val();
             self.stem[i].seq_busy.next = self.seq.busy.val();
             self.seq.run.next = self.stem[i].run_out.val();
@@ -440,7 +438,8 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
             self.seq.clear.next = self.host.clear.val() & !self.stem[i].busy.val();
             self.host.busy.next = self.seq.busy.val() | self.stem[i].busy.val();
             self.regs.idle.next = self.seq.idle.val() & !self.stem[i].busy.val();
-            self.regs.cycles.next = self.seq.cycles.val() + self.stem[i].cycles.val();
+            self.seq.stem_busy[i].next = self.stem[i].busy.val();
+            self.seq.stem_start[i].next = self.stem[i].c_start.val();
             self.cin_start.d.next =
                 self.host.in_start.val() & self.seq.idle.val() & !self.stem[i].busy.val();
             self.cin_valid.d.next =
@@ -452,6 +451,7 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
             self.stem[i].in_start.next = self.cin_start.q.val();
             self.stem[i].in_valid.next = self.cin_valid.q.val();
             self.stem[i].in_byte.next = self.cin_byte.q.val();
+            self.stem[i].in_commit.next = self.cin_commit.q.val();
 
             // Memory read-outs.
             self.stem[i].row_data.next = bit_cast::<64, W>(self.rowmem.read_data.val());

@@ -39,19 +39,21 @@ const SCI_W: usize = sl::SCI.width;
 const POS_W: usize = sl::POSITIONS.width;
 const PCI_W: usize = sl::P_CI.width;
 const LAST_CH_W: usize = sl::LAST_CHANNEL.width;
+const DST_BITMAP_W: usize = ss::DST_BITMAP.width;
 const SHIFT_R_W: usize = sl::SHIFT_R.width;
 const SPIKE_K_W: usize = sl::SPIKE_K.width;
 const ROWS_W: usize = ss::ROWS.width;
 const KY0_W: usize = ss::KY0_KCI.width;
-const LAYER_W: usize = ss::LAYER.width;
 const REGION_W: usize = addr::REGION.width;
 const REGISTER_W: usize = addr::REGISTER.width;
 
 /// Bits of the stem's output length per group (stage 0's input, at most 1,024).
 pub const OUT_LEN_BITS: usize = 11;
-/// Cycles from a position's last window row being gathered to its last event's add in
-/// the lanes: the gather's output, the weight row's read, the PE array's input register.
-pub const TAIL: u64 = 4;
+/// Cycles from the walker's `position_done` to the drain's first shift: the last event
+/// leaves the gather (its weight row read a cycle ahead) and passes the PE array's input
+/// register and its add, which lands just before the shift. Exactly enough:
+/// `tests/verilator_core.rs` fails with one cycle less.
+pub const TAIL: u64 = 2;
 /// Cycles after the neuron unit empties before a row's last writes have landed.
 pub const SETTLE: u64 = 3;
 
@@ -82,8 +84,6 @@ pub struct StemUnit {
     pub wdata: Signal<In, Bits<WORD_BITS>>,
     /// The host's run command (while idle): runs the stem, then `run_out`.
     pub run: Signal<In, Bit>,
-    /// A rewind or clear: the stem's cycles are not part of it.
-    pub other_command: Signal<In, Bit>,
     /// The input compactor holds a committed input.
     pub input_ok: Signal<In, Bit>,
     pub seq_busy: Signal<In, Bit>,
@@ -92,8 +92,6 @@ pub struct StemUnit {
     pub busy: Signal<Out, Bit>,
     /// Pulse: the sequencer's run (after the stem, or at once without one).
     pub run_out: Signal<Out, Bit>,
-    /// Cycles of the last stem run (0 after a rewind or clear).
-    pub cycles: Signal<Out, Bits<32>>,
     /// The stem's output bytes per group, and the input memory's first word of the
     /// input maps (stage 0's event list lies below it).
     pub out_len: Signal<Out, Bits<OUT_LEN_BITS>>,
@@ -105,6 +103,8 @@ pub struct StemUnit {
     pub in_start: Signal<In, Bit>,
     pub in_valid: Signal<In, Bit>,
     pub in_byte: Signal<In, Bits<8>>,
+    /// The input's commit (after its last byte).
+    pub in_commit: Signal<In, Bit>,
     /// Row memory read address while busy; the read-out's low 64 bits a cycle later.
     pub row_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
     pub row_data: Signal<In, Bits<64>>,
@@ -155,8 +155,9 @@ pub struct StemUnit {
     o_rows: Constant<Bits<8>>,
     o_ky0: Constant<Bits<8>>,
     o_row0_byte: Constant<Bits<8>>,
-    o_dst_byte: Constant<Bits<8>>,
-    o_layer: Constant<Bits<8>>,
+    o_dst_word: Constant<Bits<8>>,
+    o_dst_bitmap: Constant<Bits<8>>,
+    o_layer_row: Constant<Bits<8>>,
     o_last: Constant<Bits<8>>,
     o_kci: Constant<Bits<8>>,
     o_sci: Constant<Bits<8>>,
@@ -173,18 +174,13 @@ pub struct StemUnit {
     o_pack: Constant<Bits<8>>,
     o_shift_r: Constant<Bits<8>>,
     o_spike_k: Constant<Bits<8>>,
-    o_dst_data: Constant<Bits<8>>,
-    o_dst_bitmap: Constant<Bits<8>>,
-    o_dst_row_bytes: Constant<Bits<8>>,
     o_weight_base: Constant<Bits<8>>,
     o_param_base: Constant<Bits<8>>,
     o_region: Constant<Bits<8>>,
     r_config: Constant<Bits<REGION_W>>,
-    cr_layers: Constant<Bits<REGISTER_W>>,
     cr_steps: Constant<Bits<REGISTER_W>>,
     cr_out_len: Constant<Bits<REGISTER_W>>,
     cr_in_base: Constant<Bits<REGISTER_W>>,
-    cr_in_bytes: Constant<Bits<REGISTER_W>>,
     m_input: Constant<Bits<2>>,
     m_events: Constant<Bits<2>>,
     m_state: Constant<Bits<2>>,
@@ -195,26 +191,21 @@ pub struct StemUnit {
     c_settle: Constant<Bits<4>>,
 
     // Registers written by the host.
-    hw: DFF<Bit>,
-    hw_reg: DFF<Bits<REGISTER_W>>,
-    hw_data: DFF<Bits<WORD_BITS>>,
-    layers: DFF<Bits<RAM_ADDR_BITS>>,
+    hw: Signal<Local, Bit>,
+    hw_reg: Signal<Local, Bits<REGISTER_W>>,
     steps: DFF<Bits<RAM_ADDR_BITS>>,
     out_len_r: DFF<Bits<OUT_LEN_BITS>>,
     in_base_r: DFF<Bits<RAM_ADDR_BITS>>,
-    in_bytes: DFF<Bits<BYTE_BITS>>,
 
     phase: DFF<StemPhase>,
     count: DFF<Bits<4>>,
-    cycles_r: DFF<Bits<32>>,
     step_ptr: DFF<Bits<RAM_ADDR_BITS>>,
-    layer_row: DFF<Bits<RAM_ADDR_BITS>>,
+    // The row pointer: the layer's three field rows, then the drain's parameter rows.
+    rptr: DFF<Bits<RAM_ADDR_BITS>>,
     // The step's fields.
     rows: DFF<Bits<ROWS_W>>,
     ky0_kci: DFF<Bits<KY0_W>>,
     row0_byte: DFF<Bits<BYTE_BITS>>,
-    dst_byte: DFF<Bits<BYTE_BITS>>,
-    layer: DFF<Bits<LAYER_W>>,
     last_step: DFF<Bit>,
     // The layer's fields.
     kci: DFF<Bits<KCI_W>>,
@@ -232,22 +223,16 @@ pub struct StemUnit {
     pack: DFF<Bits<2>>,
     shift_r: DFF<Bits<SHIFT_R_W>>,
     spike_k: DFF<Bits<SPIKE_K_W>>,
-    dst_data: DFF<Bits<RAM_ADDR_BITS>>,
-    dst_bitmap: DFF<Bits<RAM_ADDR_BITS>>,
-    dst_row_bytes: DFF<Bits<BYTE_BITS>>,
     weight_base: DFF<Bits<RAM_ADDR_BITS>>,
     param_base: DFF<Bits<RAM_ADDR_BITS>>,
     // The last layer writes stage 0's event list, at half rate (the compactor takes a
     // value at most every second cycle).
     to_events: DFF<Bit>,
     last_position: DFF<Bit>,
-    // Drain: the channel, its parameter row, the half-rate toggle.
+    // Drain: the channel (its parameter row is `rptr`), the half-rate toggle.
     ch: DFF<Bits<8>>,
-    paddr: DFF<Bits<RAM_ADDR_BITS>>,
     hold: DFF<Bit>,
-    // The gather's events, registered with their weight rows' read.
-    ev_valid: DFF<Bit>,
-    ev_x: DFF<Bits<8>>,
+    // The lane slice of the gather's next event, taken with its weight row's read.
     ev_tile: DFF<Bits<2>>,
     slice_mask: Signal<Local, Bits<INDEX_BITS>>,
     // The memory the writer's data words go to (a `StemMemory` code).
@@ -272,18 +257,17 @@ impl StemUnit {
             addr: Default::default(),
             wdata: Default::default(),
             run: Default::default(),
-            other_command: Default::default(),
             input_ok: Default::default(),
             seq_busy: Default::default(),
             enabled: Default::default(),
             busy: Default::default(),
             run_out: Default::default(),
-            cycles: Default::default(),
             out_len: Default::default(),
             in_base: Default::default(),
             in_start: Default::default(),
             in_valid: Default::default(),
             in_byte: Default::default(),
+            in_commit: Default::default(),
             row_addr: Default::default(),
             row_data: Default::default(),
             src_addr: Default::default(),
@@ -325,8 +309,9 @@ impl StemUnit {
             o_rows: offset(ss::ROWS),
             o_ky0: offset(ss::KY0_KCI),
             o_row0_byte: offset(ss::ROW0_BYTE),
-            o_dst_byte: offset(ss::DST_BYTE),
-            o_layer: offset(ss::LAYER),
+            o_dst_word: offset(ss::DST_WORD),
+            o_dst_bitmap: offset(ss::DST_BITMAP),
+            o_layer_row: offset(ss::LAYER_ROW),
             o_last: offset(ss::LAST),
             o_kci: offset(sl::KCI),
             o_sci: offset(sl::SCI),
@@ -343,18 +328,13 @@ impl StemUnit {
             o_pack: offset(sl::WEIGHT_PACK),
             o_shift_r: offset(sl::SHIFT_R),
             o_spike_k: offset(sl::SPIKE_K),
-            o_dst_data: offset(sl::DST_DATA_BASE),
-            o_dst_bitmap: offset(sl::DST_BITMAP_BASE),
-            o_dst_row_bytes: offset(sl::DST_ROW_BYTES),
             o_weight_base: offset(sl::WEIGHT_BASE),
             o_param_base: offset(sl::PARAM_BASE),
             o_region: offset(addr::REGION),
             r_config: value(Region::Config.code()),
-            cr_layers: reg(ConfigReg::StemLayers),
             cr_steps: reg(ConfigReg::StemSteps),
             cr_out_len: reg(ConfigReg::StemOutLen),
             cr_in_base: reg(ConfigReg::StemInBase),
-            cr_in_bytes: reg(ConfigReg::StemInBytes),
             m_input: value(StemMemory::Input.code()),
             m_events: value(StemMemory::EventLists.code()),
             m_state: value(StemMemory::StateBuffer.code()),
@@ -363,22 +343,16 @@ impl StemUnit {
             c_settle: value(SETTLE),
             hw: Default::default(),
             hw_reg: Default::default(),
-            hw_data: Default::default(),
-            layers: Default::default(),
             steps: Default::default(),
             out_len_r: Default::default(),
             in_base_r: Default::default(),
-            in_bytes: Default::default(),
             phase: Default::default(),
             count: Default::default(),
-            cycles_r: Default::default(),
             step_ptr: Default::default(),
-            layer_row: Default::default(),
+            rptr: Default::default(),
             rows: Default::default(),
             ky0_kci: Default::default(),
             row0_byte: Default::default(),
-            dst_byte: Default::default(),
-            layer: Default::default(),
             last_step: Default::default(),
             kci: Default::default(),
             sci: Default::default(),
@@ -395,18 +369,12 @@ impl StemUnit {
             pack: Default::default(),
             shift_r: Default::default(),
             spike_k: Default::default(),
-            dst_data: Default::default(),
-            dst_bitmap: Default::default(),
-            dst_row_bytes: Default::default(),
             weight_base: Default::default(),
             param_base: Default::default(),
             to_events: Default::default(),
             last_position: Default::default(),
             ch: Default::default(),
-            paddr: Default::default(),
             hold: Default::default(),
-            ev_valid: Default::default(),
-            ev_x: Default::default(),
             ev_tile: Default::default(),
             slice_mask: Default::default(),
             drain_now: Default::default(),
@@ -420,24 +388,16 @@ impl Logic for StemUnit {
         dff_setup!(
             self,
             clock,
-            hw,
-            hw_reg,
-            hw_data,
-            layers,
             steps,
             out_len_r,
             in_base_r,
-            in_bytes,
             phase,
             count,
-            cycles_r,
             step_ptr,
-            layer_row,
+            rptr,
             rows,
             ky0_kci,
             row0_byte,
-            dst_byte,
-            layer,
             last_step,
             kci,
             sci,
@@ -454,60 +414,40 @@ impl Logic for StemUnit {
             pack,
             shift_r,
             spike_k,
-            dst_data,
-            dst_bitmap,
-            dst_row_bytes,
             weight_base,
             param_base,
             to_events,
             last_position,
             ch,
-            paddr,
             hold,
-            ev_valid,
-            ev_x,
             ev_tile
         );
         clock!(self, clock, walker, gather, writer);
 
         // ---- Registers, written through the configuration region while idle --------
-        self.hw.d.next = self.idle.val()
+        self.hw.next = self.idle.val()
             & self.we.val()
             & (self
                 .addr
                 .val()
                 .get_bits::<REGION_W>(self.o_region.val().index())
                 == self.r_config.val());
-        self.hw_reg.d.next = self.addr.val().get_bits::<REGISTER_W>(0);
-        self.hw_data.d.next = self.wdata.val();
-        if self.hw.q.val() {
-            if self.hw_reg.q.val() == self.cr_layers.val() {
-                self.layers.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0);
+        self.hw_reg.next = self.addr.val().get_bits::<REGISTER_W>(0);
+        if self.hw.val() {
+            if self.hw_reg.val() == self.cr_steps.val() {
+                self.steps.d.next = self.wdata.val().get_bits::<RAM_ADDR_BITS>(0);
             }
-            if self.hw_reg.q.val() == self.cr_steps.val() {
-                self.steps.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0);
+            if self.hw_reg.val() == self.cr_out_len.val() {
+                self.out_len_r.d.next = self.wdata.val().get_bits::<OUT_LEN_BITS>(0);
             }
-            if self.hw_reg.q.val() == self.cr_out_len.val() {
-                self.out_len_r.d.next = self.hw_data.q.val().get_bits::<OUT_LEN_BITS>(0);
-            }
-            if self.hw_reg.q.val() == self.cr_in_base.val() {
-                self.in_base_r.d.next = self.hw_data.q.val().get_bits::<RAM_ADDR_BITS>(0);
-            }
-            if self.hw_reg.q.val() == self.cr_in_bytes.val() {
-                self.in_bytes.d.next = self.hw_data.q.val().get_bits::<BYTE_BITS>(0);
+            if self.hw_reg.val() == self.cr_in_base.val() {
+                self.in_base_r.d.next = self.wdata.val().get_bits::<RAM_ADDR_BITS>(0);
             }
         }
         self.enabled.next = self.out_len_r.q.val().any();
         self.out_len.next = self.out_len_r.q.val();
         self.in_base.next = self.in_base_r.q.val();
         self.busy.next = self.phase.q.val() != StemPhase::Idle;
-        self.cycles.next = self.cycles_r.q.val();
-        if self.phase.q.val() != StemPhase::Idle {
-            self.cycles_r.d.next = self.cycles_r.q.val() + 1;
-        }
-        if self.other_command.val() {
-            self.cycles_r.d.next = 0.into();
-        }
 
         // ---- The walker, the gather and the writer -----------------------------------
         self.walker.kci.next = bit_cast::<INDEX_BITS, KCI_W>(self.kci.q.val());
@@ -542,20 +482,28 @@ impl Logic for StemUnit {
         self.bm_addr.next = self.gather.bitmap_addr.val();
 
         // The writer: the input port's bytes while idle, a layer's output row while busy.
+        // A row's destination is taken straight from its step row as it is read (the
+        // writer holds it from there), so the unit keeps no copy; the row is over when
+        // the neuron unit is empty after its last position (`RowEnd`).
         self.writer.start.next = false;
-        self.writer.data_base.next = self.dst_data.q.val()
-            + bit_cast::<RAM_ADDR_BITS, BYTE_BITS>(self.dst_byte.q.val() >> 1);
-        self.writer.bitmap_base.next = self.dst_bitmap.q.val()
-            + bit_cast::<RAM_ADDR_BITS, BYTE_BITS>(self.dst_byte.q.val() >> 4);
-        self.writer.row_bytes.next = self.dst_row_bytes.q.val();
+        self.writer.finish.next = false;
+        self.writer.data_base.next = self
+            .row_data
+            .val()
+            .get_bits::<RAM_ADDR_BITS>(self.o_dst_word.val().index());
+        self.writer.bitmap_base.next = bit_cast::<RAM_ADDR_BITS, DST_BITMAP_W>(
+            self.row_data
+                .val()
+                .get_bits::<DST_BITMAP_W>(self.o_dst_bitmap.val().index()),
+        );
         self.writer.valid.next = self.n_out_valid.val() & !self.to_events.q.val();
         self.writer.byte.next = self.n_spike.val();
         self.wr_mem.next = self.dst_mem.q.val();
         if self.phase.q.val() == StemPhase::Idle {
             self.writer.start.next = self.in_start.val() & self.enabled.val();
+            self.writer.finish.next = self.in_commit.val() & self.enabled.val();
             self.writer.data_base.next = self.in_base_r.q.val();
             self.writer.bitmap_base.next = self.c_bitmap0.val();
-            self.writer.row_bytes.next = self.in_bytes.q.val();
             self.writer.valid.next = self.in_valid.val() & self.enabled.val();
             self.writer.byte.next = self.in_byte.val();
             self.wr_mem.next = self.m_input.val();
@@ -575,22 +523,20 @@ impl Logic for StemUnit {
         self.bm_wdata.next = self.writer.bitmap_word.val();
 
         // ---- Events to the lanes -----------------------------------------------------
-        // An event's weight row is read in the cycle the gather puts it out; the lanes
-        // take it with the row a cycle later.
+        // An event's weight row is read in the cycle before the gather puts it out
+        // (`ahead_*`), so the lanes take the gather's event and the row together.
         self.slice_mask.next = !(bit_cast::<INDEX_BITS, 4>(0xF.into()) << self.pack.q.val());
         self.row_addr.next = self.step_ptr.q.val();
-        if self.gather.out_valid.val() {
+        if self.gather.ahead_valid.val() {
             self.row_addr.next = self.weight_base.q.val()
                 + bit_cast::<RAM_ADDR_BITS, INDEX_BITS>(
-                    self.gather.out_index.val() >> self.pack.q.val(),
+                    self.gather.ahead_index.val() >> self.pack.q.val(),
                 );
         }
-        self.ev_valid.d.next = self.gather.out_valid.val();
-        self.ev_x.d.next = self.gather.out_value.val();
         self.ev_tile.d.next =
-            bit_cast::<2, INDEX_BITS>(self.gather.out_index.val() & self.slice_mask.val());
-        self.pe_valid.next = self.ev_valid.q.val();
-        self.pe_x.next = self.ev_x.q.val();
+            bit_cast::<2, INDEX_BITS>(self.gather.ahead_index.val() & self.slice_mask.val());
+        self.pe_valid.next = self.gather.out_valid.val();
+        self.pe_x.next = self.gather.out_value.val();
         self.pe_tile.next = self.ev_tile.q.val();
         self.pe_clear.next = false;
         self.pe_shift.next = false;
@@ -612,13 +558,11 @@ impl Logic for StemUnit {
             StemPhase::Idle => {
                 if self.run.val() {
                     if self.enabled.val() & self.input_ok.val() {
-                        self.cycles_r.d.next = 0.into();
                         self.step_ptr.d.next = self.steps.q.val();
                         self.c_start.next = true;
                         self.phase.d.next = StemPhase::Step;
                     } else {
                         // No stem, or no input: the sequencer runs (or says why not).
-                        self.cycles_r.d.next = 0.into();
                         self.run_out.next = true;
                     }
                 }
@@ -640,35 +584,25 @@ impl Logic for StemUnit {
                     .row_data
                     .val()
                     .get_bits::<BYTE_BITS>(self.o_row0_byte.val().index());
-                self.dst_byte.d.next = self
-                    .row_data
-                    .val()
-                    .get_bits::<BYTE_BITS>(self.o_dst_byte.val().index());
-                self.layer.d.next = self
-                    .row_data
-                    .val()
-                    .get_bits::<LAYER_W>(self.o_layer.val().index());
+                // The output row's destination: the writer takes it now (a last layer's
+                // writer is started too, but gets no bytes and no finish).
+                self.writer.start.next = true;
                 self.last_step.d.next = self.row_data.val().get_bit(self.o_last.val().index());
-                // The layer's rows: StemLayers + 3 * layer.
-                self.layer_row.d.next = self.layers.q.val()
-                    + (bit_cast::<RAM_ADDR_BITS, LAYER_W>(
-                        self.row_data
-                            .val()
-                            .get_bits::<LAYER_W>(self.o_layer.val().index()),
-                    ) << 1)
-                    + bit_cast::<RAM_ADDR_BITS, LAYER_W>(
-                        self.row_data
-                            .val()
-                            .get_bits::<LAYER_W>(self.o_layer.val().index()),
-                    );
+                self.rptr.d.next = self
+                    .row_data
+                    .val()
+                    .get_bits::<RAM_ADDR_BITS>(self.o_layer_row.val().index());
                 self.phase.d.next = StemPhase::Row0;
             }
             StemPhase::Row0 => {
-                self.row_addr.next = self.layer_row.q.val();
+                // The layer's three rows, one a cycle: the row pointer steps along.
+                self.row_addr.next = self.rptr.q.val();
+                self.rptr.d.next = self.rptr.q.val() + 1;
                 self.phase.d.next = StemPhase::Row1;
             }
             StemPhase::Row1 => {
-                self.row_addr.next = self.layer_row.q.val() + 1;
+                self.row_addr.next = self.rptr.q.val();
+                self.rptr.d.next = self.rptr.q.val() + 1;
                 self.kci.d.next = self
                     .row_data
                     .val()
@@ -700,7 +634,7 @@ impl Logic for StemUnit {
                 self.phase.d.next = StemPhase::Row2;
             }
             StemPhase::Row2 => {
-                self.row_addr.next = self.layer_row.q.val() + 2;
+                self.row_addr.next = self.rptr.q.val();
                 self.slot_bytes.d.next = self
                     .row_data
                     .val()
@@ -738,18 +672,6 @@ impl Logic for StemUnit {
                 self.phase.d.next = StemPhase::Go;
             }
             StemPhase::Go => {
-                self.dst_data.d.next = self
-                    .row_data
-                    .val()
-                    .get_bits::<RAM_ADDR_BITS>(self.o_dst_data.val().index());
-                self.dst_bitmap.d.next = self
-                    .row_data
-                    .val()
-                    .get_bits::<RAM_ADDR_BITS>(self.o_dst_bitmap.val().index());
-                self.dst_row_bytes.d.next = self
-                    .row_data
-                    .val()
-                    .get_bits::<BYTE_BITS>(self.o_dst_row_bytes.val().index());
                 self.weight_base.d.next = self
                     .row_data
                     .val()
@@ -763,12 +685,11 @@ impl Logic for StemUnit {
                 self.count.d.next = 0.into();
             }
             StemPhase::Position => {
-                // The step's fields are all in: start the row (the writer takes its
-                // destination, the walker position 0) on the first cycle here.
+                // The step's fields are all in: the walker starts position 0 on the
+                // first cycle here.
                 if self.count.q.val() == 0 {
                     self.count.d.next = 1.into();
                     self.walker.start.next = true;
-                    self.writer.start.next = !self.to_events.q.val();
                 }
                 if self.walker.position_done.val() {
                     self.last_position.d.next = self.walker.last_position.val();
@@ -780,16 +701,16 @@ impl Logic for StemUnit {
                 self.count.d.next = self.count.q.val() + 1;
                 if self.count.q.val() == self.c_tail_last.val() {
                     self.ch.d.next = 0.into();
-                    self.paddr.d.next = self.param_base.q.val();
+                    self.rptr.d.next = self.param_base.q.val();
                     self.hold.d.next = false;
                     self.phase.d.next = StemPhase::Drain;
                 }
             }
             StemPhase::Drain => {
-                self.row_addr.next = self.paddr.q.val();
+                self.row_addr.next = self.rptr.q.val();
                 if self.drain_now.val() {
                     self.ch.d.next = self.ch.q.val() + 1;
-                    self.paddr.d.next = self.paddr.q.val() + 1;
+                    self.rptr.d.next = self.rptr.q.val() + 1;
                     self.hold.d.next = self.to_events.q.val();
                     if self.ch.q.val() == self.last_ch.q.val() {
                         self.count.d.next = 0.into();
@@ -813,6 +734,10 @@ impl Logic for StemUnit {
                 if self.n_pending.val() {
                     self.count.d.next = 0.into();
                 } else {
+                    // The row's last byte is in the writer: out with its partial words.
+                    if !self.count.q.val().any() {
+                        self.writer.finish.next = !self.to_events.q.val();
+                    }
                     self.count.d.next = self.count.q.val() + 1;
                     if self.count.q.val() == self.c_settle.val() {
                         if self.last_step.q.val() {

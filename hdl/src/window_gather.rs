@@ -10,8 +10,12 @@
 //!
 //! Cycles per range, from `start` to `busy` falling: 2 to load the first bitmap word,
 //! then per bitmap word max(1, set bits in range). The next word is already on the
-//! bitmap memory's output when the current one is done. Each event leaves
-//! [`GATHER_LATENCY`] cycles after the cycle that scanned its bit.
+//! bitmap memory's output when the current one is done, and stays there: the memory
+//! reads the same address every cycle until the gather moves on, so the word needs no
+//! register of its own. Each event leaves [`GATHER_LATENCY`] cycles after the cycle
+//! that scanned its bit; its window index leaves a cycle earlier (`ahead_*`), so the
+//! weight row it selects is read in time to meet the value (no register for the index
+//! on either side).
 
 use rust_hdl::prelude::*;
 
@@ -29,7 +33,7 @@ pub struct WindowGather {
     pub clock: Signal<In, Clock>,
     /// Pulse while idle: gather bytes `first..=last` of the row whose data starts at word
     /// `data_base` of the data memory and whose bitmap starts at word `bitmap_base` of
-    /// the bitmap memory.
+    /// the bitmap memory. `data_base` must hold until the last event has left.
     pub start: Signal<In, Bit>,
     pub first: Signal<In, Bits<BYTE_BITS>>,
     pub last: Signal<In, Bits<BYTE_BITS>>,
@@ -45,10 +49,12 @@ pub struct WindowGather {
     pub data_word: Signal<In, Bits<16>>,
     /// Scanning the range (from the cycle after `start`).
     pub busy: Signal<Out, Bit>,
-    /// An event: `out_value` is the byte, `out_index` its window index.
+    /// An event's window index, a cycle before the event.
+    pub ahead_valid: Signal<Out, Bit>,
+    pub ahead_index: Signal<Out, Bits<INDEX_BITS>>,
+    /// An event: `out_value` is the byte (its index was `ahead_index` a cycle before).
     pub out_valid: Signal<Out, Bit>,
     pub out_value: Signal<Out, Bits<8>>,
-    pub out_index: Signal<Out, Bits<INDEX_BITS>>,
 
     c_ones: Constant<Bits<16>>,
     // Scan: the current bitmap word `cur` and `rest`, it with its lowest set bit
@@ -66,13 +72,8 @@ pub struct WindowGather {
     // Where the range starts in its first bitmap word and ends in its last.
     lo_sh: DFF<Bits<4>>,
     hi_sh: DFF<Bits<4>>,
-    // Bitmap addresses of the next word and the one after.
+    // Bitmap address of the next word (the memory's output); the one after is addr1 + 1.
     addr1: DFF<Bits<RAM_ADDR_BITS>>,
-    addr2: DFF<Bits<RAM_ADDR_BITS>>,
-    // A word held back: the next word read while the current one still has bits.
-    held: DFF<Bits<16>>,
-    fresh: DFF<Bit>,
-    data_base_r: DFF<Bits<RAM_ADDR_BITS>>,
     index_base_r: DFF<Bits<INDEX_BITS>>,
     // Emit pipeline: the byte, its data read, its event.
     b1_valid: DFF<Bit>,
@@ -82,12 +83,10 @@ pub struct WindowGather {
     b2_index: DFF<Bits<INDEX_BITS>>,
     ev: DFF<Bit>,
     ev_value: DFF<Bits<8>>,
-    ev_index: DFF<Bits<INDEX_BITS>>,
     // The lowest set bit of cur, one-hot, and its position.
     low: Signal<Local, Bits<16>>,
     low_pos: Signal<Local, Bits<4>>,
-    // The next word as it comes (the memory's output or the held one), masked to range.
-    next_word: Signal<Local, Bits<16>>,
+    // The next word (the memory's output), masked to range.
     next_masked: Signal<Local, Bits<16>>,
     next_rest: Signal<Local, Bits<16>>,
     word_done: Signal<Local, Bit>,
@@ -109,9 +108,10 @@ impl Default for WindowGather {
             data_addr: Default::default(),
             data_word: Default::default(),
             busy: Default::default(),
+            ahead_valid: Default::default(),
+            ahead_index: Default::default(),
             out_valid: Default::default(),
             out_value: Default::default(),
-            out_index: Default::default(),
             c_ones: Constant::new(0xFFFF.into()),
             loading: Default::default(),
             scanning: Default::default(),
@@ -124,10 +124,6 @@ impl Default for WindowGather {
             lo_sh: Default::default(),
             hi_sh: Default::default(),
             addr1: Default::default(),
-            addr2: Default::default(),
-            held: Default::default(),
-            fresh: Default::default(),
-            data_base_r: Default::default(),
             index_base_r: Default::default(),
             b1_valid: Default::default(),
             b1_byte: Default::default(),
@@ -136,10 +132,8 @@ impl Default for WindowGather {
             b2_index: Default::default(),
             ev: Default::default(),
             ev_value: Default::default(),
-            ev_index: Default::default(),
             low: Default::default(),
             low_pos: Default::default(),
-            next_word: Default::default(),
             next_masked: Default::default(),
             next_rest: Default::default(),
             word_done: Default::default(),
@@ -165,10 +159,6 @@ impl Logic for WindowGather {
             lo_sh,
             hi_sh,
             addr1,
-            addr2,
-            held,
-            fresh,
-            data_base_r,
             index_base_r,
             b1_valid,
             b1_byte,
@@ -176,13 +166,13 @@ impl Logic for WindowGather {
             b2_high,
             b2_index,
             ev,
-            ev_value,
-            ev_index
+            ev_value
         );
         self.busy.next = self.loading.q.val() | self.scanning.q.val();
         self.out_valid.next = self.ev.q.val();
         self.out_value.next = self.ev_value.q.val();
-        self.out_index.next = self.ev_index.q.val();
+        self.ahead_valid.next = self.b2_valid.q.val();
+        self.ahead_index.next = self.b2_index.q.val();
 
         // The bit to emit and the position it has in its word.
         self.low.next = self.cur.q.val() ^ self.rest.q.val();
@@ -200,15 +190,9 @@ impl Logic for WindowGather {
             self.low_pos.next = self.low_pos.val() | 8;
         }
 
-        // The next word: on the memory's output the cycle after it was asked for, held
-        // after that. Masked to the range: bits from `first` in the first word, up to
+        // The next word, masked to the range: bits from `first` in the first word, up to
         // `last` in the last.
-        if self.fresh.q.val() {
-            self.next_word.next = self.bitmap_data.val();
-        } else {
-            self.next_word.next = self.held.q.val();
-        }
-        self.next_masked.next = self.next_word.val();
+        self.next_masked.next = self.bitmap_data.val();
         if self.loading.q.val() {
             self.next_masked.next =
                 self.next_masked.val() & (self.c_ones.val() << self.lo_sh.q.val());
@@ -227,10 +211,6 @@ impl Logic for WindowGather {
         // The memory keeps reading the word after the current one; when the current
         // word is done, the one after that.
         self.bitmap_addr.next = self.addr1.q.val();
-        self.fresh.d.next = false;
-        if self.fresh.q.val() {
-            self.held.d.next = self.bitmap_data.val();
-        }
 
         // Emit: the byte of the lowest set bit.
         self.b1_valid.d.next = self.scanning.q.val() & self.cur.q.val().any();
@@ -245,16 +225,8 @@ impl Logic for WindowGather {
                 self.first.val().get_bits::<8>(4) == self.last.val().get_bits::<8>(4);
             self.lo_sh.d.next = self.first.val().get_bits::<4>(0);
             self.hi_sh.d.next = self.last.val().get_bits::<4>(0);
-            self.bitmap_addr.next = self.bitmap_base.val()
-                + bit_cast::<RAM_ADDR_BITS, 8>(self.first.val().get_bits::<8>(4));
-            self.addr1.d.next = self.bitmap_base.val()
-                + bit_cast::<RAM_ADDR_BITS, 8>(self.first.val().get_bits::<8>(4))
-                + 1;
-            self.addr2.d.next = self.bitmap_base.val()
-                + bit_cast::<RAM_ADDR_BITS, 8>(self.first.val().get_bits::<8>(4))
-                + 2;
-            self.fresh.d.next = true;
-            self.data_base_r.d.next = self.data_base.val();
+            self.bitmap_addr.next = self.first_addr.val();
+            self.addr1.d.next = self.first_addr.val() + 1;
             self.index_base_r.d.next = self.index_base.val();
         }
         if self.loading.q.val() {
@@ -264,8 +236,6 @@ impl Logic for WindowGather {
             self.cur.d.next = self.next_masked.val();
             self.rest.d.next = self.next_rest.val();
             self.next_last.d.next = self.cur_w.q.val() + 1 == self.last_w.q.val();
-            self.addr2.d.next = self.addr1.q.val() + 1;
-            self.fresh.d.next = true;
         }
         if self.scanning.q.val() {
             if self.word_done.val() {
@@ -277,10 +247,8 @@ impl Logic for WindowGather {
                     self.cur_w.d.next = self.cur_w.q.val() + 1;
                     self.at_last.d.next = self.next_last.q.val();
                     self.next_last.d.next = self.cur_w.q.val() + 2 == self.last_w.q.val();
-                    self.bitmap_addr.next = self.addr2.q.val();
-                    self.addr1.d.next = self.addr2.q.val();
-                    self.addr2.d.next = self.addr2.q.val() + 1;
-                    self.fresh.d.next = true;
+                    self.bitmap_addr.next = self.addr1.q.val() + 1;
+                    self.addr1.d.next = self.addr1.q.val() + 1;
                 }
             } else {
                 self.cur.d.next = self.rest.q.val();
@@ -289,8 +257,8 @@ impl Logic for WindowGather {
         }
 
         // The byte's data word, then its half.
-        self.data_addr.next = self.data_base_r.q.val()
-            + bit_cast::<RAM_ADDR_BITS, BYTE_BITS>(self.b1_byte.q.val() >> 1);
+        self.data_addr.next =
+            self.data_base.val() + bit_cast::<RAM_ADDR_BITS, BYTE_BITS>(self.b1_byte.q.val() >> 1);
         self.b2_valid.d.next = self.b1_valid.q.val();
         self.b2_high.d.next = self.b1_byte.q.val().get_bit(0);
         self.b2_index.d.next =
@@ -301,6 +269,5 @@ impl Logic for WindowGather {
         } else {
             self.ev_value.d.next = self.data_word.val().get_bits::<8>(0);
         }
-        self.ev_index.d.next = self.b2_index.q.val();
     }
 }

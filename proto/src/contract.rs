@@ -289,17 +289,25 @@ pub mod stem_step {
     pub const KY0_KCI: Field = Field::new("ky0_kci", 3, 13);
     /// The first valid window row's first byte in the source store.
     pub const ROW0_BYTE: Field = Field::new("row0_byte", 16, 12);
-    /// The output row's first byte in the destination store (a line buffer).
-    pub const DST_BYTE: Field = Field::new("dst_byte", 28, 12);
-    /// Which stem layer (its rows of [`super::stem_layer`]).
-    pub const LAYER: Field = Field::new("layer", 40, 2);
+    /// The output row's first data word and first bitmap word in its line buffer's
+    /// memories (0 for the last layer, which writes stage 0's event list instead). The
+    /// compiler adds the row's byte to the buffer's bases, so the stem unit starts its
+    /// row writer straight from this row.
+    pub const DST_WORD: Field = Field::new("dst_word", 28, 12);
+    pub const DST_BITMAP: Field = Field::new("dst_bitmap", 40, 11);
+    /// The row of the step's layer's first field row ([`super::stem_layer`]): the
+    /// compiler adds it up, so the stem unit needs neither a base register nor a
+    /// multiply by the layer's rows.
+    pub const LAYER_ROW: Field = Field::new("layer_row", 51, 12);
     /// The stem's last step (of the last group).
-    pub const LAST: Field = Field::new("last", 42, 1);
-    pub const ALL: [Field; 6] = [ROWS, KY0_KCI, ROW0_BYTE, DST_BYTE, LAYER, LAST];
+    pub const LAST: Field = Field::new("last", 63, 1);
+    pub const ALL: [Field; 7] = [
+        ROWS, KY0_KCI, ROW0_BYTE, DST_WORD, DST_BITMAP, LAYER_ROW, LAST,
+    ];
 }
 
 /// A conv stem layer's fields that all its row steps share: [`stem_layer::ROWS`] rows of
-/// the row memory from [`ConfigReg::StemLayers`]` + ROWS * layer`, fields
+/// the row memory from its steps' [`stem_step::LAYER_ROW`], fields
 /// [`stem_layer::ROW0`], [`stem_layer::ROW1`], [`stem_layer::ROW2`] (low 64 bits).
 pub mod stem_layer {
     use super::Field;
@@ -352,21 +360,10 @@ pub mod stem_layer {
         SHIFT_R,
         SPIKE_K,
     ];
-    /// The destination store's first data word and first bitmap word.
-    pub const DST_DATA_BASE: Field = Field::new("dst_data_base", 0, 12);
-    pub const DST_BITMAP_BASE: Field = Field::new("dst_bitmap_base", 12, 12);
-    /// W' * Co: an output row's bytes.
-    pub const DST_ROW_BYTES: Field = Field::new("dst_row_bytes", 24, 12);
     /// The layer's first weight row and first parameter row.
-    pub const WEIGHT_BASE: Field = Field::new("weight_base", 36, 12);
-    pub const PARAM_BASE: Field = Field::new("param_base", 48, 12);
-    pub const ROW2: [Field; 5] = [
-        DST_DATA_BASE,
-        DST_BITMAP_BASE,
-        DST_ROW_BYTES,
-        WEIGHT_BASE,
-        PARAM_BASE,
-    ];
+    pub const WEIGHT_BASE: Field = Field::new("weight_base", 0, 12);
+    pub const PARAM_BASE: Field = Field::new("param_base", 12, 12);
+    pub const ROW2: [Field; 2] = [WEIGHT_BASE, PARAM_BASE];
 }
 
 // ---------------------------------------------------------------------------------
@@ -459,18 +456,14 @@ pub enum ConfigReg {
     Stride = 6,
     /// Stages.
     Stages = 7,
-    /// Conv stem (held by the stem unit, on builds with one): the row of layer 0's
-    /// first field row ([`stem_layer`]).
-    StemLayers = 8,
-    /// The row of the first step ([`stem_step`]).
+    /// Conv stem (held by the stem unit, on builds with one): the row of the first step
+    /// ([`stem_step`]). (Register 8 is unused.)
     StemSteps = 9,
     /// Bytes of the stem's output per group (stage 0's input length); 0: no stem.
     StemOutLen = 10,
     /// The input memory's first word of the input map(s); the words below it hold
     /// stage 0's event list.
     StemInBase = 11,
-    /// Bytes of the input map(s) the input port stores (all groups).
-    StemInBytes = 12,
 }
 
 /// Bits of the flags register ([`ConfigReg::Flags`]).
@@ -496,12 +489,10 @@ impl ConfigReg {
     ];
     /// The conv stem's registers, held by the stem unit (not by the host register
     /// file, which ignores them and reads them as 0).
-    pub const STEM: [ConfigReg; 5] = [
-        ConfigReg::StemLayers,
+    pub const STEM: [ConfigReg; 3] = [
         ConfigReg::StemSteps,
         ConfigReg::StemOutLen,
         ConfigReg::StemInBase,
-        ConfigReg::StemInBytes,
     ];
 
     pub const fn index(self) -> u64 {

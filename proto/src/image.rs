@@ -467,7 +467,7 @@ pub fn compile(model: &Model, build: &Build) -> Image {
     // The stem after everything else, so a version 1 image is the same with or without
     // a stem unit: its layers' field rows, the step table, then per layer its weight and
     // parameter rows.
-    let mut stem_config = [0u16; 5];
+    let mut stem_config = [0u16; 3];
     if !model.stem.is_empty() && build.stem {
         let plan = StemPlan::new(model, build)
             .ok()
@@ -476,7 +476,7 @@ pub fn compile(model: &Model, build: &Build) -> Image {
         let n = plan.layers.len();
         let layers_row = rows.len();
         let steps_row = layers_row + LAYER_ROWS * n;
-        let entries = plan.step_entries();
+        let entries = plan.step_entries(layers_row);
         let mut next = steps_row + entries.len();
         let mut blocks = Vec::new();
         for l in 0..n {
@@ -509,11 +509,9 @@ pub fn compile(model: &Model, build: &Build) -> Image {
         }
         assert_eq!(rows.len(), next, "rows reserved for the stem");
         stem_config = [
-            layers_row as u16,
             steps_row as u16,
             plan.output_len() as u16,
             plan.input_base() as u16,
-            plan.input_bytes() as u16,
         ];
     }
 

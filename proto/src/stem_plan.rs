@@ -262,14 +262,14 @@ pub mod stem_phases {
     pub const WINDOW_ROW: u64 = 2;
     /// Per output position: the walker's start and finish, and the last event's way to
     /// the lanes (`stem_unit::TAIL`).
-    pub const POSITION: u64 = 6;
+    pub const POSITION: u64 = 4;
     /// Per row step: the neuron unit empties and the row's last writes land, so the next
     /// step reads this row's bytes (the unit's pipeline, 12, and `stem_unit::SETTLE`
     /// and its count).
     pub const FLUSH: u64 = 16;
     /// Per run: the input compactor's commit and verdict, and the hand-over to the
-    /// sequencer.
-    pub const RUN: u64 = 5;
+    /// sequencer (whose first cycle is the run's own).
+    pub const RUN: u64 = 4;
 }
 
 /// Row memory rows of one layer's shared fields ([`crate::contract::stem_layer`]).
@@ -303,8 +303,11 @@ pub struct StepEntry {
     pub rows: usize,
     pub ky0_kci: usize,
     pub row0_byte: usize,
-    pub dst_byte: usize,
-    pub layer: usize,
+    /// The output row's first data word and bitmap word (0 for the last layer).
+    pub dst_word: usize,
+    pub dst_bitmap: usize,
+    /// The row of the step's layer's first field row.
+    pub layer_row: usize,
     pub last: bool,
 }
 
@@ -316,8 +319,9 @@ impl StepEntry {
             (ROWS, self.rows),
             (KY0_KCI, self.ky0_kci),
             (ROW0_BYTE, self.row0_byte),
-            (DST_BYTE, self.dst_byte),
-            (LAYER, self.layer),
+            (DST_WORD, self.dst_word),
+            (DST_BITMAP, self.dst_bitmap),
+            (LAYER_ROW, self.layer_row),
             (LAST, usize::from(self.last)),
         ]
         .into_iter()
@@ -331,8 +335,9 @@ impl StepEntry {
             rows: g(ROWS),
             ky0_kci: g(KY0_KCI),
             row0_byte: g(ROW0_BYTE),
-            dst_byte: g(DST_BYTE),
-            layer: g(LAYER),
+            dst_word: g(DST_WORD),
+            dst_bitmap: g(DST_BITMAP),
+            layer_row: g(LAYER_ROW),
             last: g(LAST) == 1,
         }
     }
@@ -662,7 +667,7 @@ impl StemPlan {
         // Every field of the step table and the layer rows holds its value (the row
         // bases are the row memory's, checked with its rows).
         let mut overflows: Vec<FieldOverflow> = plan
-            .step_entries()
+            .step_entries(0)
             .iter()
             .filter_map(|e| e.encode().err())
             .chain((0..n).filter_map(|l| plan.layer_rows(model, build, l, 0, 0).err()))
@@ -792,9 +797,19 @@ impl StemPlan {
         self.layers[layer].dst.map_or(0, |d| d.row_byte(y))
     }
 
+    /// Output row `y` of `layer`: its first data word and first bitmap word in its line
+    /// buffer's memories ((0, 0) for the last layer).
+    pub fn dst_words(&self, layer: usize, y: usize) -> (usize, usize) {
+        self.layers[layer].dst.map_or((0, 0), |d| {
+            let b = d.row_byte(y);
+            (d.data_word(b), d.bitmap_word(b))
+        })
+    }
+
     /// The step table: one [`StepEntry`] per row step of every group
-    /// ([`StemPlan::steps`]), the very last one marked.
-    pub fn step_entries(&self) -> Vec<StepEntry> {
+    /// ([`StemPlan::steps`]), the very last one marked, with the layers' field rows from
+    /// row `layers_row` ([`LAYER_ROWS`] per layer).
+    pub fn step_entries(&self, layers_row: usize) -> Vec<StepEntry> {
         let total = self.groups * self.schedule.len();
         self.steps()
             .enumerate()
@@ -804,8 +819,9 @@ impl StemPlan {
                     rows: w.rows,
                     ky0_kci: w.ky0_kci,
                     row0_byte: w.row0_byte,
-                    dst_byte: self.dst_byte(step.layer, step.row),
-                    layer: step.layer,
+                    dst_word: self.dst_words(step.layer, step.row).0,
+                    dst_bitmap: self.dst_words(step.layer, step.row).1,
+                    layer_row: layers_row + LAYER_ROWS * step.layer,
                     last: i + 1 == total,
                 }
             })
@@ -828,7 +844,6 @@ impl StemPlan {
         // Row 0's window always has a valid row: p <= k/2.
         let w = self.walker_step(l, 0, 0);
         let dst_memory = lp.dst.map_or(StemMemory::Input, |d| d.memory);
-        let (dst_data, dst_bitmap) = lp.dst.map_or((0, 0), |d| (d.base, d.bitmap_base));
         let put = |fields: &[(Field, usize)]| -> Result<u64, FieldOverflow> {
             fields
                 .iter()
@@ -857,13 +872,7 @@ impl StemPlan {
                 (SHIFT_R, usize::from(c.layer.shift)),
                 (SPIKE_K, usize::from(c.spike.shift)),
             ])?,
-            put(&[
-                (DST_DATA_BASE, dst_data),
-                (DST_BITMAP_BASE, dst_bitmap),
-                (DST_ROW_BYTES, lp.output[1] * lp.output[2]),
-                (WEIGHT_BASE, weight_base),
-                (PARAM_BASE, param_base),
-            ])?,
+            put(&[(WEIGHT_BASE, weight_base), (PARAM_BASE, param_base)])?,
         ])
     }
 

@@ -309,7 +309,7 @@ fn more_output_channels_than_lanes_are_refused_naming_the_layer() {
 
 #[test]
 fn a_steps_fields_take_one_row_and_a_layers_three() {
-    assert_eq!((STEP_BITS, LAYER_BITS, LAYER_ROWS), (43, 184, 3));
+    assert_eq!((STEP_BITS, LAYER_BITS, LAYER_ROWS), (64, 148, 3));
     assert_eq!((MAX_STORE_BYTES, CHUNK_BYTES), (4095, 16));
 }
 
@@ -351,7 +351,8 @@ fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
                         .unwrap()
                 })
                 .collect();
-            let entries = plan.step_entries();
+            let layers_row = 700;
+            let entries = plan.step_entries(layers_row);
             let steps: Vec<_> = plan.steps().collect();
             assert_eq!(entries.len(), plan.groups * plan.schedule.len(), "{what}");
             assert_eq!(steps.len(), entries.len(), "{what}");
@@ -359,14 +360,23 @@ fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
                 let at = format!("{what} step {i}");
                 let row = e.encode().expect("an accepted plan's fields fit");
                 assert_eq!(StepEntry::decode(row), *e, "{at}");
-                assert_eq!(row >> 43, 0, "{at}: bits past the fields");
-                assert_eq!(e.layer, step.layer, "{at}");
+                assert_eq!(STEP_BITS, 64, "the step fields fill the row's low 64 bits");
+                assert_eq!(e.layer_row, layers_row + LAYER_ROWS * step.layer, "{at}");
                 assert_eq!(e.last, i + 1 == entries.len(), "{at}");
                 let w = plan.walker_step(step.layer, g, step.row);
-                assert_eq!(walker_from_rows(e, &layer_rows[e.layer]), w, "{at}");
+                assert_eq!(walker_from_rows(e, &layer_rows[step.layer]), w, "{at}");
+                // The output row's words: its slot of the ring, from the buffer's bases.
                 match plan.layers[step.layer].dst {
-                    Some(d) => assert_eq!(e.dst_byte, (step.row % d.slots) * d.slot_bytes),
-                    None => assert_eq!(e.dst_byte, 0, "{at}"),
+                    Some(d) => {
+                        let b = (step.row % d.slots) * d.slot_bytes;
+                        assert_eq!(b % CHUNK_BYTES, 0, "{at}: a slot starts a bitmap word");
+                        assert_eq!(
+                            (e.dst_word, e.dst_bitmap),
+                            (d.base + b / 2, d.bitmap_base + b / CHUNK_BYTES),
+                            "{at}"
+                        );
+                    }
+                    None => assert_eq!((e.dst_word, e.dst_bitmap), (0, 0), "{at}"),
                 }
                 if step.layer == 0 {
                     let [_, wi, ci] = plan.layers[0].input;
@@ -378,10 +388,7 @@ fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
                 use stem_layer::*;
                 let lp = &plan.layers[l];
                 let c = &model.stem[l];
-                let (dst_memory, dst_data, dst_bitmap) = match lp.dst {
-                    Some(d) => (d.memory, d.base, d.bitmap_base),
-                    None => (StemMemory::Input, 0, 0),
-                };
+                let dst_memory = lp.dst.map_or(StemMemory::Input, |d| d.memory);
                 assert_eq!(
                     (
                         SRC_MEMORY.get(rows[0]),
@@ -390,9 +397,6 @@ fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
                         1usize << WEIGHT_PACK.get(rows[1]),
                         SHIFT_R.get(rows[1]) as u8,
                         SPIKE_K.get(rows[1]) as u8,
-                        DST_DATA_BASE.get(rows[2]) as usize,
-                        DST_BITMAP_BASE.get(rows[2]) as usize,
-                        DST_ROW_BYTES.get(rows[2]) as usize,
                         WEIGHT_BASE.get(rows[2]) as usize,
                         PARAM_BASE.get(rows[2]) as usize,
                     ),
@@ -403,9 +407,6 @@ fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
                         weights_per_row(build),
                         c.layer.shift,
                         c.spike.shift,
-                        dst_data,
-                        dst_bitmap,
-                        lp.output[1] * lp.output[2],
                         1000 + l,
                         2000 + l,
                     ),
