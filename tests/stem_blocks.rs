@@ -26,11 +26,11 @@ block_pins!();
 #[derive(LogicBlock, Default)]
 struct StemBlocks {
     clock: Signal<In, Clock>,
-    kci: Signal<In, Bits<INDEX_BITS>>,
+    kci_m1: Signal<In, Bits<INDEX_BITS>>,
     sci: Signal<In, Bits<INDEX_BITS>>,
     row_last: Signal<In, Bits<BYTE_BITS>>,
     positions: Signal<In, Bits<9>>,
-    p_ci: Signal<In, Bits<LEFT_BITS>>,
+    left0: Signal<In, Bits<LEFT_BITS>>,
     slot_bytes: Signal<In, Bits<BYTE_BITS>>,
     region_bytes: Signal<In, Bits<BYTE_BITS>>,
     src_data_base: Signal<In, Bits<RAM_ADDR_BITS>>,
@@ -38,6 +38,7 @@ struct StemBlocks {
     rows: Signal<In, Bits<3>>,
     ky0_kci: Signal<In, Bits<INDEX_BITS>>,
     row0_byte: Signal<In, Bits<BYTE_BITS>>,
+    prime: Signal<In, Bit>,
     start: Signal<In, Bit>,
     advance: Signal<In, Bit>,
     position_done: Signal<Out, Bit>,
@@ -80,16 +81,17 @@ impl Logic for StemBlocks {
         self.ahead_index.d.next = self.gather.ahead_index.val();
         self.ahead_valid.d.next = self.gather.ahead_valid.val();
         self.aligned.next = self.ahead_valid.q.val() == self.gather.out_valid.val();
-        self.walker.kci.next = self.kci.val();
+        self.walker.kci_m1.next = self.kci_m1.val();
         self.walker.sci.next = self.sci.val();
         self.walker.row_last.next = self.row_last.val();
         self.walker.positions.next = self.positions.val();
-        self.walker.p_ci.next = self.p_ci.val();
+        self.walker.left0.next = self.left0.val();
         self.walker.slot_bytes.next = self.slot_bytes.val();
         self.walker.region_bytes.next = self.region_bytes.val();
         self.walker.rows.next = self.rows.val();
         self.walker.ky0_kci.next = self.ky0_kci.val();
         self.walker.row0_byte.next = self.row0_byte.val();
+        self.walker.prime.next = self.prime.val();
         self.walker.start.next = self.start.val();
         self.walker.advance.next = self.advance.val();
         self.position_done.next = self.walker.position_done.val();
@@ -125,8 +127,8 @@ impl Logic for StemBlocks {
 
 rust_hdl_pins!(
     StemBlocks,
-    in: [kci, sci, row_last, positions, p_ci, slot_bytes, region_bytes, src_data_base,
-        src_bitmap_base, rows, ky0_kci, row0_byte, start, advance, bitmap_data, data_word, w_start, w_data_base, w_bitmap_base,
+    in: [kci_m1, sci, row_last, positions, left0, slot_bytes, region_bytes, src_data_base,
+        src_bitmap_base, rows, ky0_kci, row0_byte, prime, start, advance, bitmap_data, data_word, w_start, w_data_base, w_bitmap_base,
         w_valid, w_byte, w_finish],
     out: [position_done, last_position, bitmap_addr, data_addr, out_valid, out_value, out_index, aligned, data_we,
         data_waddr, data_wword, bitmap_we, bitmap_waddr, bitmap_wword]
@@ -134,11 +136,11 @@ rust_hdl_pins!(
 
 fn set_step(p: &mut dyn Pins, w: &WalkerStep) {
     for (name, v) in [
-        ("kci", w.kci as u64),
+        ("kci_m1", w.kci as u64 - 1),
         ("sci", w.sci as u64),
         ("row_last", w.row_last as u64),
         ("positions", w.positions as u64),
-        ("p_ci", w.p_ci as u64),
+        ("left0", w.left0() as u64),
         ("slot_bytes", w.slot_bytes as u64),
         ("region_bytes", w.region_bytes as u64),
         ("src_data_base", w.src_data_base as u64),
@@ -177,7 +179,9 @@ impl Mems<'_> {
         let bw = (p.get("bitmap_we") == 1)
             .then(|| (p.get("bitmap_waddr") as usize, p.get("bitmap_wword") as u16));
         p.tick();
-        for pin in ["start", "advance", "w_start", "w_valid", "w_finish"] {
+        for pin in [
+            "prime", "start", "advance", "w_start", "w_valid", "w_finish",
+        ] {
             p.set(pin, 0);
         }
         // The read takes the word before this edge's write, as a read-before-write EBR.
@@ -219,6 +223,7 @@ fn run_stem(
         let conv = &model.stem[step.layer];
         let w = plan.walker_step(step.layer, g, step.row);
         set_step(p, &w);
+        p.set("prime", 1);
         // The last layer's bytes go to stage 0's event list: the test keeps them.
         let dst = lp.dst;
         let dst_mem = dst.map_or(StemMemory::Input, |d| d.memory);

@@ -34,10 +34,9 @@ use revspike_proto::contract::{addr, stem_layer as sl, stem_step as ss, ConfigRe
 use revspike_proto::stem_plan::StemMemory;
 
 // Field widths for the kernel (a turbofish cannot take a braced expression there).
-const KCI_W: usize = sl::KCI.width;
+const KCI_W: usize = sl::KCI_M1.width;
 const SCI_W: usize = sl::SCI.width;
 const POS_W: usize = sl::POSITIONS.width;
-const PCI_W: usize = sl::P_CI.width;
 const LAST_CH_W: usize = sl::LAST_CHANNEL.width;
 const DST_BITMAP_W: usize = ss::DST_BITMAP.width;
 const SHIFT_R_W: usize = sl::SHIFT_R.width;
@@ -159,11 +158,11 @@ pub struct StemUnit {
     o_dst_bitmap: Constant<Bits<8>>,
     o_layer_row: Constant<Bits<8>>,
     o_last: Constant<Bits<8>>,
-    o_kci: Constant<Bits<8>>,
+    o_kci_m1: Constant<Bits<8>>,
     o_sci: Constant<Bits<8>>,
     o_row_last: Constant<Bits<8>>,
     o_positions: Constant<Bits<8>>,
-    o_p_ci: Constant<Bits<8>>,
+    o_left0: Constant<Bits<8>>,
     o_src_mem: Constant<Bits<8>>,
     o_last_ch: Constant<Bits<8>>,
     o_slot_bytes: Constant<Bits<8>>,
@@ -208,11 +207,9 @@ pub struct StemUnit {
     row0_byte: DFF<Bits<BYTE_BITS>>,
     last_step: DFF<Bit>,
     // The layer's fields.
-    kci: DFF<Bits<KCI_W>>,
+    kci_m1: DFF<Bits<KCI_W>>,
     sci: DFF<Bits<SCI_W>>,
     row_last: DFF<Bits<BYTE_BITS>>,
-    positions: DFF<Bits<POS_W>>,
-    p_ci: DFF<Bits<PCI_W>>,
     src_mem: DFF<Bits<2>>,
     last_ch: DFF<Bits<LAST_CH_W>>,
     slot_bytes: DFF<Bits<BYTE_BITS>>,
@@ -313,11 +310,11 @@ impl StemUnit {
             o_dst_bitmap: offset(ss::DST_BITMAP),
             o_layer_row: offset(ss::LAYER_ROW),
             o_last: offset(ss::LAST),
-            o_kci: offset(sl::KCI),
+            o_kci_m1: offset(sl::KCI_M1),
             o_sci: offset(sl::SCI),
             o_row_last: offset(sl::ROW_LAST),
             o_positions: offset(sl::POSITIONS),
-            o_p_ci: offset(sl::P_CI),
+            o_left0: offset(sl::LEFT0),
             o_src_mem: offset(sl::SRC_MEMORY),
             o_last_ch: offset(sl::LAST_CHANNEL),
             o_slot_bytes: offset(sl::SLOT_BYTES),
@@ -354,11 +351,9 @@ impl StemUnit {
             ky0_kci: Default::default(),
             row0_byte: Default::default(),
             last_step: Default::default(),
-            kci: Default::default(),
+            kci_m1: Default::default(),
             sci: Default::default(),
             row_last: Default::default(),
-            positions: Default::default(),
-            p_ci: Default::default(),
             src_mem: Default::default(),
             last_ch: Default::default(),
             slot_bytes: Default::default(),
@@ -399,11 +394,9 @@ impl Logic for StemUnit {
             ky0_kci,
             row0_byte,
             last_step,
-            kci,
+            kci_m1,
             sci,
             row_last,
-            positions,
-            p_ci,
             src_mem,
             last_ch,
             slot_bytes,
@@ -450,11 +443,19 @@ impl Logic for StemUnit {
         self.busy.next = self.phase.q.val() != StemPhase::Idle;
 
         // ---- The walker, the gather and the writer -----------------------------------
-        self.walker.kci.next = bit_cast::<INDEX_BITS, KCI_W>(self.kci.q.val());
+        self.walker.kci_m1.next = bit_cast::<INDEX_BITS, KCI_W>(self.kci_m1.q.val());
         self.walker.sci.next = bit_cast::<INDEX_BITS, SCI_W>(self.sci.q.val());
         self.walker.row_last.next = self.row_last.q.val();
-        self.walker.positions.next = self.positions.q.val();
-        self.walker.p_ci.next = bit_cast::<LEFT_BITS, PCI_W>(self.p_ci.q.val());
+        // Row 0's positions and -p * Ci go straight to the walker, primed as it is read.
+        self.walker.prime.next = false;
+        self.walker.positions.next = self
+            .row_data
+            .val()
+            .get_bits::<POS_W>(self.o_positions.val().index());
+        self.walker.left0.next = self
+            .row_data
+            .val()
+            .get_bits::<LEFT_BITS>(self.o_left0.val().index());
         self.walker.slot_bytes.next = self.slot_bytes.q.val();
         self.walker.region_bytes.next = self.region_bytes.q.val();
         self.walker.rows.next = self.rows.q.val();
@@ -603,10 +604,10 @@ impl Logic for StemUnit {
             StemPhase::Row1 => {
                 self.row_addr.next = self.rptr.q.val();
                 self.rptr.d.next = self.rptr.q.val() + 1;
-                self.kci.d.next = self
+                self.kci_m1.d.next = self
                     .row_data
                     .val()
-                    .get_bits::<KCI_W>(self.o_kci.val().index());
+                    .get_bits::<KCI_W>(self.o_kci_m1.val().index());
                 self.sci.d.next = self
                     .row_data
                     .val()
@@ -615,22 +616,7 @@ impl Logic for StemUnit {
                     .row_data
                     .val()
                     .get_bits::<BYTE_BITS>(self.o_row_last.val().index());
-                self.positions.d.next = self
-                    .row_data
-                    .val()
-                    .get_bits::<POS_W>(self.o_positions.val().index());
-                self.p_ci.d.next = self
-                    .row_data
-                    .val()
-                    .get_bits::<PCI_W>(self.o_p_ci.val().index());
-                self.src_mem.d.next = self
-                    .row_data
-                    .val()
-                    .get_bits::<2>(self.o_src_mem.val().index());
-                self.last_ch.d.next = self
-                    .row_data
-                    .val()
-                    .get_bits::<LAST_CH_W>(self.o_last_ch.val().index());
+                self.walker.prime.next = true;
                 self.phase.d.next = StemPhase::Row2;
             }
             StemPhase::Row2 => {
@@ -672,6 +658,14 @@ impl Logic for StemUnit {
                 self.phase.d.next = StemPhase::Go;
             }
             StemPhase::Go => {
+                self.src_mem.d.next = self
+                    .row_data
+                    .val()
+                    .get_bits::<2>(self.o_src_mem.val().index());
+                self.last_ch.d.next = self
+                    .row_data
+                    .val()
+                    .get_bits::<LAST_CH_W>(self.o_last_ch.val().index());
                 self.weight_base.d.next = self
                     .row_data
                     .val()

@@ -73,6 +73,7 @@ pub struct WindowGather {
     lo_sh: DFF<Bits<4>>,
     hi_sh: DFF<Bits<4>>,
     // Bitmap address of the next word (the memory's output); the one after is addr1 + 1.
+    // (At `start` the first word's, which the memory reads while the gather loads.)
     addr1: DFF<Bits<RAM_ADDR_BITS>>,
     index_base_r: DFF<Bits<INDEX_BITS>>,
     // Emit pipeline: the byte, its data read, its event.
@@ -226,7 +227,7 @@ impl Logic for WindowGather {
             self.lo_sh.d.next = self.first.val().get_bits::<4>(0);
             self.hi_sh.d.next = self.last.val().get_bits::<4>(0);
             self.bitmap_addr.next = self.first_addr.val();
-            self.addr1.d.next = self.first_addr.val() + 1;
+            self.addr1.d.next = self.first_addr.val();
             self.index_base_r.d.next = self.index_base.val();
         }
         if self.loading.q.val() {
@@ -236,6 +237,8 @@ impl Logic for WindowGather {
             self.cur.d.next = self.next_masked.val();
             self.rest.d.next = self.next_rest.val();
             self.next_last.d.next = self.cur_w.q.val() + 1 == self.last_w.q.val();
+            self.bitmap_addr.next = self.addr1.q.val() + 1;
+            self.addr1.d.next = self.addr1.q.val() + 1;
         }
         if self.scanning.q.val() {
             if self.word_done.val() {

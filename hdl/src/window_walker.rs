@@ -11,8 +11,9 @@
 //! bitmap words). After a position's last window row the walker waits for `advance`: the
 //! core drains the lanes in between.
 //!
-//! The inputs are what `revspike_proto::stem_plan::WalkerStep` holds, stable for a row
-//! step (the layer's fields and the step's own).
+//! The inputs are what `revspike_proto::stem_plan::WalkerStep` holds (k * Ci as k * Ci - 1,
+//! p * Ci as -p * Ci, as the layer row stores them), stable for a row step (the layer's
+//! fields and the step's own).
 
 use rust_hdl::prelude::*;
 
@@ -25,13 +26,16 @@ const _: () = assert!(LEFT_BITS == 14, "update the sign bit in `update`");
 #[derive(LogicBlock, Default)]
 pub struct WindowWalker {
     pub clock: Signal<In, Clock>,
-    // The layer's geometry.
-    pub kci: Signal<In, Bits<INDEX_BITS>>,
+    // The layer's geometry: k * Ci - 1 (a window row's last byte from its first), s * Ci.
+    pub kci_m1: Signal<In, Bits<INDEX_BITS>>,
     pub sci: Signal<In, Bits<INDEX_BITS>>,
     pub row_last: Signal<In, Bits<BYTE_BITS>>,
+    /// Pulse before `start`: take the row's output positions W' and -p * Ci, where
+    /// position 0's window starts (left of its input row's byte 0). They are only
+    /// needed once, so the walker's own registers take them, and no one else keeps them.
+    pub prime: Signal<In, Bit>,
     pub positions: Signal<In, Bits<9>>,
-    /// p * Ci: position 0's window starts this far left of its input row.
-    pub p_ci: Signal<In, Bits<LEFT_BITS>>,
+    pub left0: Signal<In, Bits<LEFT_BITS>>,
     /// Bytes from one source row to the next; the source store's bytes, where a line
     /// buffer wraps (0: the store never wraps).
     pub slot_bytes: Signal<In, Bits<BYTE_BITS>>,
@@ -107,10 +111,14 @@ impl Logic for WindowWalker {
         self.last_position.next = self.last_r.q.val();
         self.done_r.d.next = false;
 
-        // A position is loaded at `start` (position 0) or `advance` (the one after).
-        if self.start.val() {
-            self.new_left.next = (!self.p_ci.val()) + 1;
+        // A position is loaded at `start` (position 0, primed) or `advance` (the one
+        // after).
+        if self.prime.val() {
+            self.left.d.next = self.left0.val();
             self.positions_left.d.next = self.positions.val() - 1;
+        }
+        if self.start.val() {
+            self.new_left.next = self.left.q.val();
         } else {
             self.new_left.next =
                 self.left.q.val() + bit_cast::<LEFT_BITS, INDEX_BITS>(self.sci.val());
@@ -119,7 +127,7 @@ impl Logic for WindowWalker {
             }
         }
         self.new_right.next =
-            self.new_left.val() + bit_cast::<LEFT_BITS, INDEX_BITS>(self.kci.val()) - 1;
+            self.new_left.val() + bit_cast::<LEFT_BITS, INDEX_BITS>(self.kci_m1.val());
         self.load.next = self.start.val() | self.advance.val();
         if self.load.val() {
             self.left.d.next = self.new_left.val();
@@ -146,7 +154,7 @@ impl Logic for WindowWalker {
         self.next_row.next = self.row_byte.q.val() + self.slot_bytes.val();
         if self.issue.val() {
             self.rows_left.d.next = self.rows_left.q.val() - 1;
-            self.index_base.d.next = self.index_base.q.val() + self.kci.val();
+            self.index_base.d.next = self.index_base.q.val() + self.kci_m1.val() + 1;
             if self.next_row.val() == self.region_bytes.val() {
                 self.row_byte.d.next = 0.into();
             } else {

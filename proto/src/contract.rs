@@ -313,28 +313,19 @@ pub mod stem_layer {
     use super::Field;
 
     pub const ROWS: usize = 3;
-    /// k * Ci and s * Ci: a window row's bytes and its move per output position.
-    pub const KCI: Field = Field::new("kci", 0, 11);
+    /// k * Ci - 1 and s * Ci: a window row's last byte from its first, and its move per
+    /// output position. (The - 1 is the compiler's: an add of three terms costs the
+    /// walker a LUT level and an adder more than one of two.)
+    pub const KCI_M1: Field = Field::new("kci_m1", 0, 11);
     pub const SCI: Field = Field::new("sci", 11, 11);
     /// W * Ci - 1: an input row's last byte.
     pub const ROW_LAST: Field = Field::new("row_last", 22, 12);
     /// Output positions W' of a row.
     pub const POSITIONS: Field = Field::new("positions", 34, 9);
-    /// p * Ci: how far left of its input row position 0's window starts.
-    pub const P_CI: Field = Field::new("p_ci", 43, 10);
-    /// The source memory (`stem_plan::StemMemory` code).
-    pub const SRC_MEMORY: Field = Field::new("src_memory", 53, 2);
-    /// Co - 1.
-    pub const LAST_CHANNEL: Field = Field::new("last_channel", 55, 8);
-    pub const ROW0: [Field; 7] = [
-        KCI,
-        SCI,
-        ROW_LAST,
-        POSITIONS,
-        P_CI,
-        SRC_MEMORY,
-        LAST_CHANNEL,
-    ];
+    /// -p * Ci, 14-bit two's complement: where position 0's window starts, left of its
+    /// input row's first byte (the walker's `left`, with no negation in hardware).
+    pub const LEFT0: Field = Field::new("left0", 43, 14);
+    pub const ROW0: [Field; 5] = [KCI_M1, SCI, ROW_LAST, POSITIONS, LEFT0];
     /// Bytes from one source row to the next, and the source store's bytes (where a
     /// line buffer wraps to its first row).
     pub const SLOT_BYTES: Field = Field::new("slot_bytes", 0, 12);
@@ -363,7 +354,11 @@ pub mod stem_layer {
     /// The layer's first weight row and first parameter row.
     pub const WEIGHT_BASE: Field = Field::new("weight_base", 0, 12);
     pub const PARAM_BASE: Field = Field::new("param_base", 12, 12);
-    pub const ROW2: [Field; 2] = [WEIGHT_BASE, PARAM_BASE];
+    /// The source memory (`stem_plan::StemMemory` code).
+    pub const SRC_MEMORY: Field = Field::new("src_memory", 24, 2);
+    /// Co - 1.
+    pub const LAST_CHANNEL: Field = Field::new("last_channel", 26, 8);
+    pub const ROW2: [Field; 4] = [WEIGHT_BASE, PARAM_BASE, SRC_MEMORY, LAST_CHANNEL];
 }
 
 // ---------------------------------------------------------------------------------

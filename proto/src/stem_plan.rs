@@ -214,6 +214,12 @@ pub struct WalkerStep {
 }
 
 impl WalkerStep {
+    /// `-p_ci` as the walker's signed byte position (`stem_layer::LEFT0`).
+    pub fn left0(&self) -> usize {
+        (1usize << stem_layer::LEFT0.width).wrapping_sub(self.p_ci)
+            & ((1 << stem_layer::LEFT0.width) - 1)
+    }
+
     /// The first byte of valid window row `i` (0-based from the first valid one), as the
     /// walker steps from row to row: a slot on, back to byte 0 at the region's end.
     pub fn window_row_byte(&self, i: usize) -> usize {
@@ -851,13 +857,11 @@ impl StemPlan {
         };
         Ok([
             put(&[
-                (KCI, w.kci),
+                (KCI_M1, w.kci - 1),
                 (SCI, w.sci),
                 (ROW_LAST, w.row_last),
                 (POSITIONS, w.positions),
-                (P_CI, w.p_ci),
-                (SRC_MEMORY, lp.src.memory.code() as usize),
-                (LAST_CHANNEL, c.out_channels - 1),
+                (LEFT0, w.left0()),
             ])?,
             put(&[
                 (SLOT_BYTES, w.slot_bytes),
@@ -872,7 +876,12 @@ impl StemPlan {
                 (SHIFT_R, usize::from(c.layer.shift)),
                 (SPIKE_K, usize::from(c.spike.shift)),
             ])?,
-            put(&[(WEIGHT_BASE, weight_base), (PARAM_BASE, param_base)])?,
+            put(&[
+                (WEIGHT_BASE, weight_base),
+                (PARAM_BASE, param_base),
+                (SRC_MEMORY, lp.src.memory.code() as usize),
+                (LAST_CHANNEL, c.out_channels - 1),
+            ])?,
         ])
     }
 

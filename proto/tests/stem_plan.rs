@@ -309,7 +309,7 @@ fn more_output_channels_than_lanes_are_refused_naming_the_layer() {
 
 #[test]
 fn a_steps_fields_take_one_row_and_a_layers_three() {
-    assert_eq!((STEP_BITS, LAYER_BITS, LAYER_ROWS), (64, 148, 3));
+    assert_eq!((STEP_BITS, LAYER_BITS, LAYER_ROWS), (64, 152, 3));
     assert_eq!((MAX_STORE_BYTES, CHUNK_BYTES), (4095, 16));
 }
 
@@ -318,11 +318,11 @@ fn walker_from_rows(entry: &StepEntry, rows: &[u64; LAYER_ROWS]) -> WalkerStep {
     use stem_layer::*;
     let g = |f: revspike_proto::contract::Field, r: usize| f.get(rows[r]) as usize;
     WalkerStep {
-        kci: g(KCI, 0),
+        kci: g(KCI_M1, 0) + 1,
         sci: g(SCI, 0),
         row_last: g(ROW_LAST, 0),
         positions: g(POSITIONS, 0),
-        p_ci: g(P_CI, 0),
+        p_ci: ((1 << LEFT0.width) - g(LEFT0, 0)) & ((1 << LEFT0.width) - 1),
         slot_bytes: g(SLOT_BYTES, 1),
         region_bytes: g(REGION_BYTES, 1),
         src_data_base: g(SRC_DATA_BASE, 1),
@@ -391,8 +391,8 @@ fn the_step_table_and_layer_rows_hold_what_the_walker_is_given() {
                 let dst_memory = lp.dst.map_or(StemMemory::Input, |d| d.memory);
                 assert_eq!(
                     (
-                        SRC_MEMORY.get(rows[0]),
-                        LAST_CHANNEL.get(rows[0]) as usize + 1,
+                        SRC_MEMORY.get(rows[2]),
+                        LAST_CHANNEL.get(rows[2]) as usize + 1,
                         DST_MEMORY.get(rows[1]),
                         1usize << WEIGHT_PACK.get(rows[1]),
                         SHIFT_R.get(rows[1]) as u8,
