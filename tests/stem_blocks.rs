@@ -136,7 +136,7 @@ rust_hdl_pins!(
 
 fn set_step(p: &mut dyn Pins, w: &WalkerStep) {
     for (name, v) in [
-        ("kci_m1", w.kci as u64 - 1),
+        ("kci_m1", w.kci_m1() as u64),
         ("sci", w.sci as u64),
         ("row_last", w.row_last as u64),
         ("positions", w.positions as u64),

@@ -6,8 +6,9 @@
 //! every 16 a bitmap word (bit i set when byte i is nonzero), and `finish`, after the
 //! row's last byte, writes what is left of both. The writer never needs the row's
 //! length: the stem unit knows when a row is over (the neuron unit is empty), and the
-//! input port when an input is (its commit). Data and bitmaps live in different memories, so a
-//! data word and a bitmap word can be written in the same cycle and no byte waits.
+//! input port when an input is (its commit). Data and bitmaps live in different
+//! memories, so a data word and a bitmap word can be written in the same cycle and no
+//! byte waits.
 
 use rust_hdl::prelude::*;
 

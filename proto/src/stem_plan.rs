@@ -214,6 +214,11 @@ pub struct WalkerStep {
 }
 
 impl WalkerStep {
+    /// `kci - 1` as the layer row stores it (`stem_layer::KCI_M1`).
+    pub fn kci_m1(&self) -> usize {
+        self.kci - 1
+    }
+
     /// `-p_ci` as the walker's signed byte position (`stem_layer::LEFT0`).
     pub fn left0(&self) -> usize {
         (1usize << stem_layer::LEFT0.width).wrapping_sub(self.p_ci)
@@ -797,12 +802,6 @@ impl StemPlan {
         }
     }
 
-    /// The first byte of output row `y` of `layer` in its line buffer (0 for the last
-    /// layer, which has none).
-    pub fn dst_byte(&self, layer: usize, y: usize) -> usize {
-        self.layers[layer].dst.map_or(0, |d| d.row_byte(y))
-    }
-
     /// Output row `y` of `layer`: its first data word and first bitmap word in its line
     /// buffer's memories ((0, 0) for the last layer).
     pub fn dst_words(&self, layer: usize, y: usize) -> (usize, usize) {
@@ -821,12 +820,13 @@ impl StemPlan {
             .enumerate()
             .map(|(i, (g, step))| {
                 let w = self.walker_step(step.layer, g, step.row);
+                let (dst_word, dst_bitmap) = self.dst_words(step.layer, step.row);
                 StepEntry {
                     rows: w.rows,
                     ky0_kci: w.ky0_kci,
                     row0_byte: w.row0_byte,
-                    dst_word: self.dst_words(step.layer, step.row).0,
-                    dst_bitmap: self.dst_words(step.layer, step.row).1,
+                    dst_word,
+                    dst_bitmap,
                     layer_row: layers_row + LAYER_ROWS * step.layer,
                     last: i + 1 == total,
                 }
@@ -857,7 +857,7 @@ impl StemPlan {
         };
         Ok([
             put(&[
-                (KCI_M1, w.kci - 1),
+                (KCI_M1, w.kci_m1()),
                 (SCI, w.sci),
                 (ROW_LAST, w.row_last),
                 (POSITIONS, w.positions),
