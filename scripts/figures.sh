@@ -114,11 +114,11 @@ row run-1000-accuracy slow \
     'accuracy +\K[0-9.]+%'
 row cu-logic-cells slow \
     '\| logic cells \| \K[0-9,]+' \
-    "$REV bitstream --build cu --seed 2 --out target/figures-cu" \
+    "$REV bitstream --build cu --seed 11 --out target/figures-cu" \
     'logic cells[^0-9]*\K[0-9,]+'
 row cu-fmax-mhz slow \
     'fmax \| \*\*\K[0-9.]+' \
-    "$REV bitstream --build cu --seed 2 --out target/figures-cu" \
+    "$REV bitstream --build cu --seed 11 --out target/figures-cu" \
     '(?m)^ +clock +[0-9.]+ MHz +\K[0-9.]+'
 row cu-estimate-worst-ns slow \
     'pre-placement estimate\) \| worst \K[0-9.]+' \

@@ -35,7 +35,12 @@ fn the_committed_bitstream_meets_timing_and_matches_its_report() {
     // Made from the Cu build as it is now (lanes and channels).
     let top = r["top"].as_str().expect("top");
     assert!(
-        top.ends_with(&format!("Top<{}, {}>", CU.lanes, CU.row_bits)),
+        top.ends_with(&format!(
+            "Top<{}, {}, {}>",
+            CU.lanes,
+            CU.row_bits,
+            usize::from(CU.stem)
+        )),
         "report of {top}, but the Cu build has {} lanes",
         CU.lanes
     );

@@ -6,7 +6,7 @@ use revspike_golden::gen::{edge_cases, gen_input, gen_model, GenOptions};
 use revspike_golden::model::Model;
 use revspike_golden::sim::infer;
 use revspike_proto::build::SMALL;
-use revspike_proto::core_port::{check_against_golden, CoreDriver};
+use revspike_proto::core_port::{check_against_golden, check_nothing_to_rewind_after, CoreDriver};
 use revspike_proto::cycle_model::run_cycles_planned;
 use revspike_proto::image::compile;
 use revspike_proto::stem_plan::{stem_share, StemPlan};
@@ -162,4 +162,59 @@ fn a_short_sample_does_not_leak_into_the_next() {
         checked, 20,
         "not enough generated models fit the small build"
     );
+}
+
+/// A new sample replaces the one the turn-on state was run on, so nothing is left to
+/// rewind: after a refused sample (a version 2 sample far longer than the model's
+/// input, its bytes wrapping around the input stores, or a version 1 sample cut short)
+/// and after an accepted one, REWIND is refused as at t = 0 rather than stepping back
+/// with another sample's events, and the state read back is still the last run's.
+/// The next run is bit-exact, rewinds included.
+#[test]
+fn a_new_sample_leaves_nothing_to_rewind() {
+    let mut drv = small_core();
+    for (stem, opts) in [
+        (true, SMALL.stem_gen_options()),
+        (false, SMALL.small_gen_options()),
+    ] {
+        let mut checked = 0;
+        for seed in 7000..7400 {
+            let model = gen_model(seed, &opts);
+            if model.stem.is_empty() == stem || SMALL.check(&model).is_err() {
+                continue;
+            }
+            let input = gen_input(&model, seed.wrapping_mul(13));
+            let refused: Vec<u8> = if stem {
+                // Enough nonzero bytes to run every store pointer around its memory.
+                (0..8192).map(|i| 1 + (i % 251) as u8).collect()
+            } else {
+                input[..input.len() - 1].to_vec()
+            };
+            let other = gen_input(&model, seed.wrapping_mul(29));
+            drv.load(&compile(&model, &SMALL));
+            for (sample, accepted) in [(&refused, false), (&other, true)] {
+                if let Err(e) = check_nothing_to_rewind_after(
+                    &mut drv,
+                    &model,
+                    SMALL.max_width,
+                    &input,
+                    sample,
+                    accepted,
+                ) {
+                    panic!("seed {seed} (accepted: {accepted}): {e}");
+                }
+            }
+            if let Err(e) = check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
+                panic!("seed {seed}, after a new sample: {e}");
+            }
+            checked += 1;
+            if checked == 6 {
+                break;
+            }
+        }
+        assert_eq!(
+            checked, 6,
+            "not enough generated models (stem: {stem}) fit the small build"
+        );
+    }
 }

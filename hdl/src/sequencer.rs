@@ -366,6 +366,13 @@ impl<const S: usize> Logic for Sequencer<S> {
         if self.input_abort.val() {
             self.stat.d.next = self.sc_no_input.val();
         }
+        // A new sample, kept or refused, has replaced the one the turn-on state was run
+        // on (a refused one may have overwritten part of its event lists): no timestep
+        // of the sample in memory is done, so there is nothing to rewind. Rewinding
+        // with another sample's events would be silently wrong.
+        if self.input_commit.val() | self.input_abort.val() {
+            self.t_done_r.d.next = 0.into();
+        }
         if self.phase.q.val() != Phase::Idle {
             self.cycles_r.d.next = self.cycles_r.q.val() + 1;
         }

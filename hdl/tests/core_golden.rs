@@ -81,3 +81,43 @@ fn edge_case_models_match_golden_in_rust_hdl_sim() {
         "only {checked} edge cases fit the small build"
     );
 }
+
+/// A new sample, refused (cut short) or accepted, leaves nothing to rewind (the
+/// Verilator suite's `a_new_sample_leaves_nothing_to_rewind` covers long version 2
+/// samples too).
+#[test]
+fn a_new_sample_leaves_nothing_to_rewind_in_rust_hdl_sim() {
+    use revspike_proto::core_port::check_nothing_to_rewind_after;
+    let opts = SMALL.small_gen_options();
+    let mut checked = 0;
+    for seed in 7000..7100 {
+        let model = gen_model(seed, &opts);
+        if !model.stem.is_empty() || SMALL.check(&model).is_err() {
+            continue;
+        }
+        let input = gen_input(&model, seed ^ 0x5eed);
+        let other = gen_input(&model, seed ^ 0xface);
+        let mut drv = CoreDriver::new(RustHdlCore::new(SmallCore::new(memories(&SMALL))));
+        drv.load(&compile(&model, &SMALL));
+        for (sample, accepted) in [(&input[..input.len() - 1], false), (&other[..], true)] {
+            if let Err(e) = check_nothing_to_rewind_after(
+                &mut drv,
+                &model,
+                SMALL.max_width,
+                &input,
+                sample,
+                accepted,
+            ) {
+                panic!("seed {seed} (accepted: {accepted}): {e}");
+            }
+        }
+        checked += 1;
+        if checked == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        checked, 2,
+        "not enough generated models fit the small build"
+    );
+}

@@ -414,6 +414,46 @@ pub fn check_against_golden<C: CorePort>(
     Ok(res)
 }
 
+/// Runs `input` on a loaded core (checked against the golden model), then sends
+/// `sample`, which the core must accept or refuse as `accepted` says, and checks that
+/// the new sample left nothing to rewind: timesteps done 0, REWIND refused as at t = 0,
+/// and the turn-on state still the run's (a rewind would step back with another
+/// sample's events: docs/architecture.md, Rewind).
+pub fn check_nothing_to_rewind_after<C: CorePort>(
+    drv: &mut CoreDriver<C>,
+    model: &revspike_golden::model::Model,
+    max_width: usize,
+    input: &[u8],
+    sample: &[u8],
+    accepted: bool,
+) -> Result<(), Mismatch> {
+    use revspike_golden::sim::Machine;
+    check_against_golden(drv, model, max_width, input, false)?;
+    let sent = drv.send_input(sample);
+    same(
+        &format!("a sample of {} values accepted", sample.len()),
+        sent.is_ok(),
+        accepted,
+    )?;
+    same("timesteps done after a new sample", drv.timesteps_done(), 0)?;
+    let widths: Vec<usize> = model.stages.iter().map(|s| s.width).collect();
+    let mut m = Machine::new(model, input).map_err(|e| Mismatch::Golden(e.to_string()))?;
+    while m.step() {}
+    same(
+        "turn-on state after a new sample",
+        drv.state(max_width, &widths),
+        m.state().to_vec(),
+    )?;
+    match drv.rewind() {
+        Err(DriveError::Status(CoreStatus::NothingToRewind)) => Ok(()),
+        other => Err(Mismatch::Value {
+            what: "rewind after a new sample".into(),
+            core: format!("{other:?}"),
+            golden: "refused: nothing to rewind".into(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
