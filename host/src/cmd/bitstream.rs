@@ -6,12 +6,17 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use revspike_hdl::flow::{self, BitstreamReport, FlowOptions, Ice40Device};
 use revspike_hdl::logic_depth::DepthReport;
-use revspike_proto::build::CU;
+use revspike_hdl::top::Top;
+use revspike_proto::build::{CU, CU_STEM};
 use std::path::{Path, PathBuf};
 
 /// Builds with a board top level, and what each one is.
-pub const BOARD_BUILDS: [(&str, &str); 2] = [
+pub const BOARD_BUILDS: [(&str, &str); 3] = [
     ("cu", "the revspike accelerator on the Alchitry Cu"),
+    (
+        "cu-stem",
+        "the Cu's core with the conv stem unit; it does not fit the HX8K yet",
+    ),
     (
         "board-check",
         "Alchitry Cu bring-up: LEDs count, the USB-UART echoes",
@@ -21,8 +26,9 @@ pub const BOARD_BUILDS: [(&str, &str); 2] = [
 /// Arguments of `revspike bitstream`.
 #[derive(Debug, Clone, Args)]
 pub struct BitstreamArgs {
-    /// Build to make the bitstream of: `cu` (the accelerator) or `board-check`
-    /// (LED counter + UART echo, for bring-up).
+    /// Build to make the bitstream of: `cu` (the accelerator), `cu-stem` (the Cu with
+    /// the conv stem unit, which does not fit yet: the flow says by how much) or
+    /// `board-check` (LED counter + UART echo, for bring-up).
     #[arg(long, default_value = "cu")]
     pub build: String,
     /// Output directory [default: bitstreams/BOARD, e.g. bitstreams/alchitry-cu, or
@@ -115,6 +121,7 @@ impl FlowStep for Estimate {
 fn on_build<S: FlowStep>(step: S, build: &str, out: &Path, opts: &FlowOptions) -> Result<S::Out> {
     let result = match build {
         "cu" => step.run(cu_top(), out, opts),
+        "cu-stem" => step.run(Top::<32, 64, 1>::new(&CU_STEM)?, out, opts),
         "board-check" => step.run(flow::BoardCheckTop::default(), out, opts),
         other => {
             let known: Vec<String> = BOARD_BUILDS
@@ -227,6 +234,45 @@ mod tests {
                 && e.contains("board-check ("),
             "{e}"
         );
+    }
+
+    /// What `on_build` would run the flow on, without running it.
+    struct TopType;
+
+    impl FlowStep for TopType {
+        type Out = &'static str;
+        fn run<B: flow::Block>(
+            self,
+            _: B,
+            _: &Path,
+            _: &FlowOptions,
+        ) -> flow::FlowResult<&'static str> {
+            Ok(std::any::type_name::<B>())
+        }
+    }
+
+    #[test]
+    fn each_board_build_gets_the_top_level_of_its_own_shape() {
+        let on = |b: &str| {
+            on_build(
+                TopType,
+                b,
+                Path::new("/nonexistent"),
+                &FlowOptions::default(),
+            )
+        };
+        for (build, shape) in [(&CU, "Top<32, 64, 0>"), (&CU_STEM, "Top<32, 64, 1>")] {
+            let top = on(build.name).unwrap();
+            assert!(top.ends_with(shape), "{}: {top}", build.name);
+            assert_eq!(
+                (build.lanes, build.row_bits, build.stem),
+                (32, 64, build.name == "cu-stem")
+            );
+        }
+        assert!(on("board-check").unwrap().ends_with("BoardCheckTop"));
+        for (name, _) in BOARD_BUILDS {
+            assert!(on(name).is_ok(), "{name}");
+        }
     }
 
     #[test]
