@@ -195,6 +195,10 @@ pub struct StemUnit {
     steps: DFF<Bits<RAM_ADDR_BITS>>,
     out_len_r: DFF<Bits<OUT_LEN_BITS>>,
     in_base_r: DFF<Bits<RAM_ADDR_BITS>>,
+    // StemOutLen is not 0, decided as it is written: the input port, the core's
+    // memory sharing and the run all branch on it, one flip-flop instead of an OR of
+    // its bits in front of each.
+    enabled_r: DFF<Bit>,
 
     phase: DFF<StemPhase>,
     count: DFF<Bits<4>>,
@@ -343,6 +347,7 @@ impl StemUnit {
             steps: Default::default(),
             out_len_r: Default::default(),
             in_base_r: Default::default(),
+            enabled_r: Default::default(),
             phase: Default::default(),
             count: Default::default(),
             step_ptr: Default::default(),
@@ -386,6 +391,7 @@ impl Logic for StemUnit {
             steps,
             out_len_r,
             in_base_r,
+            enabled_r,
             phase,
             count,
             step_ptr,
@@ -432,12 +438,13 @@ impl Logic for StemUnit {
             }
             if self.hw_reg.val() == self.cr_out_len.val() {
                 self.out_len_r.d.next = self.wdata.val().get_bits::<OUT_LEN_BITS>(0);
+                self.enabled_r.d.next = self.wdata.val().get_bits::<OUT_LEN_BITS>(0).any();
             }
             if self.hw_reg.val() == self.cr_in_base.val() {
                 self.in_base_r.d.next = self.wdata.val().get_bits::<RAM_ADDR_BITS>(0);
             }
         }
-        self.enabled.next = self.out_len_r.q.val().any();
+        self.enabled.next = self.enabled_r.q.val();
         self.out_len.next = self.out_len_r.q.val();
         self.in_base.next = self.in_base_r.q.val();
         self.busy.next = self.phase.q.val() != StemPhase::Idle;

@@ -74,7 +74,7 @@ pub struct WindowWalker {
     index_base: DFF<Bits<INDEX_BITS>>,
     done_r: DFF<Bit>,
     last_r: DFF<Bit>,
-    // The position being loaded: its `left`, and its window's right end.
+    // The next position's `left`, and the window's right end of the one being loaded.
     new_left: Signal<Local, Bits<LEFT_BITS>>,
     new_right: Signal<Local, Bits<LEFT_BITS>>,
     next_row: Signal<Local, Bits<BYTE_BITS>>,
@@ -112,30 +112,27 @@ impl Logic for WindowWalker {
         self.done_r.d.next = false;
 
         // A position is loaded at `start` (position 0, primed) or `advance` (the one
-        // after).
+        // after). `left` is always the window start of the position loaded next (the
+        // load moves it on by s * Ci), so the load's adds and compares all start at
+        // flip-flops, not after the drain's end decision that `advance` comes from.
         if self.prime.val() {
             self.left.d.next = self.left0.val();
             self.positions_left.d.next = self.positions.val() - 1;
         }
-        if self.start.val() {
-            self.new_left.next = self.left.q.val();
-        } else {
-            self.new_left.next =
-                self.left.q.val() + bit_cast::<LEFT_BITS, INDEX_BITS>(self.sci.val());
-            if self.advance.val() {
-                self.positions_left.d.next = self.positions_left.q.val() - 1;
-            }
+        if self.advance.val() {
+            self.positions_left.d.next = self.positions_left.q.val() - 1;
         }
+        self.new_left.next = self.left.q.val() + bit_cast::<LEFT_BITS, INDEX_BITS>(self.sci.val());
         self.new_right.next =
-            self.new_left.val() + bit_cast::<LEFT_BITS, INDEX_BITS>(self.kci_m1.val());
+            self.left.q.val() + bit_cast::<LEFT_BITS, INDEX_BITS>(self.kci_m1.val());
         self.load.next = self.start.val() | self.advance.val();
         if self.load.val() {
             self.left.d.next = self.new_left.val();
             // Bit 13 is the sign of `left` (LEFT_BITS = 14).
-            if self.new_left.val().get_bit(13) {
+            if self.left.q.val().get_bit(13) {
                 self.lo.d.next = 0.into();
             } else {
-                self.lo.d.next = self.new_left.val().get_bits::<BYTE_BITS>(0);
+                self.lo.d.next = self.left.q.val().get_bits::<BYTE_BITS>(0);
             }
             if self.new_right.val() > bit_cast::<LEFT_BITS, BYTE_BITS>(self.row_last.val()) {
                 self.hi.d.next = self.row_last.val();
@@ -145,7 +142,7 @@ impl Logic for WindowWalker {
             self.rows_left.d.next = self.rows.val();
             self.row_byte.d.next = self.row0_byte.val();
             self.index_base.d.next =
-                self.ky0_kci.val() - bit_cast::<INDEX_BITS, LEFT_BITS>(self.new_left.val());
+                self.ky0_kci.val() - bit_cast::<INDEX_BITS, LEFT_BITS>(self.left.q.val());
             self.pending.d.next = true;
             self.finishing.d.next = false;
         }
