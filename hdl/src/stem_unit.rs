@@ -199,6 +199,11 @@ pub struct StemUnit {
     // memory sharing and the run all branch on it, one flip-flop instead of an OR of
     // its bits in front of each.
     enabled_r: DFF<Bit>,
+    // `phase != Idle` and `phase == Drain`, kept by the transitions in and out: the
+    // core's sharing of the lanes, memories and neuron unit and the lanes' shift hang
+    // on them, one flip-flop each instead of a compare of the phase.
+    busy_r: DFF<Bit>,
+    in_drain: DFF<Bit>,
 
     phase: DFF<StemPhase>,
     count: DFF<Bits<4>>,
@@ -348,6 +353,8 @@ impl StemUnit {
             out_len_r: Default::default(),
             in_base_r: Default::default(),
             enabled_r: Default::default(),
+            busy_r: Default::default(),
+            in_drain: Default::default(),
             phase: Default::default(),
             count: Default::default(),
             step_ptr: Default::default(),
@@ -392,6 +399,8 @@ impl Logic for StemUnit {
             out_len_r,
             in_base_r,
             enabled_r,
+            busy_r,
+            in_drain,
             phase,
             count,
             step_ptr,
@@ -447,7 +456,7 @@ impl Logic for StemUnit {
         self.enabled.next = self.enabled_r.q.val();
         self.out_len.next = self.out_len_r.q.val();
         self.in_base.next = self.in_base_r.q.val();
-        self.busy.next = self.phase.q.val() != StemPhase::Idle;
+        self.busy.next = self.busy_r.q.val();
 
         // ---- The walker, the gather and the writer -----------------------------------
         self.walker.kci_m1.next = bit_cast::<INDEX_BITS, KCI_W>(self.kci_m1.q.val());
@@ -507,7 +516,7 @@ impl Logic for StemUnit {
         self.writer.valid.next = self.n_out_valid.val() & !self.to_events.q.val();
         self.writer.byte.next = self.n_spike.val();
         self.wr_mem.next = self.dst_mem.q.val();
-        if self.phase.q.val() == StemPhase::Idle {
+        if !self.busy_r.q.val() {
             self.writer.start.next = self.in_start.val() & self.enabled.val();
             self.writer.finish.next = self.in_commit.val() & self.enabled.val();
             self.writer.data_base.next = self.in_base_r.q.val();
@@ -519,7 +528,7 @@ impl Logic for StemUnit {
         self.wr_in.next = self.writer.data_we.val() & (self.wr_mem.val() == self.m_input.val());
         self.wr_ev.next = self.writer.data_we.val() & (self.wr_mem.val() == self.m_events.val());
         self.wr_sb.next = self.writer.data_we.val() & (self.wr_mem.val() == self.m_state.val());
-        if self.phase.q.val() == StemPhase::Idle {
+        if !self.busy_r.q.val() {
             self.capacity.next = self.c_unbounded.val();
         } else {
             self.capacity.next = self.in_base_r.q.val();
@@ -550,7 +559,7 @@ impl Logic for StemUnit {
         self.pe_shift.next = false;
 
         // ---- Drain: one channel per cycle (every second one into the compactor) -------
-        self.drain_now.next = (self.phase.q.val() == StemPhase::Drain) & !self.hold.q.val();
+        self.drain_now.next = self.in_drain.q.val() & !self.hold.q.val();
         self.pe_shift.next = self.drain_now.val();
         self.n_valid.next = self.drain_now.val();
         self.n_ch.next = self.ch.q.val();
@@ -568,6 +577,7 @@ impl Logic for StemUnit {
                     if self.enabled.val() & self.input_ok.val() {
                         self.step_ptr.d.next = self.steps.q.val();
                         self.c_start.next = true;
+                        self.busy_r.d.next = true;
                         self.phase.d.next = StemPhase::Step;
                     } else {
                         // No stem, or no input: the sequencer runs (or says why not).
@@ -704,6 +714,7 @@ impl Logic for StemUnit {
                     self.ch.d.next = 0.into();
                     self.rptr.d.next = self.param_base.q.val();
                     self.hold.d.next = false;
+                    self.in_drain.d.next = true;
                     self.phase.d.next = StemPhase::Drain;
                 }
             }
@@ -715,6 +726,7 @@ impl Logic for StemUnit {
                     self.hold.d.next = self.to_events.q.val();
                     if self.ch.q.val() == self.last_ch.q.val() {
                         self.count.d.next = 0.into();
+                        self.in_drain.d.next = false;
                         if self.last_position.q.val() {
                             self.phase.d.next = StemPhase::RowEnd;
                         } else {
@@ -763,6 +775,7 @@ impl Logic for StemUnit {
             StemPhase::Handoff => {
                 // Busy until the sequencer is, so the core never looks idle in between.
                 if self.seq_busy.val() {
+                    self.busy_r.d.next = false;
                     self.phase.d.next = StemPhase::Idle;
                 }
             }
