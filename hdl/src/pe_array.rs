@@ -11,8 +11,12 @@
 //! the lane's add enable shared one clock period across all the lanes. `clear` is
 //! registered with the event, so it still comes before the first event it precedes,
 //! and the lanes' clear starts at a flip-flop (it fans out to every accumulator bit).
-//! `shift` is not delayed; the sequencer leaves a cycle between the last event and the
-//! first shift (StreamTail) for this.
+//!
+//! The drain reads the lanes in place, lane 0 first: a one-hot select register steps
+//! one lane per `shift`, and `head` is the OR of the lanes' gated sums (an unselected
+//! lane puts out zero). The lanes keep their sums until the next `clear`. `shift` is
+//! not delayed; the sequencer leaves a cycle between the last event and the first
+//! shift (StreamTail), so the last add has landed when its lane is read.
 
 use rust_hdl::prelude::*;
 
@@ -32,9 +36,10 @@ pub struct PeArray<const P: usize, const W: usize> {
     pub row: Signal<In, Bits<W>>,
     /// Channel tile of the layer: lane j takes row bit `tile * P + j`.
     pub tile: Signal<In, Bits<2>>,
-    /// Drain: shift every lane one place towards lane 0.
+    /// Drain: on to the next lane.
     pub shift: Signal<In, bool>,
-    /// Lane 0, the next sum to drain.
+    /// The next sum to drain (lane 0 after `clear`, then one lane further per `shift`;
+    /// zero once every lane is read).
     pub head: Signal<Out, Bits<ACC_BITS>>,
     pub sum_x: Signal<Out, Bits<SUMX_BITS>>,
     pub lanes: [PeLane; P],
@@ -43,6 +48,8 @@ pub struct PeArray<const P: usize, const W: usize> {
     x_r: DFF<Bits<8>>,
     row_r: DFF<Bits<P>>,
     clear_r: DFF<bool>,
+    // The lane the drain reads, one-hot.
+    select: DFF<Bits<P>>,
     c_plog: Constant<Bits<10>>,
 }
 
@@ -65,6 +72,7 @@ impl<const P: usize, const W: usize> Default for PeArray<P, W> {
             x_r: Default::default(),
             row_r: Default::default(),
             clear_r: Default::default(),
+            select: Default::default(),
             c_plog: Constant::new((P.trailing_zeros() as u64).into()),
         }
     }
@@ -73,16 +81,10 @@ impl<const P: usize, const W: usize> Default for PeArray<P, W> {
 impl<const P: usize, const W: usize> Logic for PeArray<P, W> {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, total, valid_r, x_r, row_r, clear_r);
+        dff_setup!(self, clock, total, valid_r, x_r, row_r, clear_r, select);
         self.clear_r.d.next = self.clear.val();
         self.valid_r.d.next = self.valid.val();
-        // Zero between events, so the lanes' drain (which adds x to the neighbour's
-        // sum) adds nothing: the stream has always ended a cycle before the drain.
-        if self.valid.val() {
-            self.x_r.d.next = self.x.val();
-        } else {
-            self.x_r.d.next = 0.into();
-        }
+        self.x_r.d.next = self.x.val();
         // The tile's slice is picked before the entry register (the tile is fixed for a
         // whole layer, so this is a small multiplexer on the row memory's output).
         self.row_r.d.next = bit_cast::<P, W>(
@@ -91,17 +93,19 @@ impl<const P: usize, const W: usize> Logic for PeArray<P, W> {
         for j in 0..P {
             self.lanes[j].clock.next = self.clock.val();
             self.lanes[j].clear.next = self.clear_r.q.val();
-            self.lanes[j].shift.next = self.shift.val();
             self.lanes[j].x.next = self.x_r.q.val();
             self.lanes[j].add.next = self.valid_r.q.val() & self.row_r.q.val().get_bit(j);
+            self.lanes[j].select.next = self.select.q.val().get_bit(j);
         }
-        for j in 0..(P - 1) {
-            self.lanes[j].shift_in.next = self.lanes[j + 1].acc.val();
+        if self.clear_r.q.val() {
+            self.select.d.next = 1.into();
+        } else if self.shift.val() {
+            self.select.d.next = self.select.q.val() << 1;
         }
-        for j in (P - 1)..P {
-            self.lanes[j].shift_in.next = 0.into();
+        self.head.next = 0.into();
+        for j in 0..P {
+            self.head.next = self.head.val() | self.lanes[j].out.val();
         }
-        self.head.next = self.lanes[0].acc.val();
         if self.clear_r.q.val() {
             self.total.d.next = 0.into();
         } else if self.valid_r.q.val() {

@@ -118,8 +118,8 @@ pub struct Sequencer<const S: usize> {
     pub ev_ptr: Signal<Out, Bits<RAM_ADDR_BITS>>,
     /// The entry at `ev_ptr` is an event of the stream.
     pub ev_fetch: Signal<Out, Bit>,
-    /// Drain: lanes shift out, the neuron unit takes channel `ch`; its parameter row
-    /// is read at `param_addr`.
+    /// Drain: the lanes are read one a cycle, the neuron unit takes channel `ch`; its
+    /// parameter row is read at `param_addr`.
     pub draining: Signal<Out, Bit>,
     pub ch: Signal<Out, Bits<9>>,
     pub param_read: Signal<Out, Bit>,
@@ -180,7 +180,7 @@ pub struct Sequencer<const S: usize> {
     // ch == the layer's last channel, registered the same way as `at_end`.
     ch_at_last: DFF<Bit>,
     ch_next: Signal<Local, Bits<9>>,
-    // Set exactly while the phase is Drain: the lanes' shift (every accumulator bit) and
+    // Set exactly while the phase is Drain: the lanes' drain step and
     // the neuron unit's valid then come from one flip-flop, not a phase decode.
     draining_r: DFF<Bit>,
     group: Signal<Local, Bits<RAM_ADDR_BITS>>,

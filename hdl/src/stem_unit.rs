@@ -200,7 +200,7 @@ pub struct StemUnit {
     // its bits in front of each.
     enabled_r: DFF<Bit>,
     // `phase != Idle` and `phase == Drain`, kept by the transitions in and out: the
-    // core's sharing of the lanes, memories and neuron unit and the lanes' shift hang
+    // core's sharing of the lanes, memories and neuron unit and the lanes' drain hang
     // on them, one flip-flop each instead of a compare of the phase.
     busy_r: DFF<Bit>,
     in_drain: DFF<Bit>,

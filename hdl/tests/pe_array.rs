@@ -1,5 +1,5 @@
 //! The PE array on its own, in rust-hdl's simulator: one-cycle input register,
-//! gated accumulation per lane, the activation sum, clear and the shift-chain drain.
+//! gated accumulation per lane, the activation sum, clear and the in-place drain.
 //! (The same array runs inside the core in Verilator in tests/verilator_core.rs.)
 
 use rust_hdl::prelude::*;
@@ -74,6 +74,39 @@ fn pe_array_adds_one_cycle_after_the_event_and_drains_every_lane() {
         }
         x.shift.next = false;
         sim_assert!(sim, x.head.val() == 0, x);
+
+        // A drain stopped after two lanes, then a clear: the next drain starts at
+        // lane 0 again, and every lane starts from zero.
+        x.clear.next = true;
+        wait_clock_cycle!(sim, clock, x);
+        x.clear.next = false;
+        x.valid.next = true;
+        x.x.next = 9.into();
+        x.row.next = 0b0101.into();
+        wait_clock_cycle!(sim, clock, x);
+        x.valid.next = false;
+        wait_clock_cycle!(sim, clock, x);
+        for _ in 0..2 {
+            x.shift.next = true;
+            wait_clock_cycle!(sim, clock, x);
+        }
+        x.shift.next = false;
+        sim_assert!(sim, x.head.val() == 9, x);
+        x.clear.next = true;
+        wait_clock_cycle!(sim, clock, x);
+        x.clear.next = false;
+        x.valid.next = true;
+        x.x.next = 4.into();
+        x.row.next = 0b0011.into();
+        wait_clock_cycle!(sim, clock, x);
+        x.valid.next = false;
+        wait_clock_cycle!(sim, clock, x);
+        for w in [4u64, 4, 0, 0] {
+            sim_assert!(sim, x.head.val() == w, x);
+            x.shift.next = true;
+            wait_clock_cycle!(sim, clock, x);
+        }
+        x.shift.next = false;
         sim.done(x)
     });
     sim.run(Box::new(uut), 100_000).unwrap();

@@ -15,7 +15,7 @@ pub const BOARD_BUILDS: [(&str, &str); 3] = [
     ("cu", "the revspike accelerator on the Alchitry Cu"),
     (
         "cu-stem",
-        "the Cu's core with the conv stem unit; it does not fit the HX8K yet",
+        "the Cu's core with the conv stem unit; it does not meet 100 MHz yet",
     ),
     (
         "board-check",
@@ -27,7 +27,7 @@ pub const BOARD_BUILDS: [(&str, &str); 3] = [
 #[derive(Debug, Clone, Args)]
 pub struct BitstreamArgs {
     /// Build to make the bitstream of: `cu` (the accelerator), `cu-stem` (the Cu with
-    /// the conv stem unit, which does not fit yet: the flow says by how much) or
+    /// the conv stem unit, which does not meet 100 MHz yet: the flow says by how much) or
     /// `board-check` (LED counter + UART echo, for bring-up).
     #[arg(long, default_value = "cu")]
     pub build: String,
