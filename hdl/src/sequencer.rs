@@ -58,8 +58,8 @@ pub struct Sequencer<const S: usize> {
     pub clear: Signal<In, Bit>,
     /// With a conv stem unit (`S` = 1; none on a build without one): the stem runs
     /// before `run` (`stem_busy`), and its cycles are the run's, so the count goes on
-    /// from them; `stem_start` (pulse) zeroes it. A zero-length array leaves no trace in
-    /// the Verilog, as in the core.
+    /// from them; `stem_start` (a pulse in the stem's first busy cycle) starts it at 1.
+    /// A zero-length array leaves no trace in the Verilog, as in the core.
     pub stem_busy: [Signal<In, Bit>; S],
     pub stem_start: [Signal<In, Bit>; S],
     pub busy: Signal<Out, Bit>,
@@ -568,7 +568,8 @@ impl<const S: usize> Logic for Sequencer<S> {
         }
         for i in 0..S {
             if self.stem_start[i].val() {
-                self.cycles_r.d.next = 0.into();
+                // The stem's first busy cycle, counted.
+                self.cycles_r.d.next = 1.into();
             }
         }
     }

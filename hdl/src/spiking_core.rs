@@ -474,8 +474,8 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
                     self.inmem.write_data.next = self.stem[i].wr_data.val();
                 }
             }
-            // (The compactor's start comes with `run`, before the unit is busy.)
-            if self.stem[i].busy.val() | self.stem[i].c_start.val() {
+            // (The compactor's start comes in the unit's first busy cycle.)
+            if self.stem[i].busy.val() {
                 self.compactor.group_len.next = self.stem[i].out_len.val();
                 self.compactor.start.next = self.stem[i].c_start.val();
                 self.compactor.value_valid.next = self.stem[i].c_valid.val();

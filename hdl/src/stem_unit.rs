@@ -140,7 +140,8 @@ pub struct StemUnit {
     pub n_out_valid: Signal<In, Bit>,
     pub n_spike: Signal<In, Bits<8>>,
     pub n_pending: Signal<In, Bit>,
-    // The input compactor, for stage 0's event list.
+    // The input compactor, for stage 0's event list: registered, so each comes a cycle
+    // after the unit's decision (the start in the unit's first busy cycle).
     pub c_start: Signal<Out, Bit>,
     pub c_valid: Signal<Out, Bit>,
     pub c_value: Signal<Out, Bits<8>>,
@@ -241,6 +242,13 @@ pub struct StemUnit {
     // The lane slice of the gather's next event, taken with its weight row's read.
     ev_tile: DFF<Bits<2>>,
     slice_mask: Signal<Local, Bits<INDEX_BITS>>,
+    // The compactor's inputs, registered: they fan out to its counters and its
+    // registered tests, and a choice between the unit and the host port in front of
+    // them, after the unit's phase decisions, made the build's worst paths.
+    c_start_r: DFF<Bit>,
+    c_valid_r: DFF<Bit>,
+    c_value_r: DFF<Bits<8>>,
+    c_commit_r: DFF<Bit>,
     // The memory the writer's data words go to (a `StemMemory` code).
     wr_mem: Signal<Local, Bits<2>>,
     drain_now: Signal<Local, Bit>,
@@ -383,6 +391,10 @@ impl StemUnit {
             ch: Default::default(),
             hold: Default::default(),
             ev_tile: Default::default(),
+            c_start_r: Default::default(),
+            c_valid_r: Default::default(),
+            c_value_r: Default::default(),
+            c_commit_r: Default::default(),
             slice_mask: Default::default(),
             drain_now: Default::default(),
         }
@@ -428,7 +440,11 @@ impl Logic for StemUnit {
             last_position,
             ch,
             hold,
-            ev_tile
+            ev_tile,
+            c_start_r,
+            c_valid_r,
+            c_value_r,
+            c_commit_r
         );
         clock!(self, clock, walker, gather, writer);
 
@@ -565,10 +581,14 @@ impl Logic for StemUnit {
         self.n_ch.next = self.ch.q.val();
         self.n_shift_r.next = self.shift_r.q.val();
         self.n_spike_k.next = self.spike_k.q.val();
-        self.c_start.next = false;
-        self.c_commit.next = false;
-        self.c_valid.next = self.n_out_valid.val() & self.to_events.q.val();
-        self.c_value.next = self.n_spike.val();
+        self.c_start.next = self.c_start_r.q.val();
+        self.c_valid.next = self.c_valid_r.q.val();
+        self.c_value.next = self.c_value_r.q.val();
+        self.c_commit.next = self.c_commit_r.q.val();
+        self.c_start_r.d.next = false;
+        self.c_commit_r.d.next = false;
+        self.c_valid_r.d.next = self.n_out_valid.val() & self.to_events.q.val();
+        self.c_value_r.d.next = self.n_spike.val();
         self.run_out.next = false;
 
         match self.phase.q.val() {
@@ -576,7 +596,7 @@ impl Logic for StemUnit {
                 if self.run.val() {
                     if self.enabled.val() & self.input_ok.val() {
                         self.step_ptr.d.next = self.steps.q.val();
-                        self.c_start.next = true;
+                        self.c_start_r.d.next = true;
                         self.busy_r.d.next = true;
                         self.phase.d.next = StemPhase::Step;
                     } else {
@@ -755,7 +775,7 @@ impl Logic for StemUnit {
                     if self.count.q.val() == self.c_settle.val() {
                         if self.last_step.q.val() {
                             self.count.d.next = 0.into();
-                            self.c_commit.next = true;
+                            self.c_commit_r.d.next = true;
                             self.phase.d.next = StemPhase::Commit;
                         } else {
                             self.step_ptr.d.next = self.step_ptr.q.val() + 1;
@@ -765,7 +785,8 @@ impl Logic for StemUnit {
                 }
             }
             StemPhase::Commit => {
-                // The compactor's verdict is registered a cycle after the commit.
+                // The compactor takes the commit a cycle after RowEnd (registered) and
+                // registers its verdict the cycle after that.
                 self.count.d.next = self.count.q.val() + 1;
                 if self.count.q.val() == 2 {
                     self.run_out.next = true;
