@@ -145,6 +145,17 @@ impl Ice40Device {
 }
 
 impl Ice40Device {
+    /// Logic cells (LUT4 + flip-flop + carry) the part has.
+    pub fn logic_cells(self) -> usize {
+        match self {
+            Ice40Device::Lp384 => 384,
+            Ice40Device::Lp1k | Ice40Device::Hx1k => 1_280,
+            Ice40Device::Lp4k | Ice40Device::Hx4k | Ice40Device::U4k => 3_520,
+            Ice40Device::Lp8k | Ice40Device::Hx8k => 7_680,
+            Ice40Device::Up5k => 5_280,
+        }
+    }
+
     /// The part a board carries (a board naming a part nextpnr-ice40 does not know is
     /// a bug in its description, which a test of every board catches).
     pub fn of_board(board: &revspike_proto::board::Board) -> Ice40Device {
@@ -1329,14 +1340,35 @@ fn estimate_depth(build: &Path, freq_mhz: f64) -> Option<crate::logic_depth::Dep
     Some(d)
 }
 
-/// Synthesis and the pre-placement depth estimate only (no place and route):
-/// emits `top` into `out_dir/build/`, runs `synth_ice40` and returns the
-/// estimate against `opts.freq_mhz`. Minutes faster than [`build_bitstream`].
-pub fn estimate_timing<B: Block>(
+/// What synthesis alone tells about a build: the pre-placement depth estimate and
+/// the logic cells by block, against the part's logic cells.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SynthesisEstimate {
+    pub device: Ice40Device,
+    pub depth: crate::logic_depth::DepthReport,
+    pub cells: crate::cell_usage::CellUsage,
+}
+
+impl SynthesisEstimate {
+    /// The `n` deepest and the `n` largest blocks, for a person.
+    pub fn summary(&self, n: usize) -> String {
+        format!(
+            "{}\n{}",
+            self.depth.summary(n),
+            self.cells.summary(n, self.device.logic_cells())
+        )
+    }
+}
+
+/// Synthesis, the pre-placement depth estimate and the logic cells by block only (no
+/// place and route): emits `top` into `out_dir/build/`, runs `synth_ice40`, judges the
+/// paths against `opts.freq_mhz` and writes `build/depth.json` and `build/cells.json`.
+/// Minutes faster than [`build_bitstream`].
+pub fn estimate_synthesis<B: Block>(
     mut top: B,
     out_dir: &Path,
     opts: &FlowOptions,
-) -> FlowResult<crate::logic_depth::DepthReport> {
+) -> FlowResult<SynthesisEstimate> {
     opts.validate()?;
     let build = absolute(out_dir)?.join("build");
     std::fs::create_dir_all(&build).map_err(io_err("create", &build))?;
@@ -1346,11 +1378,33 @@ pub fn estimate_timing<B: Block>(
     std::fs::write(&p, verilog).map_err(io_err("write", &p))?;
     progress(opts.progress, "synthesis (yosys synth_ice40) ...");
     run_yosys(&build, &opts.tools, opts.device, Some("top.json"))?;
-    estimate_depth(&build, opts.freq_mhz).ok_or_else(|| FlowError::ToolFailed {
+    let unreadable = |e: crate::logic_depth::DepthError| FlowError::ToolFailed {
         tool: "yosys".into(),
         status: "ok".into(),
-        summary: "its JSON netlist could not be read for the depth estimate".into(),
+        summary: format!("its JSON netlist could not be read for the estimate: {e}"),
         log: build.join("yosys.log"),
+    };
+    let json_path = build.join("top.json");
+    let json = std::fs::read_to_string(&json_path).map_err(io_err("read", &json_path))?;
+    let depth = crate::logic_depth::estimate(
+        &json,
+        "top",
+        1000.0 / opts.freq_mhz,
+        crate::logic_depth::DelayModel::HX,
+    )
+    .map_err(unreadable)?;
+    let cells = crate::cell_usage::cell_usage(&json, "top").map_err(unreadable)?;
+    for (name, text) in [
+        ("depth.json", serde_json::to_string_pretty(&depth)),
+        ("cells.json", serde_json::to_string_pretty(&cells)),
+    ] {
+        let p = build.join(name);
+        std::fs::write(&p, text.unwrap_or_default()).map_err(io_err("write", &p))?;
+    }
+    Ok(SynthesisEstimate {
+        device: opts.device,
+        depth,
+        cells,
     })
 }
 

@@ -7,6 +7,7 @@
 pub mod argmax;
 pub mod board_io;
 pub mod builds;
+pub mod cell_usage;
 pub mod command_engine;
 pub mod contract_constants;
 pub mod core_sim;

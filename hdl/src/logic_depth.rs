@@ -126,13 +126,14 @@ struct Driver {
     inputs: Vec<(u64, f64, bool)>,
 }
 
-fn bits(v: &Value) -> Vec<Option<u64>> {
+pub(crate) fn bits(v: &Value) -> Vec<Option<u64>> {
     v.as_array()
         .map(|a| a.iter().map(|b| b.as_u64()).collect())
         .unwrap_or_default()
 }
 
-fn block_of(name: &str) -> String {
+/// The block a net or cell belongs to: its first two hierarchy levels (`core.neuron`).
+pub(crate) fn block_of(name: &str) -> String {
     let parts: Vec<&str> = name.split('.').collect();
     if parts.len() > 2 {
         parts[..2].join(".")
@@ -141,21 +142,8 @@ fn block_of(name: &str) -> String {
     }
 }
 
-/// Estimates every flip-flop and RAM input of module `top` in a yosys JSON netlist
-/// (after `synth_ice40`), judged against `budget_ns`.
-pub fn estimate(
-    json: &str,
-    top: &str,
-    budget_ns: f64,
-    m: DelayModel,
-) -> Result<DepthReport, DepthError> {
-    let doc: Value = serde_json::from_str(json)?;
-    let module = doc
-        .get("modules")
-        .and_then(|ms| ms.get(top))
-        .ok_or_else(|| DepthError::NoModule(top.to_string()))?;
-
-    // Readable name of each bit: the shortest visible net name.
+/// Readable name of each bit of `module`: the shortest visible net name.
+pub(crate) fn net_names(module: &Value) -> HashMap<u64, String> {
     let mut names: HashMap<u64, String> = HashMap::new();
     if let Some(nets) = module.get("netnames").and_then(Value::as_object) {
         for (name, net) in nets {
@@ -178,6 +166,28 @@ pub fn estimate(
             }
         }
     }
+    names
+}
+
+/// The module `top` of a yosys JSON netlist.
+pub(crate) fn top_module<'a>(doc: &'a Value, top: &str) -> Result<&'a Value, DepthError> {
+    doc.get("modules")
+        .and_then(|ms| ms.get(top))
+        .ok_or_else(|| DepthError::NoModule(top.to_string()))
+}
+
+/// Estimates every flip-flop and RAM input of module `top` in a yosys JSON netlist
+/// (after `synth_ice40`), judged against `budget_ns`.
+pub fn estimate(
+    json: &str,
+    top: &str,
+    budget_ns: f64,
+    m: DelayModel,
+) -> Result<DepthReport, DepthError> {
+    let doc: Value = serde_json::from_str(json)?;
+    let module = top_module(&doc, top)?;
+
+    let names = net_names(module);
 
     let mut drivers: HashMap<u64, Driver> = HashMap::new();
     let mut sources: HashMap<u64, f64> = HashMap::new();

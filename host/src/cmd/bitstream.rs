@@ -4,8 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use revspike_hdl::flow::{self, BitstreamReport, FlowOptions, Ice40Device};
-use revspike_hdl::logic_depth::DepthReport;
+use revspike_hdl::flow::{self, BitstreamReport, FlowOptions, Ice40Device, SynthesisEstimate};
 use revspike_hdl::top::Top;
 use revspike_proto::build::{CU, CU_STEM};
 use std::path::{Path, PathBuf};
@@ -44,8 +43,9 @@ pub struct BitstreamArgs {
     /// Print report.json to stdout instead of the human summary.
     #[arg(long)]
     pub json: bool,
-    /// Synthesize only and print the pre-placement depth estimate by block
-    /// (seconds to minutes, instead of place and route); writes build/depth.json.
+    /// Synthesize only and print the pre-placement depth estimate and the logic cells
+    /// by block (seconds to minutes, instead of place and route); writes
+    /// build/depth.json and build/cells.json.
     #[arg(long)]
     pub estimate: bool,
 }
@@ -106,14 +106,14 @@ impl FlowStep for FullFlow {
 struct Estimate;
 
 impl FlowStep for Estimate {
-    type Out = DepthReport;
+    type Out = SynthesisEstimate;
     fn run<B: flow::Block>(
         self,
         top: B,
         out: &Path,
         opts: &FlowOptions,
-    ) -> flow::FlowResult<DepthReport> {
-        flow::estimate_timing(top, out, opts)
+    ) -> flow::FlowResult<SynthesisEstimate> {
+        flow::estimate_synthesis(top, out, opts)
     }
 }
 
@@ -160,12 +160,12 @@ pub fn run(args: &BitstreamArgs) -> Result<()> {
         ));
     }
     if args.estimate {
-        let depth = on_build(Estimate, &args.build, &out, &opts)
-            .with_context(|| format!("depth estimate of build `{}`", args.build))?;
+        let estimate = on_build(Estimate, &args.build, &out, &opts)
+            .with_context(|| format!("estimate of build `{}`", args.build))?;
         let text = if args.json {
-            serde_json::to_string_pretty(&depth)? + "\n"
+            serde_json::to_string_pretty(&estimate)? + "\n"
         } else {
-            depth.summary(20)
+            estimate.summary(20)
         };
         return super::write_out(None, &text);
     }
@@ -280,10 +280,23 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("revspike-cli-estimate-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let depth = on_build(Estimate, "board-check", &dir, &FlowOptions::default())
+        let estimate = on_build(Estimate, "board-check", &dir, &FlowOptions::default())
             .unwrap_or_else(|e| panic!("{e:#}"));
+        let depth = &estimate.depth;
         assert!(depth.endpoints > 0 && !depth.blocks.is_empty());
         assert!(dir.join("build/depth.json").exists());
+        // The logic cells by block add up, and the file says the same.
+        let cells = &estimate.cells;
+        let sum: usize = cells.blocks.iter().map(|b| b.logic_cells()).sum();
+        assert!(sum > 0 && sum == cells.total.logic_cells());
+        assert!(cells.total.luts > 0 && cells.total.flip_flops > 0);
+        let file: revspike_hdl::cell_usage::CellUsage =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("build/cells.json")).unwrap())
+                .unwrap();
+        assert_eq!(&file, cells);
+        assert!(estimate
+            .summary(5)
+            .contains("logic cells before placement: about"));
         assert!(
             !dir.join("build/nextpnr.log").exists(),
             "no place and route"
