@@ -238,6 +238,10 @@ pub struct StemUnit {
     last_position: DFF<Bit>,
     // Drain: the channel (its parameter row is `rptr`), the half-rate toggle.
     ch: DFF<Bits<8>>,
+    // `ch == last_ch`, set as `ch` moves: the drain's end decision (which clears the
+    // lanes and advances the walker, whose load enables fan out wide) then starts at a
+    // flip-flop instead of an 8-bit compare.
+    at_last_ch: DFF<Bit>,
     hold: DFF<Bit>,
     // The lane slice of the gather's next event, taken with its weight row's read.
     ev_tile: DFF<Bits<2>>,
@@ -389,6 +393,7 @@ impl StemUnit {
             to_events: Default::default(),
             last_position: Default::default(),
             ch: Default::default(),
+            at_last_ch: Default::default(),
             hold: Default::default(),
             ev_tile: Default::default(),
             c_start_r: Default::default(),
@@ -439,6 +444,7 @@ impl Logic for StemUnit {
             to_events,
             last_position,
             ch,
+            at_last_ch,
             hold,
             ev_tile,
             c_start_r,
@@ -732,6 +738,7 @@ impl Logic for StemUnit {
                 self.count.d.next = self.count.q.val() + 1;
                 if self.count.q.val() == self.c_tail_last.val() {
                     self.ch.d.next = 0.into();
+                    self.at_last_ch.d.next = !self.last_ch.q.val().any();
                     self.rptr.d.next = self.param_base.q.val();
                     self.hold.d.next = false;
                     self.in_drain.d.next = true;
@@ -742,9 +749,10 @@ impl Logic for StemUnit {
                 self.row_addr.next = self.rptr.q.val();
                 if self.drain_now.val() {
                     self.ch.d.next = self.ch.q.val() + 1;
+                    self.at_last_ch.d.next = self.ch.q.val() + 1 == self.last_ch.q.val();
                     self.rptr.d.next = self.rptr.q.val() + 1;
                     self.hold.d.next = self.to_events.q.val();
-                    if self.ch.q.val() == self.last_ch.q.val() {
+                    if self.at_last_ch.q.val() {
                         self.count.d.next = 0.into();
                         self.in_drain.d.next = false;
                         if self.last_position.q.val() {
