@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::logic_depth::{bits, block_of, net_names, top_module, DepthError};
+use crate::logic_depth::{bits, block_of, net_names, port_bit, top_module, DepthError};
 
 /// The cells of one block.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,31 +77,26 @@ impl CellUsage {
             "  {:<28} {:>6} {:>6} {:>6} {:>9}",
             "block", "cells", "LUT4", "FF", "FF alone"
         );
-        for b in self.blocks.iter().take(n) {
+        let mut row = |name: &str, b: &BlockCells| {
             let _ = writeln!(
                 s,
                 "  {:<28} {:>6} {:>6} {:>6} {:>9}",
-                b.block,
+                name,
                 b.logic_cells(),
                 b.luts,
                 b.flip_flops,
                 b.flip_flops_alone
             );
+        };
+        for b in self.blocks.iter().take(n) {
+            row(&b.block, b);
         }
         if self.blocks.len() > n {
             let mut rest = BlockCells::default();
             for b in &self.blocks[n..] {
                 rest.add(b);
             }
-            let _ = writeln!(
-                s,
-                "  {:<28} {:>6} {:>6} {:>6} {:>9}",
-                format!("({} more blocks)", self.blocks.len() - n),
-                rest.logic_cells(),
-                rest.luts,
-                rest.flip_flops,
-                rest.flip_flops_alone
-            );
+            row(&format!("({} more blocks)", self.blocks.len() - n), &rest);
         }
         s
     }
@@ -147,7 +142,7 @@ pub fn cell_usage(json: &str, top: &str) -> Result<CellUsage, DepthError> {
             }
         }
         if ty == "SB_LUT4" {
-            let one = |p: &str| con.get(p).and_then(|v| bits(v).first().copied().flatten());
+            let one = |p: &str| port_bit(con, p);
             lut_carry_inputs.insert([one("I1"), one("I2"), one("I3")]);
         }
     }
@@ -158,7 +153,7 @@ pub fn cell_usage(json: &str, top: &str) -> Result<CellUsage, DepthError> {
         let Some(con) = cell.get("connections").and_then(Value::as_object) else {
             continue;
         };
-        let one = |p: &str| con.get(p).and_then(|v| bits(v).first().copied().flatten());
+        let one = |p: &str| port_bit(con, p);
         let block = |out: Option<u64>| {
             block_of(
                 out.and_then(|b| names.get(&b))

@@ -1320,26 +1320,6 @@ pub fn build_bitstream_from_verilog(
     run_flow(verilog, pcf, top_name, out_dir, opts, 0.0)
 }
 
-/// The pre-placement depth estimate of `build/top.json`, also written to
-/// `build/depth.json`. It tells which blocks are too deep for the clock in
-/// seconds rather than after place and route; a netlist it cannot read only
-/// loses the estimate.
-fn estimate_depth(build: &Path, freq_mhz: f64) -> Option<crate::logic_depth::DepthReport> {
-    let json = std::fs::read_to_string(build.join("top.json")).ok()?;
-    let d = crate::logic_depth::estimate(
-        &json,
-        "top",
-        1000.0 / freq_mhz,
-        crate::logic_depth::DelayModel::HX,
-    )
-    .ok()?;
-    let _ = std::fs::write(
-        build.join("depth.json"),
-        serde_json::to_string_pretty(&d).unwrap_or_default(),
-    );
-    Some(d)
-}
-
 /// What synthesis alone tells about a build: the pre-placement depth estimate and
 /// the logic cells by block, against the part's logic cells.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -1378,14 +1358,29 @@ pub fn estimate_synthesis<B: Block>(
     std::fs::write(&p, verilog).map_err(io_err("write", &p))?;
     progress(opts.progress, "synthesis (yosys synth_ice40) ...");
     run_yosys(&build, &opts.tools, opts.device, Some("top.json"))?;
-    let unreadable = |e: crate::logic_depth::DepthError| FlowError::ToolFailed {
+    estimate_netlist(&build, opts).map_err(|summary| FlowError::ToolFailed {
         tool: "yosys".into(),
         status: "ok".into(),
-        summary: format!("its JSON netlist could not be read for the estimate: {e}"),
+        summary,
         log: build.join("yosys.log"),
-    };
+    })
+}
+
+/// The depth estimate and the logic cells by block of `build/top.json`, also written
+/// to `build/depth.json` and `build/cells.json`: which blocks are too deep for the
+/// clock and which are large, in seconds rather than after place and route. Fails
+/// with what could not be read or written.
+fn estimate_netlist(build: &Path, opts: &FlowOptions) -> Result<SynthesisEstimate, String> {
     let json_path = build.join("top.json");
-    let json = std::fs::read_to_string(&json_path).map_err(io_err("read", &json_path))?;
+    let json = std::fs::read_to_string(&json_path).map_err(|e| {
+        format!(
+            "its JSON netlist {} could not be read: {e}",
+            json_path.display()
+        )
+    })?;
+    let unreadable = |e: crate::logic_depth::DepthError| {
+        format!("its JSON netlist could not be read for the estimate: {e}")
+    };
     let depth = crate::logic_depth::estimate(
         &json,
         "top",
@@ -1399,7 +1394,8 @@ pub fn estimate_synthesis<B: Block>(
         ("cells.json", serde_json::to_string_pretty(&cells)),
     ] {
         let p = build.join(name);
-        std::fs::write(&p, text.unwrap_or_default()).map_err(io_err("write", &p))?;
+        std::fs::write(&p, text.unwrap_or_default())
+            .map_err(|e| format!("{} could not be written: {e}", p.display()))?;
     }
     Ok(SynthesisEstimate {
         device: opts.device,
@@ -1464,7 +1460,9 @@ fn run_flow(
     let (synthesis, cmd) = run_yosys(&build, tools, opts.device, Some("top.json"))?;
     commands.push(cmd);
     seconds.synth = t.elapsed().as_secs_f64();
-    let depth = estimate_depth(&build, opts.freq_mhz);
+    // A netlist the estimate cannot read only loses the estimate: place and route
+    // judges the build.
+    let depth = estimate_netlist(&build, opts).ok().map(|e| e.depth);
     if let Some(d) = &depth {
         if opts.progress {
             for line in d.summary(5).lines() {

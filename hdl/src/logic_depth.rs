@@ -132,6 +132,12 @@ pub(crate) fn bits(v: &Value) -> Vec<Option<u64>> {
         .unwrap_or_default()
 }
 
+/// The first bit of a cell's port (`None`: unconnected or a constant).
+pub(crate) fn port_bit(con: &serde_json::Map<String, Value>, port: &str) -> Option<u64> {
+    con.get(port)
+        .and_then(|v| bits(v).first().copied().flatten())
+}
+
 /// The block a net or cell belongs to: its first two hierarchy levels (`core.neuron`).
 pub(crate) fn block_of(name: &str) -> String {
     let parts: Vec<&str> = name.split('.').collect();
@@ -204,7 +210,7 @@ pub fn estimate(
             .get("connections")
             .and_then(Value::as_object)
             .unwrap_or(&empty);
-        let one = |p: &str| con.get(p).and_then(|v| bits(v).first().copied().flatten());
+        let one = |p: &str| port_bit(con, p);
         let endpoint_name = |port: &str| {
             let base = if cname.starts_with('$') {
                 con.get(port)
