@@ -49,8 +49,9 @@ struct StemBlocks {
     data_word: Signal<In, Bits<16>>,
     out_valid: Signal<Out, Bit>,
     out_value: Signal<Out, Bits<8>>,
-    /// The gather's `ahead_index` a cycle later: the event's index as the core's weight
-    /// row read sees it.
+    /// The gather's `ahead_row` a cycle later (the whole index: this bench packs one
+    /// weight row per memory row): the event's index as the core's weight row read
+    /// sees it.
     out_index: Signal<Out, Bits<INDEX_BITS>>,
     /// `ahead_valid` led `out_valid` by exactly one cycle.
     aligned: Signal<Out, Bit>,
@@ -78,7 +79,7 @@ impl Logic for StemBlocks {
     fn update(&mut self) {
         clock!(self, clock, walker, gather, writer);
         dff_setup!(self, clock, ahead_index, ahead_valid);
-        self.ahead_index.d.next = self.gather.ahead_index.val();
+        self.ahead_index.d.next = self.gather.ahead_row.val();
         self.ahead_valid.d.next = self.gather.ahead_valid.val();
         self.aligned.next = self.ahead_valid.q.val() == self.gather.out_valid.val();
         self.walker.kci_m1.next = self.kci_m1.val();
@@ -102,6 +103,7 @@ impl Logic for StemBlocks {
         self.gather.data_base.next = self.src_data_base.val();
         self.gather.bitmap_base.next = self.src_bitmap_base.val();
         self.gather.index_base.next = self.walker.g_index_base.val();
+        self.gather.pack.next = 0.into();
         self.walker.g_busy.next = self.gather.busy.val();
         self.bitmap_addr.next = self.gather.bitmap_addr.val();
         self.gather.bitmap_data.next = self.bitmap_data.val();

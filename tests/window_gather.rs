@@ -15,8 +15,8 @@ block_pins!();
 
 rust_hdl_pins!(
     WindowGather,
-    in: [start, first, last, data_base, bitmap_base, index_base, bitmap_data, data_word],
-    out: [bitmap_addr, data_addr, busy, ahead_valid, ahead_index, out_valid, out_value]
+    in: [start, first, last, data_base, bitmap_base, index_base, pack, bitmap_data, data_word],
+    out: [bitmap_addr, data_addr, busy, ahead_valid, ahead_row, ahead_slice, out_valid, out_value]
 );
 
 const WORDS: usize = 4096;
@@ -33,16 +33,20 @@ struct Range {
     data_base: usize,
     bitmap_base: usize,
     index_base: usize,
+    /// log2 of the weight rows a memory row packs: the index leaves split by it.
+    pack: usize,
 }
 
 /// The events `(index, value)` and the cycles from `start` until `busy` falls. An
-/// event's index must come exactly one cycle ahead of its value (`ahead_*`).
+/// event's index must come exactly one cycle ahead of its value (`ahead_*`), as its
+/// high bits (`index >> pack`) and its low `pack` bits.
 fn gather(p: &mut impl Pins, mem: &Memories, r: &Range) -> (Vec<(u64, u64)>, u64) {
     p.set("first", r.first as u64);
     p.set("last", r.last as u64);
     p.set("data_base", r.data_base as u64);
     p.set("bitmap_base", r.bitmap_base as u64);
     p.set("index_base", r.index_base as u64);
+    p.set("pack", r.pack as u64);
     p.set("start", 1);
     let mut events = Vec::new();
     let mut cycles = None;
@@ -55,7 +59,15 @@ fn gather(p: &mut impl Pins, mem: &Memories, r: &Range) -> (Vec<(u64, u64)>, u64
         } else {
             assert_eq!(ahead, None, "an index a cycle ahead of no event");
         }
-        ahead = (p.get("ahead_valid") == 1).then(|| p.get("ahead_index"));
+        ahead = (p.get("ahead_valid") == 1).then(|| {
+            let slice = p.get("ahead_slice");
+            assert!(
+                slice < 1 << r.pack,
+                "slice {slice} of a row packing 2^{}",
+                r.pack
+            );
+            p.get("ahead_row") << r.pack | slice
+        });
         if c > 0 && cycles.is_none() && p.get("busy") == 0 {
             cycles = Some(c);
         }
@@ -139,6 +151,7 @@ fn random_case(rng: &mut ChaCha8Rng) -> (Memories, Range) {
         data_base,
         bitmap_base,
         index_base,
+        pack: rng.gen_range(0..=2),
     };
     (mem, r)
 }

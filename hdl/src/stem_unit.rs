@@ -245,7 +245,6 @@ pub struct StemUnit {
     hold: DFF<Bit>,
     // The lane slice of the gather's next event, taken with its weight row's read.
     ev_tile: DFF<Bits<2>>,
-    slice_mask: Signal<Local, Bits<INDEX_BITS>>,
     // The compactor's inputs, registered: they fan out to its counters and its
     // registered tests, and a choice between the unit and the host port in front of
     // them, after the unit's phase decisions, made the build's worst paths.
@@ -400,7 +399,6 @@ impl StemUnit {
             c_valid_r: Default::default(),
             c_value_r: Default::default(),
             c_commit_r: Default::default(),
-            slice_mask: Default::default(),
             drain_now: Default::default(),
         }
     }
@@ -506,6 +504,7 @@ impl Logic for StemUnit {
         self.gather.first.next = self.walker.g_first.val();
         self.gather.last.next = self.walker.g_last.val();
         self.gather.index_base.next = self.walker.g_index_base.val();
+        self.gather.pack.next = self.pack.q.val();
         self.gather.data_base.next = self.src_data.q.val();
         self.gather.bitmap_base.next = self.src_bitmap.q.val();
         self.gather.bitmap_data.next = self.bm_data.val();
@@ -564,16 +563,12 @@ impl Logic for StemUnit {
         // ---- Events to the lanes -----------------------------------------------------
         // An event's weight row is read in the cycle before the gather puts it out
         // (`ahead_*`), so the lanes take the gather's event and the row together.
-        self.slice_mask.next = !(bit_cast::<INDEX_BITS, 4>(0xF.into()) << self.pack.q.val());
         self.row_addr.next = self.step_ptr.q.val();
         if self.gather.ahead_valid.val() {
             self.row_addr.next = self.weight_base.q.val()
-                + bit_cast::<RAM_ADDR_BITS, INDEX_BITS>(
-                    self.gather.ahead_index.val() >> self.pack.q.val(),
-                );
+                + bit_cast::<RAM_ADDR_BITS, INDEX_BITS>(self.gather.ahead_row.val());
         }
-        self.ev_tile.d.next =
-            bit_cast::<2, INDEX_BITS>(self.gather.ahead_index.val() & self.slice_mask.val());
+        self.ev_tile.d.next = self.gather.ahead_slice.val();
         self.pe_valid.next = self.gather.out_valid.val();
         self.pe_x.next = self.gather.out_value.val();
         self.pe_tile.next = self.ev_tile.q.val();

@@ -41,6 +41,9 @@ pub struct WindowGather {
     pub bitmap_base: Signal<In, Bits<RAM_ADDR_BITS>>,
     /// The window index of byte 0 of the row (modulo 2^INDEX_BITS).
     pub index_base: Signal<In, Bits<INDEX_BITS>>,
+    /// log2 of the conv weight rows a memory row packs (0..=2, fixed for the range): an
+    /// event's weight row is its index's high bits, its lanes' slice the low `pack`.
+    pub pack: Signal<In, Bits<2>>,
     /// Bitmap memory read port (data one cycle after the address).
     pub bitmap_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
     pub bitmap_data: Signal<In, Bits<16>>,
@@ -49,14 +52,19 @@ pub struct WindowGather {
     pub data_word: Signal<In, Bits<16>>,
     /// Scanning the range (from the cycle after `start`).
     pub busy: Signal<Out, Bit>,
-    /// An event's window index, a cycle before the event.
+    /// An event's window index, a cycle before the event, split by `pack`: `index >>
+    /// pack` (the weight row, from the layer's first) and `index mod 2^pack` (the
+    /// lanes' slice of it). The split is registered here so that the weight row's
+    /// address is one add away from a flip-flop.
     pub ahead_valid: Signal<Out, Bit>,
-    pub ahead_index: Signal<Out, Bits<INDEX_BITS>>,
-    /// An event: `out_value` is the byte (its index was `ahead_index` a cycle before).
+    pub ahead_row: Signal<Out, Bits<INDEX_BITS>>,
+    pub ahead_slice: Signal<Out, Bits<2>>,
+    /// An event: `out_value` is the byte (its index was `ahead_*` a cycle before).
     pub out_valid: Signal<Out, Bit>,
     pub out_value: Signal<Out, Bits<8>>,
 
     c_ones: Constant<Bits<16>>,
+    c_index_ones: Constant<Bits<INDEX_BITS>>,
     // Scan: the current bitmap word `cur` and `rest`, it with its lowest set bit
     // cleared, both registered, so "this word is done" (`rest` empty) and the bit to
     // emit (`cur ^ rest`) start at flip-flops, not at the memory's output.
@@ -66,12 +74,17 @@ pub struct WindowGather {
     rest: DFF<Bits<16>>,
     cur_w: DFF<Bits<8>>,
     last_w: DFF<Bits<8>>,
-    // cur_w is the range's last word / the next word is.
+    // cur_w is the range's last word.
     at_last: DFF<Bit>,
-    next_last: DFF<Bit>,
-    // Where the range starts in its first bitmap word and ends in its last.
-    lo_sh: DFF<Bits<4>>,
-    hi_sh: DFF<Bits<4>>,
+    // The range's masks, as bits rather than shift amounts, so that masking the word on
+    // the memory's output is one LUT in front of the carry chain that finds `rest`:
+    // `lo_mask` keeps the bits from `first` in the first word (all ones once it is
+    // loaded), `hi_mask` the bits up to `last` in the last, and `use_hi` says whether
+    // the word on the memory's output is the last (so it is what `at_last` becomes
+    // when the gather moves on to that word).
+    lo_mask: DFF<Bits<16>>,
+    hi_mask: DFF<Bits<16>>,
+    use_hi: DFF<Bit>,
     // Bitmap address of the next word (the memory's output); the one after is addr1 + 1.
     // (At `start` the first word's, which the memory reads while the gather loads.)
     addr1: DFF<Bits<RAM_ADDR_BITS>>,
@@ -81,7 +94,9 @@ pub struct WindowGather {
     b1_byte: DFF<Bits<BYTE_BITS>>,
     b2_valid: DFF<Bit>,
     b2_high: DFF<Bit>,
-    b2_index: DFF<Bits<INDEX_BITS>>,
+    b2_row: DFF<Bits<INDEX_BITS>>,
+    b2_slice: DFF<Bits<2>>,
+    b2_sum: Signal<Local, Bits<INDEX_BITS>>,
     ev: DFF<Bit>,
     ev_value: DFF<Bits<8>>,
     // The lowest set bit of cur, one-hot, and its position.
@@ -91,6 +106,7 @@ pub struct WindowGather {
     next_masked: Signal<Local, Bits<16>>,
     next_rest: Signal<Local, Bits<16>>,
     word_done: Signal<Local, Bit>,
+    take_next: Signal<Local, Bit>,
     first_addr: Signal<Local, Bits<RAM_ADDR_BITS>>,
 }
 
@@ -110,10 +126,13 @@ impl Default for WindowGather {
             data_word: Default::default(),
             busy: Default::default(),
             ahead_valid: Default::default(),
-            ahead_index: Default::default(),
+            ahead_row: Default::default(),
+            ahead_slice: Default::default(),
+            pack: Default::default(),
             out_valid: Default::default(),
             out_value: Default::default(),
             c_ones: Constant::new(0xFFFF.into()),
+            c_index_ones: Constant::new(Bits::<INDEX_BITS>::mask()),
             loading: Default::default(),
             scanning: Default::default(),
             cur: Default::default(),
@@ -121,16 +140,18 @@ impl Default for WindowGather {
             cur_w: Default::default(),
             last_w: Default::default(),
             at_last: Default::default(),
-            next_last: Default::default(),
-            lo_sh: Default::default(),
-            hi_sh: Default::default(),
+            lo_mask: Default::default(),
+            hi_mask: Default::default(),
+            use_hi: Default::default(),
             addr1: Default::default(),
             index_base_r: Default::default(),
             b1_valid: Default::default(),
             b1_byte: Default::default(),
             b2_valid: Default::default(),
             b2_high: Default::default(),
-            b2_index: Default::default(),
+            b2_row: Default::default(),
+            b2_slice: Default::default(),
+            b2_sum: Default::default(),
             ev: Default::default(),
             ev_value: Default::default(),
             low: Default::default(),
@@ -138,6 +159,7 @@ impl Default for WindowGather {
             next_masked: Default::default(),
             next_rest: Default::default(),
             word_done: Default::default(),
+            take_next: Default::default(),
             first_addr: Default::default(),
         }
     }
@@ -156,16 +178,17 @@ impl Logic for WindowGather {
             cur_w,
             last_w,
             at_last,
-            next_last,
-            lo_sh,
-            hi_sh,
+            lo_mask,
+            hi_mask,
+            use_hi,
             addr1,
             index_base_r,
             b1_valid,
             b1_byte,
             b2_valid,
             b2_high,
-            b2_index,
+            b2_row,
+            b2_slice,
             ev,
             ev_value
         );
@@ -173,7 +196,8 @@ impl Logic for WindowGather {
         self.out_valid.next = self.ev.q.val();
         self.out_value.next = self.ev_value.q.val();
         self.ahead_valid.next = self.b2_valid.q.val();
-        self.ahead_index.next = self.b2_index.q.val();
+        self.ahead_row.next = self.b2_row.q.val();
+        self.ahead_slice.next = self.b2_slice.q.val();
 
         // The bit to emit and the position it has in its word.
         self.low.next = self.cur.q.val() ^ self.rest.q.val();
@@ -193,16 +217,9 @@ impl Logic for WindowGather {
 
         // The next word, masked to the range: bits from `first` in the first word, up to
         // `last` in the last.
-        self.next_masked.next = self.bitmap_data.val();
-        if self.loading.q.val() {
-            self.next_masked.next =
-                self.next_masked.val() & (self.c_ones.val() << self.lo_sh.q.val());
-        }
-        if (self.loading.q.val() & self.at_last.q.val())
-            | (!self.loading.q.val() & self.next_last.q.val())
-        {
-            self.next_masked.next =
-                self.next_masked.val() & (self.c_ones.val() >> !self.hi_sh.q.val());
+        self.next_masked.next = self.bitmap_data.val() & self.lo_mask.q.val();
+        if self.use_hi.q.val() {
+            self.next_masked.next = self.next_masked.val() & self.hi_mask.q.val();
         }
         self.next_rest.next = self.next_masked.val() & (self.next_masked.val() - 1);
         self.word_done.next = !self.rest.q.val().any();
@@ -224,8 +241,10 @@ impl Logic for WindowGather {
             self.last_w.d.next = self.last.val().get_bits::<8>(4);
             self.at_last.d.next =
                 self.first.val().get_bits::<8>(4) == self.last.val().get_bits::<8>(4);
-            self.lo_sh.d.next = self.first.val().get_bits::<4>(0);
-            self.hi_sh.d.next = self.last.val().get_bits::<4>(0);
+            self.use_hi.d.next =
+                self.first.val().get_bits::<8>(4) == self.last.val().get_bits::<8>(4);
+            self.lo_mask.d.next = self.c_ones.val() << self.first.val().get_bits::<4>(0);
+            self.hi_mask.d.next = self.c_ones.val() >> !self.last.val().get_bits::<4>(0);
             self.bitmap_addr.next = self.first_addr.val();
             self.addr1.d.next = self.first_addr.val();
             self.index_base_r.d.next = self.index_base.val();
@@ -234,29 +253,33 @@ impl Logic for WindowGather {
             // The first word is on the memory's output; the memory reads the next.
             self.loading.d.next = false;
             self.scanning.d.next = true;
-            self.cur.d.next = self.next_masked.val();
-            self.rest.d.next = self.next_rest.val();
-            self.next_last.d.next = self.cur_w.q.val() + 1 == self.last_w.q.val();
+            self.use_hi.d.next = self.cur_w.q.val() + 1 == self.last_w.q.val();
+            self.lo_mask.d.next = self.c_ones.val();
             self.bitmap_addr.next = self.addr1.q.val() + 1;
             self.addr1.d.next = self.addr1.q.val() + 1;
         }
-        if self.scanning.q.val() {
-            if self.word_done.val() {
-                if self.at_last.q.val() {
-                    self.scanning.d.next = false;
-                } else {
-                    self.cur.d.next = self.next_masked.val();
-                    self.rest.d.next = self.next_rest.val();
-                    self.cur_w.d.next = self.cur_w.q.val() + 1;
-                    self.at_last.d.next = self.next_last.q.val();
-                    self.next_last.d.next = self.cur_w.q.val() + 2 == self.last_w.q.val();
-                    self.bitmap_addr.next = self.addr1.q.val() + 1;
-                    self.addr1.d.next = self.addr1.q.val() + 1;
-                }
+        if self.scanning.q.val() & self.word_done.val() {
+            if self.at_last.q.val() {
+                self.scanning.d.next = false;
             } else {
-                self.cur.d.next = self.rest.q.val();
-                self.rest.d.next = self.rest.q.val() & (self.rest.q.val() - 1);
+                self.cur_w.d.next = self.cur_w.q.val() + 1;
+                self.at_last.d.next = self.use_hi.q.val();
+                self.use_hi.d.next = self.cur_w.q.val() + 2 == self.last_w.q.val();
+                self.bitmap_addr.next = self.addr1.q.val() + 1;
+                self.addr1.d.next = self.addr1.q.val() + 1;
             }
+        }
+        // The scan itself takes no enable: `cur` and `rest` are free while the gather is
+        // idle (loading overwrites them, and nothing reads them outside the scan), and
+        // after the last word. So the choice in front of them is one LUT after the carry
+        // chain, with the memory's word or the current one's rest.
+        self.take_next.next = self.loading.q.val() | self.word_done.val();
+        if self.take_next.val() {
+            self.cur.d.next = self.next_masked.val();
+            self.rest.d.next = self.next_rest.val();
+        } else {
+            self.cur.d.next = self.rest.q.val();
+            self.rest.d.next = self.rest.q.val() & (self.rest.q.val() - 1);
         }
 
         // The byte's data word, then its half.
@@ -264,8 +287,12 @@ impl Logic for WindowGather {
             self.data_base.val() + bit_cast::<RAM_ADDR_BITS, BYTE_BITS>(self.b1_byte.q.val() >> 1);
         self.b2_valid.d.next = self.b1_valid.q.val();
         self.b2_high.d.next = self.b1_byte.q.val().get_bit(0);
-        self.b2_index.d.next =
+        self.b2_sum.next =
             self.index_base_r.q.val() + bit_cast::<INDEX_BITS, BYTE_BITS>(self.b1_byte.q.val());
+        self.b2_row.d.next = self.b2_sum.val() >> self.pack.val();
+        self.b2_slice.d.next = bit_cast::<2, INDEX_BITS>(
+            self.b2_sum.val() & !(self.c_index_ones.val() << self.pack.val()),
+        );
         self.ev.d.next = self.b2_valid.q.val();
         if self.b2_high.q.val() {
             self.ev_value.d.next = self.data_word.val().get_bits::<8>(8);
