@@ -89,6 +89,16 @@ pub struct NeuronUnit {
     pub spike_out: Signal<Out, Bits<8>>,
     /// Any stage still holds a channel.
     pub pending: Signal<Out, bool>,
+    /// The threshold's way from stage 1 to stage 9 goes through a block RAM's spare
+    /// words rather than 128 flip-flops: `thr_early` (the parameter row's field, cycle
+    /// d+1) is written at ring slot `thr_waddr` every cycle, and slot `thr_raddr` is
+    /// read for `thr_late` (cycle d+9, the memory's output). The core gives the ring
+    /// the logits memory's ports outside the head layer, which has no spike.
+    pub thr_early: Signal<Out, Bits<16>>,
+    pub thr_waddr: Signal<Out, Bits<3>>,
+    pub thr_raddr: Signal<Out, Bits<3>>,
+    pub thr_late: Signal<In, Bits<16>>,
+    thr_ptr: DFF<Bits<3>>,
 
     // Stage 0: channel identity, waiting one cycle for the memories.
     s0_valid: DFF<bool>,
@@ -133,7 +143,6 @@ pub struct NeuronUnit {
     z_r: DFF<Bits<16>>,
     logit_r: DFF<Bits<32>>,
     // Operands carried unchanged from stage 1 to the end, per stage.
-    thr: [DFF<Bits<16>>; LATENCY],
     neg: [DFF<bool>; LATENCY],
     hh: [DFF<Bits<4>>; LATENCY],
     cold: [DFF<Bits<16>>; LATENCY],
@@ -236,7 +245,11 @@ impl Default for NeuronUnit {
             logit_r: Default::default(),
             pend_r: Default::default(),
             pend_w: Default::default(),
-            thr: array_init::array_init(|_| Default::default()),
+            thr_early: Default::default(),
+            thr_waddr: Default::default(),
+            thr_raddr: Default::default(),
+            thr_late: Default::default(),
+            thr_ptr: Default::default(),
             neg: array_init::array_init(|_| Default::default()),
             hh: array_init::array_init(|_| Default::default()),
             cold: array_init::array_init(|_| Default::default()),
@@ -280,12 +293,16 @@ impl Logic for NeuronUnit {
         dff_setup!(
             self, clock, s0_valid, s0_ch, s0_sp, s1_full, s1_m, s1_b, s2_lo, s2_hi, s2_b, s3_v,
             s4_y, s5_y16, s5_y32, s6_z, s6_logit, s6_cs, fill5, s7_fwd, s7_diff, s8_c, s9_s, s9_c,
-            z_r, logit_r, pend_r, hmask
+            z_r, logit_r, pend_r, hmask, thr_ptr
         );
+        // Written at d+1 into slot p, read at d+8 from slot p: 7 cycles on, the pointer
+        // is p + 7 = p - 1 (mod 8), so the read slot is the pointer plus one.
+        self.thr_ptr.d.next = self.thr_ptr.q.val() + 1;
+        self.thr_waddr.next = self.thr_ptr.q.val();
+        self.thr_raddr.next = self.thr_ptr.q.val() + 1;
         for i in 0..LATENCY {
             self.v[i].clock.next = self.clock.val();
             self.chn[i].clock.next = self.clock.val();
-            self.thr[i].clock.next = self.clock.val();
             self.neg[i].clock.next = self.clock.val();
             self.hh[i].clock.next = self.clock.val();
             self.cold[i].clock.next = self.clock.val();
@@ -295,7 +312,6 @@ impl Logic for NeuronUnit {
         for i in 1..LATENCY {
             self.v[i].d.next = self.v[i - 1].q.val();
             self.chn[i].d.next = self.chn[i - 1].q.val();
-            self.thr[i].d.next = self.thr[i - 1].q.val();
             self.neg[i].d.next = self.neg[i - 1].q.val();
             self.hh[i].d.next = self.hh[i - 1].q.val();
             self.cold[i].d.next = self.cold[i - 1].q.val();
@@ -326,7 +342,7 @@ impl Logic for NeuronUnit {
         }
         self.v[0].d.next = self.s0_valid.q.val();
         self.chn[0].d.next = self.s0_ch.q.val();
-        self.thr[0].d.next = self
+        self.thr_early.next = self
             .param
             .val()
             .get_bits::<THRESHOLD_W>(self.o_thr.val().index());
@@ -492,7 +508,7 @@ impl Logic for NeuronUnit {
         if self.s8_c.q.val().get_bit(15) {
             self.s_shr.next = self.s_shr.val() | !(self.ones16.val() >> self.spike_k.val());
         }
-        if (self.s8_c.q.val() ^ 0x8000) > (self.thr[7].q.val() ^ 0x8000) {
+        if (self.s8_c.q.val() ^ 0x8000) > (self.thr_late.val() ^ 0x8000) {
             if self.s_shr.val().get_bit(15) {
                 self.s9_s.d.next = 0.into();
             } else if self.s_shr.val().get_bits::<8>(8) != 0 {

@@ -74,6 +74,9 @@ pub struct SpikingCore<const P: usize, const W: usize, const S: usize> {
     // The group table's first entry in the event-list memory; input memory entries.
     c_gt: Constant<Bits<RAM_ADDR_BITS>>,
     c_inputs: Constant<Bits<RAM_ADDR_BITS>>,
+    // The threshold ring's first word in the logits memory, past the logits.
+    c_thr_ring: Constant<Bits<RAM_ADDR_BITS>>,
+    thr_ring: Signal<Local, Bit>,
 
     // The input port, gated by idle and registered before the compactor: its per-value
     // decisions then start at flip-flops (values come at most every second cycle).
@@ -123,7 +126,8 @@ impl<const P: usize, const W: usize, const S: usize> SpikingCore<P, W, S> {
             inmem: SyncRam::new(mem.input_entries),
             evmem: SyncRam::new(evdepth),
             zmem: SyncRam::new(mem.z_entries),
-            lmem: SyncRam::new(n),
+            // The logits below n, the neuron unit's threshold ring at n (same EBRs).
+            lmem: SyncRam::new(2 * n),
             cmem: SyncRam::new(4 * n),
             state_buffer: StateBuffer::new(mem.state_buffer_entries),
             seq: Sequencer::new(SequencerLayout {
@@ -141,6 +145,8 @@ impl<const P: usize, const W: usize, const S: usize> SpikingCore<P, W, S> {
             stem: array_init::array_init(|_| StemUnit::new(n)),
             c_gt: Constant::new((gt as u64).into()),
             c_inputs: Constant::new((mem.input_entries as u64).into()),
+            c_thr_ring: Constant::new((n as u64).into()),
+            thr_ring: Default::default(),
             cin_start: Default::default(),
             cin_valid: Default::default(),
             cin_byte: Default::default(),
@@ -401,6 +407,25 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
                 + bit_cast::<RAM_ADDR_BITS, 8>(self.e_entry.q.val().get_bits::<8>(8));
         }
 
+        // The threshold ring has the logits memory's ports whenever they are not the
+        // head's (the head has no spike, so its thresholds are never looked at), the
+        // stem's drains included.
+        self.thr_ring.next = !self.dec.kind_head.val();
+        for i in 0..S {
+            if self.stem[i].busy.val() {
+                self.thr_ring.next = true;
+            }
+        }
+        self.neuron.thr_late.next = self.lmem.read_data.val().get_bits::<16>(0);
+        if self.thr_ring.val() {
+            self.lmem.write_enable.next = true;
+            self.lmem.write_address.next =
+                self.c_thr_ring.val() | bit_cast::<RAM_ADDR_BITS, 3>(self.neuron.thr_waddr.val());
+            self.lmem.write_data.next = bit_cast::<32, 16>(self.neuron.thr_early.val());
+            self.lmem.read_address.next =
+                self.c_thr_ring.val() | bit_cast::<RAM_ADDR_BITS, 3>(self.neuron.thr_raddr.val());
+        }
+
         // ---- Reads the sequencer steers, then the host's (idle only) ------------------
         if self.seq.list_read.val() {
             self.evmem.read_address.next = self.seq.list_addr.val();
@@ -511,8 +536,8 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
                 self.neuron.accumulate.next = false;
 
                 // No state of the network changes while the stem runs.
+                // (The logits memory's ports are the threshold ring's.)
                 self.zmem.write_enable.next = false;
-                self.lmem.write_enable.next = false;
                 self.cmem.write_enable.next = false;
                 self.state_buffer.push.next = false;
             }
