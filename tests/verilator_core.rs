@@ -40,6 +40,22 @@ fn count() -> u64 {
         .unwrap_or(300)
 }
 
+/// One run of `input` on the loaded `model`, bit-exact with the golden model (with every
+/// rewind when `rewinds`) and with the cycle model's count; `what` names it on failure.
+fn check_run(
+    drv: &mut CoreDriver<VerilatedCore>,
+    model: &Model,
+    input: &[u8],
+    rewinds: bool,
+    what: &str,
+) {
+    let res = match check_against_golden(drv, model, SMALL.max_width, input, rewinds) {
+        Ok(r) => r,
+        Err(e) => panic!("{what}: {e}"),
+    };
+    assert_cycles(model, input, u64::from(res.cycles), what);
+}
+
 /// The first `n` generated models from `seeds` that `keep` and the small build take, each
 /// bit-exact with the golden model and with the cycle model's count on two samples: one
 /// without rewinds, so the next sample starts after a run that ended at the head (the
@@ -61,15 +77,11 @@ fn check_generated(
         drv.load(&compile(&model, &SMALL));
         for (k, rewinds) in [(0, false), (1, true)] {
             let input = gen_input(&model, seed.wrapping_mul(31) ^ k);
-            let res = match check_against_golden(&mut drv, &model, SMALL.max_width, &input, rewinds)
-            {
-                Ok(r) => r,
-                Err(e) => panic!("seed {seed}, sample {k}: {e}"),
-            };
-            assert_cycles(
+            check_run(
+                &mut drv,
                 &model,
                 &input,
-                u64::from(res.cycles),
+                rewinds,
                 &format!("seed {seed}, sample {k}"),
             );
         }
@@ -116,16 +128,7 @@ fn edge_case_models_match_golden_in_verilator() {
             continue;
         }
         drv.load(&compile(&model, &SMALL));
-        let res = match check_against_golden(&mut drv, &model, SMALL.max_width, &input, true) {
-            Ok(r) => r,
-            Err(e) => panic!("edge case {name}: {e}"),
-        };
-        assert_cycles(
-            &model,
-            &input,
-            u64::from(res.cycles),
-            &format!("edge case {name}"),
-        );
+        check_run(&mut drv, &model, &input, true, &format!("edge case {name}"));
         checked += 1;
     }
     assert!(
