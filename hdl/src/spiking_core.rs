@@ -402,10 +402,6 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
         if self.seq.tile_start.val() {
             self.wbp.d.next = self.dec.weight_base.val();
         }
-        if self.e_event.q.val() {
-            self.rowmem.read_address.next = self.wbp.q.val()
-                + bit_cast::<RAM_ADDR_BITS, 8>(self.e_entry.q.val().get_bits::<8>(8));
-        }
 
         // The threshold ring has the logits memory's ports whenever they are not the
         // head's (the head has no spike, so its thresholds are never looked at), the
@@ -558,6 +554,16 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
                 self.zmem.write_address.next = self.stem[i].bm_waddr.val();
                 self.zmem.write_data.next = self.stem[i].bm_wdata.val();
             }
+        }
+
+        // An event's weight row is the row memory's last address choice: it comes out of
+        // an add, every other choice straight from flip-flops, so the add meets the
+        // memory through one multiplexer. Nothing else reads a row while an event's row
+        // is read (the drain's parameter rows start after the stream's tail, the host
+        // reads only while the core is idle, and the stem runs before the sequencer).
+        if self.e_event.q.val() {
+            self.rowmem.read_address.next = self.wbp.q.val()
+                + bit_cast::<RAM_ADDR_BITS, 8>(self.e_entry.q.val().get_bits::<8>(8));
         }
     }
 }

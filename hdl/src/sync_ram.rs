@@ -62,6 +62,7 @@ impl<D: Synth> Logic for SyncRam<D> {
     fn hdl(&self) -> Verilog {
         let ab = self._depth.trailing_zeros().max(1) as usize - 1;
         Verilog::Custom(memory_verilog(
+            &ONE_ARRAY,
             D::BITS,
             self._depth,
             ab,
@@ -84,6 +85,21 @@ impl<D: Synth> Logic for SyncRam<D> {
     }
 }
 
+/// The names one memory array's Verilog uses: the array, its registered read port and
+/// its write enable (a memory built of several arrays names each one's own).
+pub(crate) struct ArrayNames<'a> {
+    pub array: &'a str,
+    pub read_data: &'a str,
+    pub write_enable: &'a str,
+}
+
+/// A memory that is one array, named as its ports are.
+pub(crate) const ONE_ARRAY: ArrayNames<'static> = ArrayNames {
+    array: "mem",
+    read_data: "read_data",
+    write_enable: "write_enable",
+};
+
 /// The array and registered read port of every revspike memory; `writes` is the body of
 /// the write-enable block, `ab` the top address bit.
 ///
@@ -92,23 +108,32 @@ impl<D: Synth> Logic for SyncRam<D> {
 /// comparators and bypass multiplexers (the Verilog would otherwise ask for the old
 /// word, which iCE40 EBRs do not promise). Under Verilator such a read returns the
 /// stored word inverted, so every co-simulation test fails if the design ever uses one.
-pub(crate) fn memory_verilog(width: usize, depth: usize, ab: usize, writes: &str) -> String {
+pub(crate) fn memory_verilog(
+    names: &ArrayNames,
+    width: usize,
+    depth: usize,
+    ab: usize,
+    writes: &str,
+) -> String {
     format!(
         "\
 (* no_rw_check *)
-reg [{dw}:0] mem [0:{last}];
+reg [{dw}:0] {mem} [0:{last}];
 always @(posedge clock) begin
 `ifdef VERILATOR
-   if (write_enable && read_address[{ab}:0] == write_address[{ab}:0])
-      read_data <= ~mem[read_address[{ab}:0]];
+   if ({we} && read_address[{ab}:0] == write_address[{ab}:0])
+      {rd} <= ~{mem}[read_address[{ab}:0]];
    else
 `endif
-   read_data <= mem[read_address[{ab}:0]];
-   if (write_enable) begin
+   {rd} <= {mem}[read_address[{ab}:0]];
+   if ({we}) begin
 {writes}   end
 end
 ",
         dw = width - 1,
         last = depth - 1,
+        mem = names.array,
+        rd = names.read_data,
+        we = names.write_enable,
     )
 }
