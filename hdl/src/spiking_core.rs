@@ -442,6 +442,17 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
             self.lmem.read_address.next = self.regs.rd_logit_addr.val();
         }
 
+        // An event's weight row is the row memory's last address choice but the stem's:
+        // both come out of an add, every other choice straight from flip-flops, so on a
+        // build without a stem unit the add meets the memory through one multiplexer.
+        // Nothing else reads a row while an event's row is read (the drain's parameter
+        // rows start after the stream's tail, the host reads only while the core is
+        // idle, and the stem runs before the sequencer).
+        if self.e_event.q.val() {
+            self.rowmem.read_address.next = self.wbp.q.val()
+                + bit_cast::<RAM_ADDR_BITS, 8>(self.e_entry.q.val().get_bits::<8>(8));
+        }
+
         // ---- The conv stem unit (builds with one) --------------------------------------
         for i in 0..S {
             self.stem[i].clock.next = self.clock.val();
@@ -554,16 +565,6 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
                 self.zmem.write_address.next = self.stem[i].bm_waddr.val();
                 self.zmem.write_data.next = self.stem[i].bm_wdata.val();
             }
-        }
-
-        // An event's weight row is the row memory's last address choice: it comes out of
-        // an add, every other choice straight from flip-flops, so the add meets the
-        // memory through one multiplexer. Nothing else reads a row while an event's row
-        // is read (the drain's parameter rows start after the stream's tail, the host
-        // reads only while the core is idle, and the stem runs before the sequencer).
-        if self.e_event.q.val() {
-            self.rowmem.read_address.next = self.wbp.q.val()
-                + bit_cast::<RAM_ADDR_BITS, 8>(self.e_entry.q.val().get_bits::<8>(8));
         }
     }
 }
