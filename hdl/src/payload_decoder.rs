@@ -91,6 +91,15 @@ pub struct PayloadDecoder {
     // Payload index below / at 3 (the address bytes of WRITE, READ, LOAD_END).
     p_lt3: DFF<Bit>,
     p_eq3: DFF<Bit>,
+    // What a byte does that the command and the index alone decide, registered like
+    // p_lt3 / p_eq3 (the index moves only when a byte is taken, the command not within
+    // a payload, and a byte is acted on from its second cycle at the head), so the
+    // count's enable and the stall start at flip-flops: a READ's count byte, a
+    // REWIND's, a WRITE's high byte (which waits for the core), an input value.
+    cnt_shift_r: DFF<Bit>,
+    cnt_load_r: DFF<Bit>,
+    stall_word_r: DFF<Bit>,
+    stall_value_r: DFF<Bit>,
 
     hb: Signal<Local, Bits<8>>,
 
@@ -165,6 +174,10 @@ impl Default for PayloadDecoder {
             cnt_big: Default::default(),
             p_lt3: Default::default(),
             p_eq3: Default::default(),
+            cnt_shift_r: Default::default(),
+            cnt_load_r: Default::default(),
+            stall_word_r: Default::default(),
+            stall_value_r: Default::default(),
             hb: Default::default(),
             max_values: Constant::new((MAX_PAYLOAD as u64).to_bits()),
             max_read: Constant::new((MAX_READ_WORDS as u64).to_bits()),
@@ -183,6 +196,14 @@ impl Logic for PayloadDecoder {
         dff_setup!(self, clock, in_byte_r, zexp, zrun, zcount, zfull_r, wsum_r);
         dff_setup!(self, clock, w_bad_r, r_reg_bad_r, rsum_r, r_cross_r);
         dff_setup!(self, clock, cnt_zero, cnt_big, p_lt3, p_eq3);
+        dff_setup!(
+            self,
+            clock,
+            cnt_shift_r,
+            cnt_load_r,
+            stall_word_r,
+            stall_value_r
+        );
         self.hb.next = self.head_byte.val();
         self.we.next = self.we_r.q.val();
         self.addr.next = self.waddr.q.val().get_bits::<20>(0);
@@ -209,16 +230,8 @@ impl Logic for PayloadDecoder {
         // still takes the previous value or a run's zeros. Decided apart from `take`
         // and the byte's actions below: `take` comes from the receiver's pop logic,
         // which this decision feeds.
-        self.stall.next = false;
-        if self.is_addressed.val() {
-            if !self.p_lt3.q.val()
-                && !self.p_eq3.q.val()
-                && !self.is_read.val()
-                && self.is_write.val()
-            {
-                self.stall.next = self.index.val().get_bit(0) && self.busy_q.val();
-            }
-        } else if !self.is_rewind.val() && self.started.val() {
+        self.stall.next = self.stall_word_r.q.val() && self.busy_q.val();
+        if self.stall_value_r.q.val() && self.started.val() {
             self.stall.next =
                 self.busy_q.val() || self.zrun.q.val().any() || self.in_valid_r.q.val();
         }
@@ -259,6 +272,15 @@ impl Logic for PayloadDecoder {
         self.cnt_big.d.next = self.cnt.q.val() > self.max_read.val();
         self.p_lt3.d.next = self.index.val() < 3;
         self.p_eq3.d.next = self.index.val() == 3;
+        self.cnt_shift_r.d.next =
+            self.is_addressed.val() && self.index.val() > 3 && self.is_read.val();
+        self.cnt_load_r.d.next = !self.is_addressed.val() && self.is_rewind.val();
+        self.stall_word_r.d.next = self.is_addressed.val()
+            && self.index.val() > 3
+            && !self.is_read.val()
+            && self.is_write.val()
+            && self.index.val().get_bit(0);
+        self.stall_value_r.d.next = !self.is_addressed.val() && !self.is_rewind.val();
 
         if self.take.val() {
             if self.is_addressed.val() {
@@ -273,8 +295,7 @@ impl Logic for PayloadDecoder {
                         || (self.is_write.val() && self.w_bad_r.q.val())
                         || (self.is_read.val() && self.r_reg_bad_r.q.val());
                 } else if self.is_read.val() {
-                    self.cnt.d.next =
-                        (bit_cast::<16, 8>(self.hb.val()) << 8) | (self.cnt.q.val() >> 8);
+                    // The count's byte (`cnt_shift_r`, below).
                 } else if self.is_write.val() {
                     if !self.index.val().get_bit(0) {
                         self.lo.d.next = self.hb.val();
@@ -286,7 +307,7 @@ impl Logic for PayloadDecoder {
                     }
                 }
             } else if self.is_rewind.val() {
-                self.cnt.d.next = bit_cast::<16, 8>(self.hb.val());
+                // The count's byte (`cnt_load_r`, below).
             } else if self.started.val() {
                 // A value at most every second cycle, after a run's zeros.
                 if self.busy_q.val() || self.zrun.q.val().any() || self.in_valid_r.q.val() {
@@ -308,6 +329,12 @@ impl Logic for PayloadDecoder {
                     self.zcount.d.next = self.zcount.q.val() + 1;
                 }
             }
+        }
+        if self.take.val() && self.cnt_shift_r.q.val() {
+            self.cnt.d.next = (bit_cast::<16, 8>(self.hb.val()) << 8) | (self.cnt.q.val() >> 8);
+        }
+        if self.take.val() && self.cnt_load_r.q.val() {
+            self.cnt.d.next = bit_cast::<16, 8>(self.hb.val());
         }
         if self.count_down.val() {
             self.cnt.d.next = self.cnt.q.val() - 1;
