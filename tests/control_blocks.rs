@@ -16,7 +16,7 @@ rust_hdl_pins!(
     in: [idle, we, addr, wdata, raddr, t_done, prediction, cycles, status, entries, row_data,
         state_data, logit_data],
     out: [rdata, cfg_t, cfg_g, cfg_repeat, cfg_sum, cfg_classes, cfg_fwd, cfg_rev, cfg_stride,
-        row_we, row_waddr, row_wword, row_wdata, rd_row, rd_row_addr, rd_state, rd_state_addr,
+        row_we, row_waddr, row_wword, row_wdata, rd_row_addr, rd_state, rd_state_addr,
         rd_logit, rd_logit_addr]
 );
 
@@ -27,7 +27,7 @@ rust_hdl_pins!(
         src_input, tile, param_base, last_channel, src_base, src_count, list_data,
         neuron_busy],
     out: [busy, idle, done, status, t, t_done, first_step, cycles, push_base, rev_base, pc,
-        decode, tile_start, retire, list_read, list_addr, ev_ptr, ev_fetch, draining, ch,
+        fetch, decode, tile_start, retire, list_read, list_addr, ev_ptr, ev_fetch, draining, ch,
         param_read, param_addr, state_clear, argmax, index]
 );
 
@@ -111,8 +111,8 @@ fn host_registers_follow_the_address_map(mut p: impl Pins) {
     // Not idle: writes are dropped and the memories are the sequencer's.
     p.set("idle", 0);
     regs_write(&mut p, ConfigReg::T.address(), 3);
-    p.set("raddr", Region::Rows.base() as u64);
-    assert_eq!((p.get("cfg_t"), p.get("rd_row")), (9, 0));
+    p.set("raddr", Region::State.base() as u64);
+    assert_eq!((p.get("cfg_t"), p.get("rd_state")), (9, 0));
     p.set("idle", 1);
     // Row words: word k of row r is at r * 4 + k; the write lands the cycle after.
     p.set("we", 1);
@@ -219,13 +219,20 @@ fn command(p: &mut impl Pins, command: &str, program: &dyn Fn(u64) -> bool, limi
     let mut tr = Trace::default();
     let mut neuron = 0u32;
     let mut last = false;
+    let mut fetched_row = None;
     p.set(command, 1);
     for _ in 0..limit {
         // What the datapath sees of this cycle's outputs.
         if p.get("decode") == 1 {
+            // The row memory answers the cycle after its address: the descriptor row
+            // must have been read (`fetch`) at this `pc` the cycle before.
+            assert_eq!(fetched_row, Some(p.get("pc")), "decode without its fetch");
             tr.decoded.push(p.get("pc"));
             last = program(p.get("pc"));
         }
+        fetched_row = (p.get("fetch") == 1).then(|| p.get("pc"));
+        // A parameter row is read exactly while the lanes drain.
+        assert_eq!(p.get("param_read"), p.get("draining"));
         tr.fetched += p.get("ev_fetch");
         if p.get("draining") == 1 {
             tr.drained.push(p.get("ch"));

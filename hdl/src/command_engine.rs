@@ -96,8 +96,12 @@ pub struct CommandEngine {
     pub input_invalid: Signal<Out, Bit>,
     pub clear_counts: Signal<Out, Bit>,
     pub error_sent: Signal<Out, Bit>,
-    /// The core's command did not finish in time (the state goes to AbortWait).
+    /// The core's command did not finish in time: a pulse, the cycle it is found.
     pub watchdog_fire: Signal<Out, Bit>,
+    /// `watchdog_fire` a cycle later, for the receive state (it goes to AbortWait): the
+    /// state's own enable then does not wait for the state decode that finds it. In
+    /// that cycle a wait state's `done_q` has no effect but the state it picks.
+    pub watchdog_fire_q: Signal<Out, Bit>,
 
     settle: DFF<Bits<2>>,
     err_code: DFF<Bits<ERROR_BITS>>,
@@ -112,6 +116,12 @@ pub struct CommandEngine {
     // Watchdog on the core's commands: clocks waited, and the bound reached.
     wd: DFF<Bits<WATCHDOG_BITS>>,
     wd_exp_r: DFF<Bit>,
+    // Whether the watchdog counts, registered: the state decode and the watchdog's own
+    // firing reach the counter's reset a cycle late, which only shifts a bound of
+    // thousands of clocks by one. (AbortWait, entered as the watchdog fires, looks at
+    // the count only once it counts again from zero.)
+    wd_run: DFF<Bit>,
+    fire_q: DFF<Bit>,
     // Post takes two cycles: the first lets the registered error and command flags
     // settle (an error may be set as Post is entered), the second hands over.
     post_go: DFF<Bit>,
@@ -201,6 +211,7 @@ impl CommandEngine {
             clear_counts: Default::default(),
             error_sent: Default::default(),
             watchdog_fire: Default::default(),
+            watchdog_fire_q: Default::default(),
             settle: Default::default(),
             err_code: Default::default(),
             err_detail: Default::default(),
@@ -212,6 +223,8 @@ impl CommandEngine {
             abort_r: Default::default(),
             wd: Default::default(),
             wd_exp_r: Default::default(),
+            wd_run: Default::default(),
+            fire_q: Default::default(),
             post_go: Default::default(),
             go_r: Default::default(),
             drop_r: Default::default(),
@@ -234,7 +247,9 @@ impl Logic for CommandEngine {
     fn update(&mut self) {
         dff_setup!(self, clock, err_code, err_detail, settle, post_go);
         dff_setup!(self, clock, in_commit_r, in_abort_r, run_r, rewind_r);
-        dff_setup!(self, clock, clear_r, abort_r, wd, wd_exp_r, go_r, drop_r, done_q);
+        dff_setup!(
+            self, clock, clear_r, abort_r, wd, wd_exp_r, wd_run, fire_q, go_r, drop_r, done_q
+        );
         dff_setup!(self, clock, busy_r, err_any_r);
         self.in_commit.next = self.in_commit_r.q.val();
         self.in_abort.next = self.in_abort_r.q.val();
@@ -275,12 +290,7 @@ impl Logic for CommandEngine {
         self.watchdog_fire.next = false;
 
         // ---- watchdog ------------------------------------------------------------
-        if self.state.val() == RxState::RunWait
-            || self.state.val() == RxState::RewindWait
-            || self.state.val() == RxState::ClearWait
-            || self.state.val() == RxState::ResetAbort
-            || self.state.val() == RxState::AbortWait
-        {
+        if self.wd_run.q.val() {
             self.wd.d.next = self.wd.q.val() + 1;
         } else {
             self.wd.d.next = 0.into();
@@ -430,7 +440,7 @@ impl Logic for CommandEngine {
             }
             RxState::AbortWait => {
                 // The aborted command's done, or about 1000 clocks.
-                if self.done_q.q.val() || self.wd.q.val().get_bit(10) {
+                if self.done_q.q.val() || (self.wd_run.q.val() && self.wd.q.val().get_bit(10)) {
                     self.exec_next.next = RxState::Post;
                 }
             }
@@ -439,7 +449,9 @@ impl Logic for CommandEngine {
                     self.watchdog_fire.next = true;
                 }
                 if self.done_q.q.val() {
-                    self.clear_counts.next = true;
+                    // (Not in the cycle after the watchdog fired: the state goes to
+                    // AbortWait instead.)
+                    self.clear_counts.next = !self.fire_q.q.val();
                     self.exec_next.next = RxState::Post;
                 }
             }
@@ -469,11 +481,19 @@ impl Logic for CommandEngine {
         // The core's command did not finish in time: stop it, answer CORE (watchdog)
         // once it has, and drop the model (LinkRegisters), which may be what made it
         // run away.
+        // (After the states: `watchdog_fire` is final here.)
+        self.wd_run.d.next = (self.state.val() == RxState::RunWait
+            || self.state.val() == RxState::RewindWait
+            || self.state.val() == RxState::ClearWait
+            || self.state.val() == RxState::ResetAbort
+            || self.state.val() == RxState::AbortWait)
+            && !self.watchdog_fire.val();
+        self.fire_q.d.next = self.watchdog_fire.val();
+        self.watchdog_fire_q.next = self.fire_q.q.val();
         if self.watchdog_fire.val() {
             self.abort_r.d.next = true;
             self.err_code.d.next = self.e_core.val();
             self.err_detail.d.next = self.detail_watchdog.val();
-            self.wd.d.next = 0.into();
         }
     }
 }

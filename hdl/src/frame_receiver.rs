@@ -241,7 +241,9 @@ impl Logic for FrameReceiver {
         dff_setup!(self, clock, crc_bad, overrun_f, in_started, in_start_r);
         dff_setup!(self, clock, err, hv_q, end_err_r, last_r);
         dff_setup!(self, clock, crc_lo_ne, crc_hi_ne, rc_strobe, rc_data);
-        self.hv.next = self.head_valid.val() && self.hv_q.q.val();
+        // hv_q implies the entry is still at the head: only `pop` removes it, and hv_q
+        // is set only when the entry was there and not popped.
+        self.hv.next = self.hv_q.q.val();
         self.he.next = self.head_end.val();
         self.hb.next = self.head_byte.val();
         self.state.next = self.rstate.q.val();

@@ -22,11 +22,10 @@ use revspike_proto::protocol::{
 #[derive(LogicBlock)]
 pub struct HeaderDecoder {
     pub clock: Signal<In, Clock>,
-    /// A header byte is taken from the FIFO head now, the `header_index`th; `pop`: it
-    /// leaves the head (the 4th waits while an input cannot be opened yet).
+    /// A header byte is at the FIFO head now, the `header_index`th (the 4th may stay
+    /// there a while: an input waits until the core can take it).
     pub header_byte: Signal<In, Bit>,
     pub header_index: Signal<In, Bits<2>>,
-    pub pop: Signal<In, Bit>,
     /// The FIFO's head byte.
     pub head_byte: Signal<In, Bits<8>>,
     /// Take the command and sequence bytes of the header the receive FIFO kept when an
@@ -232,7 +231,6 @@ impl Default for HeaderDecoder {
             clock: Default::default(),
             header_byte: Default::default(),
             header_index: Default::default(),
-            pop: Default::default(),
             head_byte: Default::default(),
             take_lost: Default::default(),
             lost_cmd: Default::default(),
@@ -356,7 +354,10 @@ impl Logic for HeaderDecoder {
                     self.pend.d.next = self.e_not_loaded.val();
                 }
             }
-            if self.pop.val() && self.header_index.val() == self.h_len_hi.val() {
+            // Whether or not the byte leaves the head this cycle (an input frame waits
+            // for the core): storing the whole length again leaves `full_len` as it
+            // is, so the enable need not wait for `pop`.
+            if self.header_index.val() == self.h_len_hi.val() {
                 self.len.d.next = bit_cast::<13, 16>(self.full_len_r.q.val());
             }
         }

@@ -58,8 +58,8 @@ pub struct HostRegisters<const W: usize> {
     pub row_waddr: Signal<Out, Bits<RAM_ADDR_BITS>>,
     pub row_wword: Signal<Out, Bits<4>>,
     pub row_wdata: Signal<Out, Bits<WORD_BITS>>,
-    /// Host reads of the memories: each address applies while its flag is set.
-    pub rd_row: Signal<Out, Bit>,
+    /// Host reads of the memories: the row address is the row memory's default, each
+    /// other address applies while its flag is set.
     pub rd_row_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
     pub rd_state: Signal<Out, Bit>,
     pub rd_state_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
@@ -162,7 +162,6 @@ impl<const W: usize> Default for HostRegisters<W> {
             row_waddr: Default::default(),
             row_wword: Default::default(),
             row_wdata: Default::default(),
-            rd_row: Default::default(),
             rd_row_addr: Default::default(),
             rd_state: Default::default(),
             rd_state_addr: Default::default(),
@@ -299,7 +298,6 @@ impl<const W: usize> Logic for HostRegisters<W> {
             .raddr
             .val()
             .get_bits::<REGISTER_W>(self.a_register.val().index());
-        self.rd_row.next = self.idle.val() & (self.r_region.val() == self.r_rows.val());
         self.rd_row_addr.next =
             bit_cast::<RAM_ADDR_BITS, ADDR_BITS>(self.raddr.val() >> self.c_klog.val());
         self.rd_state.next = self.idle.val() & (self.r_region.val() == self.r_state.val());

@@ -32,6 +32,9 @@ pub struct InputCompactor {
     pub start: Signal<In, bool>,
     pub value_valid: Signal<In, bool>,
     pub value: Signal<In, Bits<8>>,
+    /// `value != 0`, registered with `value` by the driver: whether a value writes
+    /// decides the write enable, which then starts at a flip-flop.
+    pub value_nz: Signal<In, bool>,
     pub commit: Signal<In, bool>,
     pub abort: Signal<In, bool>,
     /// Event-memory write port.
@@ -81,6 +84,7 @@ impl Default for InputCompactor {
             start: Default::default(),
             value_valid: Default::default(),
             value: Default::default(),
+            value_nz: Default::default(),
             commit: Default::default(),
             abort: Default::default(),
             ev_we: Default::default(),
@@ -175,7 +179,7 @@ impl Logic for InputCompactor {
                 self.overflow.d.next = true;
             }
         } else if self.value_valid.val() & self.receiving.q.val() {
-            if self.value.val().any() {
+            if self.value_nz.val() {
                 if self.page_r.q.val() {
                     // First value of a new page: marker now, event next cycle.
                     self.ev_data.next =

@@ -261,7 +261,7 @@ impl Logic for Link {
         self.frame.busy_q.next = self.engine.busy_q.val();
         self.frame.close_input.next = self.engine.close_input.val();
         self.frame.timeout.next = self.timer.timeout.val();
-        self.frame.watchdog.next = self.engine.watchdog_fire.val();
+        self.frame.watchdog.next = self.engine.watchdog_fire_q.val();
         self.timer.rx_valid.next = self.urx.valid.val();
         self.timer.state.next = self.frame.state.val();
         self.timer.bytes.next = self.frame.bytes.val();
@@ -271,7 +271,6 @@ impl Logic for Link {
         // Header decoder.
         self.header.header_byte.next = self.frame.header_byte.val();
         self.header.header_index.next = self.frame.header_index.val();
-        self.header.pop.next = self.frame.pop.val();
         self.header.head_byte.next = self.srx.out_byte.val();
         self.header.take_lost.next = self.engine.take_lost.val();
         self.header.lost_cmd.next = self.srx.lost_cmd.val();

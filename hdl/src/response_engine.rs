@@ -105,6 +105,10 @@ pub struct ResponseEngine {
     t_n2: DFF<Bits<10>>,
     t_word: DFF<Bits<16>>,
     t_wait: DFF<Bits<2>>,
+    // t_left != 0, registered: NextWord takes its choice in its second cycle, so the
+    // 12-bit zero test is not in front of every enable the choice drives. (A word
+    // takes 16 bit times to send; the cycle costs nothing.)
+    t_left_nz: DFF<Bit>,
     // The response length, registered: t_left and t_n2 settle at least two cycles
     // before SendLen0.
     t_len_r: DFF<Bits<16>>,
@@ -203,6 +207,7 @@ impl ResponseEngine {
             t_n2: Default::default(),
             t_word: Default::default(),
             t_wait: Default::default(),
+            t_left_nz: Default::default(),
             t_len_r: Default::default(),
             tc_strobe: Default::default(),
             tc_data: Default::default(),
@@ -238,7 +243,8 @@ impl Logic for ResponseEngine {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, tstate, t_cmd, t_seq, t_src, t_addr, t_left);
-        dff_setup!(self, clock, t_seg2, t_n2, t_word, t_wait, t_len_r);
+        dff_setup!(self, clock, t_seg2, t_n2, t_word, t_wait, t_left_nz, t_len_r);
+        self.t_left_nz.d.next = self.t_left.q.val().any();
         dff_setup!(self, clock, tc_strobe, tc_data, raddr_r, activity);
         self.idle.next = self.tstate.q.val() == TxState::Idle;
         self.led_activity.next = self.activity.q.val();
@@ -319,23 +325,27 @@ impl Logic for ResponseEngine {
                 }
             }
             TxState::NextWord => {
-                self.t_wait.d.next = 0.into();
-                if self.t_left.q.val().any() {
-                    self.tstate.d.next = TxState::Fetch;
-                } else if self.t_seg2.q.val() == 1 {
-                    self.t_seg2.d.next = 0.into();
-                    self.t_src.d.next = 0.into();
-                    self.t_addr.d.next = self.a_logits.val();
-                    self.t_left.d.next = bit_cast::<12, 10>(self.t_n2.q.val());
-                    self.t_n2.d.next = 0.into();
-                } else if self.t_seg2.q.val() == 2 {
-                    self.t_seg2.d.next = 0.into();
-                    self.t_src.d.next = 1.into();
-                    self.t_addr.d.next = self.a_link_status.val();
-                    self.t_left.d.next = self.n_link_status.val();
-                    self.t_n2.d.next = 0.into();
-                } else {
-                    self.tstate.d.next = TxState::SendCrc0;
+                // t_wait is 0 on entry (Start sets it, Classes and Fetch wrap it).
+                self.t_wait.d.next = 1.into();
+                if self.t_wait.q.val() == 1 {
+                    self.t_wait.d.next = 0.into();
+                    if self.t_left_nz.q.val() {
+                        self.tstate.d.next = TxState::Fetch;
+                    } else if self.t_seg2.q.val() == 1 {
+                        self.t_seg2.d.next = 0.into();
+                        self.t_src.d.next = 0.into();
+                        self.t_addr.d.next = self.a_logits.val();
+                        self.t_left.d.next = bit_cast::<12, 10>(self.t_n2.q.val());
+                        self.t_n2.d.next = 0.into();
+                    } else if self.t_seg2.q.val() == 2 {
+                        self.t_seg2.d.next = 0.into();
+                        self.t_src.d.next = 1.into();
+                        self.t_addr.d.next = self.a_link_status.val();
+                        self.t_left.d.next = self.n_link_status.val();
+                        self.t_n2.d.next = 0.into();
+                    } else {
+                        self.tstate.d.next = TxState::SendCrc0;
+                    }
                 }
             }
             TxState::Fetch => {

@@ -104,8 +104,10 @@ pub struct Sequencer<const S: usize> {
     pub push_base: Signal<Out, Bits<RAM_ADDR_BITS>>,
     pub rev_base: Signal<Out, Bits<RAM_ADDR_BITS>>,
     // Strobes and addresses.
-    /// The descriptor row's address (the row memory's default read address).
+    /// The descriptor row's address, read while `fetch` is high.
     pub pc: Signal<Out, Bits<RAM_ADDR_BITS>>,
+    /// Fetch: the row memory is read at `pc`.
+    pub fetch: Signal<Out, Bit>,
     /// Decode: the decoder takes the row, the lanes clear.
     pub decode: Signal<Out, Bit>,
     /// A tile starts (its output list is set up).
@@ -183,6 +185,9 @@ pub struct Sequencer<const S: usize> {
     // Set exactly while the phase is Drain: the lanes' drain step and
     // the neuron unit's valid then come from one flip-flop, not a phase decode.
     draining_r: DFF<Bit>,
+    // Set exactly while the phase is Fetch, for the same reason: it picks the row
+    // memory's address.
+    fetch_r: DFF<Bit>,
     group: Signal<Local, Bits<RAM_ADDR_BITS>>,
     // Argmax end: 2 * classes + 1, the cycle the last class's compare is taken.
     am_last: Signal<Local, Bits<RAM_ADDR_BITS>>,
@@ -229,6 +234,7 @@ impl<const S: usize> Sequencer<S> {
             push_base: Default::default(),
             rev_base: Default::default(),
             pc: Default::default(),
+            fetch: Default::default(),
             decode: Default::default(),
             tile_start: Default::default(),
             retire: Default::default(),
@@ -278,6 +284,7 @@ impl<const S: usize> Sequencer<S> {
             ch_at_last: Default::default(),
             ch_next: Default::default(),
             draining_r: Default::default(),
+            fetch_r: Default::default(),
             group: Default::default(),
             am_last: Default::default(),
         }
@@ -316,7 +323,8 @@ impl<const S: usize> Logic for Sequencer<S> {
             paddr,
             ch_r,
             ch_at_last,
-            draining_r
+            draining_r,
+            fetch_r
         );
         self.busy.next = self.active.q.val();
         self.idle.next = !self.active.q.val();
@@ -330,6 +338,7 @@ impl<const S: usize> Logic for Sequencer<S> {
         self.push_base.next = self.push_base_r.q.val();
         self.rev_base.next = self.rev_base_r.q.val();
         self.pc.next = self.pc_r.q.val();
+        self.fetch.next = self.fetch_r.q.val();
         self.ev_ptr.next = self.ev_ptr_r.q.val();
         self.draining.next = self.draining_r.q.val();
         self.ch.next = self.ch_r.q.val();
@@ -338,7 +347,7 @@ impl<const S: usize> Logic for Sequencer<S> {
         self.decode.next = self.phase.q.val() == Phase::Decode;
         self.tile_start.next = self.phase.q.val() == Phase::Group0;
         self.retire.next = self.phase.q.val() == Phase::Retire;
-        self.param_read.next = self.phase.q.val() == Phase::Drain;
+        self.param_read.next = self.draining_r.q.val();
         self.state_clear.next = self.phase.q.val() == Phase::ClearState;
         self.argmax.next = self.phase.q.val() == Phase::Argmax;
         // The input group of this timestep (group 0 for every step when repeated).
@@ -444,10 +453,12 @@ impl<const S: usize> Logic for Sequencer<S> {
                 } else {
                     self.pc_r.d.next = self.cfg_fwd.val();
                 }
+                self.fetch_r.d.next = true;
                 self.phase.d.next = Phase::Fetch;
             }
             Phase::Fetch => {
-                // The descriptor row is read at pc (the default read address).
+                // The descriptor row is read at pc.
+                self.fetch_r.d.next = false;
                 self.phase.d.next = Phase::Decode;
             }
             Phase::Decode => {
@@ -551,6 +562,7 @@ impl<const S: usize> Logic for Sequencer<S> {
                     }
                 } else {
                     self.pc_r.d.next = self.pc_r.q.val() + 1;
+                    self.fetch_r.d.next = true;
                     self.phase.d.next = Phase::Fetch;
                 }
             }

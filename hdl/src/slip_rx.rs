@@ -76,6 +76,12 @@ pub struct SlipRx {
     r_esc: DFF<Bit>,
     r_esc_end: DFF<Bit>,
     r_esc_esc: DFF<Bit>,
+    // The un-escaped entry, registered before the FIFO write: whether it is stored
+    // (room, the loss rule, a repeated END) is decided a cycle later, from flip-flops.
+    // Bytes arrive every 10 bit times, so the cycle costs nothing.
+    w_push: DFF<Bit>,
+    w_data: DFF<Bit>,
+    w_entry: DFF<Bits<10>>,
     // Bytes of the frame arriving now, counted at the input (stored or not), up to 4.
     ipos: DFF<Bits<3>>,
     // The remembered header: held, belongs to the frame arriving now, both bytes seen.
@@ -86,6 +92,8 @@ pub struct SlipRx {
     sh_seq: DFF<Bits<8>>,
     push: Signal<Local, Bit>,
     is_data: Signal<Local, Bit>,
+    // The registered entry, less an END that repeats the last stored one.
+    w_take: Signal<Local, Bit>,
     room: Signal<Local, Bit>,
     entry: Signal<Local, Bits<10>>,
     head: Signal<Local, Bits<10>>,
@@ -127,6 +135,9 @@ impl Default for SlipRx {
             r_esc: Default::default(),
             r_esc_end: Default::default(),
             r_esc_esc: Default::default(),
+            w_push: Default::default(),
+            w_data: Default::default(),
+            w_entry: Default::default(),
             ipos: Default::default(),
             sh_hold: Default::default(),
             sh_this: Default::default(),
@@ -135,6 +146,7 @@ impl Default for SlipRx {
             sh_seq: Default::default(),
             push: Default::default(),
             is_data: Default::default(),
+            w_take: Default::default(),
             room: Default::default(),
             entry: Default::default(),
             head: Default::default(),
@@ -149,8 +161,8 @@ impl Logic for SlipRx {
     fn update(&mut self) {
         dff_setup!(
             self, clock, rd, wr, count, esc, last_end, overrun_r, lost, oval, ohead, r_valid,
-            r_byte, r_end, r_esc, r_esc_end, r_esc_esc, ipos, sh_hold, sh_this, sh_full, sh_cmd,
-            sh_seq
+            r_byte, r_end, r_esc, r_esc_end, r_esc_esc, w_push, w_data, w_entry, ipos, sh_hold,
+            sh_this, sh_full, sh_cmd, sh_seq
         );
         for i in 0..SLIP_RX_DEPTH {
             self.mem[i].clock.next = self.clock.val();
@@ -170,7 +182,7 @@ impl Logic for SlipRx {
             if self.r_end.q.val() {
                 self.esc.d.next = false;
                 self.entry.next = 0x100.into();
-                self.push.next = !self.last_end.q.val();
+                self.push.next = true;
             } else if self.r_esc.q.val() && !self.esc.q.val() {
                 self.esc.d.next = true;
             } else {
@@ -186,6 +198,11 @@ impl Logic for SlipRx {
                 }
             }
         }
+        self.w_push.d.next = self.push.val();
+        self.w_data.d.next = self.is_data.val();
+        self.w_entry.d.next = self.entry.val();
+        // Consecutive ENDs are stored once: an END after a stored END is not pushed.
+        self.w_take.next = self.w_push.q.val() && (self.w_data.q.val() || !self.last_end.q.val());
         // FIFO.
         // A case, not an if chain: the read mux maps as a tree, not a priority chain.
         match self.rd.q.val().index() {
@@ -198,9 +215,10 @@ impl Logic for SlipRx {
             6 => self.head.next = self.mem[6].q.val(),
             _ => self.head.next = self.mem[7].q.val(),
         }
-        // The output register reloads when empty, so an entry takes two cycles to pass
-        // (three with the link's settling cycle; bytes arrive every 10 bit times, 250
-        // clocks at 4 Mbaud); it counts towards the FIFO depth.
+        // The output register reloads when empty, so an entry takes two cycles from the
+        // FIFO write to pass (four from the UART with the write stage and the link's
+        // settling cycle; bytes arrive every 10 bit times, 83 clocks at 12 Mbaud); it
+        // counts towards the FIFO depth.
         self.out_valid.next = self.oval.q.val();
         self.nonempty.next = self.oval.q.val() || self.count.q.val().any();
         self.out_end.next = self.ohead.q.val().get_bit(8);
@@ -218,10 +236,10 @@ impl Logic for SlipRx {
             !(self.count.q.val() == 8 || (self.count.q.val() == 7 && self.oval.q.val()));
         // After a loss only an END is stored (with the mark): the cut frame ends there.
         self.do_push.next =
-            self.push.val() && self.room.val() && !(self.lost.q.val() && self.is_data.val());
-        self.overrun_r.d.next = self.push.val() && !self.room.val();
+            self.w_take.val() && self.room.val() && !(self.lost.q.val() && self.w_data.q.val());
+        self.overrun_r.d.next = self.w_take.val() && !self.room.val();
         self.overrun.next = self.overrun_r.q.val();
-        if self.push.val() && !self.room.val() {
+        if self.w_take.val() && !self.room.val() {
             self.lost.d.next = true;
         }
         if self.do_push.val() {
@@ -230,28 +248,28 @@ impl Logic for SlipRx {
             for i in 0..SLIP_RX_DEPTH {
                 if self.wr.q.val().index() == i {
                     if self.lost.q.val() {
-                        self.mem[i].d.next = self.entry.val() | 0x200;
+                        self.mem[i].d.next = self.w_entry.q.val() | 0x200;
                     } else {
-                        self.mem[i].d.next = self.entry.val();
+                        self.mem[i].d.next = self.w_entry.q.val();
                     }
                 }
             }
             self.lost.d.next = false;
-            self.last_end.d.next = !self.is_data.val();
+            self.last_end.d.next = !self.w_data.q.val();
             self.wr.d.next = self.wr.q.val() + 1;
         }
         // The input-side view of the frame arriving now, for the remembered header.
-        if self.push.val() {
-            if self.is_data.val() {
+        if self.w_take.val() {
+            if self.w_data.q.val() {
                 if self.ipos.q.val() != 4 {
                     self.ipos.d.next = self.ipos.q.val() + 1;
                 }
                 if !self.sh_hold.q.val() || self.sh_this.q.val() {
                     if self.ipos.q.val() == 0 {
-                        self.sh_cmd.d.next = self.entry.val().get_bits::<8>(0);
+                        self.sh_cmd.d.next = self.w_entry.q.val().get_bits::<8>(0);
                     }
                     if self.ipos.q.val() == 1 {
-                        self.sh_seq.d.next = self.entry.val().get_bits::<8>(0);
+                        self.sh_seq.d.next = self.w_entry.q.val().get_bits::<8>(0);
                         self.sh_full.d.next = true;
                     }
                 }
@@ -267,8 +285,8 @@ impl Logic for SlipRx {
             self.sh_hold.d.next = false;
         }
         // The first loss of an overflow, inside a header that was not stored whole.
-        if self.push.val()
-            && self.is_data.val()
+        if self.w_take.val()
+            && self.w_data.q.val()
             && !self.room.val()
             && !self.lost.q.val()
             && (self.ipos.q.val() != 4)

@@ -83,6 +83,9 @@ pub struct SpikingCore<const P: usize, const W: usize, const S: usize> {
     cin_start: DFF<Bit>,
     cin_valid: DFF<Bit>,
     cin_byte: DFF<Bits<8>>,
+    // The value's nonzero test, registered with it: it decides whether the value
+    // writes at all, so it is not left in front of the compactor's write enable.
+    cin_nz: DFF<Bit>,
     cin_commit: DFF<Bit>,
     cin_abort: DFF<Bit>,
     // The compactor's event writes, registered before the input-event memory: its
@@ -150,6 +153,7 @@ impl<const P: usize, const W: usize, const S: usize> SpikingCore<P, W, S> {
             cin_start: Default::default(),
             cin_valid: Default::default(),
             cin_byte: Default::default(),
+            cin_nz: Default::default(),
             cin_commit: Default::default(),
             cin_abort: Default::default(),
             ev_we_r: Default::default(),
@@ -172,8 +176,8 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, cin_start, cin_valid, cin_byte, cin_commit, cin_abort, ev_we_r, ev_addr_r,
-            ev_data_r, a1_valid, e_entry, a2_valid, a2_x, wbp, e_event, e_marker
+            self, clock, cin_start, cin_valid, cin_byte, cin_nz, cin_commit, cin_abort, ev_we_r,
+            ev_addr_r, ev_data_r, a1_valid, e_entry, a2_valid, a2_x, wbp, e_event, e_marker
         );
         clock!(
             self,
@@ -270,7 +274,14 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
         self.argmax.logit.next = self.lmem.read_data.val();
 
         // ---- Memory read addresses (defaults) -----------------------------------------
-        self.rowmem.read_address.next = self.seq.pc.val();
+        // The host's row reads are the row memory's default address: every read of the
+        // core's own (a descriptor, a parameter row, an event's row, the stem's) is
+        // picked by a flip-flop of the block that wants it, so no idle decode stands in
+        // front of the memory's address. The host reads only while the core is idle.
+        self.rowmem.read_address.next = self.regs.rd_row_addr.val();
+        if self.seq.fetch.val() {
+            self.rowmem.read_address.next = self.seq.pc.val();
+        }
         self.inmem.read_address.next = self.seq.ev_ptr.val();
         self.evmem.read_address.next = self.seq.ev_ptr.val();
         // The neuron unit reads the state words of a channel just before it needs them.
@@ -302,11 +313,13 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
         self.cin_start.d.next = self.host.in_start.val() & self.seq.idle.val();
         self.cin_valid.d.next = self.host.in_valid.val() & self.seq.idle.val();
         self.cin_byte.d.next = self.host.in_byte.val();
+        self.cin_nz.d.next = self.host.in_byte.val().any();
         self.cin_commit.d.next = self.host.in_commit.val() & self.seq.idle.val();
         self.cin_abort.d.next = self.host.in_abort.val() & self.seq.idle.val();
         self.compactor.start.next = self.cin_start.q.val();
         self.compactor.value_valid.next = self.cin_valid.q.val();
         self.compactor.value.next = self.cin_byte.q.val();
+        self.compactor.value_nz.next = self.cin_nz.q.val();
         self.compactor.commit.next = self.cin_commit.q.val();
         self.compactor.abort.next = self.cin_abort.q.val();
         self.ev_we_r.d.next = self.compactor.ev_we.val();
@@ -432,9 +445,6 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
         if self.seq.argmax.val() {
             self.lmem.read_address.next = self.seq.index.val() >> 1;
         }
-        if self.regs.rd_row.val() {
-            self.rowmem.read_address.next = self.regs.rd_row_addr.val();
-        }
         if self.regs.rd_state.val() {
             self.cmem.read_address.next = self.regs.rd_state_addr.val();
         }
@@ -512,6 +522,7 @@ impl<const P: usize, const W: usize, const S: usize> Logic for SpikingCore<P, W,
                 self.compactor.start.next = self.stem[i].c_start.val();
                 self.compactor.value_valid.next = self.stem[i].c_valid.val();
                 self.compactor.value.next = self.stem[i].c_value.val();
+                self.compactor.value_nz.next = self.stem[i].c_value_nz.val();
                 self.compactor.commit.next = self.stem[i].c_commit.val();
                 self.compactor.abort.next = false;
             }

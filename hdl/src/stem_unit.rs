@@ -145,6 +145,8 @@ pub struct StemUnit {
     pub c_start: Signal<Out, Bit>,
     pub c_valid: Signal<Out, Bit>,
     pub c_value: Signal<Out, Bits<8>>,
+    /// `c_value != 0`, registered with it (the compactor's `value_nz`).
+    pub c_value_nz: Signal<Out, Bit>,
     pub c_commit: Signal<Out, Bit>,
 
     pub walker: WindowWalker,
@@ -251,6 +253,7 @@ pub struct StemUnit {
     c_start_r: DFF<Bit>,
     c_valid_r: DFF<Bit>,
     c_value_r: DFF<Bits<8>>,
+    c_value_nz_r: DFF<Bit>,
     c_commit_r: DFF<Bit>,
     // The memory the writer's data words go to (a `StemMemory` code).
     wr_mem: Signal<Local, Bits<2>>,
@@ -319,6 +322,7 @@ impl StemUnit {
             c_start: Default::default(),
             c_valid: Default::default(),
             c_value: Default::default(),
+            c_value_nz: Default::default(),
             c_commit: Default::default(),
             walker: Default::default(),
             gather: Default::default(),
@@ -398,6 +402,7 @@ impl StemUnit {
             c_start_r: Default::default(),
             c_valid_r: Default::default(),
             c_value_r: Default::default(),
+            c_value_nz_r: Default::default(),
             c_commit_r: Default::default(),
             drain_now: Default::default(),
         }
@@ -448,6 +453,7 @@ impl Logic for StemUnit {
             c_start_r,
             c_valid_r,
             c_value_r,
+            c_value_nz_r,
             c_commit_r
         );
         clock!(self, clock, walker, gather, writer);
@@ -585,11 +591,13 @@ impl Logic for StemUnit {
         self.c_start.next = self.c_start_r.q.val();
         self.c_valid.next = self.c_valid_r.q.val();
         self.c_value.next = self.c_value_r.q.val();
+        self.c_value_nz.next = self.c_value_nz_r.q.val();
         self.c_commit.next = self.c_commit_r.q.val();
         self.c_start_r.d.next = false;
         self.c_commit_r.d.next = false;
         self.c_valid_r.d.next = self.n_out_valid.val() & self.to_events.q.val();
         self.c_value_r.d.next = self.n_spike.val();
+        self.c_value_nz_r.d.next = self.n_spike.val().any();
         self.run_out.next = false;
 
         match self.phase.q.val() {
