@@ -478,9 +478,6 @@ impl Logic for CommandEngine {
             self.close_input.next = true;
             self.input_invalid.next = true;
         }
-        // The core's command did not finish in time: stop it, answer CORE (watchdog)
-        // once it has, and drop the model (LinkRegisters), which may be what made it
-        // run away.
         // (After the states: `watchdog_fire` is final here.)
         self.wd_run.d.next = (self.state.val() == RxState::RunWait
             || self.state.val() == RxState::RewindWait
@@ -490,6 +487,9 @@ impl Logic for CommandEngine {
             && !self.watchdog_fire.val();
         self.fire_q.d.next = self.watchdog_fire.val();
         self.watchdog_fire_q.next = self.fire_q.q.val();
+        // The core's command did not finish in time: stop it, answer CORE (watchdog)
+        // once it has, and drop the model (LinkRegisters), which may be what made it
+        // run away.
         if self.watchdog_fire.val() {
             self.abort_r.d.next = true;
             self.err_code.d.next = self.e_core.val();

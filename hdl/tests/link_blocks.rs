@@ -572,7 +572,8 @@ impl Logic for EngineBench {
         if self.engine.err_set.val() {
             self.err.d.next = self.engine.err_next.val();
         }
-        if self.engine.watchdog_fire.val() {
+        // As in the link: the receive state follows the watchdog a cycle after it fires.
+        if self.engine.watchdog_fire_q.val() {
             self.err.d.next = 7.into();
             self.rstate.d.next = RxState::AbortWait;
         }
