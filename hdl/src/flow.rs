@@ -783,6 +783,11 @@ pub struct BitstreamReport {
     /// reports written before it existed.
     #[serde(default)]
     pub depth: Option<crate::logic_depth::DepthReport>,
+    /// Every flip-flop and RAM input timed from the routed delays
+    /// ([`crate::routed_timing`]), grouped by source and endpoint register; absent in
+    /// reports written before it existed.
+    #[serde(default)]
+    pub endpoints: Option<crate::routed_timing::RoutedTiming>,
     /// Absent when the flow stopped before packing (timing failure).
     pub bitstream: Option<BitstreamFile>,
     /// The tool invocations, in order, as run in `build/`.
@@ -887,6 +892,10 @@ impl BitstreamReport {
                 "  longest path: {:.2} ns over {} segments, {} -> {}",
                 p.delay_ns, p.segments, p.from, p.to
             );
+        }
+        if let Some(e) = &self.endpoints {
+            let _ = writeln!(s);
+            s.push_str(&e.summary(12));
         }
         if let Some(d) = &self.depth {
             let _ = writeln!(s);
@@ -1497,6 +1506,9 @@ fn run_flow(
         "top.asc".into(),
         "--report".into(),
         "nextpnr-report.json".into(),
+        // The routed delays of every net and cell, for the endpoint timing pass.
+        "--sdf".into(),
+        "top.sdf".into(),
         "--seed".into(),
         opts.seed.to_string(),
         // Timing is judged here, from the report, so the report always gets written.
@@ -1548,6 +1560,14 @@ fn run_flow(
         });
     }
     let failures = np.timing_failures();
+    let endpoints = routed_endpoints(&build, opts);
+    if let Some(e) = &endpoints {
+        if opts.progress {
+            for line in e.summary(8).lines() {
+                progress(true, &format!("      {line}"));
+            }
+        }
+    }
     let mut report = BitstreamReport {
         schema: REPORT_SCHEMA.to_string(),
         build: opts.build.clone(),
@@ -1570,6 +1590,7 @@ fn run_flow(
         critical_paths: np.critical_paths.clone(),
         synthesis,
         depth,
+        endpoints,
         bitstream: None,
         commands,
         command_line: opts.command_line.clone(),
@@ -1650,6 +1671,36 @@ fn display_path(p: &Path) -> PathBuf {
         .ok()
         .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| p.to_path_buf())
+}
+
+/// The endpoint timing pass over nextpnr's SDF, against the build's clock. Like the
+/// depth estimate it only informs: a missing or unreadable SDF loses the section (with
+/// a line saying why), never the build, which nextpnr's own report judges.
+fn routed_endpoints(
+    build: &Path,
+    opts: &FlowOptions,
+) -> Option<crate::routed_timing::RoutedTiming> {
+    let sdf = build.join("top.sdf");
+    let text = match std::fs::read_to_string(&sdf) {
+        Ok(t) => t,
+        Err(e) => {
+            progress(
+                opts.progress,
+                &format!("      no endpoint timing: {}: {e}", sdf.display()),
+            );
+            return None;
+        }
+    };
+    match crate::routed_timing::analyse(&text, 1000.0 / opts.freq_mhz) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            progress(
+                opts.progress,
+                &format!("      no endpoint timing: {}: {e}", sdf.display()),
+            );
+            None
+        }
+    }
 }
 
 fn write_reports(report: &BitstreamReport, json: &Path, txt: &Path) -> FlowResult<()> {

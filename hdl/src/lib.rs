@@ -31,6 +31,7 @@ pub mod payload_decoder;
 pub mod pe_array;
 pub mod pe_lane;
 pub mod response_engine;
+pub mod routed_timing;
 pub mod row_memory;
 pub mod row_writer;
 pub mod sequencer;

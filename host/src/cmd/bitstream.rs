@@ -332,9 +332,20 @@ mod tests {
             "{}",
             depth.worst_ns()
         );
-        assert!(std::fs::read_to_string(dir.join("report.txt"))
-            .unwrap()
-            .contains("pre-placement estimate"));
+        let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+        assert!(text.contains("pre-placement estimate"), "{text}");
+        // The endpoint pass over the routed delays times every input and finds the
+        // same worst path as nextpnr: its slack is the clock's slack.
+        let ends = report.endpoints.expect("endpoint timing in the report");
+        assert!(ends.endpoints > 0 && ends.failing == 0 && !ends.groups.is_empty());
+        let clock = &report.clocks[0];
+        assert!(
+            (ends.worst_slack_ns - clock.slack_ns).abs() < 0.02,
+            "{} against nextpnr's {}",
+            ends.worst_slack_ns,
+            clock.slack_ns
+        );
+        assert!(text.contains("routed endpoints: 0 of"), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
