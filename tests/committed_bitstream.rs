@@ -32,6 +32,19 @@ fn the_committed_bitstream_meets_timing_and_matches_its_report() {
     }
     let lc = &r["resources"]["logic_cells"];
     assert!(lc["used"].as_u64() <= lc["available"].as_u64(), "{lc}");
+    // The routed endpoint pass agrees: no input misses the clock, and its least slack
+    // is nextpnr's slack for the clock.
+    let ends = &r["endpoints"];
+    assert_eq!(ends["failing"], 0, "{ends}");
+    assert!(ends["endpoints"].as_u64() > Some(1000), "{ends}");
+    let (worst, slack) = (
+        ends["worst_slack_ns"].as_f64(),
+        clocks[0]["slack_ns"].as_f64(),
+    );
+    assert!(
+        matches!((worst, slack), (Some(w), Some(s)) if (w - s).abs() < 0.02),
+        "endpoint slack {worst:?} against nextpnr's {slack:?}"
+    );
     // Made from the Cu build as it is now (lanes and channels).
     let top = r["top"].as_str().expect("top");
     assert!(

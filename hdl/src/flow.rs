@@ -1681,17 +1681,12 @@ fn routed_endpoints(
     opts: &FlowOptions,
 ) -> Option<crate::routed_timing::RoutedTiming> {
     let sdf = build.join("top.sdf");
-    let text = match std::fs::read_to_string(&sdf) {
-        Ok(t) => t,
-        Err(e) => {
-            progress(
-                opts.progress,
-                &format!("      no endpoint timing: {}: {e}", sdf.display()),
-            );
-            return None;
-        }
-    };
-    match crate::routed_timing::analyse(&text, 1000.0 / opts.freq_mhz) {
+    let timed = std::fs::read_to_string(&sdf)
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            crate::routed_timing::analyse(&text, 1000.0 / opts.freq_mhz).map_err(|e| e.to_string())
+        });
+    match timed {
         Ok(t) => Some(t),
         Err(e) => {
             progress(
