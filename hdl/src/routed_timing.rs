@@ -674,4 +674,19 @@ mod tests {
           (CELL (CELLTYPE "ICESTORM_LC") (INSTANCE y) (DELAY (ABSOLUTE (IOPATH I0 O (1:1:1))))))"#;
         assert!(matches!(analyse(looped, 10.0), Err(SdfError::Loop(_))));
     }
+
+    #[test]
+    fn every_cut_of_a_file_is_an_answer_not_a_panic() {
+        // A file cut anywhere (a run stopped while nextpnr wrote it) either reads or
+        // says why; the whole file reads.
+        for end in 0..SDF.len() {
+            if let Ok(t) = analyse(&SDF[..end], 10.0) {
+                assert!(t.endpoints <= 3);
+            }
+        }
+        // SDF escapes: one in front of an ASCII character, one in front of a character
+        // of two bytes.
+        let odd = SDF.replace("blk.b", "bl\\k.\\\u{e9}b");
+        assert_eq!(analyse(&odd, 10.0).map(|t| t.endpoints), Ok(3));
+    }
 }
