@@ -34,6 +34,7 @@ pub mod response_engine;
 pub mod routed_timing;
 pub mod row_memory;
 pub mod row_writer;
+pub mod seed_sweep;
 pub mod sequencer;
 pub mod slip_rx;
 pub mod slip_tx;

@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use revspike_hdl::flow::{self, BitstreamReport, FlowOptions, Ice40Device, SynthesisEstimate};
+use revspike_hdl::seed_sweep::{parse_seeds, SeedRow, SeedSweep};
 use revspike_hdl::top::Top;
 use revspike_proto::build::{CU, CU_STEM};
 use std::path::{Path, PathBuf};
@@ -37,6 +38,11 @@ pub struct BitstreamArgs {
     /// nextpnr placer seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Place and route at each of these seeds (`1-6`, `1,4,9-11`), each into
+    /// OUT/seed-N, and print a table of what each reached; succeeds when at least one
+    /// seed meets the clock.
+    #[arg(long, value_name = "LIST", conflicts_with_all = ["seed", "estimate"])]
+    pub seeds: Option<String>,
     /// Target clock frequency in MHz; a clock that misses it fails the build.
     #[arg(long, default_value_t = 100.0)]
     pub freq: f64,
@@ -169,6 +175,26 @@ pub fn run(args: &BitstreamArgs) -> Result<()> {
         };
         return super::write_out(None, &text);
     }
+    if let Some(list) = &args.seeds {
+        let seeds = parse_seeds(list).map_err(anyhow::Error::msg)?;
+        let sweep = sweep(&args.build, &seeds, &out, &opts)?;
+        let text = if args.json {
+            serde_json::to_string_pretty(&sweep)? + "\n"
+        } else {
+            sweep.summary()
+        };
+        super::write_out(None, &text)?;
+        return match sweep.best() {
+            Some(b) if sweep.met() == 0 => bail!(
+                "build `{}`: no seed met {} MHz (best {:.1} MHz at seed {})",
+                args.build,
+                args.freq,
+                b.fmax_mhz,
+                b.seed
+            ),
+            _ => Ok(()),
+        };
+    }
     let report = build_named(&args.build, &out, &opts)
         .with_context(|| format!("bitstream of build `{}`", args.build))?;
     let text = if args.json {
@@ -177,6 +203,45 @@ pub fn run(args: &BitstreamArgs) -> Result<()> {
         report.summary()
     };
     super::write_out(None, &text)
+}
+
+/// Runs the flow at each seed into `out/seed-N`. A seed that misses the clock is a row
+/// of the table; any other failure (a tool missing, the design not fitting) stops the
+/// sweep, since every seed would fail the same way.
+fn sweep(build: &str, seeds: &[u64], out: &Path, opts: &FlowOptions) -> Result<SeedSweep> {
+    let mut sweep = SeedSweep {
+        target_mhz: opts.freq_mhz,
+        rows: Vec::new(),
+    };
+    for (i, &seed) in seeds.iter().enumerate() {
+        let dir = out.join(format!("seed-{seed}"));
+        if opts.progress {
+            super::note(format_args!(
+                "[seed {}/{}] place and route at seed {seed} into {} ...",
+                i + 1,
+                seeds.len(),
+                dir.display()
+            ));
+        }
+        let one = FlowOptions {
+            seed,
+            progress: false,
+            ..opts.clone()
+        };
+        let report = match build_named(build, &dir, &one) {
+            Ok(r) => r,
+            Err(e) => match e.downcast_ref::<flow::FlowError>() {
+                Some(flow::FlowError::TimingFailure { report, .. }) => flow::read_report(report)?,
+                _ => return Err(e.context(format!("bitstream of build `{build}` at seed {seed}"))),
+            },
+        };
+        let row = SeedRow::of(&report, dir);
+        if opts.progress {
+            super::note(format_args!("      {}", row.line()));
+        }
+        sweep.rows.push(row);
+    }
+    Ok(sweep)
 }
 
 fn command_line() -> String {
@@ -203,10 +268,56 @@ mod tests {
             build: build.into(),
             out: None,
             seed: 1,
+            seeds: None,
             freq: 100.0,
             json: false,
             estimate: false,
         }
+    }
+
+    #[test]
+    fn a_seed_sweep_runs_each_seed_into_its_own_directory() {
+        let dir = std::env::temp_dir().join(format!("revspike-cli-seeds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let opts = FlowOptions {
+            build: "board-check".into(),
+            progress: false,
+            ..FlowOptions::default()
+        };
+        let s = sweep("board-check", &[3, 1], &dir, &opts).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(
+            s.rows.iter().map(|r| r.seed).collect::<Vec<_>>(),
+            vec![3, 1]
+        );
+        for r in &s.rows {
+            assert!(r.met && r.fmax_mhz > 100.0, "{r:?}");
+            let report = flow::read_report(&r.dir.join("report.json")).unwrap();
+            assert_eq!(report.seed, r.seed);
+            assert!(r.dir.join("revspike-board-check.bin").exists());
+        }
+        assert_eq!(s.met(), 2);
+        // Every seed misses an impossible clock: the rows say so, from each seed's report.
+        let fast = FlowOptions {
+            freq_mhz: 2000.0,
+            ..opts
+        };
+        let s = sweep("board-check", &[1, 2], &dir, &fast).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(s.met(), 0);
+        assert!(s.rows.iter().all(|r| !r.met && r.fmax_mhz < 2000.0));
+        assert!(!dir.join("seed-1/revspike-board-check.bin").exists());
+        assert!(s.summary().contains("0 of 2 seeds meet 2000 MHz"));
+        let mut a = args("board-check");
+        a.out = Some(dir.clone());
+        a.freq = 2000.0;
+        a.seeds = Some("1".into());
+        let e = run(&a).unwrap_err().to_string();
+        assert!(
+            e.starts_with("build `board-check`: no seed met 2000 MHz (best"),
+            "{e}"
+        );
+        a.seeds = Some("2-1".into());
+        assert!(run(&a).unwrap_err().to_string().contains("runs backwards"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
