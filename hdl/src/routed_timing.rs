@@ -14,7 +14,7 @@
 //! (its fmax and this pass's worst path agree; the flow's tests check that).
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What went wrong reading an SDF file.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -131,11 +131,8 @@ impl<'a> Sx<'a> {
     fn head(&self) -> Option<&'a str> {
         self.list().first().and_then(Sx::atom)
     }
-    fn children(&self, key: &str) -> impl Iterator<Item = &Sx<'a>> {
-        let key = key.to_string();
-        self.list()
-            .iter()
-            .filter(move |c| c.head() == Some(key.as_str()))
+    fn children<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s Sx<'a>> {
+        self.list().iter().filter(move |c| c.head() == Some(key))
     }
 }
 
@@ -352,8 +349,9 @@ pub fn analyse(sdf: &str, period_ns: f64) -> Result<RoutedTiming, SdfError> {
     let mut edges: Vec<(usize, usize, f64, bool)> = Vec::new();
     // Clocked outputs: (pin, clock-to-output ps).
     let mut starts: Vec<(usize, f64)> = Vec::new();
-    // Inputs with a setup check: (pin, setup ps).
-    let mut checks: HashMap<usize, f64> = HashMap::new();
+    // Inputs with a setup check: (pin, setup ps), in pin order so that the report is
+    // the same on every run.
+    let mut checks: BTreeMap<usize, f64> = BTreeMap::new();
 
     for cell in top.children("CELL") {
         let inst = cell
@@ -519,6 +517,7 @@ pub fn analyse(sdf: &str, period_ns: f64) -> Result<RoutedTiming, SdfError> {
             .then(b.failing.cmp(&a.failing))
             .then(a.from.cmp(&b.from))
             .then(a.to.cmp(&b.to))
+            .then(a.pin.cmp(&b.pin))
     });
     groups.truncate(MAX_GROUPS);
     Ok(RoutedTiming {
