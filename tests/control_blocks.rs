@@ -345,3 +345,44 @@ fn sequencer_in_rust_hdl_sim() {
 fn sequencer_in_verilator() {
     the_sequencer_runs_programs_and_every_command_ends(Verilated::new(sequencer()));
 }
+
+/// A run longer than 2^16 cycles: the 32-bit cycle count carries past its low half and
+/// still counts every busy cycle (the host reads it as two 16-bit words).
+fn the_cycle_count_goes_past_16_bits(mut p: impl Pins) {
+    for (name, v) in [
+        ("cfg_t", 4),
+        ("cfg_classes", 4),
+        ("cfg_fwd", 0),
+        ("cfg_rev", 100),
+        ("cfg_stride", 10),
+        ("input_ok", 1),
+        ("src_base", 20),
+        ("src_count", 511),
+        ("last_channel", OUTPUTS - 1),
+        ("param_base", 100),
+    ] {
+        p.set(name, v);
+    }
+    p.tick();
+    // A forward program of 40 descriptors, each streaming 511 events.
+    let programs = |row: u64| row == 39;
+    let run = command(&mut p, "run", &programs, 200_000);
+    assert_eq!((status(&mut p), run.dones), (Ok(()), 1));
+    assert_eq!(run.decoded.len(), 40 * 4);
+    assert!(
+        run.busy_cycles > 1 << 16,
+        "the run is long enough to carry: {} busy cycles",
+        run.busy_cycles
+    );
+    assert_eq!(run.cycles, run.busy_cycles, "cycles counts the busy cycles");
+}
+
+#[test]
+fn sequencer_cycle_count_in_rust_hdl_sim() {
+    the_cycle_count_goes_past_16_bits(RustHdl::new(sequencer()));
+}
+
+#[test]
+fn sequencer_cycle_count_in_verilator() {
+    the_cycle_count_goes_past_16_bits(Verilated::new(sequencer()));
+}

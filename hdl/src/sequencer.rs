@@ -169,9 +169,12 @@ pub struct Sequencer<const S: usize> {
     // The tile's first channel (where the drain's channel count starts).
     c0: DFF<Bits<9>>,
     ev_ptr_r: DFF<Bits<RAM_ADDR_BITS>>,
-    ev_end: DFF<Bits<RAM_ADDR_BITS>>,
-    // ev_ptr == ev_end, registered: set in Group2 and after every fetch, so Stream's
-    // decision is one flip-flop, not a 12-bit compare feeding the phase enable.
+    // The stream's last entry (its end minus one), so Stream's end test compares two
+    // flip-flop words instead of waiting for `ev_ptr + 1`'s carry chain.
+    ev_last: DFF<Bits<RAM_ADDR_BITS>>,
+    // ev_ptr == the stream's end, registered: set in Group0 / Group2 and after every
+    // fetch, so Stream's decision is one flip-flop, not a compare feeding the phase
+    // enable.
     at_end: DFF<Bit>,
     // ev_ptr + 1 at the pointer's width (a compare against the sum itself would be at
     // the sum's width in Verilog, and miss the wrap).
@@ -276,7 +279,7 @@ impl<const S: usize> Sequencer<S> {
             tail: Default::default(),
             c0: Default::default(),
             ev_ptr_r: Default::default(),
-            ev_end: Default::default(),
+            ev_last: Default::default(),
             at_end: Default::default(),
             ev_next: Default::default(),
             paddr: Default::default(),
@@ -318,7 +321,7 @@ impl<const S: usize> Logic for Sequencer<S> {
             tail,
             c0,
             ev_ptr_r,
-            ev_end,
+            ev_last,
             at_end,
             paddr,
             ch_r,
@@ -471,8 +474,11 @@ impl<const S: usize> Logic for Sequencer<S> {
                 // Locate the source event list (and the input group's start).
                 self.list_read.next = true;
                 self.ev_ptr_r.d.next = self.src_base.val();
-                self.ev_end.d.next =
-                    self.src_base.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.src_count.val());
+                self.ev_last.d.next =
+                    self.src_base.val() + bit_cast::<RAM_ADDR_BITS, 9>(self.src_count.val()) - 1;
+                // A list stream starts at its base: it is over when the list is empty
+                // (an input group's end is known in Group2).
+                self.at_end.d.next = !self.src_count.val().any();
                 self.phase.d.next = Phase::Group1;
             }
             Phase::Group1 => {
@@ -486,11 +492,9 @@ impl<const S: usize> Logic for Sequencer<S> {
             }
             Phase::Group2 => {
                 if self.src_input.val() {
-                    self.ev_end.d.next = self.list_data.val().get_bits::<RAM_ADDR_BITS>(0);
+                    self.ev_last.d.next = self.list_data.val().get_bits::<RAM_ADDR_BITS>(0) - 1;
                     self.at_end.d.next =
                         self.ev_ptr_r.q.val() == self.list_data.val().get_bits::<RAM_ADDR_BITS>(0);
-                } else {
-                    self.at_end.d.next = self.ev_ptr_r.q.val() == self.ev_end.q.val();
                 }
                 if self.skip_first_step.val() & self.first_step_r.q.val() {
                     // An up-connection at t = 0 contributes nothing; its post op still runs.
@@ -501,7 +505,8 @@ impl<const S: usize> Logic for Sequencer<S> {
                 }
             }
             Phase::Stream => {
-                self.at_end.d.next = self.ev_next.val() == self.ev_end.q.val();
+                // ev_ptr + 1 == end exactly when ev_ptr == end - 1 (both wrap).
+                self.at_end.d.next = self.ev_ptr_r.q.val() == self.ev_last.q.val();
                 if self.at_end.q.val() {
                     self.tail.d.next = 0.into();
                     self.phase.d.next = Phase::StreamTail;

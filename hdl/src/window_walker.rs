@@ -79,6 +79,7 @@ pub struct WindowWalker {
     new_right: Signal<Local, Bits<LEFT_BITS>>,
     next_row: Signal<Local, Bits<BYTE_BITS>>,
     load: Signal<Local, Bit>,
+    idle: Signal<Local, Bit>,
     issue: Signal<Local, Bit>,
 }
 
@@ -128,6 +129,16 @@ impl Logic for WindowWalker {
         self.load.next = self.start.val() | self.advance.val();
         if self.load.val() {
             self.left.d.next = self.new_left.val();
+            self.pending.d.next = true;
+            self.finishing.d.next = false;
+        }
+        // Between positions nothing reads the window row registers, so they take the
+        // next position's values in every idle cycle (the load's cycle among them)
+        // rather than only at the load: their enable is then the walker's own state, not
+        // the drain's end decision that `advance` comes from, which would otherwise fan
+        // out to every one of them.
+        self.idle.next = !self.pending.q.val() & !self.finishing.q.val();
+        if self.idle.val() {
             // Bit 13 is the sign of `left` (LEFT_BITS = 14).
             if self.left.q.val().get_bit(13) {
                 self.lo.d.next = 0.into();
@@ -143,8 +154,6 @@ impl Logic for WindowWalker {
             self.row_byte.d.next = self.row0_byte.val();
             self.index_base.d.next =
                 self.ky0_kci.val() - bit_cast::<INDEX_BITS, LEFT_BITS>(self.left.q.val());
-            self.pending.d.next = true;
-            self.finishing.d.next = false;
         }
 
         // A window row starts: ready the next one, the row below (a line buffer wraps).
