@@ -267,8 +267,10 @@ fn status(p: &mut impl Pins) -> Result<(), CoreStatus> {
     CoreStatus::check(p.get("status"))
 }
 
-fn the_sequencer_runs_programs_and_every_command_ends(mut p: impl Pins) {
-    let (t, classes) = (3u64, 4u64);
+/// The configuration and the decoded descriptor every test program runs with: `t`
+/// timesteps, `classes` classes, a forward program from row 0 and a rewind program from
+/// row 3, each descriptor streaming `events` events into `OUTPUTS` channels.
+fn configure(p: &mut impl Pins, t: u64, classes: u64, events: u64) {
     for (name, v) in [
         ("cfg_t", t),
         ("cfg_classes", classes),
@@ -277,13 +279,18 @@ fn the_sequencer_runs_programs_and_every_command_ends(mut p: impl Pins) {
         ("cfg_stride", 10),
         ("input_ok", 1),
         ("src_base", 20),
-        ("src_count", EVENTS),
+        ("src_count", events),
         ("last_channel", OUTPUTS - 1),
         ("param_base", 100),
     ] {
         p.set(name, v);
     }
     p.tick();
+}
+
+fn the_sequencer_runs_programs_and_every_command_ends(mut p: impl Pins) {
+    let (t, classes) = (3u64, 4u64);
+    configure(&mut p, t, classes, EVENTS);
     // Forward program rows 0..=2, rewind program rows 3..=5.
     let programs = |row: u64| row == 2 || row == 5;
     let run = command(&mut p, "run", &programs, 10_000);
@@ -349,22 +356,9 @@ fn sequencer_in_verilator() {
 /// A run longer than 2^16 cycles: the 32-bit cycle count carries past its low half and
 /// still counts every busy cycle (the host reads it as two 16-bit words).
 fn the_cycle_count_goes_past_16_bits(mut p: impl Pins) {
-    for (name, v) in [
-        ("cfg_t", 4),
-        ("cfg_classes", 4),
-        ("cfg_fwd", 0),
-        ("cfg_rev", 100),
-        ("cfg_stride", 10),
-        ("input_ok", 1),
-        ("src_base", 20),
-        ("src_count", 511),
-        ("last_channel", OUTPUTS - 1),
-        ("param_base", 100),
-    ] {
-        p.set(name, v);
-    }
-    p.tick();
-    // A forward program of 40 descriptors, each streaming 511 events.
+    configure(&mut p, 4, 4, 511);
+    // A forward program of 40 descriptors, each streaming 511 events (only `run` is
+    // sent, so the rewind program's start inside it is never used).
     let programs = |row: u64| row == 39;
     let run = command(&mut p, "run", &programs, 200_000);
     assert_eq!((status(&mut p), run.dones), (Ok(()), 1));

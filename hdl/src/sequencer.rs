@@ -176,8 +176,8 @@ pub struct Sequencer<const S: usize> {
     // fetch, so Stream's decision is one flip-flop, not a compare feeding the phase
     // enable.
     at_end: DFF<Bit>,
-    // ev_ptr + 1 at the pointer's width (a compare against the sum itself would be at
-    // the sum's width in Verilog, and miss the wrap).
+    // ev_ptr + 1 at the pointer's width: where the stream reads next (it wraps with the
+    // pointer).
     ev_next: Signal<Local, Bits<RAM_ADDR_BITS>>,
     // d.param_base + ch, counted beside ch: the parameter row address without an adder.
     paddr: DFF<Bits<RAM_ADDR_BITS>>,
