@@ -104,6 +104,7 @@ impl Logic for StemBlocks {
         self.gather.bitmap_base.next = self.src_bitmap_base.val();
         self.gather.index_base.next = self.walker.g_index_base.val();
         self.gather.pack.next = 0.into();
+        self.gather.row_base.next = 0.into();
         self.walker.g_busy.next = self.gather.busy.val();
         self.bitmap_addr.next = self.gather.bitmap_addr.val();
         self.gather.bitmap_data.next = self.bitmap_data.val();
@@ -235,7 +236,11 @@ fn run_stem(
             p.set("w_bitmap_base", bitmap as u64);
             p.set("w_start", 1);
         }
-        m.cycle(p, lp.src.memory, dst_mem);
+        // As in the stem unit: `prime` in its Row1 cycle, `start` in its first Position
+        // cycle, three cycles on (the walker needs two idle cycles after `prime`).
+        for _ in 0..3 {
+            m.cycle(p, lp.src.memory, dst_mem);
+        }
         for x in 0..w.positions {
             p.set(if x == 0 { "start" } else { "advance" }, 1);
             let mut events = Vec::new();

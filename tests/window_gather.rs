@@ -7,6 +7,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use revspike_hdl::sync_ram::RAM_ADDR_BITS;
 use revspike_hdl::window_gather::{WindowGather, GATHER_LATENCY, INDEX_BITS};
 use revspike_proto::stem_plan::{stem_phases, CHUNK_BYTES};
 use revspike_tests::{block_pins, rust_hdl_pins};
@@ -15,7 +16,7 @@ block_pins!();
 
 rust_hdl_pins!(
     WindowGather,
-    in: [start, first, last, data_base, bitmap_base, index_base, pack, bitmap_data, data_word],
+    in: [start, first, last, data_base, bitmap_base, index_base, pack, row_base, bitmap_data, data_word],
     out: [bitmap_addr, data_addr, busy, ahead_valid, ahead_row, ahead_slice, out_valid, out_value]
 );
 
@@ -35,6 +36,8 @@ struct Range {
     index_base: usize,
     /// log2 of the weight rows a memory row packs: the index leaves split by it.
     pack: usize,
+    /// The weight row of index 0: the row leaves offset by it.
+    row_base: usize,
 }
 
 /// The events `(index, value)` and the cycles from `start` until `busy` falls. An
@@ -47,6 +50,7 @@ fn gather(p: &mut impl Pins, mem: &Memories, r: &Range) -> (Vec<(u64, u64)>, u64
     p.set("bitmap_base", r.bitmap_base as u64);
     p.set("index_base", r.index_base as u64);
     p.set("pack", r.pack as u64);
+    p.set("row_base", r.row_base as u64);
     p.set("start", 1);
     let mut events = Vec::new();
     let mut cycles = None;
@@ -66,7 +70,8 @@ fn gather(p: &mut impl Pins, mem: &Memories, r: &Range) -> (Vec<(u64, u64)>, u64
                 "slice {slice} of a row packing 2^{}",
                 r.pack
             );
-            p.get("ahead_row") << r.pack | slice
+            let row = p.get("ahead_row").wrapping_sub(r.row_base as u64) % (1 << INDEX_BITS);
+            row << r.pack | slice
         });
         if c > 0 && cycles.is_none() && p.get("busy") == 0 {
             cycles = Some(c);
@@ -152,6 +157,7 @@ fn random_case(rng: &mut ChaCha8Rng) -> (Memories, Range) {
         bitmap_base,
         index_base,
         pack: rng.gen_range(0..=2),
+        row_base: rng.gen_range(0..1usize << RAM_ADDR_BITS),
     };
     (mem, r)
 }

@@ -207,6 +207,12 @@ pub struct StemUnit {
     // on them, one flip-flop each instead of a compare of the phase.
     busy_r: DFF<Bit>,
     in_drain: DFF<Bit>,
+    // The compactor's capacity, a cycle behind `busy_r`: the compactor compares its
+    // write pointer with it before every entry, and from a flip-flop that compare does
+    // not wait for the choice. The lag is harmless: the stem's first value reaches the
+    // compactor many cycles after the unit turns busy, and the host's first after it
+    // turns idle.
+    capacity_r: DFF<Bits<RAM_ADDR_BITS>>,
 
     phase: DFF<StemPhase>,
     count: DFF<Bits<4>>,
@@ -369,6 +375,7 @@ impl StemUnit {
             in_base_r: Default::default(),
             enabled_r: Default::default(),
             busy_r: Default::default(),
+            capacity_r: Default::default(),
             in_drain: Default::default(),
             phase: Default::default(),
             count: Default::default(),
@@ -420,6 +427,7 @@ impl Logic for StemUnit {
             in_base_r,
             enabled_r,
             busy_r,
+            capacity_r,
             in_drain,
             phase,
             count,
@@ -511,6 +519,7 @@ impl Logic for StemUnit {
         self.gather.last.next = self.walker.g_last.val();
         self.gather.index_base.next = self.walker.g_index_base.val();
         self.gather.pack.next = self.pack.q.val();
+        self.gather.row_base.next = self.weight_base.q.val();
         self.gather.data_base.next = self.src_data.q.val();
         self.gather.bitmap_base.next = self.src_bitmap.q.val();
         self.gather.bitmap_data.next = self.bm_data.val();
@@ -556,10 +565,11 @@ impl Logic for StemUnit {
         self.wr_ev.next = self.writer.data_we.val() & (self.wr_mem.val() == self.m_events.val());
         self.wr_sb.next = self.writer.data_we.val() & (self.wr_mem.val() == self.m_state.val());
         if !self.busy_r.q.val() {
-            self.capacity.next = self.c_unbounded.val();
+            self.capacity_r.d.next = self.c_unbounded.val();
         } else {
-            self.capacity.next = self.in_base_r.q.val();
+            self.capacity_r.d.next = self.in_base_r.q.val();
         }
+        self.capacity.next = self.capacity_r.q.val();
         self.wr_addr.next = self.writer.data_addr.val();
         self.wr_data.next = self.writer.data_word.val();
         self.bm_we.next = self.writer.bitmap_we.val();
@@ -571,8 +581,7 @@ impl Logic for StemUnit {
         // (`ahead_*`), so the lanes take the gather's event and the row together.
         self.row_addr.next = self.step_ptr.q.val();
         if self.gather.ahead_valid.val() {
-            self.row_addr.next = self.weight_base.q.val()
-                + bit_cast::<RAM_ADDR_BITS, INDEX_BITS>(self.gather.ahead_row.val());
+            self.row_addr.next = bit_cast::<RAM_ADDR_BITS, INDEX_BITS>(self.gather.ahead_row.val());
         }
         self.ev_tile.d.next = self.gather.ahead_slice.val();
         self.pe_valid.next = self.gather.out_valid.val();
@@ -726,7 +735,8 @@ impl Logic for StemUnit {
             }
             StemPhase::Position => {
                 // The step's fields are all in: the walker starts position 0 on the
-                // first cycle here.
+                // first cycle here, three after `prime` (it needs two to ready the
+                // window row's bytes).
                 if self.count.q.val() == 0 {
                     self.count.d.next = 1.into();
                     self.walker.start.next = true;

@@ -44,6 +44,9 @@ pub struct WindowGather {
     /// log2 of the conv weight rows a memory row packs (0..=2, fixed for the range): an
     /// event's weight row is its index's high bits, its lanes' slice the low `pack`.
     pub pack: Signal<In, Bits<2>>,
+    /// The layer's first weight row (index 0's), fixed for the range: `ahead_row` is
+    /// the memory row itself, so the row memory's address is no add away.
+    pub row_base: Signal<In, Bits<RAM_ADDR_BITS>>,
     /// Bitmap memory read port (data one cycle after the address).
     pub bitmap_addr: Signal<Out, Bits<RAM_ADDR_BITS>>,
     pub bitmap_data: Signal<In, Bits<16>>,
@@ -52,10 +55,10 @@ pub struct WindowGather {
     pub data_word: Signal<In, Bits<16>>,
     /// Scanning the range (from the cycle after `start`).
     pub busy: Signal<Out, Bit>,
-    /// An event's window index, a cycle before the event, split by `pack`: `index >>
-    /// pack` (the weight row, from the layer's first) and `index mod 2^pack` (the
-    /// lanes' slice of it). The split is registered here so that the weight row's
-    /// address is one add away from a flip-flop.
+    /// An event's window index, a cycle before the event, split by `pack`: `row_base +
+    /// (index >> pack)` (its weight row, modulo 2^INDEX_BITS) and `index mod 2^pack`
+    /// (the lanes' slice of it). Both are registered here, so the weight row goes from
+    /// a flip-flop to the row memory's address.
     pub ahead_valid: Signal<Out, Bit>,
     pub ahead_row: Signal<Out, Bits<INDEX_BITS>>,
     pub ahead_slice: Signal<Out, Bits<2>>,
@@ -120,6 +123,7 @@ impl Default for WindowGather {
             data_base: Default::default(),
             bitmap_base: Default::default(),
             index_base: Default::default(),
+            row_base: Default::default(),
             bitmap_addr: Default::default(),
             bitmap_data: Default::default(),
             data_addr: Default::default(),
@@ -289,7 +293,8 @@ impl Logic for WindowGather {
         self.b2_high.d.next = self.b1_byte.q.val().get_bit(0);
         self.b2_sum.next =
             self.index_base_r.q.val() + bit_cast::<INDEX_BITS, BYTE_BITS>(self.b1_byte.q.val());
-        self.b2_row.d.next = self.b2_sum.val() >> self.pack.val();
+        self.b2_row.d.next = (self.b2_sum.val() >> self.pack.val())
+            + bit_cast::<INDEX_BITS, RAM_ADDR_BITS>(self.row_base.val());
         self.b2_slice.d.next = bit_cast::<2, INDEX_BITS>(
             self.b2_sum.val() & !(self.c_index_ones.val() << self.pack.val()),
         );

@@ -45,9 +45,9 @@ pub struct WindowWalker {
     pub ky0_kci: Signal<In, Bits<INDEX_BITS>>,
     /// The first valid window row's first byte in the source store.
     pub row0_byte: Signal<In, Bits<BYTE_BITS>>,
-    /// Pulse: the row step starts at position 0.
+    /// Pulse, at least two cycles after `prime`: the row step starts at position 0.
     pub start: Signal<In, Bit>,
-    /// Pulse (after `position_done`): on to the next position.
+    /// Pulse, at least a cycle after `position_done`: on to the next position.
     pub advance: Signal<In, Bit>,
     /// Pulse: the position's window rows are all gathered (its events still trail the
     /// gather's latency); `last_position` tells whether the row step is done with it.
@@ -69,14 +69,30 @@ pub struct WindowWalker {
     lo: DFF<Bits<BYTE_BITS>>,
     hi: DFF<Bits<BYTE_BITS>>,
     row_byte: DFF<Bits<BYTE_BITS>>,
+    // The window row's first and last bytes in the store (`row_byte + lo`, `row_byte +
+    // hi`), kept rather than added on the way out: the gather's first bitmap address
+    // is another add after them, and then the z memory's address choice, too much for
+    // one clock period behind an add. While idle they follow `lo` and `hi` a cycle
+    // later, and `hi` follows `left` two cycles later (through `right_r`), which is in
+    // time: `left` is unchanged from two cycles before a load (the row step's Row2, Go
+    // and first Position cycle after `prime`; a drain after a position). At each window
+    // row they move with `row_byte`.
+    first_byte: DFF<Bits<BYTE_BITS>>,
+    last_byte: DFF<Bits<BYTE_BITS>>,
+    // Whether the row after `row_byte` wraps to the store's start, and the window's
+    // right end from `left`, each a cycle behind its operands: a window row starts at
+    // least three cycles after the last (the gather's loading and one scan), and a
+    // position loads after idle cycles with `left` unchanged, so both have settled when
+    // they are used, and neither compare sits behind its add.
+    wrap_r: DFF<Bit>,
+    right_r: DFF<Bits<LEFT_BITS>>,
     rows_left: DFF<Bits<3>>,
     positions_left: DFF<Bits<9>>,
     index_base: DFF<Bits<INDEX_BITS>>,
     done_r: DFF<Bit>,
     last_r: DFF<Bit>,
-    // The next position's `left`, and the window's right end of the one being loaded.
+    // The next position's `left`.
     new_left: Signal<Local, Bits<LEFT_BITS>>,
-    new_right: Signal<Local, Bits<LEFT_BITS>>,
     next_row: Signal<Local, Bits<BYTE_BITS>>,
     load: Signal<Local, Bit>,
     idle: Signal<Local, Bit>,
@@ -95,6 +111,10 @@ impl Logic for WindowWalker {
             lo,
             hi,
             row_byte,
+            first_byte,
+            last_byte,
+            wrap_r,
+            right_r,
             rows_left,
             positions_left,
             index_base,
@@ -103,8 +123,8 @@ impl Logic for WindowWalker {
         );
         self.issue.next = self.pending.q.val() & !self.g_busy.val();
         self.g_start.next = self.issue.val();
-        self.g_first.next = self.row_byte.q.val() + self.lo.q.val();
-        self.g_last.next = self.row_byte.q.val() + self.hi.q.val();
+        self.g_first.next = self.first_byte.q.val();
+        self.g_last.next = self.last_byte.q.val();
         // The gather numbers bytes from the store's first one: this row starts row_byte in.
         self.g_index_base.next =
             self.index_base.q.val() - bit_cast::<INDEX_BITS, BYTE_BITS>(self.row_byte.q.val());
@@ -124,7 +144,7 @@ impl Logic for WindowWalker {
             self.positions_left.d.next = self.positions_left.q.val() - 1;
         }
         self.new_left.next = self.left.q.val() + bit_cast::<LEFT_BITS, INDEX_BITS>(self.sci.val());
-        self.new_right.next =
+        self.right_r.d.next =
             self.left.q.val() + bit_cast::<LEFT_BITS, INDEX_BITS>(self.kci_m1.val());
         self.load.next = self.start.val() | self.advance.val();
         if self.load.val() {
@@ -145,26 +165,33 @@ impl Logic for WindowWalker {
             } else {
                 self.lo.d.next = self.left.q.val().get_bits::<BYTE_BITS>(0);
             }
-            if self.new_right.val() > bit_cast::<LEFT_BITS, BYTE_BITS>(self.row_last.val()) {
+            if self.right_r.q.val() > bit_cast::<LEFT_BITS, BYTE_BITS>(self.row_last.val()) {
                 self.hi.d.next = self.row_last.val();
             } else {
-                self.hi.d.next = self.new_right.val().get_bits::<BYTE_BITS>(0);
+                self.hi.d.next = self.right_r.q.val().get_bits::<BYTE_BITS>(0);
             }
             self.rows_left.d.next = self.rows.val();
             self.row_byte.d.next = self.row0_byte.val();
+            self.first_byte.d.next = self.row0_byte.val() + self.lo.q.val();
+            self.last_byte.d.next = self.row0_byte.val() + self.hi.q.val();
             self.index_base.d.next =
                 self.ky0_kci.val() - bit_cast::<INDEX_BITS, LEFT_BITS>(self.left.q.val());
         }
 
         // A window row starts: ready the next one, the row below (a line buffer wraps).
         self.next_row.next = self.row_byte.q.val() + self.slot_bytes.val();
+        self.wrap_r.d.next = self.next_row.val() == self.region_bytes.val();
         if self.issue.val() {
             self.rows_left.d.next = self.rows_left.q.val() - 1;
             self.index_base.d.next = self.index_base.q.val() + self.kci_m1.val() + 1;
-            if self.next_row.val() == self.region_bytes.val() {
+            if self.wrap_r.q.val() {
                 self.row_byte.d.next = 0.into();
+                self.first_byte.d.next = self.lo.q.val();
+                self.last_byte.d.next = self.hi.q.val();
             } else {
                 self.row_byte.d.next = self.next_row.val();
+                self.first_byte.d.next = self.first_byte.q.val() + self.slot_bytes.val();
+                self.last_byte.d.next = self.last_byte.q.val() + self.slot_bytes.val();
             }
             if self.rows_left.q.val() == 1 {
                 self.pending.d.next = false;
