@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Alchitry Cu bitstream: bitstreams/alchitry-cu/revspike-cu.bin plus
 # report.json / report.txt. Arguments go to `revspike bitstream`
-# (--build cu|board-check, --out DIR, --seed N, --freq MHZ, --json).
+# (--build cu|cu-stem|board-check, --out DIR, --seed N | --seeds LIST, --freq MHZ,
+# --json, --estimate). Place and route uses nextpnr 0.11 (scripts/nextpnr.sh installs
+# it) unless REVSPIKE_NEXTPNR names another.
 # Optional: --flash programs the board afterwards with iceprog (FT2232H interface A).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,9 +14,13 @@ for a in "$@"; do
     if [[ "$a" == "--flash" ]]; then flash=1; else args+=("$a"); fi
 done
 
-for tool in yosys nextpnr-ice40 icepack; do
+for tool in yosys icepack; do
     command -v "$tool" >/dev/null || { echo "$tool not found: run scripts/setup.sh" >&2; exit 1; }
 done
+if [[ -z "${REVSPIKE_NEXTPNR:-}" ]]; then
+    REVSPIKE_NEXTPNR=$(./scripts/nextpnr.sh)
+    export REVSPIKE_NEXTPNR
+fi
 
 cargo run --release -q -p revspike -- bitstream "${args[@]}"
 
