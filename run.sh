@@ -5,8 +5,8 @@
 # behind a pseudo-terminal that the host opens exactly like the board's
 # /dev/ttyUSB1. Prints accuracy, agreement with the golden model and throughput,
 # then checks a few inputs' rewound turn-on states against the golden model. Then
-# the conv model (models/fashion-conv.json) the same way on a virtual Cu with the
-# conv stem unit (the cu-stem build: the unit does not fit the Cu's logic cells yet).
+# the conv model (models/fashion-conv.json) the same way: the Cu's conv stem unit
+# runs its stem.
 #
 #   ./run.sh [COUNT]                 COUNT test images (default 200, env REVSPIKE_COUNT)
 #   REVSPIKE_PORT=/dev/ttyUSB1 ./run.sh   the same on a real board
@@ -40,10 +40,6 @@ echo "== revspike verify --rewinds: 5 images, logits and every rewound turn-on s
 "$BIN" verify "${DEVICE[@]}" --model models/fashion-cu.json \
     --dataset fashion-mnist:test --count 5 --rewinds
 
-if [ -z "${REVSPIKE_PORT:-}" ]; then
-    echo "== revspike run: $COUNT Fashion-MNIST test images through the conv model on a virtual Cu with the stem unit (cu-stem, simulation only)"
-    "$BIN" run --virtual --board-build cu-stem --model models/fashion-conv.json \
-        --dataset fashion-mnist:test --count "$COUNT"
-else
-    echo "== the conv model (models/fashion-conv.json) needs the conv stem unit, which the Cu build does not have yet: not run on $WHERE"
-fi
+echo "== revspike run: $COUNT Fashion-MNIST test images through the conv model on $WHERE"
+"$BIN" run "${DEVICE[@]}" --model models/fashion-conv.json \
+    --dataset fashion-mnist:test --count "$COUNT"

@@ -77,9 +77,14 @@ fn the_readmes_quote_the_committed_figures() {
     let lc = r["resources"]["logic_cells"]["used"].as_u64().unwrap();
     let lc = format!("{},{:03}", lc / 1000, lc % 1000);
     let seed = format!("--seed {}", r["seed"]);
+    // The placer, when the report names one, is part of the command that reproduces it.
+    let placer = r["placer"]
+        .as_str()
+        .map(|p| format!("--placer {p}"))
+        .unwrap_or_default();
     for doc in ["README.md", "bitstreams/alchitry-cu/README.md"] {
         let text = std::fs::read_to_string(root().join(doc)).expect(doc);
-        for needle in [&mhz, &lc, &seed] {
+        for needle in [&mhz, &lc, &seed, &placer] {
             assert!(
                 text.contains(needle.as_str()),
                 "{doc} does not quote {needle}"
@@ -99,7 +104,7 @@ fn the_committed_bitstream_is_the_current_designs() {
         revspike_hdl::flow::netlist_sha256(&now),
         recorded,
         "the Cu design has changed since bitstreams/alchitry-cu was built: rebuild it \
-         (revspike bitstream --build cu --out bitstreams/alchitry-cu --seed N) and commit it \
-         with its report"
+         (scripts/bitstream.sh --build cu --placer static --seed N) and commit it with its \
+         report"
     );
 }

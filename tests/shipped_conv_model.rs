@@ -8,7 +8,7 @@
 use revspike_golden::model::Model;
 use revspike_golden::sim::{infer, Engine};
 use revspike_golden::Info;
-use revspike_proto::build::{CU, CU_STEM};
+use revspike_proto::build::CU;
 use revspike_proto::core_port::check_against_golden;
 use revspike_proto::cycle_model::run_cycles_planned;
 use revspike_proto::image::{compile, rows_needed};
@@ -117,8 +117,9 @@ fn the_cu_stem_plan_holds_the_conv_model_and_computes_every_test_images_stem() {
     // 3x3 stride 2: three line-buffer rows per intermediate map, not the whole map.
     let slots: Vec<usize> = plan.rings().iter().map(|(_, r)| r.slots).collect();
     assert_eq!(slots, [3, 3]);
-    // The Cu build has no stem unit yet: its rows as the plan would lay them out.
-    let rows = rows_needed(&m, &CU) + plan.rows(&m, &CU);
+    // The image's rows are the version 1 part's and the plan's.
+    let rows = compile(&m, &CU).rows.len();
+    assert_eq!(rows, rows_needed(&m, &CU));
     assert!(rows <= CU.rows, "{rows} rows of {}", CU.rows);
 
     let images = fashion_idx("t10k-images-idx3-ubyte.gz", 16);
@@ -155,37 +156,34 @@ fn the_cu_stem_plan_holds_the_conv_model_and_computes_every_test_images_stem() {
     );
 }
 
-/// The shipped conv model on the Cu's core and memories with the stem unit (the
-/// `cu-stem` simulation build), Verilated: logits, prediction and turn-on states
+/// The shipped conv model on the Cu's core, Verilated: logits, prediction and turn-on states
 /// bit-exact with the golden model (with rewinds on every fourth image), and every
 /// run's cycle count exactly the cycle model's. Prints the measured core cycles per
 /// image against the cycles its INFER frame takes on the link.
 /// `REVSPIKE_SHIPPED_SAMPLE=10000` runs every test image.
 #[test]
-fn the_verilated_cu_stem_core_runs_the_conv_model_bit_exact() {
+fn the_verilated_cu_core_runs_the_conv_model_bit_exact() {
     let m = model();
-    CU_STEM
-        .check(&m)
-        .expect("the conv model fits the cu-stem build");
-    let plan = StemPlan::new(&m, &CU_STEM).unwrap().expect("a stem");
+    CU.check(&m).expect("the conv model fits the Cu build");
+    let plan = StemPlan::new(&m, &CU).unwrap().expect("a stem");
     let n: usize = std::env::var("REVSPIKE_SHIPPED_SAMPLE")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(40);
-    let mut drv = VerilatedCore::new(&CU_STEM)
-        .expect("verilator builds the cu-stem core")
+    let mut drv = VerilatedCore::new(&CU)
+        .expect("verilator builds the Cu core")
         .driver();
-    drv.load(&compile(&m, &CU_STEM));
+    drv.load(&compile(&m, &CU));
     let images = fashion_idx("t10k-images-idx3-ubyte.gz", 16);
     let (mut cycles, mut stem, mut link_bytes, mut count) = (0u64, 0u64, 0u64, 0u64);
     for (k, img) in images.chunks(784).take(n).enumerate() {
-        let r = match check_against_golden(&mut drv, &m, CU_STEM.max_width, img, k % 4 == 0) {
+        let r = match check_against_golden(&mut drv, &m, CU.max_width, img, k % 4 == 0) {
             Ok(r) => r,
             Err(e) => panic!("test image {k}: {e}"),
         };
         let gold = infer(&m, img).expect("784 bytes");
-        let share = run_sample(&plan, &m, &CU_STEM, img).share;
-        let model = run_cycles_planned(&m, &CU_STEM, &gold, Some(&share));
+        let share = run_sample(&plan, &m, &CU, img).share;
+        let model = run_cycles_planned(&m, &CU, &gold, Some(&share));
         assert_eq!(
             u64::from(r.cycles),
             model.total(),
@@ -199,7 +197,7 @@ fn the_verilated_cu_stem_core_runs_the_conv_model_bit_exact() {
     let per = |x: u64| x as f64 / count as f64;
     let link_cycles = per(link_bytes) * 10.0 * CU.clock_hz as f64 / CU.baud as f64;
     eprintln!(
-        "cu-stem core (Verilator): {count} test images bit-exact with the golden model; \
+        "Cu core (Verilator): {count} test images bit-exact with the golden model; \
          {:.0} core cycles per image measured ({:.0} of them the stem); its input frame \
          {:.1} bytes = {:.0} cycles on the link at {} baud (core / link = {:.2})",
         per(cycles),

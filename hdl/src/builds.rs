@@ -9,15 +9,13 @@ use revspike_proto::build::Build;
 use crate::emit::{self, HdlError};
 use crate::spiking_core::{CoreMemories, SpikingCore};
 
-/// Alchitry Cu: 32 lanes (64 channels in two tiles), no conv stem unit (yet: the
-/// Cu's logic cells).
-pub type CuCore = SpikingCore<32, 64, 0>;
+/// Alchitry Cu: 32 lanes (64 channels in two tiles) and a conv stem unit.
+pub type CuCore = SpikingCore<32, 64, 1>;
 /// Small build for fast simulation tests: 8 lanes, small memories, a conv stem unit.
 pub type SmallCore = SpikingCore<8, 64, 1>;
 
 /// The (lanes, row bits, stem units) shapes [`with_core`] instantiates.
-pub const CORE_SHAPES: [(usize, usize, usize); 4] =
-    [(8, 64, 1), (32, 64, 0), (32, 64, 1), (128, 128, 1)];
+pub const CORE_SHAPES: [(usize, usize, usize); 3] = [(8, 64, 1), (32, 64, 1), (128, 128, 1)];
 
 pub fn memories(build: &Build) -> CoreMemories {
     CoreMemories {
@@ -43,23 +41,23 @@ pub trait WithCore {
 pub fn with_core<F: WithCore>(build: &Build, f: F) -> Result<F::Output, HdlError> {
     match (build.lanes, build.row_bits, build.stem) {
         (8, 64, true) => Ok(f.with::<8, 64, 1>(build)),
-        (32, 64, false) => Ok(f.with::<32, 64, 0>(build)),
         (32, 64, true) => Ok(f.with::<32, 64, 1>(build)),
         (128, 128, true) => Ok(f.with::<128, 128, 1>(build)),
-        (lanes, row_bits, _) => Err(HdlError::UnsupportedBuild {
+        (lanes, row_bits, stem) => Err(HdlError::UnsupportedBuild {
             build: build.name.to_string(),
-            lanes,
-            row_bits,
+            shape: shape_text(lanes, row_bits, stem),
             known: CORE_SHAPES
                 .iter()
-                .map(|(p, w, s)| {
-                    let stem = if *s == 1 { "with" } else { "without" };
-                    format!("{p} lanes x {w} bits {stem} a stem unit")
-                })
+                .map(|&(p, w, s)| shape_text(p, w, s == 1))
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
     }
+}
+
+fn shape_text(lanes: usize, row_bits: usize, stem: bool) -> String {
+    let with = if stem { "with" } else { "without" };
+    format!("{lanes} lanes x {row_bits} bits {with} a stem unit")
 }
 
 /// The Verilog of a named build's core alone (its host port is the top level).
@@ -111,9 +109,16 @@ mod tests {
         let e = with_core(&odd, Shape).unwrap_err().to_string();
         assert_eq!(
             e,
-            "build `odd` has 16 lanes and 64-bit rows; cores exist for 8 lanes x 64 bits \
-             with a stem unit, 32 lanes x 64 bits without a stem unit, 32 lanes x 64 bits \
-             with a stem unit, 128 lanes x 128 bits with a stem unit"
+            "build `odd` is 16 lanes x 64 bits with a stem unit; cores exist for 8 lanes x 64 \
+             bits with a stem unit, 32 lanes x 64 bits with a stem unit, 128 lanes x 128 bits \
+             with a stem unit"
+        );
+        // A known lane count and row width without the stem unit has no core either.
+        let bare = Build { stem: false, ..CU };
+        let e = with_core(&bare, Shape).unwrap_err().to_string();
+        assert!(
+            e.starts_with("build `cu` is 32 lanes x 64 bits without a stem unit; cores exist"),
+            "{e}"
         );
     }
 }

@@ -16,11 +16,11 @@ use revspike_proto::protocol::ProtocolError;
 pub enum HdlError {
     #[error("design check: {0}")]
     DesignCheck(String),
-    #[error("build `{build}` has {lanes} lanes and {row_bits}-bit rows; cores exist for {known}")]
+    #[error("build `{build}` is {shape}; cores exist for {known}")]
     UnsupportedBuild {
         build: String,
-        lanes: usize,
-        row_bits: usize,
+        /// The build's lanes, row width and stem unit, as `known` names each core.
+        shape: String,
         known: String,
     },
     #[error(transparent)]

@@ -115,6 +115,51 @@ pub enum Ice40Device {
     U4k,
 }
 
+/// nextpnr's placement algorithm (`--placer`). Each one reaches a different spread of
+/// fmax over seeds on the same netlist, so the placer is part of what a report names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placer {
+    /// Analytic placement with simulated-annealing refinement (nextpnr's default).
+    Heap,
+    /// Simulated annealing only.
+    Sa,
+    /// Electrostatic placement (nextpnr 0.5 and later).
+    Static,
+}
+
+impl Placer {
+    pub const ALL: [Placer; 3] = [Placer::Heap, Placer::Sa, Placer::Static];
+
+    /// The name nextpnr's `--placer` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Placer::Heap => "heap",
+            Placer::Sa => "sa",
+            Placer::Static => "static",
+        }
+    }
+}
+
+impl fmt::Display for Placer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Placer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Placer::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Placer::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown placer `{s}`; known: {}", known.join(", "))
+            })
+    }
+}
+
 impl Ice40Device {
     const ALL: [Ice40Device; 9] = [
         Ice40Device::Lp384,
@@ -226,6 +271,8 @@ pub struct FlowOptions {
     pub freq_mhz: f64,
     /// nextpnr placer seed.
     pub seed: u64,
+    /// nextpnr placer; `None` leaves nextpnr's default and passes no `--placer`.
+    pub placer: Option<Placer>,
     pub tools: Tools,
     /// Print `[n/4] ...` progress lines to stderr.
     pub progress: bool,
@@ -242,6 +289,7 @@ impl Default for FlowOptions {
             package: board.package.to_string(),
             freq_mhz: 100.0,
             seed: 1,
+            placer: None,
             tools: Tools::default(),
             progress: true,
             command_line: None,
@@ -772,6 +820,10 @@ pub struct BitstreamReport {
     pub device: Ice40Device,
     pub package: String,
     pub seed: u64,
+    /// The `--placer` given to nextpnr; absent when nextpnr chose its default (and in
+    /// reports written before the flow had the option).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placer: Option<Placer>,
     pub target_mhz: f64,
     pub tools: ToolVersions,
     pub resources: Resources,
@@ -824,9 +876,13 @@ impl BitstreamReport {
         if let Some(h) = &self.netlist_sha256 {
             let _ = writeln!(s, "netlist: sha256 {h} (the emitted Verilog)");
         }
+        let placer = self
+            .placer
+            .map(|p| format!(", placer {p}"))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "device:  {} {}, target {} MHz, seed {}",
+            "device:  {} {}, target {} MHz, seed {}{placer}",
             self.device,
             self.package,
             fmt_mhz(self.target_mhz),
@@ -1484,15 +1540,18 @@ fn run_flow(
     progress(
         opts.progress,
         &format!(
-            "[2/4] place and route (nextpnr-ice40 --{} --package {} --freq {} --seed {}) ...",
+            "[2/4] place and route (nextpnr-ice40 --{} --package {} --freq {} --seed {}{}) ...",
             opts.device.name(),
             opts.package,
             fmt_mhz(opts.freq_mhz),
-            opts.seed
+            opts.seed,
+            opts.placer
+                .map(|p| format!(" --placer {p}"))
+                .unwrap_or_default()
         ),
     );
     let t = Instant::now();
-    let np_args: Vec<String> = vec![
+    let mut np_args: Vec<String> = vec![
         format!("--{}", opts.device.name()),
         "--package".into(),
         opts.package.clone(),
@@ -1514,6 +1573,9 @@ fn run_flow(
         // Timing is judged here, from the report, so the report always gets written.
         "--timing-allow-fail".into(),
     ];
+    if let Some(p) = opts.placer {
+        np_args.extend(["--placer".to_string(), p.name().to_string()]);
+    }
     let np_report_path = build.join("nextpnr-report.json");
     let _ = std::fs::remove_file(&np_report_path);
     commands.push(command_string(&tools.nextpnr, &np_args));
@@ -1578,6 +1640,7 @@ fn run_flow(
         device: opts.device,
         package: opts.package.clone(),
         seed: opts.seed,
+        placer: opts.placer,
         target_mhz: opts.freq_mhz,
         tools: ToolVersions {
             yosys: tool_version(&tools.yosys, "-V"),
@@ -1780,6 +1843,21 @@ pub mod board_check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placers_parse_by_their_nextpnr_names() {
+        for p in Placer::ALL {
+            assert_eq!(p.name().parse::<Placer>(), Ok(p));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.name())
+            );
+        }
+        assert_eq!(
+            "annealing".parse::<Placer>(),
+            Err("unknown placer `annealing`; known: heap, sa, static".to_string())
+        );
+    }
 
     /// The pin constraints of both board top levels come from the board's one
     /// description: every pad it lists for a port, and nothing else.

@@ -100,7 +100,7 @@ impl<const P: usize, const W: usize, const S: usize> Logic for Top<P, W, S> {
 }
 
 /// The Alchitry Cu build's top level.
-pub type CuTop = Top<32, 64, 0>;
+pub type CuTop = Top<32, 64, 1>;
 /// The small build's top level (simulation).
 pub type SmallTop = Top<8, 64, 1>;
 

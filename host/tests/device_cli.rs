@@ -92,7 +92,7 @@ fn unknown_datasets_splits_and_builds_are_named() {
     let (code, err) = stderr_of(revspike().args(["state", "--board-build", "huge"]));
     assert_eq!(code, Some(1));
     assert!(
-        err.contains("unknown build 'huge' (builds: cu, cu-4m, cu-stem, small, wide)"),
+        err.contains("unknown build 'huge' (builds: cu, cu-4m, small, wide)"),
         "{err}"
     );
 }

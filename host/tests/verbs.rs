@@ -51,7 +51,7 @@ fn verilog_writes_the_top_level_or_the_core_the_simulators_use() {
     let out = bin().args(["verilog", "--build", "big"]).output().unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
-        e.contains("unknown build 'big' (builds: cu, cu-4m, cu-stem, small, wide)"),
+        e.contains("unknown build 'big' (builds: cu, cu-4m, small, wide)"),
         "{e}"
     );
     let out = bin().args(["verilog", "--top", "--core"]).output().unwrap();

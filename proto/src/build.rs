@@ -99,7 +99,9 @@ impl Build {
     }
 }
 
-/// The Alchitry Cu (iCE40-HX8K): 64 channels on 32 lanes, 1,280 rows x 64 bits in 20 EBRs.
+/// The Alchitry Cu (iCE40-HX8K): 64 channels on 32 lanes, 1,280 rows x 64 bits in 20 EBRs,
+/// and the conv stem unit, whose maps share those memories (docs/architecture.md, the
+/// conv stem).
 ///
 /// 32 lanes, not 64: the link, not the core, bounds inferences per second (a tile's
 /// extra pass costs microseconds against milliseconds of UART per image), and the
@@ -116,8 +118,7 @@ pub const CU: Build = Build {
     rows: 1280,
     input_entries: 1024,
     state_buffer_entries: 512,
-    // The Cu's logic cells have no room for it yet.
-    stem: false,
+    stem: true,
     clock_hz: CU_CLOCK_HZ,
     baud: 12_000_000,
 };
@@ -127,16 +128,6 @@ pub const CU: Build = Build {
 pub const CU_4M: Build = Build {
     name: "cu-4m",
     baud: 4_000_000,
-    ..CU
-};
-
-/// The Cu build's core and memories with the conv stem unit: simulation only (the
-/// virtual board, Verilator), until the unit fits the Cu's logic cells
-/// (docs/architecture.md, the conv stem). It runs the shipped conv model on the Cu's
-/// memory plan.
-pub const CU_STEM: Build = Build {
-    name: "cu-stem",
-    stem: true,
     ..CU
 };
 
@@ -169,7 +160,7 @@ pub const WIDE: Build = Build {
     baud: 12_000_000,
 };
 
-pub const BUILDS: [&Build; 5] = [&CU, &CU_4M, &CU_STEM, &SMALL, &WIDE];
+pub const BUILDS: [&Build; 4] = [&CU, &CU_4M, &SMALL, &WIDE];
 
 pub fn by_name(name: &str) -> Option<&'static Build> {
     BUILDS.iter().copied().find(|b| b.name == name)
@@ -422,7 +413,7 @@ mod tests {
         }
         assert_eq!(
             named("cu2").unwrap_err().to_string(),
-            "unknown build 'cu2' (builds: cu, cu-4m, cu-stem, small, wide)"
+            "unknown build 'cu2' (builds: cu, cu-4m, small, wide)"
         );
     }
 }

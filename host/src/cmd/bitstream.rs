@@ -4,19 +4,16 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use revspike_hdl::flow::{self, BitstreamReport, FlowOptions, Ice40Device, SynthesisEstimate};
+use revspike_hdl::flow::{
+    self, BitstreamReport, FlowOptions, Ice40Device, Placer, SynthesisEstimate,
+};
 use revspike_hdl::seed_sweep::{parse_seeds, SeedRow, SeedSweep};
-use revspike_hdl::top::Top;
-use revspike_proto::build::{CU, CU_STEM};
+use revspike_proto::build::CU;
 use std::path::{Path, PathBuf};
 
 /// Builds with a board top level, and what each one is.
-pub const BOARD_BUILDS: [(&str, &str); 3] = [
+pub const BOARD_BUILDS: [(&str, &str); 2] = [
     ("cu", "the revspike accelerator on the Alchitry Cu"),
-    (
-        "cu-stem",
-        "the Cu's core with the conv stem unit; it does not meet 100 MHz yet",
-    ),
     (
         "board-check",
         "Alchitry Cu bring-up: LEDs count, the USB-UART echoes",
@@ -26,9 +23,8 @@ pub const BOARD_BUILDS: [(&str, &str); 3] = [
 /// Arguments of `revspike bitstream`.
 #[derive(Debug, Clone, Args)]
 pub struct BitstreamArgs {
-    /// Build to make the bitstream of: `cu` (the accelerator), `cu-stem` (the Cu with
-    /// the conv stem unit, which does not meet 100 MHz yet: the flow says by how much) or
-    /// `board-check` (LED counter + UART echo, for bring-up).
+    /// Build to make the bitstream of: `cu` (the accelerator) or `board-check` (LED
+    /// counter + UART echo, for bring-up).
     #[arg(long, default_value = "cu")]
     pub build: String,
     /// Output directory [default: bitstreams/BOARD, e.g. bitstreams/alchitry-cu, or
@@ -43,6 +39,10 @@ pub struct BitstreamArgs {
     /// seed meets the clock.
     #[arg(long, value_name = "LIST", conflicts_with_all = ["seed", "estimate"])]
     pub seeds: Option<String>,
+    /// nextpnr placer: heap, sa or static (static needs nextpnr 0.5 or later, as
+    /// scripts/bitstream.sh installs) [default: nextpnr's own].
+    #[arg(long, value_name = "PLACER")]
+    pub placer: Option<Placer>,
     /// Target clock frequency in MHz; a clock that misses it fails the build.
     #[arg(long, default_value_t = 100.0)]
     pub freq: f64,
@@ -127,7 +127,6 @@ impl FlowStep for Estimate {
 fn on_build<S: FlowStep>(step: S, build: &str, out: &Path, opts: &FlowOptions) -> Result<S::Out> {
     let result = match build {
         "cu" => step.run(cu_top(), out, opts),
-        "cu-stem" => step.run(Top::<32, 64, 1>::new(&CU_STEM)?, out, opts),
         "board-check" => step.run(flow::BoardCheckTop::default(), out, opts),
         other => {
             let known: Vec<String> = BOARD_BUILDS
@@ -156,6 +155,7 @@ pub fn run(args: &BitstreamArgs) -> Result<()> {
         package: CU.board().package.into(),
         freq_mhz: args.freq,
         seed: args.seed,
+        placer: args.placer,
         command_line: Some(command_line()),
         ..FlowOptions::default()
     };
@@ -269,6 +269,7 @@ mod tests {
             out: None,
             seed: 1,
             seeds: None,
+            placer: None,
             freq: 100.0,
             json: false,
             estimate: false,
@@ -372,14 +373,10 @@ mod tests {
                 &FlowOptions::default(),
             )
         };
-        for (build, shape) in [(&CU, "Top<32, 64, 0>"), (&CU_STEM, "Top<32, 64, 1>")] {
-            let top = on(build.name).unwrap();
-            assert!(top.ends_with(shape), "{}: {top}", build.name);
-            assert_eq!(
-                (build.lanes, build.row_bits, build.stem),
-                (32, 64, build.name == "cu-stem")
-            );
-        }
+        // The Cu's top level has the core of the Cu build's shape, stem unit included.
+        let top = on("cu").unwrap();
+        assert!(top.ends_with("Top<32, 64, 1>"), "{top}");
+        assert_eq!((CU.lanes, CU.row_bits, CU.stem), (32, 64, true));
         assert!(on("board-check").unwrap().ends_with("BoardCheckTop"));
         for (name, _) in BOARD_BUILDS {
             assert!(on(name).is_ok(), "{name}");
@@ -426,9 +423,22 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let mut a = args("board-check");
         a.out = Some(dir.clone());
+        a.placer = Some(Placer::Heap);
         run(&a).unwrap_or_else(|e| panic!("{e:#}"));
         let report = flow::read_report(&dir.join("report.json")).unwrap();
         assert_eq!(report.build, "board-check");
+        // The placer reached nextpnr and the report names it.
+        assert_eq!(report.placer, Some(Placer::Heap));
+        let pnr: Vec<&String> = report
+            .commands
+            .iter()
+            .filter(|c| c.contains(" --seed 1 "))
+            .collect();
+        assert!(
+            pnr.len() == 1 && pnr[0].ends_with(" --placer heap"),
+            "{:?}",
+            report.commands
+        );
         assert!(report.top.ends_with("BoardCheckTop"));
         assert!(report.timing_met && report.resources.logic_cells.used > 0);
         let bin = std::fs::metadata(dir.join("revspike-board-check.bin")).unwrap();
@@ -445,6 +455,7 @@ mod tests {
         );
         let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
         assert!(text.contains("pre-placement estimate"), "{text}");
+        assert!(text.contains(", seed 1, placer heap\n"), "{text}");
         // The endpoint pass over the routed delays times every input and finds the
         // same worst path as nextpnr: its slack is the clock's slack.
         let ends = report.endpoints.expect("endpoint timing in the report");

@@ -29,7 +29,7 @@ pub struct ConnectArgs {
         conflicts_with = "port"
     )]
     pub virtual_boards: Option<u16>,
-    /// Build the virtual boards simulate (cu, cu-4m, cu-stem, small, wide).
+    /// Build the virtual boards simulate (cu, cu-4m, small, wide).
     #[arg(long = "board-build", value_name = "NAME", default_value = "cu")]
     pub board_build: String,
     /// Baud rate to open --port at (a pty ignores it). Default: the rate of the build

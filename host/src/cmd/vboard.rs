@@ -12,7 +12,7 @@ use revspike_sim::vboard::{serve, ServeOptions, VirtualBoard, VirtualBoardOption
 
 #[derive(Debug, Clone, Args)]
 pub struct VboardArgs {
-    /// Build to simulate: cu (the Alchitry Cu), cu-4m, cu-stem, small or wide.
+    /// Build to simulate: cu (the Alchitry Cu), cu-4m, small or wide.
     #[arg(long, default_value = "cu", value_name = "NAME")]
     pub build: String,
     /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).

@@ -13,7 +13,7 @@ use revspike_proto::build;
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("part").args(["top", "core"])))]
 pub struct VerilogArgs {
-    /// Build to emit: cu (the Alchitry Cu), cu-4m, or the simulation builds cu-stem, small, wide.
+    /// Build to emit: cu (the Alchitry Cu), cu-4m, or the simulation builds small and wide.
     #[arg(long, default_value = "cu", value_name = "NAME")]
     pub build: String,
     /// The board top level: UART link and core (the default).

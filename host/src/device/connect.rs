@@ -29,7 +29,7 @@ pub struct ConnectOptions {
     pub ports: Vec<PathBuf>,
     /// Virtual boards to start when `ports` is empty (at least one is started).
     pub virtual_boards: usize,
-    /// Build the virtual boards simulate (cu, cu-4m, cu-stem, small, wide).
+    /// Build the virtual boards simulate (cu, cu-4m, small, wide).
     pub board_build: String,
     /// Baud rate the ports are opened at (a pty ignores it); `None`: the rates of the
     /// named builds in turn (12 Mbaud, then 4 Mbaud) until the device answers.

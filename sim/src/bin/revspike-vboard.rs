@@ -27,7 +27,7 @@ struct Args {
     /// The design's UART output pin (FPGA transmit).
     #[arg(long, default_value = "usb_tx")]
     tx: String,
-    /// Named build (cu, cu-4m, cu-stem, small, wide) whose clock and baud give the clocks per bit.
+    /// Named build (cu, cu-4m, small, wide) whose clock and baud give the clocks per bit.
     #[arg(long)]
     build: Option<String>,
     /// Whole clocks per UART bit (default: the exact bit timing of --build, else that
