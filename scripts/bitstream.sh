@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Alchitry Cu bitstream: bitstreams/alchitry-cu/revspike-cu.bin plus
 # report.json / report.txt. Arguments go to `revspike bitstream`
-# (--build cu|cu-stem|board-check, --out DIR, --seed N | --seeds LIST,
+# (--build cu|board-check, --out DIR, --seed N | --seeds LIST,
 # --placer heap|sa|static, --freq MHZ, --json, --estimate). Place and route uses
 # nextpnr 0.11 (scripts/nextpnr.sh installs it) unless REVSPIKE_NEXTPNR names another.
 # Optional: --flash programs the board afterwards with iceprog (FT2232H interface A).

@@ -109,7 +109,7 @@ fn conv_model_golden_accuracy_is_the_exported_one_at_least_90_percent_with_no_wr
 /// Fashion-MNIST test image through the line buffers. Prints the plan's predicted core
 /// cycles per image against the cycles the image takes on the link.
 #[test]
-fn the_cu_stem_plan_holds_the_conv_model_and_computes_every_test_images_stem() {
+fn the_cu_builds_stem_plan_holds_the_conv_model_and_computes_every_test_images_stem() {
     let m = model();
     let plan = StemPlan::new(&m, &CU)
         .expect("the conv model fits the Cu's stem memories")

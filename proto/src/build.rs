@@ -215,10 +215,7 @@ pub fn input_entries_needed(model: &Model) -> usize {
 impl Build {
     /// What a build without a stem unit says of a stem.
     fn no_stem_unit(&self) -> String {
-        format!(
-            "stem layers (build `{}` has no conv stem unit yet)",
-            self.name
-        )
+        format!("stem layers (build `{}` has no conv stem unit)", self.name)
     }
 
     /// Checks every capacity of this build; lists all that a model exceeds.
@@ -316,7 +313,7 @@ impl Build {
             let unit = if build.stem {
                 String::new()
             } else {
-                format!(" (build `{}` has no conv stem unit yet)", build.name)
+                format!(" (build `{}` has no conv stem unit)", build.name)
             };
             let _ = writeln!(
                 s,

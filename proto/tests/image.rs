@@ -142,7 +142,7 @@ fn only_a_build_with_a_stem_unit_takes_a_stem() {
         }
         for b in BUILDS.into_iter().chain([&CU_NO_STEM]) {
             let no_unit = format!(
-                "stem layers (build `{}` has no conv stem unit yet) needs {}, build has 0",
+                "stem layers (build `{}` has no conv stem unit) needs {}, build has 0",
                 b.name,
                 model.stem.len()
             );
@@ -173,8 +173,15 @@ fn the_shipped_conv_model_fits_the_cu_and_needs_its_stem_unit_alone() {
     let text: Vec<String> = e.excess.iter().map(|x| x.to_string()).collect();
     assert_eq!(
         text,
-        ["stem layers (build `cu-no-stem` has no conv stem unit yet) needs 3, build has 0"]
+        ["stem layers (build `cu-no-stem` has no conv stem unit) needs 3, build has 0"]
     );
+    let report = CU_NO_STEM.fit_report(&m);
+    for want in [
+        "build cu-no-stem: does not fit",
+        "stem plan on cu-no-stem (build `cu-no-stem` has no conv stem unit): 25 row steps",
+    ] {
+        assert!(report.contains(want), "{want:?} in {report}");
+    }
     let report = CU.fit_report(&m);
     for want in [
         "build cu: fits (1254 of 1280 rows)",
