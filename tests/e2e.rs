@@ -368,6 +368,35 @@ fn a_conv_model_runs_and_verifies_with_rewinds_on_the_virtual_board() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The shipped conv model on the virtual Cu (the Cu build's top level with its conv
+/// stem unit): Fashion-MNIST test images through the host, the pty, the UART pins and
+/// the link, with every result and every rewound turn-on state checked against the
+/// golden model.
+#[test]
+fn the_shipped_conv_model_verifies_with_rewinds_on_the_virtual_cu() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/fashion-conv.json");
+    let v = json(ok(&revspike(&[
+        "verify",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        "fashion-mnist:test",
+        "--count",
+        "3",
+        "--rewinds",
+        "--json",
+        "--virtual",
+        "--board-build",
+        "cu",
+        "--timeout-ms",
+        TIMEOUT_MS,
+    ])));
+    assert_eq!(v["results_checked"].as_u64(), Some(3), "{v}");
+    // The conv model has T = 2: two rewound states an image.
+    assert_eq!(v["rewinds_checked"].as_u64(), Some(6), "{v}");
+    assert_eq!(v["mismatches"], serde_json::json!([]));
+}
+
 #[test]
 fn state_and_rewind_match_the_golden_machine() {
     let dir = scratch("rewind");
